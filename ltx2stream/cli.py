@@ -1,0 +1,46 @@
+"""Command line: ``ltx2stream <command>``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+
+from ltx2stream.errors import LTX2StreamError
+
+log = logging.getLogger("ltx2stream")
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from ltx2stream.models.loading import open_checkpoint
+
+    ckpt = open_checkpoint(args.checkpoint)
+    prefixes = sorted({k.split(".")[0] for k in ckpt.keys})
+    print(json.dumps({"path": str(ckpt.path), "tensors": len(ckpt.keys), "prefixes": prefixes,
+                      "model_version": ckpt.model_version, "config_sections": sorted(ckpt.config)}, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ltx2stream", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="describe a checkpoint file")
+    info.add_argument("checkpoint")
+    info.set_defaults(func=_cmd_info)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except LTX2StreamError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

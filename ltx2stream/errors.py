@@ -1,0 +1,67 @@
+"""The one error hierarchy of ltx2stream.
+
+    LTX2StreamError (code, message)
+    ├── ConfigError        – a checkpoint config or an option has an unsupported value
+    ├── CheckpointError    – a file is missing, truncated, not safetensors, or its keys/shapes do not match
+    ├── InputError         – a request is invalid (shapes, sizes, strengths, paths) – raised before any compute
+    ├── ConditioningError  – a conditioning item cannot be applied to a latent state
+    ├── StateError         – a continuation state is corrupt, foreign, or from another schema
+    ├── ProtocolError      – a wire message is malformed or not allowed
+    └── SessionError       – a session operation is not allowed in the current state
+
+Every error carries a stable machine-readable ``code`` (dotted, e.g. ``checkpoint.missing_keys``) and a
+human message that names the offending values.
+"""
+
+from __future__ import annotations
+
+
+class LTX2StreamError(Exception):
+    """Base class: ``code`` is stable and machine readable, ``message`` names the values involved."""
+
+    default_code = "error"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class ConfigError(LTX2StreamError):
+    default_code = "config.unsupported"
+
+
+class CheckpointError(LTX2StreamError):
+    default_code = "checkpoint.invalid"
+
+
+class InputError(LTX2StreamError):
+    default_code = "input.invalid"
+
+
+class ConditioningError(LTX2StreamError):
+    default_code = "conditioning.invalid"
+
+
+class StateError(LTX2StreamError):
+    default_code = "state.invalid"
+
+
+class ProtocolError(LTX2StreamError):
+    default_code = "protocol.invalid"
+
+
+class SessionError(LTX2StreamError):
+    default_code = "session.invalid"
+
+
+def check_config_value(section: str, key: str, value: object, supported: tuple[object, ...]) -> None:
+    """Raise ConfigError naming key, value and what is supported unless ``value in supported``."""
+    if value not in supported:
+        raise ConfigError(
+            f"{section}: unsupported value {key}={value!r}; supported: {', '.join(repr(s) for s in supported)}",
+            code="config.unsupported_value",
+        )

@@ -1,0 +1,1 @@
+"""Model layer: transformer, video VAE, audio VAE + vocoder, latent upsampler, text path, checkpoint loading."""

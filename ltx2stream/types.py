@@ -1,0 +1,99 @@
+"""Named shapes shared by every layer; the pixel <-> latent rules live only here.
+
+Video: the causal VAE maps pixel frame 0 to latent frame 0 and every later group of 8 pixel frames to one latent
+frame, so pixel frames F = 1 + 8k <-> latent frames 1 + k; space is compressed ×32.
+Audio: 16 kHz mel with hop 160 and ×4 temporal compression -> 25 latent frames per second; 8 channels × 16 bins.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ltx2stream.errors import InputError
+
+VIDEO_TIME_SCALE = 8
+VIDEO_SPACE_SCALE = 32
+VIDEO_LATENT_CHANNELS = 128
+AUDIO_SAMPLE_RATE = 16000
+AUDIO_HOP = 160
+AUDIO_TIME_SCALE = 4
+AUDIO_LATENTS_PER_SECOND = AUDIO_SAMPLE_RATE / AUDIO_HOP / AUDIO_TIME_SCALE  # 25.0
+AUDIO_LATENT_CHANNELS = 8
+AUDIO_MEL_BINS = 64
+AUDIO_LATENT_BINS = 16
+
+
+def check_frames(frames: int) -> None:
+    """Raise InputError unless frames = 1 + 8k (k >= 0)."""
+    if frames < 1 or (frames - 1) % VIDEO_TIME_SCALE != 0:
+        raise InputError(f"frames must be 1 + 8k (1, 9, 17, ...); got {frames}", code="input.frames_rule")
+
+
+def check_spatial(height: int, width: int, multiple: int = VIDEO_SPACE_SCALE) -> None:
+    """Raise InputError unless height and width are positive multiples of ``multiple``."""
+    if height <= 0 or width <= 0 or height % multiple or width % multiple:
+        raise InputError(
+            f"height and width must be positive multiples of {multiple}; got {height}x{width}",
+            code="input.size_rule",
+        )
+
+
+class VideoPixelShape(NamedTuple):
+    batch: int
+    frames: int
+    height: int
+    width: int
+    fps: float
+
+    def to_torch_shape(self) -> tuple[int, int, int, int, int]:
+        return (self.batch, 3, self.frames, self.height, self.width)
+
+
+class VideoLatentShape(NamedTuple):
+    batch: int
+    channels: int
+    frames: int
+    height: int
+    width: int
+
+    @staticmethod
+    def from_pixel_shape(shape: VideoPixelShape, channels: int = VIDEO_LATENT_CHANNELS) -> "VideoLatentShape":
+        check_frames(shape.frames)
+        check_spatial(shape.height, shape.width)
+        return VideoLatentShape(
+            shape.batch,
+            channels,
+            (shape.frames - 1) // VIDEO_TIME_SCALE + 1,
+            shape.height // VIDEO_SPACE_SCALE,
+            shape.width // VIDEO_SPACE_SCALE,
+        )
+
+    def to_pixel_frames(self) -> int:
+        return (self.frames - 1) * VIDEO_TIME_SCALE + 1
+
+    @property
+    def tokens(self) -> int:
+        return self.frames * self.height * self.width
+
+    def to_torch_shape(self) -> tuple[int, int, int, int, int]:
+        return (self.batch, self.channels, self.frames, self.height, self.width)
+
+
+class AudioLatentShape(NamedTuple):
+    batch: int
+    channels: int
+    frames: int
+    bins: int
+
+    @staticmethod
+    def from_duration(batch: int, duration_s: float) -> "AudioLatentShape":
+        """Audio latent frames for a clip of ``duration_s`` seconds: round(duration · 25)."""
+        frames = round(duration_s * AUDIO_LATENTS_PER_SECOND)
+        return AudioLatentShape(batch, AUDIO_LATENT_CHANNELS, frames, AUDIO_LATENT_BINS)
+
+    @staticmethod
+    def from_video(batch: int, pixel_frames: int, fps: float) -> "AudioLatentShape":
+        return AudioLatentShape.from_duration(batch, pixel_frames / fps)
+
+    def to_torch_shape(self) -> tuple[int, int, int, int]:
+        return (self.batch, self.channels, self.frames, self.bins)
