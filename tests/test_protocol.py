@@ -169,7 +169,7 @@ def test_float_field_accepts_msgpack_int():
     {"overlap": 16}, {"overlap": -1}, {"preset": "Bad Preset"}, {"preset": ""},
 ])
 def test_out_of_range_settings(overrides):
-    """Sizes off the ×32 grid, frames not 1+8k, fps/seed/overlap out of bounds are protocol.out_of_range."""
+    """Sizes off the 32-pixel grid, frames not 1+8k, fps/seed/overlap out of bounds are protocol.out_of_range."""
     assert _code(_raw(**_settings_map(**overrides))) == "protocol.out_of_range"
 
 
@@ -198,14 +198,17 @@ def test_out_of_range_steer(fields):
 
 def test_image_strength_and_magic_bytes():
     """Image strength must lie in [0, 1]; bytes must be PNG/JPEG/WebP and agree with the declared mime."""
-    assert _code(_raw(**_open_map(image={"data": PNG, "mime": "image/png", "strength": 1.5}))) == "protocol.out_of_range"
+    strong = {"data": PNG, "mime": "image/png", "strength": 1.5}
+    assert _code(_raw(**_open_map(image=strong))) == "protocol.out_of_range"
     assert _code(_raw(**_open_map(image={"data": PNG, "mime": "image/jpeg"}))) == "protocol.bad_image"
-    assert _code(_raw(**_open_map(image={"data": b"GIF89a" + b"\0" * 20, "mime": "image/png"}))) == "protocol.bad_image"
+    gif = {"data": b"GIF89a" + b"\0" * 20, "mime": "image/png"}
+    assert _code(_raw(**_open_map(image=gif))) == "protocol.bad_image"
     assert _code(_raw(**_open_map(image={"data": PNG, "mime": "image/gif"}))) == "protocol.out_of_range"
     webp = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\0" * 8
     jpeg = b"\xff\xd8\xff\xe0" + b"\0" * 20
     assert P.sniff_image(webp) == "image/webp" and P.sniff_image(jpeg) == "image/jpeg"
-    assert P.decode(_raw(**_open_map(image={"data": webp, "mime": "image/webp"})), limits=SERVER_SIDE).image.data == webp
+    decoded = P.decode(_raw(**_open_map(image={"data": webp, "mime": "image/webp"})), limits=SERVER_SIDE)
+    assert decoded.image.data == webp
 
 
 def test_resume_from_needs_exactly_one_source():
@@ -275,8 +278,32 @@ def test_error_from_maps_exceptions_to_wire_errors():
     assert P.error_spec("something.new").code == "something.new"
 
 
-def test_docs_list_every_message_and_error_code():
-    """docs/protocol.md names every message type and every error code of the table."""
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
-    for name in list(P.MESSAGE_TYPES) + list(P.ERRORS):
+def test_docs_list_every_message_field_and_error_code():
+    """docs/protocol.md names every message type, every field and every error code of the table."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    fields = [f.name for cls in P.MESSAGE_TYPES.values() for f in dataclasses.fields(cls)]
+    for name in list(P.MESSAGE_TYPES) + list(P.ERRORS) + fields:
         assert f"`{name}`" in doc, name
+
+
+def test_messages_built_from_session_objects():
+    """State and SegmentStarted are built straight from the state machine's StateChange and SegmentPlan."""
+    change = sm_mod.SessionStateMachine("abcdEFGH").transition(sm_mod.SessionState.STARTING, reason="assigned")
+    state = P.State.from_change(change)
+    assert (state.previous, state.state, state.reason) == ("queued", "starting", "assigned")
+    plan = sm_mod.SegmentPlan(3, "b", 9, previous_prompt="a", weight=0.5)
+    started = P.SegmentStarted.from_plan(plan)
+    assert P.decode(P.encode(started), limits=CLIENT_SIDE) == started and started.weight == 0.5
+
+
+def test_resume_from_state_blob_rejects_segment_index_and_limits_validate():
+    """resume_from.segment_index only goes with session_id; bad ProtocolLimits and non-bytes input are refused."""
+    blob = {"state": b"\0" * 16, "segment_index": 2}
+    assert _code(_raw(**_open_map(resume_from=blob))) == "protocol.out_of_range"
+    assert _code(b"\xc0") == "protocol.malformed"  # nil is not a map
+    with pytest.raises(ProtocolError):
+        P.decode(12345, limits=SERVER_SIDE)  # type: ignore[arg-type]
+    for bad in ({"sender": "browser"}, {"max_frames": 0}, {"min_fps": 30.0, "max_fps": 24.0}):
+        with pytest.raises(ValueError, match="ProtocolLimits"):
+            P.ProtocolLimits(**bad)  # type: ignore[arg-type]
+    assert P.decode(bytearray(P.encode(P.Stop())), limits=SERVER_SIDE) == P.Stop()

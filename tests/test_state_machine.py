@@ -80,7 +80,7 @@ def test_steer_and_snapshot_allowed_states():
         with pytest.raises(SessionError) as info:
             _machine_in(state).command(name)
         assert info.value.code == "session.command_not_allowed"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="rewind"):
         _machine_in(S.RUNNING).command("rewind")
 
 
@@ -123,7 +123,7 @@ def test_delivered_must_be_within_started_range():
     """Delivering a segment that never started is a caller bug (ValueError)."""
     sched = SteeringSchedule("a", seed=0)
     sched.start_next()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="outside started range"):
         sched.delivered_through(1)
 
 

@@ -164,7 +164,7 @@ def test_save_bytes_is_verified_first(tmp_path):
     store = SessionStore(tmp_path)
     with pytest.raises(StateError):
         store.save(SID, 0, st_save({"w": torch.zeros(1)}))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not match"):
         store.save(SID, 1, _state(0).to_bytes())
     assert store.list(SID) == []
     assert store.save(SID, 0, _state(0).to_bytes()).segment_index == 0
@@ -262,3 +262,17 @@ def test_store_header_is_plain_safetensors(tmp_path):
     header = json.loads(raw[8:8 + n])
     assert header["__metadata__"]["format"] == "ltx2stream.continuation"
     assert header["video_tail"]["dtype"] == "BF16"
+
+
+def test_delete_and_constructor_checks(tmp_path):
+    """delete() removes a session's states; bad store bounds and non-tensor values are refused."""
+    store = SessionStore(tmp_path)
+    store.save(SID, 0, _state(0))
+    store.delete(SID)
+    assert store.list(SID) == []
+    with pytest.raises(ValueError, match="keep_last"):
+        SessionStore(tmp_path, keep_last=0)
+    with pytest.raises(StateError, match="not a tensor"):
+        SerializedState(tensors={"x": [1, 2]}, meta=_state().meta)  # type: ignore[dict-item]
+    with pytest.raises(StateError, match="not plain JSON"):
+        _state(extra=object()).to_bytes()

@@ -44,7 +44,7 @@ def new_session_id() -> str:
 
 
 def check_session_id(session_id: object) -> str:
-    """Return ``session_id`` if it is 8–64 characters of ``[A-Za-z0-9_-]``.
+    """Return ``session_id`` if it is 8-64 characters of ``[A-Za-z0-9_-]``.
 
     Raises:
         SessionError: ``session.bad_id`` (this is what keeps ``../`` and absolute paths out of the store).

@@ -29,7 +29,7 @@ def sniff_image(data: bytes) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
-    """Generation settings of a session; the controller checks preset-specific rules (e.g. ×64 for two-stage)."""
+    """Generation settings of a session; the controller checks preset rules (two-stage: multiples of 64)."""
 
     preset: str = wire(Str(64, min_len=1, choices="presets", pattern=PRESET_PATTERN))
     width: int = wire(Int(32, "max_width", step=32))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
+import msgpack  # type: ignore[import-untyped]
 
 from ltx2stream.errors import LTX2StreamError, ProtocolError
 from ltx2stream.server.protocol.client_messages import CLIENT_MESSAGES
@@ -25,7 +25,8 @@ def encode(msg: Message) -> bytes:
     """Serialise a message to one msgpack map ``{"type": ..., <fields>}``; bytes fields become msgpack bin."""
     if not isinstance(msg, Message) or type(msg).type not in MESSAGE_TYPES:
         raise TypeError(f"encode() takes a protocol message, got {type(msg).__name__}")
-    return msgpack.packb({"type": msg.type, **to_wire(msg)}, use_bin_type=True)
+    packed: bytes = msgpack.packb({"type": msg.type, **to_wire(msg)}, use_bin_type=True)
+    return packed
 
 
 def decode(data: bytes | bytearray | memoryview, *, limits: ProtocolLimits) -> Message:

@@ -120,7 +120,7 @@ class Str:
         max_len = _bound(self.max_len, limits)
         if not self.min_len <= len(value) <= max_len:
             raise _out_of_range(path, f"length {len(value)} is outside [{self.min_len}, {max_len}]")
-        choices = _bound(self.choices, limits) if self.choices is not None else ()
+        choices = getattr(limits, self.choices) if isinstance(self.choices, str) else (self.choices or ())
         if choices and value not in choices:
             raise _out_of_range(path, f"{value!r} is not one of {', '.join(map(repr, choices))}")
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:

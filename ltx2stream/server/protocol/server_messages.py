@@ -8,7 +8,7 @@ from typing import ClassVar
 from ltx2stream.server.protocol.client_messages import SESSION_ID_PATTERN, Settings
 from ltx2stream.server.protocol.limits import MAX_INDEX, MAX_SEED, ProtocolLimits
 from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
-from ltx2stream.session.state_machine import SessionState
+from ltx2stream.session.state_machine import SegmentPlan, SessionState, StateChange
 
 STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
 FINAL_REASONS = ("stopped", "failed", "shutdown", "timeout", "replaced")
@@ -84,6 +84,11 @@ class State(Message):
     previous: str = wire(Str(16, choices=SESSION_STATES))
     reason: str | None = wire(Str(256), default=None)
 
+    @classmethod
+    def from_change(cls, change: StateChange) -> "State":
+        """The message reporting a state-machine transition."""
+        return cls(state=change.current.value, previous=change.previous.value, reason=change.reason)
+
 
 @dataclass(frozen=True)
 class SegmentStarted(Message):
@@ -96,6 +101,12 @@ class SegmentStarted(Message):
     seed: int = wire(Int(0, MAX_SEED))
     previous_prompt: str | None = wire(Str("max_prompt_chars"), default=None)  # set during a blend
     weight: float = wire(Float(0.0, 1.0), default=1.0)  # weight of ``prompt`` (1 - weight for previous_prompt)
+
+    @classmethod
+    def from_plan(cls, plan: SegmentPlan) -> "SegmentStarted":
+        """The message announcing a segment planned by the SteeringSchedule."""
+        return cls(index=plan.index, prompt=plan.prompt, seed=plan.seed, previous_prompt=plan.previous_prompt,
+                   weight=plan.weight)
 
 
 @dataclass(frozen=True)
