@@ -11,7 +11,7 @@ import pytest
 
 from ltx2stream.errors import ProtocolError, SessionError, StateError
 from ltx2stream.server import protocol as P
-from ltx2stream.server.protocol import codes
+from ltx2stream.server.protocol import catalogue, codes
 from ltx2stream.server.protocol.schema import field_specs
 from ltx2stream.session import state as state_mod
 from ltx2stream.session import state_machine as sm_mod
@@ -284,6 +284,13 @@ def test_docs_list_every_message_field_and_error_code():
     fields = [f.name for cls in P.MESSAGE_TYPES.values() for f in dataclasses.fields(cls)]
     for name in list(P.MESSAGE_TYPES) + list(P.ERRORS) + fields:
         assert f"`{name}`" in doc, name
+
+
+def test_docs_tables_match_the_schemas():
+    """The catalogue, limits and error tables in docs/protocol.md are exactly what the schemas generate."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for block in catalogue.all_blocks():
+        assert block in doc, block[:200]
 
 
 def test_messages_built_from_session_objects():

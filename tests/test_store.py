@@ -276,3 +276,15 @@ def test_delete_and_constructor_checks(tmp_path):
         SerializedState(tensors={"x": [1, 2]}, meta=_state().meta)  # type: ignore[dict-item]
     with pytest.raises(StateError, match="not plain JSON"):
         _state(extra=object()).to_bytes()
+
+
+def test_state_removed_between_list_and_read(tmp_path, monkeypatch):
+    """A file that vanishes after list() (concurrent cleanup) is session.segment_not_found, not an OSError."""
+    store = SessionStore(tmp_path)
+    info = store.save(SID, 0, _state(0))
+    listed = store.list(SID)
+    info.path.unlink()
+    monkeypatch.setattr(store, "list", lambda session_id: listed)
+    with pytest.raises(SessionError) as err:
+        store.load_latest(SID)
+    assert err.value.code == "session.segment_not_found"

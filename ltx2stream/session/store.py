@@ -76,7 +76,12 @@ class CleanupReport:
 
 
 class SessionStore:
-    """Continuation states on disk, bounded by count per session, age and total size."""
+    """Continuation states on disk, bounded by count per session, age and total size.
+
+    One writer per session at a time (the session controller serialises its own saves); readers and
+    :meth:`cleanup` may run concurrently with it: they never see a partial file, at worst a state removed
+    under them (reported as ``session.not_found`` / ``store.write_failed``).
+    """
 
     def __init__(self, root: str | Path, *, keep_last: int = 4, ttl_s: float = 24 * 3600.0,
                  max_total_bytes: int = 8 << 30, temp_grace_s: float = 600.0) -> None:
@@ -140,7 +145,7 @@ class SessionStore:
         if not stored:
             raise SessionError(f"session {session_id} has no stored state (never saved, or expired)",
                                code=SESSION_NOT_FOUND)
-        return SerializedState.load(stored[-1].path)
+        return _read(stored[-1])
 
     def load(self, session_id: str, segment_index: int) -> SerializedState:
         """The state stored after ``segment_index``.
@@ -157,7 +162,7 @@ class SessionStore:
         if segment_index not in stored:
             raise SessionError(f"session {session_id} has no state at segment {segment_index}; stored: "
                                f"{sorted(stored)}", code=SEGMENT_NOT_FOUND)
-        return SerializedState.load(stored[segment_index].path)
+        return _read(stored[segment_index])
 
     def delete(self, session_id: str) -> None:
         """Remove every stored state of a session (no error if there is none)."""
@@ -218,6 +223,14 @@ class SessionStore:
             except FileNotFoundError:
                 continue
         return freed
+
+
+def _read(stored: StoredState) -> SerializedState:
+    try:
+        return SerializedState.load(stored.path)
+    except FileNotFoundError as e:  # removed by cleanup or a rewind between list() and the read
+        raise SessionError(f"session {stored.session_id}: state of segment {stored.segment_index} was removed "
+                           f"while loading", code=SEGMENT_NOT_FOUND) from e
 
 
 def _state_name(segment_index: int) -> str:

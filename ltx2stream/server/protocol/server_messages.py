@@ -11,7 +11,7 @@ from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, St
 from ltx2stream.session.state_machine import SegmentPlan, SessionState, StateChange
 
 STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
-FINAL_REASONS = ("stopped", "failed", "shutdown", "timeout", "replaced")
+FINAL_REASONS = ("stopped", "failed", "shutdown", "timeout", "limit")  # limit: a server cap (duration, segments)
 SESSION_STATES = tuple(s.value for s in SessionState)
 MAX_SECONDS = 1e9
 _COUNT = Int(0, MAX_INDEX)
