@@ -222,6 +222,8 @@ def test_resume_from_needs_exactly_one_source():
 def test_unsupported_protocol_version():
     """open with another protocol version is protocol.unsupported_version (fatal)."""
     assert _code(_raw(**_open_map(protocol_version=P.PROTOCOL_VERSION + 1))) == "protocol.unsupported_version"
+    newer = _open_map(protocol_version=P.PROTOCOL_VERSION + 1, new_v2_field=1)
+    assert _code(_raw(**newer)) == "protocol.unsupported_version"  # version is checked before fields
     assert P.ERRORS["protocol.unsupported_version"].fatal
 
 

@@ -288,3 +288,18 @@ def test_state_removed_between_list_and_read(tmp_path, monkeypatch):
     with pytest.raises(SessionError) as err:
         store.load_latest(SID)
     assert err.value.code == "session.segment_not_found"
+
+
+def test_foreign_and_future_files_in_the_store_are_refused(tmp_path):
+    """A foreign safetensors file or a future-schema state placed in a session directory is refused on load."""
+    store = SessionStore(tmp_path)
+    directory = tmp_path / SID
+    directory.mkdir()
+    (directory / "seg-00000000.ltxstate").write_bytes(st_save({"w": torch.zeros(2)}))
+    (directory / "seg-00000001.ltxstate").write_bytes(_with_header(_state(1), schema_version="99"))
+    with pytest.raises(StateError) as err:
+        store.load(SID, 0)
+    assert err.value.code == "state.foreign"
+    with pytest.raises(StateError) as err:
+        store.load_latest(SID)
+    assert err.value.code == "state.future_version"

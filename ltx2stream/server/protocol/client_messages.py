@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from ltx2stream.errors import ProtocolError
 from ltx2stream.server.protocol.codes import BAD_IMAGE, OUT_OF_RANGE, UNSUPPORTED_VERSION
@@ -93,9 +94,12 @@ class Open(Message):
     resume_from: ResumeFrom | None = wire(Struct(ResumeFrom), default=None)
     lookahead: int = wire(Int(0, "max_lookahead"), default=1)
 
-    def check_rules(self, limits: ProtocolLimits) -> None:
-        if self.protocol_version != PROTOCOL_VERSION:
-            raise ProtocolError(f"open.protocol_version: {self.protocol_version} is not supported; this server speaks "
+    @classmethod
+    def check_raw(cls, data: Mapping[str, Any]) -> None:
+        """Refuse another protocol version before looking at fields a newer client may have added."""
+        version = data.get("protocol_version")
+        if isinstance(version, int) and not isinstance(version, bool) and version != PROTOCOL_VERSION:
+            raise ProtocolError(f"open.protocol_version: {version} is not supported; this server speaks "
                                 f"{PROTOCOL_VERSION}", code=UNSUPPORTED_VERSION)
 
 

@@ -6,7 +6,8 @@ A message is a frozen dataclass whose fields are declared with :func:`wire`::
 
 Bounds may be numbers or the name of a :class:`ProtocolLimits` attribute. A field with a default is optional on
 the wire; ``None`` values are omitted when encoding. A class may add cross-field rules in a ``check_rules(limits)``
-method; it runs after every field passed.
+method; it runs after every field passed. A ``check_raw(data)`` classmethod runs before any field check (used
+for the protocol version, so a newer client gets ``protocol.unsupported_version`` rather than a field error).
 """
 
 from __future__ import annotations
@@ -204,6 +205,9 @@ def from_wire(cls: type, data: dict[str, Any], path: str, limits: ProtocolLimits
               skip: frozenset[str] = frozenset()) -> Any:
     """Build ``cls`` from a decoded map: unknown, missing, mistyped and out-of-range fields raise ProtocolError."""
     specs = field_specs(cls)
+    check_raw = getattr(cls, "check_raw", None)
+    if check_raw is not None:
+        check_raw(data)
     unknown = sorted(str(k) for k in data if k not in specs and k not in skip)
     if unknown:
         raise ProtocolError(f"{path}: unknown field(s) {', '.join(unknown)}", code=UNKNOWN_FIELD)
