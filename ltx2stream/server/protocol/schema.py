@@ -13,6 +13,7 @@ for the protocol version, so a newer client gets ``protocol.unsupported_version`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -190,6 +191,7 @@ def wire(spec: Spec, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=default, metadata={"wire": spec})
 
 
+@functools.cache
 def field_specs(cls: type) -> dict[str, tuple[Spec, bool]]:
     """Map field name -> (spec, required) for a schema dataclass."""
     out: dict[str, tuple[Spec, bool]] = {}
@@ -208,9 +210,11 @@ def from_wire(cls: type, data: dict[str, Any], path: str, limits: ProtocolLimits
     check_raw = getattr(cls, "check_raw", None)
     if check_raw is not None:
         check_raw(data)
-    unknown = sorted(str(k) for k in data if k not in specs and k not in skip)
+    unknown = sorted(repr(k)[:64] for k in data if k not in specs and k not in skip)
     if unknown:
-        raise ProtocolError(f"{path}: unknown field(s) {', '.join(unknown)}", code=UNKNOWN_FIELD)
+        more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
+        raise ProtocolError(f"{path}: unknown field(s) {', '.join(unknown[:5])}{more}; known: {', '.join(specs)}",
+                            code=UNKNOWN_FIELD)
     values: dict[str, Any] = {}
     for name, (spec, required) in specs.items():
         if name not in data or data[name] is None:
