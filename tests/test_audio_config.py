@@ -11,36 +11,90 @@ from ltx2stream.models.audio import AudioVAEConfig, VocoderConfig, tiny_audio_va
 
 # Values as embedded in the released checkpoints (LTX-2.3 dump; LTX-2 flat vocoder section).
 AUDIO_VAE_SECTION = {
-    "model": {"params": {"ddconfig": {
-        "double_z": True, "mel_bins": 64, "z_channels": 8, "resolution": 256, "downsample_time": False,
-        "in_channels": 2, "out_ch": 2, "ch": 128, "ch_mult": [1, 2, 4], "num_res_blocks": 2, "attn_resolutions": [],
-        "dropout": 0.0, "mid_block_add_attention": False, "norm_type": "pixel", "causality_axis": "height"},
-        "sampling_rate": 16000}},
+    "model": {
+        "params": {
+            "ddconfig": {
+                "double_z": True,
+                "mel_bins": 64,
+                "z_channels": 8,
+                "resolution": 256,
+                "downsample_time": False,
+                "in_channels": 2,
+                "out_ch": 2,
+                "ch": 128,
+                "ch_mult": [1, 2, 4],
+                "num_res_blocks": 2,
+                "attn_resolutions": [],
+                "dropout": 0.0,
+                "mid_block_add_attention": False,
+                "norm_type": "pixel",
+                "causality_axis": "height",
+            },
+            "sampling_rate": 16000,
+        }
+    },
     "preprocessing": {
-        "audio": {"sampling_rate": 16000, "max_wav_value": 32768.0, "duration": 5.12, "stereo": True,
-                  "causal_padding": 3},
+        "audio": {
+            "sampling_rate": 16000,
+            "max_wav_value": 32768.0,
+            "duration": 5.12,
+            "stereo": True,
+            "causal_padding": 3,
+        },
         "stft": {"filter_length": 1024, "hop_length": 160, "win_length": 1024, "causal": True},
-        "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000}},
+        "mel": {"n_mel_channels": 64, "mel_fmin": 0, "mel_fmax": 8000},
+    },
 }
-_AMP = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11], "resblock_dilation_sizes": [[1, 3, 5]] * 3,
-        "stereo": True, "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
+_AMP = {
+    "resblock": "AMP1",
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+    "stereo": True,
+    "use_tanh_at_final": False,
+    "activation": "snakebeta",
+    "use_bias_at_final": False,
+}
 VOCODER_23 = {
-    "vocoder": {**_AMP, "upsample_initial_channel": 1536, "upsample_rates": [5, 2, 2, 2, 2, 2],
-                "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4]},
-    "bwe": {**_AMP, "upsample_initial_channel": 512, "upsample_rates": [6, 5, 2, 2, 2],
-            "upsample_kernel_sizes": [12, 11, 4, 4, 4], "apply_final_activation": False,
-            "input_sampling_rate": 16000, "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512,
-            "win_size": 512, "num_mels": 64},
+    "vocoder": {
+        **_AMP,
+        "upsample_initial_channel": 1536,
+        "upsample_rates": [5, 2, 2, 2, 2, 2],
+        "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+    },
+    "bwe": {
+        **_AMP,
+        "upsample_initial_channel": 512,
+        "upsample_rates": [6, 5, 2, 2, 2],
+        "upsample_kernel_sizes": [12, 11, 4, 4, 4],
+        "apply_final_activation": False,
+        "input_sampling_rate": 16000,
+        "output_sampling_rate": 48000,
+        "hop_length": 80,
+        "n_fft": 512,
+        "win_size": 512,
+        "num_mels": 64,
+    },
 }
-VOCODER_2 = {"resblock": "1", "stereo": True, "upsample_initial_channel": 1024, "upsample_rates": [6, 5, 2, 2, 2],
-             "upsample_kernel_sizes": [16, 15, 8, 4, 4], "resblock_kernel_sizes": [3, 7, 11],
-             "resblock_dilation_sizes": [[1, 3, 5]] * 3}
+VOCODER_2 = {
+    "resblock": "1",
+    "stereo": True,
+    "upsample_initial_channel": 1024,
+    "upsample_rates": [6, 5, 2, 2, 2],
+    "upsample_kernel_sizes": [16, 15, 8, 4, 4],
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+}
 
 
 def test_released_audio_vae_section():
     cfg = AudioVAEConfig.from_metadata(AUDIO_VAE_SECTION)
     assert cfg == AudioVAEConfig()
-    assert (cfg.z_channels, cfg.latent_bins, cfg.latent_features, cfg.latents_per_second) == (8, 16, 128, 25.0)
+    assert (cfg.z_channels, cfg.latent_bins, cfg.latent_features, cfg.latents_per_second) == (
+        8,
+        16,
+        128,
+        25.0,
+    )
     assert [cfg.mel_frames_for_latents(t) for t in (1, 2, 26)] == [1, 5, 101]
     assert AudioVAEConfig.from_metadata(cfg.to_metadata()) == cfg
 
@@ -76,25 +130,33 @@ def _with(section: dict, path: tuple[str, ...], value: object) -> dict:
     return out
 
 
-@pytest.mark.parametrize(("section", "path", "value"), [
-    (VOCODER_2, ("resblock",), "2"),                       # unknown vocoder block type
-    ({**VOCODER_2, "activation": "snakebeta"}, ("resblock",), "AMP1"),  # flat config must be HiFi-GAN
-    (VOCODER_23, ("vocoder", "resblock"), "1"),            # nested config must be BigVGAN
-    (VOCODER_23, ("vocoder", "activation"), "snake"),
-    (VOCODER_23, ("bwe", "output_sampling_rate"), 44100),
-    (VOCODER_2, ("stereo",), False),
-    (VOCODER_2, ("upsample_kernel_sizes",), [15, 15, 8, 4, 4]),
-])
+@pytest.mark.parametrize(
+    ("section", "path", "value"),
+    [
+        (VOCODER_2, ("resblock",), "2"),  # unknown vocoder block type
+        ({**VOCODER_2, "activation": "snakebeta"}, ("resblock",), "AMP1"),  # flat config must be HiFi-GAN
+        (VOCODER_23, ("vocoder", "resblock"), "1"),  # nested config must be BigVGAN
+        (VOCODER_23, ("vocoder", "activation"), "snake"),
+        (VOCODER_23, ("bwe", "output_sampling_rate"), 44100),
+        (VOCODER_2, ("stereo",), False),
+        (VOCODER_2, ("upsample_kernel_sizes",), [15, 15, 8, 4, 4]),
+    ],
+)
 def test_unsupported_vocoder_values(section, path, value):
     with pytest.raises(ConfigError) as e:
         VocoderConfig.from_metadata(_with(section, path, value))
     assert path[-1] in str(e.value)
 
 
-@pytest.mark.parametrize(("key", "value"), [
-    ("norm_type", "group"), ("causality_axis", "width"), ("mid_block_add_attention", True),
-    ("attn_resolutions", [64]),
-])
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("norm_type", "group"),
+        ("causality_axis", "width"),
+        ("mid_block_add_attention", True),
+        ("attn_resolutions", [64]),
+    ],
+)
 def test_unsupported_audio_vae_values(key, value):
     with pytest.raises(ConfigError) as e:
         AudioVAEConfig.from_metadata(_with(AUDIO_VAE_SECTION, ("model", "params", "ddconfig", key), value))

@@ -49,7 +49,9 @@ def test_pure_tone_lands_in_its_mel_bin_and_frames_follow_centering():
     assert int(mel[0, 0, 50].argmax()) == expected
     # power 1: doubling the amplitude adds log 2 where the mel is above the clamp
     louder = front(wave * 2)
-    assert torch.allclose(louder[0, 0, 50, expected] - mel[0, 0, 50, expected], torch.tensor(math.log(2)), atol=1e-4)
+    assert torch.allclose(
+        louder[0, 0, 50, expected] - mel[0, 0, 50, expected], torch.tensor(math.log(2)), atol=1e-4
+    )
     silent = front(torch.zeros(1, 2, 1600))
     assert torch.allclose(silent, torch.full_like(silent, math.log(1e-5)))
 

@@ -27,15 +27,35 @@ from ltx2stream.models.audio.mel import MelFrontEnd
 from ltx2stream.models.loading import build_on_meta, open_checkpoint, save_checkpoint
 
 FLAVOURS = ["ltx2", "ltx2.3"]
-_AMP = {"resblock": "AMP1", "resblock_kernel_sizes": [3, 7, 11], "resblock_dilation_sizes": [[1, 3, 5]] * 3,
-        "stereo": True, "use_tanh_at_final": False, "activation": "snakebeta", "use_bias_at_final": False}
+_AMP = {
+    "resblock": "AMP1",
+    "resblock_kernel_sizes": [3, 7, 11],
+    "resblock_dilation_sizes": [[1, 3, 5]] * 3,
+    "stereo": True,
+    "use_tanh_at_final": False,
+    "activation": "snakebeta",
+    "use_bias_at_final": False,
+}
 VOCODER_23 = {  # the LTX-2.3 embedded `vocoder` section
-    "vocoder": {**_AMP, "upsample_initial_channel": 1536, "upsample_rates": [5, 2, 2, 2, 2, 2],
-                "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4]},
-    "bwe": {**_AMP, "upsample_initial_channel": 512, "upsample_rates": [6, 5, 2, 2, 2],
-            "upsample_kernel_sizes": [12, 11, 4, 4, 4], "apply_final_activation": False,
-            "input_sampling_rate": 16000, "output_sampling_rate": 48000, "hop_length": 80, "n_fft": 512,
-            "win_size": 512, "num_mels": 64},
+    "vocoder": {
+        **_AMP,
+        "upsample_initial_channel": 1536,
+        "upsample_rates": [5, 2, 2, 2, 2, 2],
+        "upsample_kernel_sizes": [11, 4, 4, 4, 4, 4],
+    },
+    "bwe": {
+        **_AMP,
+        "upsample_initial_channel": 512,
+        "upsample_rates": [6, 5, 2, 2, 2],
+        "upsample_kernel_sizes": [12, 11, 4, 4, 4],
+        "apply_final_activation": False,
+        "input_sampling_rate": 16000,
+        "output_sampling_rate": 48000,
+        "hop_length": 80,
+        "n_fft": 512,
+        "win_size": 512,
+        "num_mels": 64,
+    },
 }
 
 
@@ -60,8 +80,10 @@ def saved(request, tmp_path_factory):
     _randomise(vae, 1)
     _randomise(voc, 2)
     tensors = {**audio_vae_checkpoint_tensors(vae), **vocoder_checkpoint_tensors(voc)}
-    config = {"audio_vae": vae.cfg.to_metadata(), "vocoder": voc.cfg.to_metadata() if flavour == "ltx2"
-              else tiny_vocoder_config(flavour).to_metadata()}
+    config = {
+        "audio_vae": vae.cfg.to_metadata(),
+        "vocoder": voc.cfg.to_metadata() if flavour == "ltx2" else tiny_vocoder_config(flavour).to_metadata(),
+    }
     path = save_checkpoint(tmp_path_factory.mktemp(flavour) / "tiny.safetensors", tensors, config=config)
     return flavour, vae.eval(), voc.eval(), path
 
@@ -76,10 +98,15 @@ def test_official_layout_loads_strictly(saved):
     if flavour == "ltx2":
         assert {"vocoder.conv_pre.weight", "vocoder.ups.0.weight", "vocoder.conv_post.bias"} <= keys
     else:
-        assert {"vocoder.vocoder.act_post.act.alpha", "vocoder.vocoder.act_post.upsample.filter",
-                "vocoder.vocoder.resblocks.0.acts1.0.downsample.lowpass.filter", "vocoder.mel_stft.mel_basis",
-                "vocoder.mel_stft.stft_fn.forward_basis", "vocoder.mel_stft.stft_fn.inverse_basis",
-                "vocoder.bwe_generator.conv_pre.weight"} <= keys
+        assert {
+            "vocoder.vocoder.act_post.act.alpha",
+            "vocoder.vocoder.act_post.upsample.filter",
+            "vocoder.vocoder.resblocks.0.acts1.0.downsample.lowpass.filter",
+            "vocoder.mel_stft.mel_basis",
+            "vocoder.mel_stft.stft_fn.forward_basis",
+            "vocoder.mel_stft.stft_fn.inverse_basis",
+            "vocoder.bwe_generator.conv_pre.weight",
+        } <= keys
         assert "vocoder.vocoder.conv_post.bias" not in keys and not any("resampler" in k for k in keys)
     lvae, lvoc = load_audio_vae(ckpt), load_vocoder(ckpt)
     assert set(lvae.state_dict()) == set(vae.state_dict())
@@ -96,7 +123,9 @@ def test_missing_key_is_refused(saved, tmp_path):
     _, _, _, path = saved
     ckpt = open_checkpoint(path)
     tensors = {k: t for k, t in ckpt.read("").items() if not k.endswith("conv_post.weight")}
-    broken = open_checkpoint(save_checkpoint(tmp_path / "broken.safetensors", tensors, config=dict(ckpt.config)))
+    broken = open_checkpoint(
+        save_checkpoint(tmp_path / "broken.safetensors", tensors, config=dict(ckpt.config))
+    )
     with pytest.raises(CheckpointError, match="conv_post.weight"):
         load_vocoder(broken)
 
@@ -113,7 +142,9 @@ def test_decoder_only_load_skips_encoder_keys(saved):
 def test_waveform_round_trip_lengths(saved):
     flavour, _, _, path = saved
     codec: AudioCodec = load_audio_codec(open_checkpoint(path))
-    vcfg: VocoderConfig = codec.vocoder.cfg if flavour == "ltx2.3" else VocoderConfig(vocoder=codec.vocoder.cfg)
+    vcfg: VocoderConfig = (
+        codec.vocoder.cfg if flavour == "ltx2.3" else VocoderConfig(vocoder=codec.vocoder.cfg)
+    )
     wave = torch.randn(1, 2, 48000) * 0.1  # 1.0 s at 48 kHz, resampled to 16 kHz inside
     latent = codec.encode_audio(wave, 48000)
     assert latent.shape == (1, 8, 26, 16)  # 101 mel frames -> (101 - 1) // 4 + 1 latent frames
@@ -198,7 +229,9 @@ def test_full_size_layout_matches_the_released_shapes():
     assert tuple(hifi["vocoder.ups.0.weight"].shape) == (1024, 512, 16)
     assert tuple(hifi["vocoder.conv_post.weight"].shape) == (2, 32, 7)
     assert max(int(k.split(".")[2]) for k in hifi if k.startswith("vocoder.resblocks.")) == 14
-    big = vocoder_checkpoint_tensors(build_on_meta(lambda: build_vocoder(VocoderConfig.from_metadata(VOCODER_23))))
+    big = vocoder_checkpoint_tensors(
+        build_on_meta(lambda: build_vocoder(VocoderConfig.from_metadata(VOCODER_23)))
+    )
     assert sum(t.numel() for k, t in big.items() if "filter" not in k and "basis" not in k) > 128_000_000
     assert tuple(big["vocoder.mel_stft.mel_basis"].shape) == (64, 257)
     assert tuple(big["vocoder.mel_stft.stft_fn.forward_basis"].shape) == (514, 1, 512)

@@ -1,8 +1,8 @@
 """BigVGAN-v2 pieces: SnakeBeta, anti-aliased Activation1d (Kaiser-windowed sinc x2 up / x2 down), AMPBlock1.
 
 Key names follow the official state dict: ``acts1.K.act.{alpha,beta}``, ``acts1.K.upsample.filter``,
-``acts1.K.downsample.lowpass.filter`` (the filters are persistent buffers stored in the LTX-2.3 checkpoint; they are
-computed here at construction so freshly built models are usable too).
+``acts1.K.downsample.lowpass.filter`` (persistent buffers, stored in the LTX-2.3 checkpoint; computed here at
+construction so freshly built models are usable too).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ SNAKE_EPS = 1e-9
 
 
 def kaiser_beta(half_size: int, transition: float) -> float:
-    """Kaiser window beta for a filter of ``half_size`` taps per side and normalised transition width ``transition``
+    """Kaiser window beta for ``half_size`` taps per side and normalised transition width ``transition``
     (Kaiser's empirical attenuation formula A = 2.285 (N - 1) pi 4 dw + 7.95)."""
     atten = 2.285 * (half_size - 1) * math.pi * 4 * transition + 7.95
     if atten > 50.0:
@@ -29,7 +29,9 @@ def kaiser_beta(half_size: int, transition: float) -> float:
 def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> torch.Tensor:
     """Unit-DC-gain low-pass FIR, cutoff in cycles/sample, shape = (1, 1, kernel_size)."""
     half = kernel_size // 2
-    window = torch.kaiser_window(kernel_size, periodic=False, beta=kaiser_beta(half, half_width), dtype=torch.float64)
+    window = torch.kaiser_window(
+        kernel_size, periodic=False, beta=kaiser_beta(half, half_width), dtype=torch.float64
+    )
     if kernel_size % 2 == 0:
         t = torch.arange(-half, half, dtype=torch.float64) + 0.5
     else:
@@ -41,7 +43,7 @@ def kaiser_sinc_filter(cutoff: float, half_width: float, kernel_size: int) -> to
 
 
 class SnakeBeta(torch.nn.Module):
-    """x + 1/(exp(beta) + eps) * sin(exp(alpha) * x)^2 per channel (log-scale alpha, beta); input (B, C, T)."""
+    """x + 1/(exp(beta) + eps) * sin(exp(alpha) * x)^2 per channel; log-scale alpha, beta; x (B, C, T)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
@@ -55,7 +57,7 @@ class SnakeBeta(torch.nn.Module):
 
 
 class UpSample1d(torch.nn.Module):
-    """x2 (``ratio``) band-limited upsampling: replicate pad, transposed depthwise conv with the filter, crop."""
+    """x2 (``ratio``) band-limited upsampling: replicate pad, transposed depthwise conv, crop."""
 
     def __init__(self, ratio: int = 2, kernel_size: int = 12) -> None:
         super().__init__()
@@ -119,7 +121,7 @@ def same_padding(kernel_size: int, dilation: int) -> int:
 
 
 class AMPBlock1(torch.nn.Module):
-    """Three residual units: x += conv2(act2(conv1_dilated(act1(x)))), dilations (d1, d2, d3); 'same' lengths."""
+    """Three residual units x += conv2(act2(conv1_dilated(act1(x)))), dilations (d1, d2, d3), same length."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: tuple[int, ...]) -> None:
         super().__init__()
@@ -128,7 +130,8 @@ class AMPBlock1(torch.nn.Module):
             for d in dilations
         )
         self.convs2 = torch.nn.ModuleList(
-            torch.nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size, 1)) for _ in dilations
+            torch.nn.Conv1d(channels, channels, kernel_size, padding=same_padding(kernel_size, 1))
+            for _ in dilations
         )
         self.acts1 = torch.nn.ModuleList(Activation1d(channels) for _ in dilations)
         self.acts2 = torch.nn.ModuleList(Activation1d(channels) for _ in dilations)

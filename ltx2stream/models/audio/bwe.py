@@ -1,9 +1,9 @@
 """LTX-2.3 vocoder: BigVGAN-v2 (mel -> 16 kHz) followed by bandwidth extension (BWE) to 48 kHz.
 
-BWE: pad the 16 kHz waveform to a multiple of ``hop_length`` -> causal STFT (left pad win - hop, DFT x Hann bases
-stored in the checkpoint) -> magnitude -> mel (stored ``mel_basis``) -> log(clamp 1e-5) -> BWE generator (no final
-activation) = residual; skip = Hann-windowed sinc x3 upsampling of the waveform; out = clamp(residual + skip, -1, 1)
-cropped to 3x the vocoder length. The whole pass runs in float32.
+BWE: pad the 16 kHz waveform to a multiple of ``hop_length`` -> causal STFT (left pad win - hop, DFT x Hann
+bases stored in the checkpoint) -> magnitude -> mel (stored ``mel_basis``) -> log(clamp 1e-5) -> BWE generator
+(no final activation) = residual; skip = Hann-windowed sinc x3 upsampling of the waveform; out =
+clamp(residual + skip, -1, 1) cropped to 3x the vocoder length. The whole pass runs in float32.
 Keys under ``vocoder.``: ``vocoder.*``, ``bwe_generator.*``, ``mel_stft.mel_basis``,
 ``mel_stft.stft_fn.{forward_basis,inverse_basis}``. The x3 resampler filter is not stored (rebuilt by
 ``materialize_buffers``).
@@ -27,10 +27,11 @@ from ltx2stream.models.audio.mel import LOG_CLAMP, mel_filterbank
 def dft_bases(n_fft: int, win_length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Windowed DFT analysis basis and its synthesis counterpart, each shape = (2 * (n_fft//2 + 1), 1, n_fft).
 
-    Rows [0, F) are cos, rows [F, 2F) are -sin; used for freshly built models (checkpoints carry their own copies).
+    Rows [0, F) are cos, rows [F, 2F) are -sin; used for freshly built models (checkpoints carry
+    their own copies).
     """
     n_freqs = n_fft // 2 + 1
-    cpu = dict(dtype=torch.float64, device="cpu")  # built on CPU even under a meta device context
+    cpu = {"dtype": torch.float64, "device": "cpu"}  # built on CPU even under a meta device context
     n = torch.arange(n_fft, **cpu)
     k = torch.arange(n_freqs, **cpu)[:, None]
     angle = 2 * math.pi * k * n / n_fft  # (F, N)
@@ -42,7 +43,7 @@ def dft_bases(n_fft: int, win_length: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class CausalSTFT(torch.nn.Module):
-    """|STFT| with left-only padding (no lookahead): (B, N) -> (B, n_freqs, N // hop) for N a multiple of hop."""
+    """|STFT| with left-only padding (no lookahead): (B, N) -> (B, n_freqs, N // hop), N a multiple of hop."""
 
     def __init__(self, n_fft: int, hop_length: int, win_length: int) -> None:
         super().__init__()
@@ -64,7 +65,9 @@ class MelSTFT(torch.nn.Module):
     def __init__(self, cfg: BWEConfig) -> None:
         super().__init__()
         self.stft_fn = CausalSTFT(cfg.n_fft, cfg.hop_length, cfg.win_size)
-        fb = mel_filterbank(cfg.n_fft // 2 + 1, 0.0, cfg.input_sampling_rate / 2, cfg.num_mels, cfg.input_sampling_rate)
+        fb = mel_filterbank(
+            cfg.n_fft // 2 + 1, 0.0, cfg.input_sampling_rate / 2, cfg.num_mels, cfg.input_sampling_rate
+        )
         self.register_buffer("mel_basis", fb.T.contiguous())  # (num_mels, n_freqs)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
@@ -74,7 +77,7 @@ class MelSTFT(torch.nn.Module):
 
 
 class SincResampler(torch.nn.Module):
-    """Integer-ratio upsampler with a Hann-windowed sinc (rolloff 0.99, 6 zero crossings): (B, C, N) -> (B, C, r*N)."""
+    """Integer-ratio upsampler, Hann-windowed sinc (rolloff 0.99, 6 zeros): (B, C, N) -> (B, C, r N)."""
 
     ROLLOFF = 0.99
     ZEROS = 6

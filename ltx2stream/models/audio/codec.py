@@ -1,9 +1,10 @@
 """Waveform <-> audio latent, as the pipeline uses it.
 
-``encode_audio``: stereo waveform at any rate -> resample to 16 kHz -> log-mel -> normalised latent [B, 8, T_lat, 16]
-(T_lat = (N16 // 160) // 4 + 1; pass ``frames`` to crop / zero-pad to the pipeline's round(duration * 25)).
-``decode_audio``: latent -> log-mel [B, 2, 4 T_lat - 3, 64] -> vocoder -> waveform [B, 2, T_mel * hop_product] at the
-vocoder's output rate (24 kHz LTX-2, 48 kHz LTX-2.3).
+``encode_audio``: stereo waveform at any rate -> resample to 16 kHz -> log-mel -> normalised latent
+[B, 8, T_lat, 16] with T_lat = (N16 // 160) // 4 + 1 (one more than round(seconds * 25) for whole seconds);
+pass ``frames`` to crop / zero-pad to the pipeline's length, as the official pipelines do.
+``decode_audio``: latent -> log-mel [B, 2, 4 T_lat - 3, 64] -> vocoder -> waveform [B, 2, T_mel * hop_product]
+at the vocoder's output rate (24 kHz LTX-2, 48 kHz LTX-2.3).
 """
 
 from __future__ import annotations
@@ -36,15 +37,21 @@ def conform_latent_frames(latent: torch.Tensor, frames: int) -> torch.Tensor:
 
 @torch.inference_mode()
 def encode_audio(
-    waveform: torch.Tensor, sample_rate: int, vae: AudioVAE, *, frames: int | None = None,
+    waveform: torch.Tensor,
+    sample_rate: int,
+    vae: AudioVAE,
+    *,
+    frames: int | None = None,
     front_end: MelFrontEnd | None = None,
 ) -> torch.Tensor:
     """shape = (B, 2, N) at ``sample_rate`` -> normalised latent (B, 8, T_lat, 16) in the VAE's dtype."""
     if waveform.dim() == 2:
         waveform = waveform[None]
     if waveform.dim() != 3 or waveform.shape[1] not in (1, 2):
-        raise InputError(f"waveform must be [B, 2, N] (or [B, 1, N] mono); got {tuple(waveform.shape)}",
-                         code="input.audio_shape")
+        raise InputError(
+            f"waveform must be [B, 2, N] (or [B, 1, N] mono); got {tuple(waveform.shape)}",
+            code="input.audio_shape",
+        )
     if waveform.shape[1] == 1:
         waveform = waveform.expand(-1, 2, -1)
     param = next(vae.encoder.parameters())
@@ -65,7 +72,7 @@ def decode_audio(latent: torch.Tensor, vae: AudioVAE, vocoder: Vocoder) -> Decod
 
 
 class AudioCodec:
-    """Resident audio VAE + vocoder + mel front end; the pipeline's audio decode / audio conditioning stage."""
+    """Resident audio VAE + vocoder + mel front end: the pipeline's audio decode / conditioning stage."""
 
     def __init__(self, vae: AudioVAE, vocoder: Vocoder | None) -> None:
         self.vae = vae
@@ -80,7 +87,9 @@ class AudioCodec:
             raise InputError("this AudioCodec has no vocoder", code="input.no_vocoder")
         return self.vocoder.output_sampling_rate
 
-    def encode_audio(self, waveform: torch.Tensor, sample_rate: int, *, frames: int | None = None) -> torch.Tensor:
+    def encode_audio(
+        self, waveform: torch.Tensor, sample_rate: int, *, frames: int | None = None
+    ) -> torch.Tensor:
         return encode_audio(waveform, sample_rate, self.vae, frames=frames, front_end=self.front_end)
 
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:
@@ -90,7 +99,10 @@ class AudioCodec:
 
 
 def load_audio_codec(
-    ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu",
+    ckpt: Checkpoint,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
     with_encoder: bool = True,
 ) -> AudioCodec:
     """Audio VAE (decoder, and encoder unless ``with_encoder=False``) + vocoder from one checkpoint."""

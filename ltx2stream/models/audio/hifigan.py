@@ -1,10 +1,11 @@
 """Mel -> waveform generator: HiFi-GAN (``resblock "1"``, LTX-2) or BigVGAN-v2 (``resblock "AMP1"``, LTX-2.3).
 
 Input stereo log-mel [B, 2, T, 64] is flattened stereo-major to 128 channels -> conv_pre (k7) -> per stage:
-[LeakyReLU 0.1 (HiFi-GAN only)] -> ConvTranspose1d(rate) -> mean of len(resblock_kernel_sizes) residual blocks ->
-act_post (LeakyReLU 0.01, or anti-aliased SnakeBeta) -> conv_post (k7, 2 outputs) -> tanh or clamp(-1, 1) when
-``apply_final_activation``. Output [B, 2, T * prod(upsample_rates)].
-Keys: ``conv_pre``, ``ups.i``, ``resblocks.(stage*n_kernels + k)``, ``act_post`` (AMP only has tensors), ``conv_post``.
+[LeakyReLU 0.1 (HiFi-GAN only)] -> ConvTranspose1d(rate) -> mean of len(resblock_kernel_sizes) residual blocks
+-> act_post (LeakyReLU 0.01, or anti-aliased SnakeBeta) -> conv_post (k7, 2 outputs) -> tanh or clamp(-1, 1)
+when ``apply_final_activation``. Output [B, 2, T * prod(upsample_rates)].
+Keys: ``conv_pre``, ``ups.i``, ``resblocks.(stage*n_kernels + k)``, ``act_post`` (AMP only has tensors),
+``conv_post``.
 """
 
 from __future__ import annotations
@@ -74,8 +75,10 @@ class Generator(torch.nn.Module):
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         """shape = (B, 2, T, 64) -> (B, 2, T * hop_product)."""
         if mel.dim() != 4 or mel.shape[1] * mel.shape[3] != MEL_CHANNELS:
-            raise InputError(f"vocoder input must be stereo mel [B, 2, T, 64]; got {tuple(mel.shape)}",
-                             code="input.mel_shape")
+            raise InputError(
+                f"vocoder input must be stereo mel [B, 2, T, 64]; got {tuple(mel.shape)}",
+                code="input.mel_shape",
+            )
         x = self.conv_pre(rearrange(mel, "b s t m -> b (s m) t"))
         n = len(self.cfg.resblock_kernel_sizes)
         for i, up in enumerate(self.ups):

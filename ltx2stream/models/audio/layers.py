@@ -1,8 +1,8 @@
-"""Building blocks of the audio VAE: causal 2-D convs over (time, mel), PixelNorm, ResnetBlock, down/up sampling.
+"""Audio VAE building blocks: causal 2-D convs over (time, mel), PixelNorm, ResnetBlock, down/up sampling.
 
 Tensors are [B, C, T, F] (time is the "height" axis). Causal along time: a k x k conv sees k-1 past rows and
-no future rows; frequency is padded symmetrically. Key names follow the official state dict
-(``conv.weight``, ``nin_shortcut.conv.weight``, ``downsample.conv.weight``, ``upsample.conv.conv.weight``).
+no future rows; frequency is padded symmetrically. Key names follow the official state dict (``conv.weight``,
+``nin_shortcut.conv.weight``, ``downsample.conv.weight``, ``upsample.conv.conv.weight``).
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Downsample(torch.nn.Module):
 
 
 class Upsample(torch.nn.Module):
-    """Nearest x2 on both axes, causal 3x3 conv, drop the first time row: T -> 2T - 1 (keeps 1 + 2n lengths)."""
+    """Nearest x2 on both axes, causal 3x3 conv, drop the first time row: T -> 2T - 1 (1 + 2n lengths)."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()

@@ -1,7 +1,8 @@
 """Load the audio VAE and the vocoder from an official single-file checkpoint (and write them back).
 
 Prefixes: ``audio_vae.{encoder,decoder,per_channel_statistics}.*`` and ``vocoder.*`` (LTX-2.3:
-``vocoder.{vocoder,bwe_generator,mel_stft}.*``). Configs come from the embedded ``audio_vae`` / ``vocoder`` sections.
+``vocoder.{vocoder,bwe_generator,mel_stft}.*``). Configs come from the embedded ``audio_vae`` / ``vocoder``
+sections.
 """
 
 from __future__ import annotations
@@ -43,17 +44,25 @@ def load_audio_vae(
     """
     cfg = AudioVAEConfig.from_metadata(ckpt.section("audio_vae"))
     model = build_on_meta(lambda: AudioVAE(cfg, with_encoder=with_encoder, with_decoder=with_decoder))
-    exclude = [AUDIO_VAE_PREFIX + part for part, keep in (("encoder.", with_encoder), ("decoder.", with_decoder))
-               if not keep]
+    exclude = [
+        AUDIO_VAE_PREFIX + part
+        for part, keep in (("encoder.", with_encoder), ("decoder.", with_decoder))
+        if not keep
+    ]
     state = ckpt.read(AUDIO_VAE_PREFIX, dtype=dtype, exclude=exclude)
-    log.info("audio VAE: %d tensors, ch=%d, latent [%d x %d]", len(state), cfg.ch, cfg.z_channels, cfg.latent_bins)
+    log.info(
+        "audio VAE: %d tensors, ch=%d, latent [%d x %d]", len(state), cfg.ch, cfg.z_channels, cfg.latent_bins
+    )
     return load_strict(model, state, what="audio VAE", device=device, dtype=dtype)
 
 
-def load_vocoder(ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> Vocoder:
+def load_vocoder(
+    ckpt: Checkpoint, *, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> Vocoder:
     """Build the vocoder the ``vocoder`` section describes and load ``vocoder.*`` strictly.
 
-    The LTX-2.3 vocoder + BWE is always kept in float32 (its whole path runs in fp32); ``dtype`` applies to HiFi-GAN.
+    The LTX-2.3 vocoder + BWE is always kept in float32 (its whole path runs in fp32); ``dtype`` applies to
+    HiFi-GAN.
     """
     cfg = VocoderConfig.from_metadata(ckpt.section("vocoder"))
     if cfg.bwe is not None:
@@ -70,5 +79,8 @@ def audio_vae_checkpoint_tensors(model: AudioVAE) -> dict[str, torch.Tensor]:
 
 
 def vocoder_checkpoint_tensors(model: Vocoder) -> dict[str, torch.Tensor]:
-    """State dict under the official ``vocoder.`` prefix (2.3: ``vocoder.vocoder.*``, ``vocoder.bwe_generator.*``...)."""
+    """State dict under the official ``vocoder.`` prefix.
+
+    LTX-2.3: ``vocoder.vocoder.*``, ``vocoder.bwe_generator.*``, ``vocoder.mel_stft.*``.
+    """
     return with_prefix(VOCODER_PREFIX, model.state_dict())

@@ -1,8 +1,8 @@
 """Mel front end of the audio VAE (the official ``AudioProcessor``), written without torchaudio.
 
 16 kHz stereo waveform -> |STFT| (n_fft 1024, Hann 1024, hop 160, center=True with reflect padding, power 1)
--> slaney-normalised slaney-scale mel filterbank (64 bins, 0 .. sr/2) -> log(clamp(mel, 1e-5)) -> [B, 2, T_mel, 64],
-T_mel = samples // hop + 1. Other input rates go through a windowed-sinc resampler first.
+-> slaney-normalised slaney-scale mel filterbank (64 bins, 0 .. sr/2) -> log(clamp(mel, 1e-5)) -> [B, 2,
+T_mel, 64], T_mel = samples // hop + 1. Other input rates go through a windowed-sinc resampler first.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample
     Filter m rises from mel point m to m+1 and falls to m+2 (n_mels + 2 points evenly spaced in mel);
     each filter is scaled by 2 / (f[m+2] - f[m]) so that all filters have the same area.
     """
-    cpu = dict(dtype=torch.float64, device="cpu")  # built on CPU even under a meta device context
+    cpu = {"dtype": torch.float64, "device": "cpu"}  # built on CPU even under a meta device context
     all_freqs = torch.linspace(0, sample_rate // 2, n_freqs, **cpu)
     m_lo, m_hi = hz_to_mel(torch.tensor([f_min, f_max], **cpu)).tolist()
     m_pts = torch.linspace(m_lo, m_hi, n_mels + 2, **cpu)
@@ -59,8 +59,11 @@ def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample
     return (fb * enorm[None, :]).to(torch.float32)
 
 
-def _sinc_kernels(orig: int, new: int, width_taps: int = 6, rolloff: float = 0.99) -> tuple[torch.Tensor, int]:
-    """Hann-windowed sinc kernels for resampling by new/orig (gcd-reduced), shape = (new, 1, K); returns (kernels, width).
+def _sinc_kernels(
+    orig: int, new: int, width_taps: int = 6, rolloff: float = 0.99
+) -> tuple[torch.Tensor, int]:
+    """Hann-windowed sinc kernels for resampling by new/orig (gcd-reduced), shape = (new, 1, K); returns
+    (kernels, width).
 
     Output phase j of each block of ``new`` outputs sits at input time j*orig/new; the low-pass cutoff is
     rolloff * min(orig, new) / 2 cycles per input sample block, zero crossings ``width_taps`` lobes wide.
@@ -79,7 +82,9 @@ def _sinc_kernels(orig: int, new: int, width_taps: int = 6, rolloff: float = 0.9
 def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
     """Band-limited resampling along the last axis, shape = (..., N) -> (..., ceil(N * new / orig))."""
     if orig_rate <= 0 or new_rate <= 0:
-        raise InputError(f"sample rates must be positive; got {orig_rate} -> {new_rate}", code="input.sample_rate")
+        raise InputError(
+            f"sample rates must be positive; got {orig_rate} -> {new_rate}", code="input.sample_rate"
+        )
     if orig_rate == new_rate:
         return waveform
     g = math.gcd(orig_rate, new_rate)
@@ -106,7 +111,9 @@ class MelFrontEnd(torch.nn.Module):
         c = self.cfg
         with torch.device(device):
             self.register_buffer("window", torch.hann_window(c.win_length, device=device), persistent=False)
-            fb = mel_filterbank(c.filter_length // 2 + 1, c.mel_fmin, c.sampling_rate / 2, c.mel_bins, c.sampling_rate)
+            fb = mel_filterbank(
+                c.filter_length // 2 + 1, c.mel_fmin, c.sampling_rate / 2, c.mel_bins, c.sampling_rate
+            )
             self.register_buffer("mel_fb", fb.to(device), persistent=False)
 
     def num_frames(self, num_samples: int) -> int:
@@ -115,14 +122,24 @@ class MelFrontEnd(torch.nn.Module):
     def forward(self, waveform: torch.Tensor, sample_rate: int | None = None) -> torch.Tensor:
         """shape = (B, 2, N) -> (B, 2, T_mel, mel_bins), float32."""
         if waveform.dim() != 3 or waveform.shape[1] != 2:
-            raise InputError(f"waveform must be [B, 2, N] stereo; got {tuple(waveform.shape)}", code="input.audio_shape")
+            raise InputError(
+                f"waveform must be [B, 2, N] stereo; got {tuple(waveform.shape)}", code="input.audio_shape"
+            )
         c = self.cfg
         if sample_rate is not None and sample_rate != c.sampling_rate:
             waveform = resample(waveform, sample_rate, c.sampling_rate)
         b = waveform.shape[0]
         x = rearrange(waveform.float(), "b c n -> (b c) n")
-        spec = torch.stft(x, n_fft=c.filter_length, hop_length=c.hop_length, win_length=c.win_length,
-                          window=self.window.to(x.device), center=True, pad_mode="reflect", return_complex=True)
+        spec = torch.stft(
+            x,
+            n_fft=c.filter_length,
+            hop_length=c.hop_length,
+            win_length=c.win_length,
+            window=self.window.to(x.device),
+            center=True,
+            pad_mode="reflect",
+            return_complex=True,
+        )
         mag = spec.abs()  # (B*2, F, T)
         mel = torch.einsum("bft,fm->btm", mag, self.mel_fb.to(x.device))  # (B*2, T, M)
         mel = torch.log(torch.clamp(mel, min=LOG_CLAMP))

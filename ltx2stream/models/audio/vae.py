@@ -1,12 +1,14 @@
-"""Audio VAE: causal 2-D conv encoder/decoder between stereo log-mel [B, 2, T_mel, 64] and latent [B, 8, T_lat, 16].
+"""Audio VAE: causal 2-D conv encoder/decoder, stereo log-mel [B, 2, T_mel, 64] <-> latent [B, 8, T_lat, 16].
 
-Encoder: conv_in -> down levels (ResnetBlocks, Downsample except the last) -> mid -> PixelNorm/SiLU -> conv_out
-(2*z channels with double_z; the first z are the mean) -> per-channel normalisation over the (c f) token features.
+Encoder: conv_in -> down levels (ResnetBlocks, Downsample except the last) -> mid -> PixelNorm/SiLU ->
+conv_out (2*z channels with double_z; the first z are the mean) -> per-channel normalisation over the (c f)
+token features.
 T_lat = (T_mel - 1) // 4 + 1.
 Decoder: un-normalise -> conv_in -> mid -> up levels (num_res_blocks+1 ResnetBlocks, Upsample except level 0)
 -> PixelNorm/SiLU -> conv_out -> crop/zero-pad to T_mel = max(4*T_lat - 3, 1) and mel_bins.
 
-Module layout == official keys under ``audio_vae.``: ``encoder.*``, ``decoder.*``, ``per_channel_statistics.*``.
+Module layout == official keys under ``audio_vae.``: ``encoder.*``, ``decoder.*``,
+``per_channel_statistics.*``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,19 @@ from einops import rearrange
 
 from ltx2stream.errors import InputError
 from ltx2stream.models.audio.config import AudioVAEConfig
-from ltx2stream.models.audio.layers import CausalConv2d, Downsample, Level, MidBlock, PixelNorm, ResnetBlock, Upsample
+from ltx2stream.models.audio.layers import (
+    CausalConv2d,
+    Downsample,
+    Level,
+    MidBlock,
+    PixelNorm,
+    ResnetBlock,
+    Upsample,
+)
 
 
 class PerChannelStatistics(torch.nn.Module):
-    """``mean-of-means`` / ``std-of-means`` over the (c f) features of an audio token (128 for released models)."""
+    """``mean-of-means`` / ``std-of-means`` over the (c f) features of an audio token (128 when released)."""
 
     def __init__(self, features: int) -> None:
         super().__init__()
@@ -85,7 +95,9 @@ class AudioDecoderNet(torch.nn.Module):
         block_in = top
         for i in reversed(range(len(cfg.ch_mult))):
             c_out = cfg.ch * cfg.ch_mult[i]
-            blocks = [ResnetBlock(block_in if j == 0 else c_out, c_out) for j in range(cfg.num_res_blocks + 1)]
+            blocks = [
+                ResnetBlock(block_in if j == 0 else c_out, c_out) for j in range(cfg.num_res_blocks + 1)
+            ]
             block_in = c_out
             levels.insert(0, Level(blocks, None if i == 0 else Upsample(c_out), "upsample"))
         self.up = torch.nn.ModuleList(levels)  # up[0] is the full-resolution level, run last
@@ -100,8 +112,7 @@ class AudioDecoderNet(torch.nn.Module):
 
 
 class AudioVAE(torch.nn.Module):
-    """Encoder + decoder + shared per-channel statistics (keys ``encoder.*``, ``decoder.*``,
-    ``per_channel_statistics.*``)."""
+    """Encoder + decoder + shared statistics (``encoder.*``, ``decoder.*``, ``per_channel_statistics.*``)."""
 
     def __init__(self, cfg: AudioVAEConfig, *, with_encoder: bool = True, with_decoder: bool = True) -> None:
         super().__init__()
@@ -123,18 +134,23 @@ class AudioVAE(torch.nn.Module):
         """Normalised latent: shape = (B, 2, T_mel, mel_bins) -> (B, z_channels, T_lat, latent_bins)."""
         c = self.cfg
         if mel.dim() != 4 or mel.shape[1] != c.in_channels or mel.shape[3] != c.mel_bins:
-            raise InputError(f"mel must be [B, {c.in_channels}, T, {c.mel_bins}]; got {tuple(mel.shape)}",
-                             code="input.mel_shape")
+            raise InputError(
+                f"mel must be [B, {c.in_channels}, T, {c.mel_bins}]; got {tuple(mel.shape)}",
+                code="input.mel_shape",
+            )
         moments = self.encoder(mel)
         mean = moments[:, : c.z_channels]  # (B, z, T_lat, F_lat): first half = mean when double_z
         return self.per_channel_statistics.normalize(mean)
 
     def decode(self, latent: torch.Tensor) -> torch.Tensor:
-        """Log-mel: shape = (B, z_channels, T_lat, latent_bins) -> (B, out_ch, max(4*T_lat-3, 1), mel_bins)."""
+        """Log-mel: shape = (B, z_channels, T_lat, latent_bins) -> (B, out_ch, max(4*T_lat-3, 1),
+        mel_bins)."""
         c = self.cfg
         if latent.dim() != 4 or latent.shape[1] != c.z_channels or latent.shape[3] != c.latent_bins:
-            raise InputError(f"audio latent must be [B, {c.z_channels}, T, {c.latent_bins}]; got "
-                             f"{tuple(latent.shape)}", code="input.audio_latent_shape")
+            raise InputError(
+                f"audio latent must be [B, {c.z_channels}, T, {c.latent_bins}]; got {tuple(latent.shape)}",
+                code="input.audio_latent_shape",
+            )
         h = self.decoder(self.per_channel_statistics.un_normalize(latent))
         return _fit(h, c.mel_frames_for_latents(latent.shape[2]), c.mel_bins)
 
