@@ -153,6 +153,8 @@ def test_waveform_round_trip_lengths(saved):
     mel = codec.vae.decode(latent)
     assert mel.shape == (1, 2, 101, 64)
     out = codec.decode_audio(latent)
+    wave_out, rate = out  # unpacks as (waveform, sample_rate)
+    assert rate == out.sample_rate and wave_out is out.waveform
     assert out.sample_rate == vcfg.output_sampling_rate == codec.sample_rate
     assert out.waveform.shape == (1, 2, 101 * vcfg.hop_product)
     assert out.waveform.dtype == torch.float32 and out.waveform.abs().max() <= 1.0

@@ -9,7 +9,7 @@ at the vocoder's output rate (24 kHz LTX-2, 48 kHz LTX-2.3).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -21,9 +21,8 @@ from ltx2stream.models.audio.vae import AudioVAE
 from ltx2stream.models.loading import Checkpoint
 
 
-@dataclass(frozen=True)
-class DecodedAudio:
-    """Decoded stereo audio: waveform float32 [B, 2, N] in [-1, 1] and its sample rate."""
+class DecodedAudio(NamedTuple):
+    """Decoded stereo audio: waveform float32 [B, 2, N] in [-1, 1] and its sample rate (unpacks as a pair)."""
 
     waveform: torch.Tensor
     sample_rate: int

@@ -96,7 +96,7 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     y = F.conv1d(x, kernels.to(x.device), stride=orig)  # (B*C, new, frames)
     y = rearrange(y, "b p f -> b (f p)")
     target = math.ceil(new * n / orig)
-    return y[:, :target].reshape(*lead, target).to(waveform.dtype)
+    return y[:, :target].reshape(*lead, target).to(waveform.dtype)  # (..., ceil(N * new / orig))
 
 
 class MelFrontEnd(torch.nn.Module):
