@@ -23,7 +23,7 @@ class SegmentCancelled(SessionError):
     """Raised by the generator when its cancel token fired between two steps."""
 
     def __init__(self, index: int) -> None:
-        super().__init__("session.cancelled", f"segment {index} was cancelled")
+        super().__init__(f"segment {index} was cancelled", code="session.cancelled")
         self.index = index
 
 
