@@ -1,0 +1,107 @@
+"""Token-space latent state shared by the conditioning, denoising and upsampling stages.
+
+A modality's state is a frozen ``LatentState``: the noisy tokens, the clean conditioning tokens, the per-token
+denoise mask (1 = generate, 0 = keep the clean token), the RoPE position bounds and how many of the tokens are the
+target grid (tokens past ``num_target`` are appended conditioning tokens, removed after denoising).
+
+Video tokens follow the patchifier's (f, h, w) raster: latent frame ``f`` owns tokens ``[f·h·w, (f+1)·h·w)``.
+Audio tokens follow latent time: token ``t`` is latent frame ``t``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from einops import rearrange
+
+from ltx2stream.errors import ConditioningError
+
+
+@dataclass(frozen=True)
+class LatentState:
+    """State of one modality, shapes: latent/clean_latent (B, T, C), denoise_mask (B, T), positions (B, n, T, 2)."""
+
+    latent: torch.Tensor
+    clean_latent: torch.Tensor
+    denoise_mask: torch.Tensor
+    positions: torch.Tensor
+    num_target: int
+    attention_mask: torch.Tensor | None = None  # (B, T, T) in [0, 1], or None
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.latent.shape[1])
+
+    def with_tokens(self, start: int, tokens: torch.Tensor, strength: float) -> "LatentState":
+        """Write clean ``tokens`` (B, n, C) at ``[start, start+n)`` into latent and clean_latent; mask = 1 − strength."""
+        n = tokens.shape[1]
+        if start < 0 or start + n > self.num_target:
+            raise ConditioningError(
+                f"conditioning tokens [{start}, {start + n}) fall outside the {self.num_target} target tokens",
+                code="conditioning.out_of_range",
+            )
+        if tokens.shape[0] != self.latent.shape[0] or tokens.shape[2] != self.latent.shape[2]:
+            raise ConditioningError(
+                f"conditioning tokens {tuple(tokens.shape)} do not match the state {tuple(self.latent.shape)}",
+                code="conditioning.shape",
+            )
+        latent, clean, mask = self.latent.clone(), self.clean_latent.clone(), self.denoise_mask.clone()
+        tokens = tokens.to(latent.dtype)
+        latent[:, start : start + n] = tokens
+        clean[:, start : start + n] = tokens
+        mask[:, start : start + n] = 1.0 - strength
+        return replace(self, latent=latent, clean_latent=clean, denoise_mask=mask)
+
+    def appended(self, tokens: torch.Tensor, positions: torch.Tensor, strength: float) -> "LatentState":
+        """Append conditioning tokens (B, n, C) with their own positions (B, n_axes, n, 2); mask = 1 − strength."""
+        b, n, _ = tokens.shape
+        mask = torch.full((b, n), 1.0 - strength, dtype=self.denoise_mask.dtype, device=tokens.device)
+        tokens = tokens.to(self.latent.dtype)
+        return replace(
+            self,
+            latent=torch.cat([self.latent, torch.zeros_like(tokens)], dim=1),
+            clean_latent=torch.cat([self.clean_latent, tokens], dim=1),
+            denoise_mask=torch.cat([self.denoise_mask, mask], dim=1),
+            positions=torch.cat([self.positions, positions.to(self.positions.dtype)], dim=2),
+            attention_mask=None if self.attention_mask is None else _grow_mask(self.attention_mask, n),
+        )
+
+    def target_only(self) -> "LatentState":
+        """Drop appended conditioning tokens (keeps the first ``num_target`` tokens)."""
+        t = self.num_target
+        return replace(
+            self,
+            latent=self.latent[:, :t],
+            clean_latent=self.clean_latent[:, :t],
+            denoise_mask=self.denoise_mask[:, :t],
+            positions=self.positions[:, :, :t],
+            attention_mask=None if self.attention_mask is None else self.attention_mask[:, :t, :t],
+        )
+
+
+def _grow_mask(mask: torch.Tensor, n: int) -> torch.Tensor:
+    b, t, _ = mask.shape
+    out = torch.ones((b, t + n, t + n), dtype=mask.dtype, device=mask.device)
+    out[:, :t, :t] = mask
+    return out
+
+
+def video_to_tokens(latent: torch.Tensor) -> torch.Tensor:
+    """(B, C, F, H, W) -> (B, F·H·W, C) in (f, h, w) raster order."""
+    return rearrange(latent, "b c f h w -> b (f h w) c")
+
+
+def tokens_to_video(tokens: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
+    """(B, F·H·W, C) -> (B, C, F, H, W)."""
+    return rearrange(tokens, "b (f h w) c -> b c f h w", f=frames, h=height, w=width)
+
+
+def audio_to_tokens(latent: torch.Tensor) -> torch.Tensor:
+    """(B, C, T, M) -> (B, T, C·M) with channel-major (c m) features."""
+    return rearrange(latent, "b c t m -> b t (c m)")
+
+
+def tokens_to_audio(tokens: torch.Tensor, channels: int, bins: int) -> torch.Tensor:
+    """(B, T, C·M) -> (B, C, T, M)."""
+    return rearrange(tokens, "b t (c m) -> b c t m", c=channels, m=bins)

@@ -1,0 +1,112 @@
+"""Presets: frozen data describing a pipeline (stages, schedules, guidance, defaults). No code paths per preset.
+
+Real presets (``ltx2-*``, ``ltx2.3-*``) need checkpoint files given by the user; tiny presets (``tiny-*``) run on
+the embedded random-weight tiny model written on first use (offline, CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ltx2stream.errors import ConfigError
+from ltx2stream.pipeline.guidance import OFF, GuidanceParams
+from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, DISTILLED_STAGE2
+
+DEFAULT_NEGATIVE_PROMPT = (
+    "blurry, out of focus, overexposed, underexposed, low contrast, washed out colors, excessive noise, grainy "
+    "texture, poor lighting, flickering, motion blur, distorted proportions, unnatural skin tones, deformed facial "
+    "features, asymmetrical face, missing facial features, extra limbs, disfigured hands, wrong hand count, "
+    "artifacts around text, inconsistent perspective, camera shake, incorrect depth of field, background too sharp, "
+    "background clutter, distracting reflections, harsh shadows, inconsistent lighting direction, color banding, "
+    "cartoonish rendering, 3D CGI look, unrealistic materials, uncanny valley effect, incorrect ethnicity, wrong "
+    "gender, exaggerated expressions, wrong gaze direction, mismatched lip sync, silent or muted audio, distorted "
+    "voice, robotic voice, echo, background noise, off-sync audio, incorrect dialogue, added dialogue, repetitive "
+    "speech, jittery movement, awkward pauses, incorrect timing, unnatural transitions, inconsistent framing, tilted "
+    "camera, flat lighting, inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
+)
+
+
+@dataclass(frozen=True)
+class StagePreset:
+    """One denoising stage: an explicit sigma list, or ``steps`` of the shifted schedule; guidance per modality."""
+
+    sigmas: tuple[float, ...] | None = None
+    steps: int | None = None
+    video_guidance: GuidanceParams = OFF
+    audio_guidance: GuidanceParams = OFF
+
+    def __post_init__(self) -> None:
+        if (self.sigmas is None) == (self.steps is None):
+            raise ConfigError("a stage preset needs exactly one of sigmas or steps", code="config.preset")
+
+    @property
+    def guided(self) -> bool:
+        g = (self.video_guidance, self.audio_guidance)
+        return any(p.uses_text or p.uses_perturbed or p.uses_isolated for p in g)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    flavour: str  # "ltx2" | "ltx2.3"
+    stage1: StagePreset
+    stage2: StagePreset | None = None  # None: one-stage pipeline at full resolution
+    refine_lora_strength: float = 1.0  # applied in stage 2 when a refine LoRA file is given
+    add_noise: bool = True  # stage-2 re-noising at the first stage-2 sigma
+    tiny: bool = False  # runs on the embedded tiny model
+    height: int = 1024
+    width: int = 1536
+    frames: int = 121
+    fps: float = 24.0
+    image_crf: int = 33
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    notes: str = field(default="", compare=False)
+
+    @property
+    def two_stage(self) -> bool:
+        return self.stage2 is not None
+
+    @property
+    def size_multiple(self) -> int:
+        return 64 if self.two_stage else 32
+
+
+def _dev_guidance(stg_block: int) -> tuple[GuidanceParams, GuidanceParams]:
+    video = GuidanceParams(cfg=3.0, stg=1.0, modality=3.0, rescale=0.7, stg_blocks=(stg_block,))
+    audio = GuidanceParams(cfg=7.0, stg=1.0, modality=3.0, rescale=0.7, stg_blocks=(stg_block,))
+    return video, audio
+
+
+_DISTILLED = StagePreset(sigmas=DISTILLED_STAGE1)
+_REFINE = StagePreset(sigmas=DISTILLED_STAGE2)
+_V2, _A2 = _dev_guidance(29)
+_V23, _A23 = _dev_guidance(28)
+_TINY_GUIDED = StagePreset(steps=4, video_guidance=GuidanceParams(cfg=3.0, stg=1.0, modality=2.0, rescale=0.7,
+                                                                  stg_blocks=(1,)),
+                           audio_guidance=GuidanceParams(cfg=4.0, stg=1.0, modality=2.0, rescale=0.7, stg_blocks=(1,)))
+_TINY = {"height": 64, "width": 64, "frames": 17, "fps": 12.0, "tiny": True, "negative_prompt": "blurry, static"}
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset("ltx2-distilled", "ltx2", _DISTILLED, _REFINE, notes="LTX-2 19B distilled, 8 + 3 sigmas, no guidance"),
+    Preset("ltx2-dev", "ltx2", StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2), _REFINE,
+           notes="LTX-2 19B dev, guided stage 1, distilled LoRA for stage 2"),
+    Preset("ltx2-dev-one-stage", "ltx2", StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2),
+           height=512, width=768, notes="LTX-2 19B dev, one guided stage at full resolution"),
+    Preset("ltx2.3-distilled", "ltx2.3", _DISTILLED, _REFINE, notes="LTX-2.3 22B distilled, 8 + 3 sigmas"),
+    Preset("ltx2.3-dev", "ltx2.3", StagePreset(steps=30, video_guidance=_V23, audio_guidance=_A23), _REFINE,
+           notes="LTX-2.3 22B dev, guided stage 1, distilled LoRA for stage 2"),
+    Preset("tiny-ltx2", "ltx2", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2, two stages"),
+    Preset("tiny-ltx2.3", "ltx2.3", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2.3, two stages"),
+    Preset("tiny-ltx2-one-stage", "ltx2", _DISTILLED, **_TINY, notes="embedded tiny LTX-2, one stage"),
+    Preset("tiny-ltx2-dev", "ltx2", _TINY_GUIDED, _REFINE, **_TINY, notes="embedded tiny LTX-2, guided stage 1"),
+)}
+
+DEFAULT_PRESET = "tiny-ltx2"
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}",
+                          code="config.unknown_preset") from None
