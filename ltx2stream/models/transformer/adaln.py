@@ -1,0 +1,87 @@
+"""AdaLN-single timestep conditioning (PixArt-alpha style, spec §1.4) and the modulation-table helpers.
+
+``AdaLayerNormSingle(D, n)``: ``t`` (sigma * 1000, any shape, flattened) -> 256-channel sinusoid ([cos, sin],
+``freq_k = exp(-ln(10000) k / 128)``) -> ``emb.timestep_embedder`` (Linear 256->D, SiLU, Linear D->D) = the
+*embedded timestep* ``e`` -> ``linear(SiLU(e))`` = ``n`` modulation vectors of width D.
+
+A block reads its modulation as ``table[rows] + adaln_out.view(B, T, n, D)[:, :, rows]`` (per-token when the
+timesteps are per token, broadcast over tokens when they are one scalar per sample).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+TIMESTEP_CHANNELS = 256
+MAX_PERIOD = 10000
+
+
+def timestep_sinusoid(t: torch.Tensor, channels: int = TIMESTEP_CHANNELS) -> torch.Tensor:
+    """[N] -> [N, channels] float32, order [cos, sin] (flip_sin_to_cos), frequency shift 0."""
+    half = channels // 2
+    exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    args = t.float()[:, None] * torch.exp(exponent)[None, :]  # [N, half]
+    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+
+
+class TimestepEmbedding(nn.Module):
+    """Linear(256 -> D) -> SiLU -> Linear(D -> D); keys ``linear_1``, ``linear_2``."""
+
+    def __init__(self, in_channels: int, dim: int) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(in_channels, dim)
+        self.act = nn.SiLU()
+        self.linear_2 = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act(self.linear_1(x)))
+
+
+class CombinedTimestepEmbedding(nn.Module):
+    """Sinusoid + MLP; exists so the official key path ``emb.timestep_embedder.*`` is kept."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.timestep_embedder = TimestepEmbedding(TIMESTEP_CHANNELS, dim)
+
+    def forward(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        return self.timestep_embedder(timestep_sinusoid(t).to(dtype))
+
+
+class AdaLayerNormSingle(nn.Module):
+    """``n`` modulation vectors of width ``dim`` from scaled sigmas; also returns the embedded timestep."""
+
+    def __init__(self, dim: int, coefficient: int) -> None:
+        super().__init__()
+        self.coefficient = coefficient
+        self.emb = CombinedTimestepEmbedding(dim)
+        self.silu = nn.SiLU()
+        self.linear = nn.Linear(dim, coefficient * dim)
+
+    def forward(self, scaled_sigma: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T] or [B] -> (modulation [B, T|1, n*D], embedded timestep [B, T|1, D])."""
+        batch = scaled_sigma.shape[0]
+        embedded = self.emb(scaled_sigma.reshape(-1), dtype)  # [B*T, D]
+        modulation = self.linear(self.silu(embedded))  # [B*T, n*D]
+        return modulation.view(batch, -1, modulation.shape[-1]), embedded.view(batch, -1, embedded.shape[-1])
+
+
+def ada_rows(table: nn.Parameter | torch.Tensor, modulation: torch.Tensor, rows: slice) -> tuple[torch.Tensor, ...]:
+    """Rows ``rows`` of ``table`` [n, D] + the matching rows of ``modulation`` [B, T, n*D]; each [B, T, D]."""
+    n, dim = table.shape
+    mod = modulation.view(modulation.shape[0], modulation.shape[1], n, dim)[:, :, rows]  # [B, T, n*D] -> [B, T, r, D]
+    values = table[rows].to(device=mod.device, dtype=mod.dtype)[None, None] + mod
+    return values.unbind(dim=2)
+
+
+def modulate(x_normed: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """``x * (1 + scale) + shift``."""
+    return x_normed * (1 + scale) + shift
+
+
+def rms(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """Weightless RMSNorm over the last dim (every block norm of the DiT)."""
+    return torch.nn.functional.rms_norm(x, (x.shape[-1],), eps=eps)

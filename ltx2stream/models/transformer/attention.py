@@ -1,0 +1,117 @@
+"""Multi-head attention of the DiT (spec §1.6) and its feed-forward.
+
+``to_q/to_k/to_v`` (bias) -> q/k RMSNorm across all heads (learnable weight) -> RoPE on q (``pe``) and k
+(``k_pe``, else ``pe``) -> SDPA (scale 1/sqrt(d), optional additive mask) -> optional LTX-2.3 per-head gate
+``2*sigmoid(to_gate_logits(x))`` -> ``to_out.0``.
+
+Skipping the attention (STG "skip self-attention", official behaviour since the LTX-2.3 release) replaces the
+attention map by the identity: the output is the value projection itself, then gate and ``to_out`` as usual.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from ltx2stream.models.transformer.rope import RopeTable, apply_rope
+
+
+class Attention(nn.Module):
+    """Attention with official key names (``to_q``, ``to_k``, ``to_v``, ``to_out.0``, ``q_norm``, ``k_norm``,
+    ``to_gate_logits``)."""
+
+    def __init__(
+        self,
+        query_dim: int,
+        heads: int,
+        dim_head: int,
+        *,
+        context_dim: int | None = None,
+        norm_eps: float = 1e-6,
+        gated: bool = False,
+    ) -> None:
+        super().__init__()
+        inner = heads * dim_head
+        context_dim = query_dim if context_dim is None else context_dim
+        self.heads = heads
+        self.dim_head = dim_head
+        self.q_norm = nn.RMSNorm(inner, eps=norm_eps)
+        self.k_norm = nn.RMSNorm(inner, eps=norm_eps)
+        self.to_q = nn.Linear(query_dim, inner)
+        self.to_k = nn.Linear(context_dim, inner)
+        self.to_v = nn.Linear(context_dim, inner)
+        self.to_gate_logits = nn.Linear(query_dim, heads) if gated else None
+        self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Identity())
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None = None,
+        *,
+        pe: RopeTable | None = None,
+        k_pe: RopeTable | None = None,
+        mask: torch.Tensor | None = None,
+        skip_attention: bool = False,
+    ) -> torch.Tensor:
+        """x [B, T, query_dim], context [B, S, context_dim] (default x), mask additive [B, 1, T, S] -> [B, T, query_dim]."""
+        context = x if context is None else context
+        v = self.to_v(context)
+        if skip_attention:
+            out = v  # identity attention map (requires S == T, i.e. self-attention)
+        else:
+            q = self.q_norm(self.to_q(x))
+            k = self.k_norm(self.to_k(context))
+            if pe is not None:
+                q = apply_rope(q, pe)
+                k = apply_rope(k, pe if k_pe is None else k_pe)
+            out = self._sdpa(q, k, v, mask)
+        if self.to_gate_logits is not None:
+            out = self._gate(x, out)
+        return self.to_out(out)
+
+    def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v))  # [B, T, H*d] -> [B, H, T, d]
+        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return rearrange(out, "b h t d -> b t (h d)")  # [B, H, T, d] -> [B, T, H*d]
+
+    def _gate(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        assert self.to_gate_logits is not None
+        gates = 2.0 * torch.sigmoid(self.to_gate_logits(x))  # [B, T, H]
+        per_head = rearrange(out, "b t (h d) -> b t h d", h=self.heads)  # [B, T, H*d] -> [B, T, H, d]
+        return (per_head * gates[..., None]).flatten(2)  # [B, T, H, d] -> [B, T, H*d]
+
+
+class GELUProjection(nn.Module):
+    """Linear followed by tanh-approximated GELU; key ``proj``."""
+
+    def __init__(self, dim_in: int, dim_out: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(dim_in, dim_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.gelu(self.proj(x), approximate="tanh")
+
+
+class FeedForward(nn.Module):
+    """``net.0.proj`` (D -> 4D, GELU-tanh), ``net.1`` Identity, ``net.2`` (4D -> D)."""
+
+    def __init__(self, dim: int, mult: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(GELUProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class CaptionProjection(nn.Module):
+    """LTX-2 only: connector output (caption_channels) -> inner dim; ``linear_1`` -> GELU-tanh -> ``linear_2``."""
+
+    def __init__(self, in_features: int, hidden: int) -> None:
+        super().__init__()
+        self.linear_1 = nn.Linear(in_features, hidden)
+        self.act_1 = nn.GELU(approximate="tanh")
+        self.linear_2 = nn.Linear(hidden, hidden)
+
+    def forward(self, caption: torch.Tensor) -> torch.Tensor:
+        return self.linear_2(self.act_1(self.linear_1(caption)))

@@ -1,0 +1,170 @@
+"""The LTX-2 / LTX-2.3 audio-video DiT (``LTXModel`` of type AudioVideo, spec §1).
+
+Per stream the model embeds tokens (``patchify_proj``), computes AdaLN modulation from per-token sigma*1000,
+RoPE tables from the token positions, the LTX-2 caption projection of the text context (LTX-2.3: none; the
+LTX-2.3 prompt AdaLN from the scalar step sigma), and the A/V cross-attention conditioning, runs the blocks and
+applies the output head ``proj_out(LN(x) * (1 + scale) + shift)`` with ``(shift, scale) = table + e`` (``e`` =
+the embedded timestep).
+
+A/V cross-attention timestep conditioning follows the current official variant (may28 -> pre25): scale/shift
+AdaLN from the stream's own per-token sigma, gate AdaLN from the *other* stream's scalar sigma times
+``av_ca_timestep_scale_multiplier / timestep_scale_multiplier``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from ltx2stream.errors import InputError
+from ltx2stream.models.transformer.adaln import AdaLayerNormSingle
+from ltx2stream.models.transformer.attention import CaptionProjection
+from ltx2stream.models.transformer.block import BasicAVTransformerBlock, BlockSkips, StreamArgs
+from ltx2stream.models.transformer.config import TransformerConfig
+from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
+from ltx2stream.models.transformer.rope import RopeTable, rope_table
+
+log = logging.getLogger(__name__)
+
+# Attribute names per stream: (patchify, adaln, prompt adaln, caption projection, A/V scale-shift, A/V gate).
+_NAMES = {
+    "video": ("patchify_proj", "adaln_single", "prompt_adaln_single", "caption_projection",
+              "av_ca_video_scale_shift_adaln_single", "av_ca_a2v_gate_adaln_single"),
+    "audio": ("audio_patchify_proj", "audio_adaln_single", "audio_prompt_adaln_single", "audio_caption_projection",
+              "av_ca_audio_scale_shift_adaln_single", "av_ca_v2a_gate_adaln_single"),
+}
+
+
+class LTXAVModel(nn.Module):
+    """Dual-stream DiT predicting velocities; ``state_dict()`` keys = official keys minus ``model.diffusion_model.``."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self._init_stream("", config.video_inner_dim, config.in_channels, config.out_channels)
+        self._init_stream("audio_", config.audio_inner_dim, config.audio_in_channels, config.audio_out_channels)
+        vd, ad = config.video_inner_dim, config.audio_inner_dim
+        self.av_ca_video_scale_shift_adaln_single = AdaLayerNormSingle(vd, 4)
+        self.av_ca_audio_scale_shift_adaln_single = AdaLayerNormSingle(ad, 4)
+        self.av_ca_a2v_gate_adaln_single = AdaLayerNormSingle(vd, 1)
+        self.av_ca_v2a_gate_adaln_single = AdaLayerNormSingle(ad, 1)
+        self.transformer_blocks = nn.ModuleList(BasicAVTransformerBlock(config) for _ in range(config.num_layers))
+
+    def _init_stream(self, p: str, dim: int, in_channels: int, out_channels: int) -> None:
+        cfg = self.config
+        setattr(self, f"{p}patchify_proj", nn.Linear(in_channels, dim))
+        if cfg.has_caption_projection:
+            setattr(self, f"{p}caption_projection", CaptionProjection(cfg.caption_channels, dim))
+        setattr(self, f"{p}adaln_single", AdaLayerNormSingle(dim, cfg.adaln_coefficient))
+        if cfg.cross_attention_adaln:
+            setattr(self, f"{p}prompt_adaln_single", AdaLayerNormSingle(dim, 2))
+        setattr(self, f"{p}scale_shift_table", nn.Parameter(torch.randn(2, dim) / dim**0.5))
+        setattr(self, f"{p}norm_out", nn.LayerNorm(dim, elementwise_affine=False, eps=cfg.norm_eps))
+        setattr(self, f"{p}proj_out", nn.Linear(dim, out_channels))
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.transformer_blocks)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.patchify_proj.weight.dtype
+
+    def forward(
+        self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None for an absent stream."""
+        if video is None and audio is None:
+            raise InputError("forward needs at least one of video / audio", code="input.no_modality")
+        p = perturbations or Perturbations.none()
+        p.check(self.num_blocks)
+        v = self._prepare("video", video, audio) if video is not None else None
+        a = self._prepare("audio", audio, video) if audio is not None else None
+        for i, block in enumerate(self.transformer_blocks):
+            skips = BlockSkips(i in p.skip_video_self_attn, i in p.skip_audio_self_attn, p.skip_a2v, p.skip_v2a)
+            vx, ax = block(v[0] if v else None, a[0] if a else None, skips)
+            v = (replace(v[0], x=vx), v[1]) if v else None
+            a = (replace(a[0], x=ax), a[1]) if a else None
+        v_out = self._output("", *v) if v else None
+        a_out = self._output("audio_", *a) if a else None
+        return v_out, a_out
+
+    # ------------------------------------------------------------------ preprocessing
+    def _prepare(self, stream: str, m: Modality, other: Modality | None) -> tuple[StreamArgs, torch.Tensor]:
+        """StreamArgs for the blocks and the embedded timestep [B, T, D] for the output head."""
+        cfg, dtype = self.config, self.dtype
+        patchify, adaln, prompt_adaln, caption, cross_ss, cross_gate = (getattr(self, n, None) for n in _NAMES[stream])
+        audio = stream == "audio"
+        dim = cfg.audio_inner_dim if audio else cfg.video_inner_dim
+        ctx_dim = cfg.caption_channels if cfg.has_caption_projection else dim
+        max_pos = cfg.audio_positional_embedding_max_pos if audio else cfg.positional_embedding_max_pos
+        in_ch = cfg.audio_in_channels if audio else cfg.in_channels
+        m.check(stream, channels=in_ch, n_axes=len(max_pos), context_dim=ctx_dim)
+
+        x = patchify(m.latent.to(dtype))
+        tsm = cfg.timestep_scale_multiplier
+        modulation, embedded = adaln(m.timesteps.float() * tsm, dtype)
+        context = m.context.to(dtype)
+        if caption is not None:
+            context = caption(context)
+        heads = cfg.audio_num_attention_heads if audio else cfg.num_attention_heads
+        args = StreamArgs(
+            x=x,
+            context=context,
+            modulation=modulation,
+            pe=self._rope(m.positions, dim, heads, max_pos),
+            self_mask=attention_mask_bias(m.attention_mask, dtype) if m.attention_mask is not None else None,
+            prompt_modulation=prompt_adaln(m.sigma.float() * tsm, dtype)[0] if prompt_adaln is not None else None,
+        )
+        if other is not None:
+            args = self._with_cross(args, m, other, cross_ss, cross_gate, heads)
+        return args, embedded
+
+    def _with_cross(
+        self,
+        args: StreamArgs,
+        m: Modality,
+        other: Modality,
+        cross_ss: AdaLayerNormSingle,
+        cross_gate: AdaLayerNormSingle,
+        heads: int,
+    ) -> StreamArgs:
+        cfg, dtype = self.config, self.dtype
+        if tuple(other.sigma.shape) != (m.latent.shape[0],):
+            raise InputError(
+                f"video and audio batch sizes differ: sigma {tuple(other.sigma.shape)} vs latent "
+                f"{tuple(m.latent.shape)}",
+                code="input.modality_shape",
+            )
+        tsm = cfg.timestep_scale_multiplier
+        av_factor = cfg.av_ca_timestep_scale_multiplier / tsm
+        scale_shift, _ = cross_ss(m.timesteps.float() * tsm, dtype)  # own per-token sigma
+        gate, _ = cross_gate(other.sigma.float() * tsm * av_factor, dtype)  # other stream's scalar sigma
+        cross_pe = self._rope(
+            m.positions[:, 0:1], cfg.audio_cross_attention_dim, heads, (cfg.cross_pe_max_pos,)
+        )  # time axis only: [B, 1, T, 2]
+        return replace(args, cross_pe=cross_pe, cross_scale_shift=scale_shift, cross_gate=gate)
+
+    def _rope(self, positions: torch.Tensor, dim: int, heads: int, max_pos: tuple[int, ...]) -> RopeTable:
+        cfg = self.config
+        return rope_table(
+            positions,
+            dim=dim,
+            heads=heads,
+            max_pos=max_pos,
+            theta=cfg.positional_embedding_theta,
+            rope_type=cfg.rope_type,
+            double_precision=cfg.double_precision_rope,
+            dtype=self.dtype,
+        )
+
+    # ------------------------------------------------------------------ output head
+    def _output(self, p: str, args: StreamArgs, embedded: torch.Tensor) -> torch.Tensor:
+        table = getattr(self, f"{p}scale_shift_table")
+        values = table[None, None].to(embedded.dtype) + embedded[:, :, None]  # [B, T, 2, D]
+        shift, scale = values[:, :, 0], values[:, :, 1]
+        x = getattr(self, f"{p}norm_out")(args.x)
+        return getattr(self, f"{p}proj_out")(x * (1 + scale) + shift)

@@ -1,0 +1,93 @@
+"""Tiny transformer presets for tests: same classes and key layout as the released models, minute widths.
+
+Both flavours: 2 layers, video 2 heads x 16, audio 2 heads x 8, real latent channel counts (128 per token), text
+context from a tiny Gemma with hidden size 32. The config also carries the tiny text-path keys
+(``connector_*``, ``audio_connector_*``) so the text path is built from the same ``transformer`` section.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ltx2stream.errors import check_config_value
+from ltx2stream.models.transformer.config import TransformerConfig
+from ltx2stream.models.transformer.model import LTXAVModel
+
+FLAVOURS = ("ltx2", "ltx2.3")
+TINY_CAPTION_CHANNELS = 32  # hidden size of the tiny Gemma
+TINY_REGISTERS = 32
+
+
+def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
+    """A 2-layer config of the ``flavour`` ("ltx2" | "ltx2.3") with the released models' switches."""
+    check_config_value("tiny_transformer_config", "flavour", flavour, FLAVOURS)
+    heads, vdh, adh = 2, 16, 8
+    v_inner, a_inner = heads * vdh, heads * adh
+    is_23 = flavour == "ltx2.3"
+    extra: dict[str, Any] = {
+        "connector_positional_embedding_max_pos": [4096],
+        "connector_num_learnable_registers": TINY_REGISTERS,
+        "connector_apply_gated_attention": is_23,
+    }
+    if is_23:  # per-stream connectors at the DiT widths; projection happens before the connector
+        extra |= {
+            "connector_num_attention_heads": heads,
+            "connector_attention_head_dim": vdh,
+            "connector_num_layers": 2,
+            "audio_connector_num_attention_heads": heads,
+            "audio_connector_attention_head_dim": adh,
+            "audio_connector_num_layers": 2,
+            "caption_projection_first_linear": False,
+            "caption_projection_second_linear": False,
+            "caption_proj_input_norm": False,
+        }
+    else:  # both connectors at the Gemma width; the DiT's caption projections map to the inner dims
+        extra |= {
+            "connector_num_attention_heads": 2,
+            "connector_attention_head_dim": TINY_CAPTION_CHANNELS // 2,
+            "connector_num_layers": 1,
+            "audio_connector_num_attention_heads": 2,
+            "audio_connector_attention_head_dim": TINY_CAPTION_CHANNELS // 2,
+            "audio_connector_num_layers": 1,
+        }
+    return TransformerConfig(
+        num_layers=2,
+        num_attention_heads=heads,
+        attention_head_dim=vdh,
+        audio_num_attention_heads=heads,
+        audio_attention_head_dim=adh,
+        cross_attention_dim=v_inner,
+        audio_cross_attention_dim=a_inner,
+        caption_channels=TINY_CAPTION_CHANNELS,
+        frequencies_precision="float64",
+        rope_type="split",
+        av_ca_timestep_scale_multiplier=1000.0,
+        cross_attention_adaln=is_23,
+        apply_gated_attention=is_23,
+        caption_proj_before_connector=is_23,
+        extra=extra,
+    )
+
+
+def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 1.0) -> torch.nn.Module:
+    """Fill every parameter with seeded Gaussian noise (fan-in scaled for matrices) so no term is trivially zero."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            noise = torch.randn(p.shape, generator=g)
+            if p.ndim > 1:
+                noise = noise * scale / p.shape[-1] ** 0.5
+            elif name.endswith("norm.weight"):  # q/k RMSNorm gains around 1
+                noise = 1.0 + 0.1 * noise
+            else:
+                noise = 0.1 * scale * noise
+            p.copy_(noise.to(p.dtype))
+    return model
+
+
+def tiny_transformer(flavour: str = "ltx2", seed: int = 0) -> LTXAVModel:
+    """A randomly initialised tiny model (float32, CPU) of ``flavour``."""
+    model = LTXAVModel(tiny_transformer_config(flavour))
+    return randomize_(model, seed).eval()  # type: ignore[return-value]
