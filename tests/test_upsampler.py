@@ -1,4 +1,4 @@
-"""Latent upsamplers at tiny size: config, strict loading of every kind, shape rules, x2 layouts, normalisation."""
+"""Latent upsamplers at tiny size: config, strict loading, shape rules, x2 layouts, normalisation."""
 
 from __future__ import annotations
 
@@ -26,8 +26,12 @@ from ltx2stream.models.upsampler.blocks import BlurDownsample, PixelShuffleND
 from ltx2stream.types import VideoLatentShape
 
 RELEASED_X2 = {  # the flat config of a released spatial x2 file (spec §5)
-    "in_channels": 128, "mid_channels": 1024, "num_blocks_per_stage": 4, "dims": 3,
-    "spatial_upsample": True, "temporal_upsample": False,
+    "in_channels": 128,
+    "mid_channels": 1024,
+    "num_blocks_per_stage": 4,
+    "dims": 3,
+    "spatial_upsample": True,
+    "temporal_upsample": False,
 }
 
 
@@ -40,7 +44,12 @@ def _latent(f: int = 2, h: int = 4, w: int = 6, seed: int = 1) -> torch.Tensor:
 
 def test_config_from_metadata_defaults_and_round_trip() -> None:
     cfg = UpsamplerConfig.from_metadata({**RELEASED_X2, "_class_name": "LatentUpsampler"})
-    assert (cfg.mid_channels, cfg.spatial_scale, cfg.rational_resampler, cfg.kind) == (1024, 2.0, False, "spatial")
+    assert (cfg.mid_channels, cfg.spatial_scale, cfg.rational_resampler, cfg.kind) == (
+        1024,
+        2.0,
+        False,
+        "spatial",
+    )
     assert UpsamplerConfig.from_metadata({}).mid_channels == 512  # official default when absent
     for kind in TINY_KINDS:
         c = tiny_upsampler_config(kind)
@@ -98,10 +107,19 @@ def test_every_kind_loads_strictly_and_reproduces(kind: str, tmp_path) -> None:
 
 def test_official_key_names(tmp_path) -> None:
     keys = {k: set(open_checkpoint(write_tiny_upsampler(tmp_path / f"{k}.st", k)).keys) for k in TINY_KINDS}
-    assert {"upsampler.0.weight", "upsampler.0.bias", "initial_conv.weight", "initial_norm.weight",
-            "res_blocks.0.conv1.weight", "res_blocks.0.norm2.bias", "post_upsample_res_blocks.0.conv2.weight",
-            "final_conv.weight"} <= keys["x2"]
-    assert {"upsampler.conv.weight", "upsampler.conv.bias", "upsampler.blur_down.kernel"} <= keys["x2_rational"]
+    assert {
+        "upsampler.0.weight",
+        "upsampler.0.bias",
+        "initial_conv.weight",
+        "initial_norm.weight",
+        "res_blocks.0.conv1.weight",
+        "res_blocks.0.norm2.bias",
+        "post_upsample_res_blocks.0.conv2.weight",
+        "final_conv.weight",
+    } <= keys["x2"]
+    assert {"upsampler.conv.weight", "upsampler.conv.bias", "upsampler.blur_down.kernel"} <= keys[
+        "x2_rational"
+    ]
     assert not any(k.startswith("upsampler.0") for k in keys["x1.5"])
     with safe_open(str(tmp_path / "x1.5.st"), "pt") as f:
         assert tuple(f.get_slice("upsampler.conv.weight").get_shape()) == (9 * 32, 32, 3, 3)
@@ -147,7 +165,8 @@ def test_plain_and_rational_x2_are_the_same_function() -> None:
 def test_x2_layout_follows_the_keys(keys_from: str, config_from: str, tmp_path) -> None:
     model = random_upsampler(tiny_upsampler_config(keys_from), seed=2)  # type: ignore[arg-type]
     path = save_checkpoint(
-        tmp_path / "u.st", upsampler_checkpoint_tensors(model),
+        tmp_path / "u.st",
+        upsampler_checkpoint_tensors(model),
         config=tiny_upsampler_config(config_from).to_metadata(),  # type: ignore[arg-type]
     )
     loaded = load_upsampler(path)
@@ -162,14 +181,18 @@ def test_missing_and_unexpected_keys_are_listed(tmp_path) -> None:
     cfg = tiny_upsampler_config("x2").to_metadata()
     state.pop("final_conv.bias")
     state["extra.weight"] = torch.zeros(1)
-    with pytest.raises(CheckpointError, match=r"missing \[final_conv\.bias\].*unexpected \[extra\.weight\]") as e:
+    with pytest.raises(
+        CheckpointError, match=r"missing \[final_conv\.bias\].*unexpected \[extra\.weight\]"
+    ) as e:
         load_upsampler(save_checkpoint(tmp_path / "bad.st", state, config=cfg))
     assert e.value.code == "checkpoint.key_mismatch"
 
 
 def test_config_that_does_not_match_the_weights_is_a_shape_error(tmp_path) -> None:
     state = upsampler_checkpoint_tensors(random_upsampler(tiny_upsampler_config("x1.5")))
-    path = save_checkpoint(tmp_path / "u.st", state, config=tiny_upsampler_config("x2_rational").to_metadata())
+    path = save_checkpoint(
+        tmp_path / "u.st", state, config=tiny_upsampler_config("x2_rational").to_metadata()
+    )
     with pytest.raises(CheckpointError, match=r"upsampler\.conv\.weight: checkpoint \(288, 32, 3, 3\)"):
         load_upsampler(path)
     temporal = upsampler_checkpoint_tensors(random_upsampler(tiny_upsampler_config("temporal_x2")))

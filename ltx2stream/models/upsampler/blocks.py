@@ -1,4 +1,4 @@
-"""Building blocks of the latent upsampler: residual block, N-D pixel shuffle, binomial blur, rational resampler.
+"""Latent upsampler building blocks: residual block, N-D pixel shuffle, binomial blur, rational resampler.
 
 Attribute names follow the official module tree so official files load by their own keys
 (``conv1``/``norm1``/``conv2``/``norm2``; ``conv`` + ``blur_down.kernel`` for the rational resampler).
@@ -43,7 +43,8 @@ class PixelShuffleND(nn.Module):
     """Move channel sub-blocks into space and/or time (no parameters).
 
     ``dims=1``: time, ``[B, C*p, F, H, W] -> [B, C, F*p, H, W]``; ``dims=2``: space,
-    ``[N, C*p*q, H, W] -> [N, C, H*p, W*q]``; ``dims=3``: both, ``[B, C*p*q*r, F, H, W] -> [B, C, F*p, H*q, W*r]``.
+    ``[N, C*p*q, H, W] -> [N, C, H*p, W*q]``; ``dims=3``: both,
+    ``[B, C*p*q*r, F, H, W] -> [B, C, F*p, H*q, W*r]``.
     The channel index is ``c*(p*q*r) + i*(q*r) + j*r + k`` (same order as ``torch.nn.PixelShuffle``).
     """
 
@@ -64,7 +65,7 @@ class PixelShuffleND(nn.Module):
 
 
 def binomial_kernel(size: int = 5) -> torch.Tensor:
-    """Normalised separable binomial kernel (row ``size-1`` of Pascal's triangle), shape [1, 1, size, size]."""
+    """Normalised separable binomial kernel (Pascal's triangle row ``size-1``), shape [1, 1, size, size]."""
     row = torch.tensor([math.comb(size - 1, i) for i in range(size)], dtype=torch.float64)
     k2d = torch.outer(row, row)
     return (k2d / k2d.sum()).to(torch.float32)[None, None]
@@ -93,7 +94,7 @@ class BlurDownsample(nn.Module):
 
 
 class SpatialRationalResampler(nn.Module):
-    """Per-frame spatial scaling by num/den: Conv2d to num^2 * C channels, pixel-shuffle by num, blur stride den."""
+    """Per-frame spatial scaling by num/den: Conv2d to num^2*C channels, shuffle by num, blur stride den."""
 
     def __init__(self, channels: int, num: int, den: int) -> None:
         super().__init__()

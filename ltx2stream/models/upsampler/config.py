@@ -21,6 +21,7 @@ Keys the model does not use (``_class_name`` and the like) are ignored. Unsuppor
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -61,7 +62,9 @@ class UpsamplerConfig:
             self.mid_channels >= GROUPS and self.mid_channels % GROUPS == 0,
             f"mid_channels={self.mid_channels} must be a positive multiple of {GROUPS} (GroupNorm groups)",
         )
-        _require(self.num_blocks_per_stage >= 0, f"num_blocks_per_stage={self.num_blocks_per_stage} must be >= 0")
+        _require(
+            self.num_blocks_per_stage >= 0, f"num_blocks_per_stage={self.num_blocks_per_stage} must be >= 0"
+        )
         _require(
             self.spatial_upsample or self.temporal_upsample,
             "spatial_upsample and temporal_upsample are both false; one of them must be true",
@@ -116,7 +119,7 @@ class UpsamplerConfig:
 
     @classmethod
     def from_metadata(cls, config: Mapping[str, Any]) -> UpsamplerConfig:
-        """Build from the file's flat ``metadata["config"]`` object (official keys; absent keys -> defaults)."""
+        """Build from the file's flat ``metadata["config"]`` object (absent keys: official defaults)."""
         known = set(cls.__dataclass_fields__)
         ignored = sorted(set(config) - known)
         if ignored:
@@ -133,14 +136,18 @@ class UpsamplerConfig:
                 rational_resampler=_bool(config, "rational_resampler", False),
             )
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"{SECTION}: config value of the wrong type: {e}", code="config.bad_type") from e
+            raise ConfigError(
+                f"{SECTION}: config value of the wrong type: {e}", code="config.bad_type"
+            ) from e
 
     def to_metadata(self) -> dict[str, Any]:
         """The flat config object as it is embedded in an upsampler file."""
         return asdict(self)
 
 
-def tiny_upsampler_config(kind: TinyKind = "x2", mid_channels: int = 32, num_blocks: int = 1) -> UpsamplerConfig:
+def tiny_upsampler_config(
+    kind: TinyKind = "x2", mid_channels: int = 32, num_blocks: int = 1
+) -> UpsamplerConfig:
     """Tiny config of each released flavour (128 latent channels, narrow trunk) for tests.
 
     ``x2`` = plain spatial x2 (keys ``upsampler.0.*``), ``x2_rational`` = the same factor with the rational
@@ -155,7 +162,8 @@ def tiny_upsampler_config(kind: TinyKind = "x2", mid_channels: int = 32, num_blo
         "temporal_x2": {"spatial_upsample": False, "temporal_upsample": True},
         "spatiotemporal_x2": {"temporal_upsample": True},
     }[kind]
-    return UpsamplerConfig(mid_channels=mid_channels, num_blocks_per_stage=num_blocks, **flags)  # type: ignore[arg-type]
+    cfg = UpsamplerConfig(mid_channels=mid_channels, num_blocks_per_stage=num_blocks)
+    return dataclasses.replace(cfg, **flags)
 
 
 def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:

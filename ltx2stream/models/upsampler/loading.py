@@ -39,7 +39,9 @@ def upsampler_config_for(ckpt: Checkpoint) -> UpsamplerConfig:
     if plain != rational and rational != cfg.rational_resampler:
         log.info(
             "%s: config says rational_resampler=%s but the keys are the %s x2 layout; following the keys",
-            ckpt.path, cfg.rational_resampler, "rational" if rational else "plain",
+            ckpt.path,
+            cfg.rational_resampler,
+            "rational" if rational else "plain",
         )
         cfg = dataclasses.replace(cfg, rational_resampler=rational)
     return cfg
@@ -59,7 +61,11 @@ def load_upsampler(
     state = ckpt.read("", dtype=dtype)
     log.info(
         "upsampler %s x%s (%s layout): %d tensors, mid_channels=%d",
-        cfg.kind, cfg.scale, "rational" if cfg.rational_resampler else "plain", len(state), cfg.mid_channels,
+        cfg.kind,
+        cfg.scale,
+        "rational" if cfg.rational_resampler else "plain",
+        len(state),
+        cfg.mid_channels,
     )
     what = f"latent upsampler ({ckpt.path.name}, {cfg.kind} x{cfg.scale})"
     return load_strict(model, state, what=what, device=device, dtype=dtype)

@@ -8,7 +8,8 @@ Forward: ``initial_conv`` -> GroupNorm(32) -> SiLU -> ``res_blocks`` -> ``upsamp
 * plain spatial x2: ``Sequential(Conv2d(C, 4C), PixelShuffle 2)`` per frame (keys ``upsampler.0.*``);
 * rational spatial num/den: ``SpatialRationalResampler`` (keys ``upsampler.conv.*``,
   ``upsampler.blur_down.kernel``); x2 = (2, 1), x1.5 = (3, 2);
-* temporal x2: ``Sequential(Conv3d(C, 2C), PixelShuffle in time)``, then the first frame is dropped (F -> 2F - 1);
+* temporal x2: ``Sequential(Conv3d(C, 2C), PixelShuffle in time)``, then the first frame is dropped
+  (F -> 2F - 1);
 * spatio-temporal x2: ``Sequential(Conv3d(C, 8C), 3-D PixelShuffle)``, first frame dropped likewise.
 """
 
@@ -52,7 +53,9 @@ class LatentUpsampler(nn.Module):
         self.initial_activation = nn.SiLU()
         self.res_blocks = nn.ModuleList(ResBlock(c, dims) for _ in range(config.num_blocks_per_stage))
         self.upsampler = build_resampler(config)
-        self.post_upsample_res_blocks = nn.ModuleList(ResBlock(c, dims) for _ in range(config.num_blocks_per_stage))
+        self.post_upsample_res_blocks = nn.ModuleList(
+            ResBlock(c, dims) for _ in range(config.num_blocks_per_stage)
+        )
         self.final_conv = conv_nd(dims, c, config.in_channels)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
@@ -93,11 +96,13 @@ class LatentUpsampler(nn.Module):
     def _check_input(self, latent: torch.Tensor) -> None:
         if latent.ndim != 5 or latent.shape[1] != self.config.in_channels:
             raise InputError(
-                f"latent upsampler expects [B, {self.config.in_channels}, F, H, W], got {tuple(latent.shape)}",
+                f"upsampler expects [B, {self.config.in_channels}, F, H, W]; got {tuple(latent.shape)}",
                 code="input.bad_latent_shape",
             )
         if min(latent.shape[2:]) < 1:
-            raise InputError(f"latent upsampler: empty latent {tuple(latent.shape)}", code="input.bad_latent_shape")
+            raise InputError(
+                f"latent upsampler: empty latent {tuple(latent.shape)}", code="input.bad_latent_shape"
+            )
 
 
 class LatentNormalizer(Protocol):
