@@ -158,6 +158,17 @@ def test_bad_files_are_checkpoint_errors(
     assert e.value.code == code
 
 
+def test_subset_and_without_prefixes() -> None:
+    lora = random_lora_for(_model(), rank=2)
+    sub = lora.subset(["proj_out", "patchify_proj"])
+    assert sub.modules == ("patchify_proj", "proj_out")
+    with pytest.raises(CheckpointError, match="no factors for \\[audio_proj_out\\]"):
+        lora.subset(["audio_proj_out"])
+    rest = lora.without_prefixes("transformer_blocks.1.", "proj_out")
+    assert "transformer_blocks.0.attn1.to_q" in rest.modules and "proj_out" not in rest.modules
+    assert not any(m.startswith("transformer_blocks.1.") for m in rest.modules)
+
+
 def test_empty_file_is_an_error(tmp_path) -> None:
     path = save_checkpoint(tmp_path / "e.st", {}, metadata={"x": "y"})
     with pytest.raises(CheckpointError, match="no lora_A/lora_B pairs"):

@@ -101,6 +101,25 @@ class LoRAWeights:
             out[prefix + module + SUFFIX_B] = pair.b
         return out
 
+    def subset(self, modules: Iterable[str]) -> LoRAWeights:
+        """Only the given modules (KeyError-free: CheckpointError names any that the LoRA lacks)."""
+        wanted = sorted(set(modules))
+        absent = [m for m in wanted if m not in self.pairs]
+        if absent:
+            raise CheckpointError(
+                f"LoRA {self.source} has no factors for {_listing(absent)}", code="checkpoint.lora_subset"
+            )
+        return LoRAWeights(MappingProxyType({m: self.pairs[m] for m in wanted}), self.source)
+
+    def without_prefixes(self, *prefixes: str) -> LoRAWeights:
+        """Drop the modules under ``prefixes``: parts of a file meant for another model than the target (the
+        official loader skips such keys silently; here the caller names them)."""
+        kept = {m: p for m, p in self.pairs.items() if not m.startswith(prefixes)}
+        dropped = len(self.pairs) - len(kept)
+        if dropped:
+            log.info("LoRA %s: dropping %d modules under %s", self.source, dropped, list(prefixes))
+        return LoRAWeights(MappingProxyType(kept), self.source)
+
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> LoRAWeights:
         """Copy with the factors moved (e.g. to the GPU once, instead of on every apply)."""
         pairs = {m: LoRAPair(p.a.to(device, dtype), p.b.to(device, dtype)) for m, p in self.pairs.items()}
