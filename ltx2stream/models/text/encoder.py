@@ -39,6 +39,8 @@ class TextEmbeddings:
 
     @staticmethod
     def cat(items: Sequence[TextEmbeddings]) -> TextEmbeddings:
+        if len(items) == 1:
+            return items[0]
         return TextEmbeddings(*(torch.cat(parts, dim=0) for parts in zip(*(_fields(i) for i in items), strict=True)))
 
     def split(self) -> list[TextEmbeddings]:

@@ -28,6 +28,7 @@ from ltx2stream.errors import CheckpointError, InputError
 log = logging.getLogger(__name__)
 
 SUPPORTED_MODEL_TYPES = ("gemma3", "gemma3_text")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 _TRANSFORMERS_V5 = int(transformers.__version__.split(".", 1)[0]) >= 5
 
 
@@ -150,6 +151,10 @@ def _load_hf_dir(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTra
             f"{directory}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_MODEL_TYPES)}",
             code="checkpoint.gemma_invalid",
         )
+    if not any((directory / name).is_file() for name in TOKENIZER_FILES):
+        # AutoTokenizer would silently build an empty tokenizer from the config alone
+        raise CheckpointError(f"{directory}: no tokenizer ({' or '.join(TOKENIZER_FILES)})",
+                              code="checkpoint.gemma_invalid")
     tokenizer = _wrap(directory, "tokenizer", lambda: AutoTokenizer.from_pretrained(directory, local_files_only=True))
     if model_type == "gemma3":
         from transformers import Gemma3ForConditionalGeneration
