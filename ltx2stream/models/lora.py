@@ -34,7 +34,7 @@ from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from ltx2stream.errors import CheckpointError, InputError
-from ltx2stream.models.lora_weights import LoRAPair, LoRAWeights, random_lora_for, write_lora
+from ltx2stream.models.lora_weights import LoRAPair, LoRAWeights, module_weight, random_lora_for, write_lora
 
 __all__ = ["LoRAHandle", "LoRAPair", "LoRAWeights", "apply_lora", "random_lora_for", "write_lora"]
 
@@ -174,7 +174,7 @@ def _merge(
 ) -> None:
     state = _STATES.setdefault(handle.model, _MergeState())
     for name in handle.modules:
-        weight = targets[name].weight
+        weight = module_weight(targets[name])
         if name not in state.originals:
             state.originals[name] = weight.detach().to(device=backup_device or weight.device, copy=True)
         _merge_one(weight, handle.lora.pairs[name], handle.strength)
@@ -187,7 +187,7 @@ def _unmerge(handle: LoRAHandle) -> None:
     state = _STATES[handle.model]
     state.active.remove(handle)
     for name in handle.modules:
-        weight = handle.model.get_submodule(name).weight
+        weight = module_weight(handle.model.get_submodule(name))
         weight.copy_(state.originals[name])
         others = [h for h in state.active if name in h._module_set]
         for other in others:
@@ -203,7 +203,7 @@ def _unmerge(handle: LoRAHandle) -> None:
 
 def _add_hook(module: nn.Module, pair: LoRAPair, strength: float) -> RemovableHandle:
     """Forward hook adding ``strength * (x A^T) B^T`` to a Linear's output (factors cached in its dtype)."""
-    weight = module.weight
+    weight = module_weight(module)
     a = pair.a.to(device=weight.device, dtype=weight.dtype)  # [r, in]
     b = (pair.b.to(device=weight.device, dtype=torch.float32) * strength).to(weight.dtype)  # [out, r]
 

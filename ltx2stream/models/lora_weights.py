@@ -171,6 +171,14 @@ def _check_pairs(pairs: Mapping[str, LoRAPair], source: str) -> None:
         raise CheckpointError(f"LoRA {source}: {_listing(problems)}", code="checkpoint.lora_bad_shape")
 
 
+def module_weight(module: nn.Module) -> torch.Tensor:
+    """The ``weight`` tensor of a LoRA target (CheckpointError if it has none)."""
+    weight = getattr(module, "weight", None)
+    if not isinstance(weight, torch.Tensor):
+        raise CheckpointError(f"{type(module).__name__} has no weight tensor", code="checkpoint.lora_target")
+    return weight
+
+
 def _listing(items: list[str], limit: int = 20) -> str:
     head = ", ".join(items[:limit])
     return f"[{head}{f', … (+{len(items) - limit} more)' if len(items) > limit else ''}]"
@@ -203,7 +211,7 @@ def random_lora_for(
     gen = torch.Generator().manual_seed(seed)
     pairs: dict[str, LoRAPair] = {}
     for name in sorted(names):
-        out_f, in_f = model.get_submodule(name).weight.shape
+        out_f, in_f = module_weight(model.get_submodule(name)).shape
         a = torch.randn(rank, in_f, generator=gen) / math.sqrt(in_f)
         b = torch.randn(out_f, rank, generator=gen) * (scale / math.sqrt(rank))
         pairs[name] = LoRAPair(a, b)

@@ -36,7 +36,8 @@ class ResBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.activation(self.norm1(self.conv1(x)))
         h = self.norm2(self.conv2(h))
-        return self.activation(h + x)
+        out: torch.Tensor = self.activation(h + x)
+        return out
 
 
 class PixelShuffleND(nn.Module):
@@ -77,6 +78,8 @@ class BlurDownsample(nn.Module):
     The kernel is a persistent buffer (official key ``...blur_down.kernel`` [1, 1, 5, 5]); stride 1 is the
     identity. Output size ``floor((H - 1) / stride) + 1``.
     """
+
+    kernel: torch.Tensor
 
     def __init__(self, stride: int, kernel_size: int = 5) -> None:
         super().__init__()

@@ -155,15 +155,15 @@ def tiny_upsampler_config(
     ``spatiotemporal_x2`` (both axes, one Conv3d + 3-D pixel shuffle).
     """
     check_config_value(SECTION, "kind", kind, TINY_KINDS)
-    flags = {
-        "x2": {},
-        "x2_rational": {"rational_resampler": True},
-        "x1.5": {"rational_resampler": True, "spatial_scale": 1.5},
-        "temporal_x2": {"spatial_upsample": False, "temporal_upsample": True},
-        "spatiotemporal_x2": {"temporal_upsample": True},
+    base = UpsamplerConfig(mid_channels=mid_channels, num_blocks_per_stage=num_blocks)
+    replace = dataclasses.replace
+    return {
+        "x2": base,
+        "x2_rational": replace(base, rational_resampler=True),
+        "x1.5": replace(base, rational_resampler=True, spatial_scale=1.5),
+        "temporal_x2": replace(base, spatial_upsample=False, temporal_upsample=True),
+        "spatiotemporal_x2": replace(base, temporal_upsample=True),
     }[kind]
-    cfg = UpsamplerConfig(mid_channels=mid_channels, num_blocks_per_stage=num_blocks)
-    return dataclasses.replace(cfg, **flags)
 
 
 def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:

@@ -65,10 +65,11 @@ class LatentUpsampler(nn.Module):
         if self.config.dims == 2:  # per-frame 2-D trunk
             x = rearrange(latent, "b c f h w -> (b f) c h w")
             x = self.final_conv(self._post(self.upsampler(self._pre(x))))
-            return rearrange(x, "(b f) c h w -> b c f h w", b=b)
-        x = self._pre(latent)
-        x = self._resample(x)
-        return self.final_conv(self._post(x))
+            out: torch.Tensor = rearrange(x, "(b f) c h w -> b c f h w", b=b)
+            return out
+        x = self._resample(self._pre(latent))
+        out = self.final_conv(self._post(x))
+        return out
 
     def _pre(self, x: torch.Tensor) -> torch.Tensor:
         x = self.initial_activation(self.initial_norm(self.initial_conv(x)))
@@ -85,13 +86,16 @@ class LatentUpsampler(nn.Module):
         """3-D trunk: [B, C, F, H, W] -> resampled [B, C, F', H', W']."""
         if self.config.temporal_upsample:
             # the first latent frame stands for a single pixel frame: its doubled copy is dropped
-            return self.upsampler(x)[:, :, 1:]  # [B, C, 2F, ...] -> [B, C, 2F - 1, ...]
+            doubled: torch.Tensor = self.upsampler(x)  # [B, C, 2F, H', W']
+            return doubled[:, :, 1:]  # -> [B, C, 2F - 1, H', W']
         if isinstance(self.upsampler, SpatialRationalResampler):
-            return self.upsampler(x)
+            resampled: torch.Tensor = self.upsampler(x)
+            return resampled
         b = x.shape[0]
         x = rearrange(x, "b c f h w -> (b f) c h w")  # plain x2 resampler runs per frame
         x = self.upsampler(x)  # [(B F), C, 2H, 2W]
-        return rearrange(x, "(b f) c h w -> b c f h w", b=b)
+        out: torch.Tensor = rearrange(x, "(b f) c h w -> b c f h w", b=b)
+        return out
 
     def _check_input(self, latent: torch.Tensor) -> None:
         if latent.ndim != 5 or latent.shape[1] != self.config.in_channels:
