@@ -17,7 +17,7 @@ from ltx2stream.models.transformer.positions import (
     unpatchify_video,
     video_positions,
 )
-from ltx2stream.models.transformer.tiny import randomize_, tiny_transformer, tiny_transformer_config
+from ltx2stream.models.transformer.tiny import randomize_, tiny_modalities, tiny_transformer, tiny_transformer_config
 
 __all__ = [
     "CONNECTOR_PREFIXES",
@@ -32,6 +32,7 @@ __all__ = [
     "patchify_audio",
     "patchify_video",
     "randomize_",
+    "tiny_modalities",
     "tiny_transformer",
     "tiny_transformer_config",
     "to_denoised",

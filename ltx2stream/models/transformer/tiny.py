@@ -13,7 +13,9 @@ import torch
 
 from ltx2stream.errors import check_config_value
 from ltx2stream.models.transformer.config import TransformerConfig
+from ltx2stream.models.transformer.modality import Modality
 from ltx2stream.models.transformer.model import LTXAVModel
+from ltx2stream.models.transformer.positions import audio_positions, video_positions
 
 FLAVOURS = ("ltx2", "ltx2.3")
 TINY_CAPTION_CHANNELS = 32  # hidden size of the tiny Gemma
@@ -91,3 +93,41 @@ def tiny_transformer(flavour: str = "ltx2", seed: int = 0) -> LTXAVModel:
     """A randomly initialised tiny model (float32, CPU) of ``flavour``."""
     model = LTXAVModel(tiny_transformer_config(flavour))
     return randomize_(model, seed).eval()  # type: ignore[return-value]
+
+
+def tiny_modalities(
+    cfg: TransformerConfig,
+    *,
+    batch: int = 1,
+    latent_frames: int = 2,
+    latent_height: int = 2,
+    latent_width: int = 2,
+    audio_frames: int = 5,
+    context_len: int = 8,
+    sigma: float = 0.5,
+    fps: float = 24.0,
+    seed: int = 0,
+) -> tuple[Modality, Modality]:
+    """Random video + audio inputs of the right shapes for ``cfg`` (uniform sigma, no mask)."""
+    g = torch.Generator().manual_seed(seed)
+    vpos = video_positions(latent_frames, latent_height, latent_width, fps, batch=batch)
+    apos = audio_positions(audio_frames, batch=batch)
+    tv, ta = vpos.shape[2], apos.shape[2]
+    v_ctx = cfg.caption_channels if cfg.has_caption_projection else cfg.video_inner_dim
+    a_ctx = cfg.caption_channels if cfg.has_caption_projection else cfg.audio_inner_dim
+    s = torch.full((batch,), sigma)
+    video = Modality(
+        latent=torch.randn(batch, tv, cfg.in_channels, generator=g),
+        timesteps=s[:, None].expand(batch, tv).clone(),
+        sigma=s,
+        positions=vpos,
+        context=torch.randn(batch, context_len, v_ctx, generator=g),
+    )
+    audio = Modality(
+        latent=torch.randn(batch, ta, cfg.audio_in_channels, generator=g),
+        timesteps=s[:, None].expand(batch, ta).clone(),
+        sigma=s.clone(),
+        positions=apos,
+        context=torch.randn(batch, context_len, a_ctx, generator=g),
+    )
+    return video, audio
