@@ -13,9 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-from einops import rearrange
 
 from ltx2stream.errors import ConditioningError
+from ltx2stream.models.transformer.positions import patchify_audio, patchify_video, unpatchify_audio, unpatchify_video
+from ltx2stream.types import VideoLatentShape
 
 
 @dataclass(frozen=True)
@@ -88,20 +89,21 @@ def _grow_mask(mask: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def video_to_tokens(latent: torch.Tensor) -> torch.Tensor:
-    """(B, C, F, H, W) -> (B, F·H·W, C) in (f, h, w) raster order."""
-    return rearrange(latent, "b c f h w -> b (f h w) c")
+    """(B, C, F, H, W) -> (B, F·H·W, C) in the patchifier's (f, h, w) raster order."""
+    return patchify_video(latent)
 
 
 def tokens_to_video(tokens: torch.Tensor, frames: int, height: int, width: int) -> torch.Tensor:
     """(B, F·H·W, C) -> (B, C, F, H, W)."""
-    return rearrange(tokens, "b (f h w) c -> b c f h w", f=frames, h=height, w=width)
+    b, _, c = tokens.shape
+    return unpatchify_video(tokens, VideoLatentShape(b, c, frames, height, width))
 
 
 def audio_to_tokens(latent: torch.Tensor) -> torch.Tensor:
-    """(B, C, T, M) -> (B, T, C·M) with channel-major (c m) features."""
-    return rearrange(latent, "b c t m -> b t (c m)")
+    """(B, 8, T, 16) -> (B, T, 128) with channel-major (c m) features."""
+    return patchify_audio(latent)
 
 
 def tokens_to_audio(tokens: torch.Tensor, channels: int, bins: int) -> torch.Tensor:
     """(B, T, C·M) -> (B, C, T, M)."""
-    return rearrange(tokens, "b t (c m) -> b c t m", c=channels, m=bins)
+    return unpatchify_audio(tokens, channels, bins)

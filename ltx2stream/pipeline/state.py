@@ -25,6 +25,9 @@ class StageGrid:
     frames: int
     fps: float
     batch: int = 1
+    audio_latents: int | None = None  # audio canvas length; default round(frames / fps · 25)
+    audio_start_index: int = 0  # global audio latent index of the canvas' first audio token (session timeline)
+    time_origin_s: float = 0.0  # session time of this stage's pixel frame 0; positions are relative to it
 
     @property
     def latent_frames(self) -> int:
@@ -44,6 +47,8 @@ class StageGrid:
 
     @property
     def audio_frames(self) -> int:
+        if self.audio_latents is not None:
+            return self.audio_latents
         return round(self.frames / self.fps * AUDIO_LATENTS_PER_SECOND)
 
     def half(self) -> "StageGrid":

@@ -1,0 +1,112 @@
+"""The session timeline of the frame-aligned latent carry: which frames and audio each segment owns.
+
+With F pixel frames per segment (L = 1 + (F−1)/8 latent frames) and k carried latent frames:
+
+* segment n ≥ 1 starts at session frame ``n·(F − 1 − 8k)``: its frame 0 is the *anchor* (the frame just before the
+  carried span) and its frames 1..8k repeat the carried span; those ``1 + 8k`` frames are trimmed, so every
+  segment after the first adds ``F − 1 − 8k`` new frames and n segments show ``F + (n−1)(F − 1 − 8k)`` frames;
+* audio lives on a global grid of 25 latents per second. Segment n's audio canvas starts at global latent
+  ``round(t_n · 25) − context`` (t_n = its start time, ``context`` = extra carried audio latents) and is long enough
+  to cover the segment plus a small margin; the latents that segment n−1 produced for the carried span (and the
+  extra context before it) are its clean prefix;
+* audio samples delivered after segment n are exactly ``round(frames_delivered / fps · sample_rate)``, so audio and
+  video never drift apart by more than one sample of rounding, however long the session runs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ltx2stream.errors import InputError
+from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, VIDEO_TIME_SCALE
+
+AUDIO_MARGIN_LATENTS = 3  # extra audio latents past the segment's end (decoder tail, rounding of the start)
+
+
+@dataclass(frozen=True)
+class Timeline:
+    frames: int  # pixel frames per generated segment (1 + 8m)
+    fps: float
+    overlap: int  # k: carried latent frames
+    audio_context: int = 0  # extra audio latents carried before the overlap span
+
+    def __post_init__(self) -> None:
+        latent = (self.frames - 1) // VIDEO_TIME_SCALE + 1
+        if self.frames < 1 or (self.frames - 1) % VIDEO_TIME_SCALE:
+            raise InputError(f"frames must be 1 + 8k; got {self.frames}", code="input.frames_rule")
+        if not 0 <= self.overlap <= latent - 2:
+            raise InputError(f"overlap must be in [0, {max(latent - 2, 0)}] latent frames for {self.frames}-frame "
+                             f"segments (at least one new latent frame per segment); got {self.overlap}",
+                             code="input.overlap")
+        if self.audio_context < 0:
+            raise InputError(f"audio_context must be >= 0; got {self.audio_context}", code="input.audio_context")
+
+    @property
+    def latent_frames(self) -> int:
+        return (self.frames - 1) // VIDEO_TIME_SCALE + 1
+
+    @property
+    def trimmed(self) -> int:
+        """Frames at the start of segment n ≥ 1 that repeat segment n−1 (anchor + carried span)."""
+        return 1 + VIDEO_TIME_SCALE * self.overlap if self.overlap else 0
+
+    @property
+    def step(self) -> int:
+        """New frames per segment after the first."""
+        return self.frames - self.trimmed
+
+    @property
+    def anchor_index(self) -> int:
+        """Frame index, within a segment, of the next segment's anchor (just before the carried span)."""
+        return self.frames - 1 - VIDEO_TIME_SCALE * self.overlap
+
+    def start_frame(self, n: int) -> int:
+        """Session frame of segment n's pixel frame 0."""
+        return n * self.step
+
+    def delivered_frames(self, n: int) -> int:
+        """Frames delivered once segments 0..n are done."""
+        return self.frames + n * self.step
+
+    def first_new_frame(self, n: int) -> int:
+        """Frame index within segment n of its first delivered frame."""
+        return 0 if n == 0 else self.trimmed
+
+    def start_time(self, n: int) -> float:
+        return self.start_frame(n) / self.fps
+
+    def audio_start(self, n: int) -> int:
+        """Global audio latent index at segment n's start time."""
+        return round(self.start_time(n) * AUDIO_LATENTS_PER_SECOND)
+
+    def audio_canvas_start(self, n: int) -> int:
+        """Global audio latent index of segment n's first audio token (extra context included)."""
+        if n == 0 or not self.overlap:
+            return self.audio_start(n)
+        return max(0, self.audio_start(n) - self.audio_context)
+
+    def audio_latents(self, n: int) -> int:
+        """Length of segment n's audio canvas."""
+        body = math.ceil(self.frames / self.fps * AUDIO_LATENTS_PER_SECOND) + AUDIO_MARGIN_LATENTS
+        return self.audio_start(n) - self.audio_canvas_start(n) + body
+
+    def audio_carry_end(self, n: int) -> int:
+        """Global audio latent index where segment n's carried audio prefix ends (end of the carried video span)."""
+        if n == 0 or not self.overlap:
+            return self.audio_canvas_start(n)
+        end_frame = self.start_frame(n) + self.trimmed
+        return round(end_frame / self.fps * AUDIO_LATENTS_PER_SECOND)
+
+    def audio_carry_count(self, n: int) -> int:
+        return self.audio_carry_end(n) - self.audio_canvas_start(n)
+
+    def delivered_samples(self, n: int, sample_rate: int) -> int:
+        """Audio samples delivered once segments 0..n are done (tied to the delivered video frames)."""
+        return round(self.delivered_frames(n) / self.fps * sample_rate)
+
+    def audio_slice(self, n: int, sample_rate: int) -> tuple[int, int]:
+        """[start, stop) sample offsets into segment n's decoded audio (which starts at its canvas start)."""
+        before = self.delivered_samples(n - 1, sample_rate) if n > 0 else 0
+        origin = round(self.audio_canvas_start(n) / AUDIO_LATENTS_PER_SECOND * sample_rate)
+        return before - origin, self.delivered_samples(n, sample_rate) - origin
