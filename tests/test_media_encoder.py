@@ -233,6 +233,7 @@ def test_bad_inputs_are_refused(call, code: str) -> None:
         ({"fps": 0}, "media.bad_fps"),
         ({"audio_channels": 6}, "media.audio_channels"),
         ({"gop_frames": 0}, "media.bad_gop"),
+        ({"max_bitrate": 10}, "media.bad_bitrate"),
     ],
 )
 def test_bad_settings_are_refused(kwargs: dict, code: str) -> None:
@@ -254,3 +255,13 @@ def test_segment_order_and_closed_state() -> None:
     with pytest.raises(InputError) as err:
         enc.add_video(np.zeros((1, H, W, 3), np.uint8))
     assert err.value.code == "media.closed"
+
+
+def test_max_bitrate_caps_the_stream() -> None:
+    noise = np.random.default_rng(2).integers(0, 256, (24, H, W, 3), dtype=np.uint8)
+    sizes = {}
+    for cap in (None, 50_000):
+        enc = SessionEncoder(W, H, FPS, SR, max_bitrate=cap)
+        enc.add_video(noise)
+        sizes[cap] = len(enc.flush_segment(0).data)
+    assert sizes[50_000] < sizes[None] / 2

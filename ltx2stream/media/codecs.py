@@ -81,9 +81,10 @@ def require_encoder(name: str) -> None:
         raise ConfigError(f"encoder {name!r} is not available in this PyAV/FFmpeg build", code="media.no_encoder") from e
 
 
-def stream_video_options(crf: int, preset: str, gop_frames: int | None) -> dict[str, str]:
-    """x264 options for low-latency streaming: zerolatency, forced IDRs only (no scene cuts), CRF."""
-    return {
+def stream_video_options(crf: int, preset: str, gop_frames: int | None, max_bitrate: int | None = None) -> dict[str, str]:
+    """x264 options for low-latency streaming: zerolatency, forced IDRs only (no scene cuts), CRF, optional VBV cap."""
+    cap = {"maxrate": str(max_bitrate), "bufsize": str(2 * max_bitrate)} if max_bitrate else {}
+    return cap | {
         "preset": preset,
         "tune": "zerolatency",
         "crf": str(crf),

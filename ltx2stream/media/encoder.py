@@ -63,7 +63,11 @@ class MediaFragment:
 
 
 class SessionEncoder:
-    """Persistent H.264 (libx264, zerolatency) + AAC-LC encoders producing fragmented MP4 for one session."""
+    """Persistent H.264 (libx264, zerolatency) + AAC-LC encoders producing fragmented MP4 for one session.
+
+    ``crf``/``preset`` set x264 quality and speed; ``max_bitrate`` (bit/s) adds a VBV cap (buffer = 2 s of it);
+    ``gop_frames`` forces an extra IDR every n frames inside a segment (None: only at segment starts).
+    """
 
     def __init__(
         self,
@@ -77,6 +81,7 @@ class SessionEncoder:
         preset: str = "veryfast",
         audio_bitrate: int = 128_000,
         gop_frames: int | None = None,
+        max_bitrate: int | None = None,
     ) -> None:
         c.check_video_size(width, height)
         layout = c.check_audio_config(sample_rate, audio_channels)
@@ -87,7 +92,9 @@ class SessionEncoder:
         self.width, self.height, self.sample_rate, self.channels = width, height, sample_rate, audio_channels
         self.fps = c.as_fraction(fps)
         self.gop_frames = gop_frames
-        options = c.stream_video_options(crf, preset, gop_frames)
+        if max_bitrate is not None and max_bitrate < 10_000:
+            raise InputError(f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code="media.bad_bitrate")
+        options = c.stream_video_options(crf, preset, gop_frames, max_bitrate)
         self._lock = threading.RLock()
         self._init = probe_init_segment(width, height, self.fps, options, sample_rate, layout, audio_bitrate)
         if self._init.audio_timescale != sample_rate:
