@@ -1,8 +1,8 @@
-"""AdaLN row order of every modulation table: perturb one row, see which input of which attention/FFN moves and how.
+"""AdaLN row order of every modulation table: perturb one row, see which input of which module moves and how.
 
-A shift row moves its target input by exactly delta; a scale row by rms(x)*delta (so diff/delta has unit RMS per
-token; LayerNorm statistics for the output head); a gate row leaves its target input alone and only moves what
-comes after the gated branch; the prompt table's scale row moves the context by context*delta.
+A shift row moves its target input by exactly delta; a scale row by rms(x)*delta (so diff/delta has unit RMS
+per token; LayerNorm statistics for the output head); a gate row leaves its target input alone and only moves
+what comes after the gated branch; the prompt table's scale row moves the context by context*delta.
 """
 
 from __future__ import annotations
@@ -14,8 +14,16 @@ import torch
 
 from ltx2stream.models.transformer import LTXAVModel, randomize_, tiny_modalities, tiny_transformer_config
 
-TRACKED = ("attn1", "attn2", "ff", "audio_attn1", "audio_attn2", "audio_ff", "audio_to_video_attn",
-           "video_to_audio_attn")
+TRACKED = (
+    "attn1",
+    "attn2",
+    "ff",
+    "audio_attn1",
+    "audio_attn2",
+    "audio_ff",
+    "audio_to_video_attn",
+    "video_to_audio_attn",
+)
 # (table, row, kind, target module, slot: query input "x" or "ctx", module that must move for a gate)
 BLOCK_ROWS = [
     ("scale_shift_table", 0, "shift", "attn1", "x", None),
@@ -97,7 +105,9 @@ def _perturbed(model: LTXAVModel, owner: torch.nn.Module, table: str, row: int, 
             param.copy_(saved)
 
 
-def _check(kind: str, before: torch.Tensor, after: torch.Tensor, delta: torch.Tensor, raw: torch.Tensor | None) -> None:
+def _check(
+    kind: str, before: torch.Tensor, after: torch.Tensor, delta: torch.Tensor, raw: torch.Tensor | None
+) -> None:
     diff = after - before
     if kind == "shift":
         assert torch.allclose(diff, delta.expand_as(diff), atol=1e-5)
@@ -129,9 +139,15 @@ def test_block_table_rows(flavour: str) -> None:
         assert before is not None and after is not None
         if kind == "gate":
             assert torch.equal(before, after), f"{table}[{row}] is a gate: {target} input must not move"
-            assert not torch.allclose(base[downstream][0], seen[downstream][0]), f"{table}[{row}] gates nothing"
+            assert not torch.allclose(base[downstream][0], seen[downstream][0]), (
+                f"{table}[{row}] gates nothing"
+            )
         else:
-            raw = (video if not target.startswith("audio_attn") else audio).context if kind == "ctx_scale" else None
+            raw = (
+                (video if not target.startswith("audio_attn") else audio).context
+                if kind == "ctx_scale"
+                else None
+            )
             _check(kind, before, after, delta, raw)
         checked += 1
     assert checked == (32 if flavour == "ltx2.3" else 22)

@@ -1,4 +1,4 @@
-"""Transformer config: the embedded `transformer` section of the released files, defaults, round trips, refusals."""
+"""Transformer config: the released files' `transformer` section, defaults, round trips, refusals."""
 
 from __future__ import annotations
 
@@ -70,13 +70,20 @@ SECTION_23 = {
     "frequencies_precision": "float64",
 }
 V2_ONLY = (
-    "apply_gated_attention", "connector_apply_gated_attention", "caption_projection_first_linear",
-    "caption_projection_second_linear", "caption_proj_input_norm", "caption_proj_before_connector",
-    "audio_connector_attention_head_dim", "audio_connector_num_attention_heads", "cross_attention_adaln",
+    "apply_gated_attention",
+    "connector_apply_gated_attention",
+    "caption_projection_first_linear",
+    "caption_projection_second_linear",
+    "caption_proj_input_norm",
+    "caption_proj_before_connector",
+    "audio_connector_attention_head_dim",
+    "audio_connector_num_attention_heads",
+    "cross_attention_adaln",
     "text_encoder_norm_type",
 )
 SECTION_2 = {k: v for k, v in SECTION_23.items() if k not in V2_ONLY} | {
-    "connector_num_attention_heads": 30, "connector_num_layers": 2,
+    "connector_num_attention_heads": 30,
+    "connector_num_layers": 2,
 }
 
 
@@ -101,7 +108,9 @@ def test_missing_keys_take_official_defaults() -> None:
     assert cfg == TransformerConfig()
     # the two defaults that differ from the released values, as in the official configurator
     assert cfg.av_ca_timestep_scale_multiplier == 1.0 and not cfg.double_precision_rope
-    assert TransformerConfig.from_metadata({"frequencies_precision": False}).frequencies_precision == "float32"
+    assert (
+        TransformerConfig.from_metadata({"frequencies_precision": False}).frequencies_precision == "float32"
+    )
 
 
 @pytest.mark.parametrize("section", [SECTION_2, SECTION_23], ids=["ltx2", "ltx2.3"])
@@ -116,9 +125,22 @@ def test_metadata_round_trip(section: dict) -> None:
 @pytest.mark.parametrize("flavour", ["ltx2", "ltx2.3"])
 def test_tiny_configs(flavour: str) -> None:
     cfg = tiny_transformer_config(flavour)
-    assert (cfg.num_layers, cfg.num_attention_heads, cfg.attention_head_dim, cfg.audio_attention_head_dim) == (2, 2, 16, 8)
-    assert (cfg.in_channels, cfg.out_channels, cfg.audio_in_channels, cfg.caption_channels) == (128, 128, 128, 32)
-    assert cfg.cross_attention_dim == cfg.video_inner_dim and cfg.audio_cross_attention_dim == cfg.audio_inner_dim
+    assert (
+        cfg.num_layers,
+        cfg.num_attention_heads,
+        cfg.attention_head_dim,
+        cfg.audio_attention_head_dim,
+    ) == (2, 2, 16, 8)
+    assert (cfg.in_channels, cfg.out_channels, cfg.audio_in_channels, cfg.caption_channels) == (
+        128,
+        128,
+        128,
+        32,
+    )
+    assert (
+        cfg.cross_attention_dim == cfg.video_inner_dim
+        and cfg.audio_cross_attention_dim == cfg.audio_inner_dim
+    )
     meta = cfg.to_metadata()
     assert TransformerConfig.from_metadata(meta) == cfg
     is_23 = flavour == "ltx2.3"

@@ -1,4 +1,4 @@
-"""Tiny LTX-2 / LTX-2.3 DiTs written in the official single-file layout load strictly and run; bad files fail clearly."""
+"""Tiny LTX-2 / LTX-2.3 DiTs in the official file layout load strictly and run; bad files fail clearly."""
 
 from __future__ import annotations
 
@@ -22,14 +22,18 @@ FLAVOURS = ["ltx2", "ltx2.3"]
 Q = TRANSFORMER_PREFIX + "transformer_blocks.0.attn1.to_q.weight"
 
 
-def _write(path: Path, model: LTXAVModel, tensors: dict[str, torch.Tensor] | None = None, **section: object) -> Path:
+def _write(
+    path: Path, model: LTXAVModel, tensors: dict[str, torch.Tensor] | None = None, **section: object
+) -> Path:
     config = {"transformer": model.config.to_metadata() | section, "vae": {}}
     state = transformer_checkpoint_tensors(model) if tensors is None else tensors
     return save_checkpoint(path, state, config=config)
 
 
 @pytest.fixture(scope="module", params=FLAVOURS)
-def saved(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[LTXAVModel, Path]:
+def saved(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[LTXAVModel, Path]:
     model = tiny_transformer(request.param, seed=3)
     tensors = transformer_checkpoint_tensors(model)
     # a full file also holds the text connectors under the same prefix, and other parts
@@ -80,7 +84,9 @@ def test_fp8_weights_with_scale_are_dequantised(saved: tuple[LTXAVModel, Path], 
     scale = w.abs().max() / 448.0
     tensors[Q] = (w / scale).to(torch.float8_e4m3fn)
     tensors[Q + "_scale"] = scale.reshape(())
-    loaded = load_transformer(open_checkpoint(_write(tmp_path / "fp8.safetensors", model, tensors)), dtype=torch.float32)
+    loaded = load_transformer(
+        open_checkpoint(_write(tmp_path / "fp8.safetensors", model, tensors)), dtype=torch.float32
+    )
     got = loaded.state_dict()["transformer_blocks.0.attn1.to_q.weight"]
     assert torch.allclose(got, w, rtol=0.07, atol=scale.item())
     assert not torch.equal(got, w)
@@ -107,7 +113,9 @@ def test_wrong_shape_is_named(saved: tuple[LTXAVModel, Path], tmp_path: Path) ->
     model, _ = saved
     tensors = transformer_checkpoint_tensors(model)
     tensors[Q] = torch.zeros(32, 16)
-    with pytest.raises(CheckpointError, match=r"wrong shape .*to_q.weight: checkpoint \(32, 16\) vs model \(32, 32\)"):
+    with pytest.raises(
+        CheckpointError, match=r"wrong shape .*to_q.weight: checkpoint \(32, 16\) vs model \(32, 32\)"
+    ):
         load_transformer(open_checkpoint(_write(tmp_path / "s.safetensors", model, tensors)))
 
 
@@ -115,7 +123,9 @@ def test_config_and_weights_that_disagree(saved: tuple[LTXAVModel, Path], tmp_pa
     """An LTX-2 file whose config claims LTX-2.3 switches: the key sets differ and the error lists them."""
     model, _ = saved
     flipped = not model.config.cross_attention_adaln
-    path = _write(tmp_path / "d.safetensors", model, cross_attention_adaln=flipped, apply_gated_attention=flipped)
+    path = _write(
+        tmp_path / "d.safetensors", model, cross_attention_adaln=flipped, apply_gated_attention=flipped
+    )
     with pytest.raises(CheckpointError, match="prompt_scale_shift_table|prompt_adaln_single"):
         load_transformer(open_checkpoint(path))
 
@@ -124,6 +134,8 @@ def test_unknown_config_value_and_missing_section(saved: tuple[LTXAVModel, Path]
     model, _ = saved
     with pytest.raises(ConfigError, match="rope_type='yarn'; supported: 'split', 'interleaved'"):
         load_transformer(open_checkpoint(_write(tmp_path / "c.safetensors", model, rope_type="yarn")))
-    bare = save_checkpoint(tmp_path / "bare.safetensors", transformer_checkpoint_tensors(model), config={"vae": {}})
+    bare = save_checkpoint(
+        tmp_path / "bare.safetensors", transformer_checkpoint_tensors(model), config={"vae": {}}
+    )
     with pytest.raises(CheckpointError, match="no 'transformer' section"):
         load_transformer(open_checkpoint(bare))

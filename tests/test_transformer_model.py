@@ -1,4 +1,4 @@
-"""DiT behaviour at tiny size: x0 with per-token sigma, perturbations, self-attention mask, A/V conditioning, inputs."""
+"""DiT at tiny size: x0 with per-token sigma, perturbations, self-attention mask, A/V gates, inputs."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ def test_to_denoised_per_token_sigma_and_clean_tokens() -> None:
     sigma = torch.tensor([[0.0, 0.0, 0.5, 0.5, 0.5], [0.9, 0.9, 0.9, 0.9, 0.0]])
     x0 = to_denoised(x, v, sigma)
     assert x0.dtype == torch.float32
-    assert torch.equal(x0[0, :2], x[0, :2].float()) and torch.equal(x0[1, 4], x[1, 4].float())  # sigma 0: x0 == x
+    assert torch.equal(x0[0, :2], x[0, :2].float()) and torch.equal(
+        x0[1, 4], x[1, 4].float()
+    )  # sigma 0: x0 == x
     assert torch.allclose(x0, x.float() - v.float() * sigma[..., None])
     assert torch.equal(to_denoised(x, v, sigma[..., None]), x0)  # [B, T, 1] accepted too
 
@@ -56,7 +58,7 @@ def test_conditioning_tokens_keep_their_latent(flavour: str) -> None:
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_skip_a2v_and_v2a_change_only_their_target_in_one_block(flavour: str) -> None:
-    """Both directions read the same pre-A/V snapshot, so in a 1-block model A2V cannot reach the audio output."""
+    """Both directions read one pre-A/V snapshot, so in a 1-block model A2V cannot reach the audio output."""
     model = _model(flavour, layers=1)
     video, audio = tiny_modalities(model.config, batch=2)
     v, a = _run(model, video, audio)
@@ -155,8 +157,9 @@ def test_self_attention_mask_hides_a_token(flavour: str) -> None:
 def test_av_gate_follows_the_other_streams_scalar_sigma() -> None:
     """Current official variant: A/V scale/shift from the own per-token sigma, the gate from the other sigma.
 
-    LTX-2 (no prompt AdaLN) uses ``audio.sigma`` nowhere but in the video side's A2V gate, so changing it (audio
-    timesteps fixed) leaves the A2V inputs and the whole audio output unchanged and changes the video output.
+    LTX-2 (no prompt AdaLN) uses ``audio.sigma`` nowhere but in the video side's A2V gate, so changing it
+    (audio timesteps fixed) leaves the A2V inputs and the whole audio output unchanged and changes the video
+    output.
     """
     model = _model("ltx2", layers=1)
     video, audio = tiny_modalities(model.config, batch=2)
@@ -170,7 +173,9 @@ def test_av_gate_follows_the_other_streams_scalar_sigma() -> None:
     hook.remove()
     assert torch.equal(inputs[0][0], inputs[1][0]) and torch.equal(inputs[0][1], inputs[1][1])
     assert torch.equal(a, a2) and not torch.allclose(v, v2)
-    per_token = dataclasses.replace(audio, timesteps=audio.timesteps * 0.3)  # own per-token sigma -> scale/shift
+    per_token = dataclasses.replace(
+        audio, timesteps=audio.timesteps * 0.3
+    )  # own per-token sigma -> scale/shift
     v3, _ = _run(model, video, per_token)
     assert not torch.allclose(v3, v)
 

@@ -80,7 +80,9 @@ def test_frequency_grid_float64_values() -> None:
     assert grid.shape == (682,) and grid.dtype == torch.float32
     expected = (np.pi / 2) * np.power(10000.0, np.arange(682, dtype=np.float64) / 681)
     assert torch.equal(grid, torch.from_numpy(expected).float())  # float64 grid, then one cast
-    assert grid[0].item() == pytest.approx(math.pi / 2) and grid[-1].item() == pytest.approx(math.pi / 2 * 1e4)
+    assert grid[0].item() == pytest.approx(math.pi / 2) and grid[-1].item() == pytest.approx(
+        math.pi / 2 * 1e4
+    )
     single = freq_grid(10000.0, 3, 4096, False)
     assert not torch.equal(single, grid) and torch.allclose(single, grid, rtol=1e-5)  # precision matters
 
@@ -100,8 +102,16 @@ def test_angles_are_normalised_midpoints_frequency_major() -> None:
 
 def _table(dim: int, heads: int, n_axes: int, positions: torch.Tensor) -> RopeTable:
     max_pos = (20, 2048, 2048)[:n_axes]
-    return rope_table(positions, dim=dim, heads=heads, max_pos=max_pos, theta=10000.0, rope_type="split",
-                      double_precision=True, dtype=torch.float32)
+    return rope_table(
+        positions,
+        dim=dim,
+        heads=heads,
+        max_pos=max_pos,
+        theta=10000.0,
+        rope_type="split",
+        double_precision=True,
+        dtype=torch.float32,
+    )
 
 
 def test_split_table_front_padding_and_head_slices() -> None:
@@ -112,7 +122,9 @@ def test_split_table_front_padding_and_head_slices() -> None:
     grid = freq_grid(10000.0, 3, 32, True)
     angles = rope_angles(pos, (20, 2048, 2048), grid)
     flat = torch.cat([torch.zeros(1, 2, 1), angles], dim=-1)  # front pad, then heads take consecutive slices
-    assert torch.allclose(table.cos[0, 1], flat[0, :, 8:].cos()) and torch.allclose(table.sin[0, 0], flat[0, :, :8].sin())
+    assert torch.allclose(table.cos[0, 1], flat[0, :, 8:].cos()) and torch.allclose(
+        table.sin[0, 0], flat[0, :, :8].sin()
+    )
 
 
 def test_split_rope_pairs_element_j_with_j_plus_half_head() -> None:
@@ -129,7 +141,9 @@ def test_split_rope_pairs_element_j_with_j_plus_half_head() -> None:
         assert out[head * d + j].item() == pytest.approx(a.cos().item())
         assert out[head * d + j + d // 2].item() == pytest.approx(a.sin().item())
     x = torch.randn(3, 5, heads * d)
-    rotated = apply_rope(x, RopeTable(torch.randn(3, heads, 5, d // 2).cos(), torch.zeros(3, heads, 5, d // 2), "split"))
+    rotated = apply_rope(
+        x, RopeTable(torch.randn(3, heads, 5, d // 2).cos(), torch.zeros(3, heads, 5, d // 2), "split")
+    )
     assert rotated.shape == x.shape
     angle_table = RopeTable(angles.expand(3, -1, 5, -1).cos(), angles.expand(3, -1, 5, -1).sin(), "split")
     assert torch.allclose(apply_rope(x, angle_table).norm(dim=-1), x.norm(dim=-1))  # a rotation keeps norms
@@ -137,14 +151,24 @@ def test_split_rope_pairs_element_j_with_j_plus_half_head() -> None:
 
 def test_interleaved_rope_pairs_adjacent_elements() -> None:
     pos = audio_positions(3)
-    table = rope_table(pos, dim=8, heads=2, max_pos=(20,), theta=10000.0, rope_type="interleaved",
-                       double_precision=True, dtype=torch.float32)
+    table = rope_table(
+        pos,
+        dim=8,
+        heads=2,
+        max_pos=(20,),
+        theta=10000.0,
+        rope_type="interleaved",
+        double_precision=True,
+        dtype=torch.float32,
+    )
     assert table.cos.shape == (1, 3, 8)
     x = torch.zeros(1, 3, 8)
     x[..., 2] = 1.0
     out = apply_rope(x, table)
     assert set(torch.nonzero(out[0, 1]).flatten().tolist()) <= {2, 3}
-    assert torch.allclose(out[0, :, 2], table.cos[0, :, 2]) and torch.allclose(out[0, :, 3], table.sin[0, :, 3])
+    assert torch.allclose(out[0, :, 2], table.cos[0, :, 2]) and torch.allclose(
+        out[0, :, 3], table.sin[0, :, 3]
+    )
 
 
 def test_positions_shape_is_checked() -> None:

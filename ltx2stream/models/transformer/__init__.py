@@ -17,14 +17,19 @@ from ltx2stream.models.transformer.positions import (
     unpatchify_video,
     video_positions,
 )
-from ltx2stream.models.transformer.tiny import randomize_, tiny_modalities, tiny_transformer, tiny_transformer_config
+from ltx2stream.models.transformer.tiny import (
+    randomize_,
+    tiny_modalities,
+    tiny_transformer,
+    tiny_transformer_config,
+)
 
 __all__ = [
     "CONNECTOR_PREFIXES",
+    "TRANSFORMER_PREFIX",
     "LTXAVModel",
     "Modality",
     "Perturbations",
-    "TRANSFORMER_PREFIX",
     "TransformerConfig",
     "attention_mask_bias",
     "audio_positions",

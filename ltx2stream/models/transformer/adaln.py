@@ -69,10 +69,14 @@ class AdaLayerNormSingle(nn.Module):
         return modulation.view(batch, -1, modulation.shape[-1]), embedded.view(batch, -1, embedded.shape[-1])
 
 
-def ada_rows(table: nn.Parameter | torch.Tensor, modulation: torch.Tensor, rows: slice) -> tuple[torch.Tensor, ...]:
+def ada_rows(
+    table: nn.Parameter | torch.Tensor, modulation: torch.Tensor, rows: slice
+) -> tuple[torch.Tensor, ...]:
     """Rows ``rows`` of ``table`` [n, D] + the matching rows of ``modulation`` [B, T, n*D]; each [B, T, D]."""
     n, dim = table.shape
-    mod = modulation.view(modulation.shape[0], modulation.shape[1], n, dim)[:, :, rows]  # [B, T, n*D] -> [B, T, r, D]
+    mod = modulation.view(modulation.shape[0], modulation.shape[1], n, dim)[
+        :, :, rows
+    ]  # [B, T, n*D] -> [B, T, r, D]
     values = table[rows].to(device=mod.device, dtype=mod.dtype)[None, None] + mod
     return values.unbind(dim=2)
 

@@ -54,7 +54,7 @@ class Attention(nn.Module):
         mask: torch.Tensor | None = None,
         skip_attention: bool = False,
     ) -> torch.Tensor:
-        """x [B, T, query_dim], context [B, S, context_dim] (default x), mask additive [B, 1, T, S] -> [B, T, query_dim]."""
+        """x [B, T, Dq], context [B, S, Dc] (default x), additive mask [B, 1, T, S] -> [B, T, Dq]."""
         context = x if context is None else context
         v = self.to_v(context)
         if skip_attention:
@@ -70,8 +70,12 @@ class Attention(nn.Module):
             out = self._gate(x, out)
         return self.to_out(out)
 
-    def _sdpa(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v))  # [B, T, H*d] -> [B, H, T, d]
+    def _sdpa(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        q, k, v = (
+            rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v)
+        )  # [B, T, H*d] -> [B, H, T, d]
         out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return rearrange(out, "b h t d -> b t (h d)")  # [B, H, T, d] -> [B, T, H*d]
 
@@ -105,7 +109,7 @@ class FeedForward(nn.Module):
 
 
 class CaptionProjection(nn.Module):
-    """LTX-2 only: connector output (caption_channels) -> inner dim; ``linear_1`` -> GELU-tanh -> ``linear_2``."""
+    """LTX-2 only: connector output (caption_channels) -> inner dim: ``linear_1``, GELU-tanh, ``linear_2``."""
 
     def __init__(self, in_features: int, hidden: int) -> None:
         super().__init__()

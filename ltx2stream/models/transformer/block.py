@@ -2,8 +2,8 @@
 
 Order (all residual, ``rms`` = weightless RMSNorm):
 1. video self-attention (3-D RoPE), modulated by table rows 0-2 (shift, scale, gate);
-2. video text cross-attention: LTX-2 ``attn2(rms(x), ctx)``; LTX-2.3 query modulated by rows 6-8 and context by
-   the prompt table (shift_kv, scale_kv), output gated;
+2. video text cross-attention: LTX-2 ``attn2(rms(x), ctx)``; LTX-2.3 query modulated by rows 6-8 and context
+   by the prompt table (shift_kv, scale_kv), output gated;
 3./4. the same for audio (1-D RoPE);
 5. A/V cross-attention, both directions from one snapshot (vx0, ax0) taken before either updates. The A/V
    tables have rows (scale_a2v, shift_a2v, scale_v2a, shift_v2a, gate) — scale before shift here;
@@ -65,7 +65,7 @@ class _Stream(NamedTuple):
 
 
 def _table(rows: int, dim: int) -> nn.Parameter:
-    """A modulation table; random values only matter for freshly built (test) models, loading overwrites them."""
+    """A modulation table; the random values only matter for freshly built (test) models."""
     return nn.Parameter(torch.randn(rows, dim) / dim**0.5)
 
 
@@ -84,7 +84,9 @@ class BasicAVTransformerBlock(nn.Module):
         self.ff = FeedForward(vd)
         self.scale_shift_table = _table(rows, vd)
         self.audio_attn1 = Attention(ad, aheads, adh, norm_eps=eps, gated=gated)
-        self.audio_attn2 = Attention(ad, aheads, adh, context_dim=cfg.audio_cross_attention_dim, norm_eps=eps, gated=gated)
+        self.audio_attn2 = Attention(
+            ad, aheads, adh, context_dim=cfg.audio_cross_attention_dim, norm_eps=eps, gated=gated
+        )
         self.audio_ff = FeedForward(ad)
         self.audio_scale_shift_table = _table(rows, ad)
         # A/V cross-attention runs at the audio head layout in both directions.
@@ -110,8 +112,16 @@ class BasicAVTransformerBlock(nn.Module):
         self, video: StreamArgs | None, audio: StreamArgs | None, skips: BlockSkips = BlockSkips()
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Returns the updated hidden tokens (vx, ax); a stream that is None stays None."""
-        vx = self._self_and_text(self._stream(False), video, skips.video_self_attn) if video is not None else None
-        ax = self._self_and_text(self._stream(True), audio, skips.audio_self_attn) if audio is not None else None
+        vx = (
+            self._self_and_text(self._stream(False), video, skips.video_self_attn)
+            if video is not None
+            else None
+        )
+        ax = (
+            self._self_and_text(self._stream(True), audio, skips.audio_self_attn)
+            if audio is not None
+            else None
+        )
         if video is not None and audio is not None:
             assert vx is not None and ax is not None
             vx, ax = self._audio_video(video, audio, vx, ax, skips)
@@ -122,7 +132,12 @@ class BasicAVTransformerBlock(nn.Module):
     def _self_and_text(self, m: _Stream, args: StreamArgs, skip_self: bool) -> torch.Tensor:
         eps = self.norm_eps
         shift, scale, gate = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_MSA)
-        attn = m.attn1(modulate(rms(args.x, eps), scale, shift), pe=args.pe, mask=args.self_mask, skip_attention=skip_self)
+        attn = m.attn1(
+            modulate(rms(args.x, eps), scale, shift),
+            pe=args.pe,
+            mask=args.self_mask,
+            skip_attention=skip_self,
+        )
         x = args.x + attn * gate
         normed = rms(x, eps)
         if not self.cross_attention_adaln:

@@ -1,12 +1,12 @@
-"""Frozen config of the LTX-2 / LTX-2.3 AV transformer, read from the checkpoint's embedded ``transformer`` section.
+"""Frozen config of the LTX-2 / LTX-2.3 AV transformer, read from the embedded ``transformer`` section.
 
 Key names are the official ones (``ltx_core`` ``LTXModelConfigurator``). A missing key takes the official
-configurator's default, so a checkpoint is read exactly as the official loader reads it (note two defaults that
-differ from the released values: ``av_ca_timestep_scale_multiplier`` defaults to 1 and ``frequencies_precision``
-to a float32 grid; the released files state 1000 and "float64").
+configurator's default, so a checkpoint is read exactly as the official loader reads it (two defaults differ
+from the released values: ``av_ca_timestep_scale_multiplier`` defaults to 1 and ``frequencies_precision`` to
+a float32 grid; the released files state 1000 and "float64").
 
-The official configurator pins ~17 keys to one value (``qk_norm == "rms_norm"``, ``dropout == 0``...); those are
-checked when present and written back by ``to_metadata``. Every other key this class does not know (the
+The official configurator pins ~17 keys to one value (``qk_norm == "rms_norm"``, ``dropout == 0``...); they
+are checked when present and written back by ``to_metadata``. Every other key this class does not know (the
 ``connector_*`` keys of the text path, ``caption_projection_*``, ``_class_name``...) is kept in ``extra`` and
 written back unchanged, so the text path can read them from the same section.
 """
@@ -42,7 +42,11 @@ FIXED_VALUES: dict[str, Any] = {
     "av_cross_ada_norm": True,
 }
 # LTX-2.5 architecture switches: accepted only at their LTX-2/2.3 value.
-LTX25_VALUES: dict[str, Any] = {"ff_bias": True, "audio_ff_bias": True, "use_keyframes_abs_pos_embedding": False}
+LTX25_VALUES: dict[str, Any] = {
+    "ff_bias": True,
+    "audio_ff_bias": True,
+    "use_keyframes_abs_pos_embedding": False,
+}
 
 ROPE_TYPES = ("split", "interleaved")
 PRECISIONS = ("float64", "float32")
@@ -87,8 +91,14 @@ class TransformerConfig:
             f"num_attention_heads={self.num_attention_heads} must equal audio_num_attention_heads="
             f"{self.audio_num_attention_heads} (the A/V cross RoPE uses each stream's own head count)",
         )
-        _require(len(self.positional_embedding_max_pos) == 3, "positional_embedding_max_pos needs 3 entries (t, h, w)")
-        _require(len(self.audio_positional_embedding_max_pos) == 1, "audio_positional_embedding_max_pos needs 1 entry")
+        _require(
+            len(self.positional_embedding_max_pos) == 3,
+            "positional_embedding_max_pos needs 3 entries (t, h, w)",
+        )
+        _require(
+            len(self.audio_positional_embedding_max_pos) == 1,
+            "audio_positional_embedding_max_pos needs 1 entry",
+        )
         for name in ("num_layers", "num_attention_heads", "attention_head_dim", "audio_attention_head_dim"):
             _require(getattr(self, name) > 0, f"{name}={getattr(self, name)} must be positive")
         _require(
@@ -97,14 +107,15 @@ class TransformerConfig:
         )
         _require(
             self.cross_attention_dim == self.video_inner_dim,
-            f"cross_attention_dim={self.cross_attention_dim} must equal the video inner dim {self.video_inner_dim}"
+            f"cross_attention_dim={self.cross_attention_dim} must equal the video inner dim "
+            f"{self.video_inner_dim}"
             " (the text context is viewed at the inner width before attn2)",
         )
         _require(
             self.audio_cross_attention_dim == self.audio_inner_dim,
             f"audio_cross_attention_dim={self.audio_cross_attention_dim} must equal the audio inner dim "
-            f"{self.audio_inner_dim} (it sizes the A/V cross RoPE of the {self.audio_num_attention_heads}-head "
-            "A/V attentions)",
+            f"{self.audio_inner_dim} (it sizes the RoPE of the {self.audio_num_attention_heads}-head A/V "
+            "attentions)",
         )
 
     # ------------------------------------------------------------------ derived sizes
@@ -118,7 +129,7 @@ class TransformerConfig:
 
     @property
     def has_caption_projection(self) -> bool:
-        """LTX-2 projects connector output (caption_channels) to the inner dims inside the DiT; LTX-2.3 does not."""
+        """LTX-2 maps the connector output (caption_channels) to the inner dims in the DiT; 2.3 does not."""
         return not self.caption_proj_before_connector
 
     @property

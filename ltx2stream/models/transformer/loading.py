@@ -1,8 +1,8 @@
 """Load the DiT from an official single-file checkpoint (and write it back in the official layout).
 
 Weights live under ``model.diffusion_model.``; the two text connectors share that prefix
-(``video_embeddings_connector.``, ``audio_embeddings_connector.``) but belong to the text path and are not read
-here. fp8 weights with ``weight_scale`` siblings are dequantised by ``Checkpoint.read``.
+(``video_embeddings_connector.``, ``audio_embeddings_connector.``) but belong to the text path and are not
+read here. fp8 weights with ``weight_scale`` siblings are dequantised by ``Checkpoint.read``.
 """
 
 from __future__ import annotations

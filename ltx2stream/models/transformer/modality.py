@@ -17,8 +17,8 @@ from ltx2stream.errors import InputError
 class Modality:
     """One stream's input.
 
-    latent [B, T, C] patchified tokens (noisy + appended conditioning tokens); timesteps [B, T] per-token sigma;
-    sigma [B] the step's scalar sigma (A/V cross gates and the LTX-2.3 prompt AdaLN); positions float32
+    latent [B, T, C] patchified tokens (noisy + appended conditioning tokens); timesteps [B, T] per-token
+    sigma; sigma [B] the step's scalar sigma (A/V cross gates and the LTX-2.3 prompt AdaLN); positions float32
     [B, n, T, 2] ``[start, end)`` bounds (video n=3: seconds, pixels, pixels; audio n=1: seconds);
     context [B, L, Dctx] text embeddings from the connector; attention_mask [B, T, T] in [0, 1] (1 = attend)
     or None.
@@ -35,18 +35,34 @@ class Modality:
         """Raise InputError naming the field and rule when a shape does not fit the model."""
         b, t = self.latent.shape[:2] if self.latent.ndim == 3 else (-1, -1)
         rules = [
-            (self.latent.ndim == 3 and self.latent.shape[2] == channels, f"latent must be [B, T, {channels}]",
-             self.latent),
+            (
+                self.latent.ndim == 3 and self.latent.shape[2] == channels,
+                f"latent must be [B, T, {channels}]",
+                self.latent,
+            ),
             (tuple(self.timesteps.shape) == (b, t), f"timesteps must be [B, T] = [{b}, {t}]", self.timesteps),
             (tuple(self.sigma.shape) == (b,), f"sigma must be [B] = [{b}]", self.sigma),
-            (tuple(self.positions.shape) == (b, n_axes, t, 2), f"positions must be [{b}, {n_axes}, {t}, 2]",
-             self.positions),
-            (self.context.ndim == 3 and self.context.shape[0] == b and self.context.shape[2] == context_dim,
-             f"context must be [{b}, L, {context_dim}]", self.context),
+            (
+                tuple(self.positions.shape) == (b, n_axes, t, 2),
+                f"positions must be [{b}, {n_axes}, {t}, 2]",
+                self.positions,
+            ),
+            (
+                self.context.ndim == 3
+                and self.context.shape[0] == b
+                and self.context.shape[2] == context_dim,
+                f"context must be [{b}, L, {context_dim}]",
+                self.context,
+            ),
         ]
         if self.attention_mask is not None:
-            rules.append((tuple(self.attention_mask.shape) == (b, t, t), f"attention_mask must be [{b}, {t}, {t}]",
-                          self.attention_mask))
+            rules.append(
+                (
+                    tuple(self.attention_mask.shape) == (b, t, t),
+                    f"attention_mask must be [{b}, {t}, {t}]",
+                    self.attention_mask,
+                )
+            )
         for ok, rule, tensor in rules:
             if not ok:
                 raise InputError(f"{name}: {rule}; got {tuple(tensor.shape)}", code="input.modality_shape")

@@ -2,9 +2,9 @@
 
 Per stream the model embeds tokens (``patchify_proj``), computes AdaLN modulation from per-token sigma*1000,
 RoPE tables from the token positions, the LTX-2 caption projection of the text context (LTX-2.3: none; the
-LTX-2.3 prompt AdaLN from the scalar step sigma), and the A/V cross-attention conditioning, runs the blocks and
-applies the output head ``proj_out(LN(x) * (1 + scale) + shift)`` with ``(shift, scale) = table + e`` (``e`` =
-the embedded timestep).
+LTX-2.3 prompt AdaLN from the scalar step sigma), and the A/V cross-attention conditioning, runs the blocks
+and applies the output head ``proj_out(LN(x) * (1 + scale) + shift)`` with ``(shift, scale) = table + e``
+(``e`` = the embedded timestep).
 
 A/V cross-attention timestep conditioning follows the current official variant (may28 -> pre25): scale/shift
 AdaLN from the stream's own per-token sigma, gate AdaLN from the *other* stream's scalar sigma times
@@ -31,27 +31,43 @@ log = logging.getLogger(__name__)
 
 # Attribute names per stream: (patchify, adaln, prompt adaln, caption projection, A/V scale-shift, A/V gate).
 _NAMES = {
-    "video": ("patchify_proj", "adaln_single", "prompt_adaln_single", "caption_projection",
-              "av_ca_video_scale_shift_adaln_single", "av_ca_a2v_gate_adaln_single"),
-    "audio": ("audio_patchify_proj", "audio_adaln_single", "audio_prompt_adaln_single", "audio_caption_projection",
-              "av_ca_audio_scale_shift_adaln_single", "av_ca_v2a_gate_adaln_single"),
+    "video": (
+        "patchify_proj",
+        "adaln_single",
+        "prompt_adaln_single",
+        "caption_projection",
+        "av_ca_video_scale_shift_adaln_single",
+        "av_ca_a2v_gate_adaln_single",
+    ),
+    "audio": (
+        "audio_patchify_proj",
+        "audio_adaln_single",
+        "audio_prompt_adaln_single",
+        "audio_caption_projection",
+        "av_ca_audio_scale_shift_adaln_single",
+        "av_ca_v2a_gate_adaln_single",
+    ),
 }
 
 
 class LTXAVModel(nn.Module):
-    """Dual-stream DiT predicting velocities; ``state_dict()`` keys = official keys minus ``model.diffusion_model.``."""
+    """Dual-stream DiT predicting velocities; state_dict keys = official keys less the DiT prefix."""
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
         self._init_stream("", config.video_inner_dim, config.in_channels, config.out_channels)
-        self._init_stream("audio_", config.audio_inner_dim, config.audio_in_channels, config.audio_out_channels)
+        self._init_stream(
+            "audio_", config.audio_inner_dim, config.audio_in_channels, config.audio_out_channels
+        )
         vd, ad = config.video_inner_dim, config.audio_inner_dim
         self.av_ca_video_scale_shift_adaln_single = AdaLayerNormSingle(vd, 4)
         self.av_ca_audio_scale_shift_adaln_single = AdaLayerNormSingle(ad, 4)
         self.av_ca_a2v_gate_adaln_single = AdaLayerNormSingle(vd, 1)
         self.av_ca_v2a_gate_adaln_single = AdaLayerNormSingle(ad, 1)
-        self.transformer_blocks = nn.ModuleList(BasicAVTransformerBlock(config) for _ in range(config.num_layers))
+        self.transformer_blocks = nn.ModuleList(
+            BasicAVTransformerBlock(config) for _ in range(config.num_layers)
+        )
 
     def _init_stream(self, p: str, dim: int, in_channels: int, out_channels: int) -> None:
         cfg = self.config
@@ -76,7 +92,7 @@ class LTXAVModel(nn.Module):
     def forward(
         self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None for an absent stream."""
+        """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None if absent."""
         if video is None and audio is None:
             raise InputError("forward needs at least one of video / audio", code="input.no_modality")
         p = perturbations or Perturbations.none()
@@ -84,7 +100,9 @@ class LTXAVModel(nn.Module):
         v = self._prepare("video", video, audio) if video is not None else None
         a = self._prepare("audio", audio, video) if audio is not None else None
         for i, block in enumerate(self.transformer_blocks):
-            skips = BlockSkips(i in p.skip_video_self_attn, i in p.skip_audio_self_attn, p.skip_a2v, p.skip_v2a)
+            skips = BlockSkips(
+                i in p.skip_video_self_attn, i in p.skip_audio_self_attn, p.skip_a2v, p.skip_v2a
+            )
             vx, ax = block(v[0] if v else None, a[0] if a else None, skips)
             v = (replace(v[0], x=vx), v[1]) if v else None
             a = (replace(a[0], x=ax), a[1]) if a else None
@@ -96,7 +114,9 @@ class LTXAVModel(nn.Module):
     def _prepare(self, stream: str, m: Modality, other: Modality | None) -> tuple[StreamArgs, torch.Tensor]:
         """StreamArgs for the blocks and the embedded timestep [B, T, D] for the output head."""
         cfg, dtype = self.config, self.dtype
-        patchify, adaln, prompt_adaln, caption, cross_ss, cross_gate = (getattr(self, n, None) for n in _NAMES[stream])
+        patchify, adaln, prompt_adaln, caption, cross_ss, cross_gate = (
+            getattr(self, n, None) for n in _NAMES[stream]
+        )
         audio = stream == "audio"
         dim = cfg.audio_inner_dim if audio else cfg.video_inner_dim
         ctx_dim = cfg.caption_channels if cfg.has_caption_projection else dim
@@ -117,7 +137,9 @@ class LTXAVModel(nn.Module):
             modulation=modulation,
             pe=self._rope(m.positions, dim, heads, max_pos),
             self_mask=attention_mask_bias(m.attention_mask, dtype) if m.attention_mask is not None else None,
-            prompt_modulation=prompt_adaln(m.sigma.float() * tsm, dtype)[0] if prompt_adaln is not None else None,
+            prompt_modulation=prompt_adaln(m.sigma.float() * tsm, dtype)[0]
+            if prompt_adaln is not None
+            else None,
         )
         if other is not None:
             args = self._with_cross(args, m, other, cross_ss, cross_gate, heads)

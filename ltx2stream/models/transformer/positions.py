@@ -1,9 +1,9 @@
 """Latent <-> token layout and the RoPE positions of every token (spec §1.8).
 
-Video: patch size 1x1x1, token order (f, h, w) raster, token vector = the 128 latent channels. A token's bounds
-are its latent cell ``[f, f+1) x [h, h+1) x [w, w+1)`` scaled to pixels (x8 in time, x32 in space); with the
-causal fix the time bounds become ``max(t + 1 - 8, 0)`` (latent frame 0 holds the single pixel frame 0, latent
-frame k >= 1 holds pixel frames ``[8k-7, 8k+1)``), then time is divided by fps -> seconds.
+Video: patch size 1x1x1, token order (f, h, w) raster, token vector = the 128 latent channels. A token's
+bounds are its latent cell ``[f, f+1) x [h, h+1) x [w, w+1)`` scaled to pixels (x8 in time, x32 in space);
+with the causal fix the time bounds become ``max(t + 1 - 8, 0)`` (latent frame 0 holds the single pixel frame
+0, latent frame k >= 1 holds pixel frames ``[8k-7, 8k+1)``), then time is divided by fps -> seconds.
 
 Audio: token order = latent time, token vector = ``(c f)`` flatten of [8 channels, 16 bins] (channel-major).
 Latent index i covers mel frames ``[max(4i-3, 0), 4i+1)`` (causal) = ``x 160 / 16000`` seconds.
@@ -38,7 +38,8 @@ def unpatchify_video(tokens: torch.Tensor, shape: VideoLatentShape) -> torch.Ten
     _check_ndim(tokens, 3, "video tokens [B, T, C]")
     if tokens.shape[1] != shape.tokens:
         raise InputError(
-            f"video tokens: {tokens.shape[1]} tokens do not match latent shape {tuple(shape)} ({shape.tokens} tokens)",
+            f"video tokens: {tokens.shape[1]} tokens do not match latent shape {tuple(shape)} "
+            f"({shape.tokens} tokens)",
             code="input.token_count",
         )
     return rearrange(tokens, "b (f h w) c -> b c f h w", f=shape.frames, h=shape.height, w=shape.width)
@@ -79,10 +80,10 @@ def video_positions(
 ) -> torch.Tensor:
     """[B, 3, F*H*W, 2] float32 bounds (time in seconds, height/width in pixels) of a latent grid F x H x W.
 
-    ``frame_offset`` (pixel frames) is added to the time bounds after the causal fix (keyframe tokens appended at
-    pixel frame ``frame_offset``; the official code applies the causal fix to those only when the offset is 0).
-    ``single_pixel_frame`` narrows the time bounds to ``[start, start + 1)`` pixel frame (a keyframe latent that
-    encodes one pixel frame).
+    ``frame_offset`` (pixel frames) is added to the time bounds after the causal fix (keyframe tokens appended
+    at pixel frame ``frame_offset``; the official code applies the causal fix to those only when the offset is
+    0). ``single_pixel_frame`` narrows the time bounds to ``[start, start + 1)`` pixel frame (a keyframe
+    latent that encodes one pixel frame).
     """
     if min(frames, height, width) <= 0 or fps <= 0:
         raise InputError(
@@ -113,9 +114,13 @@ def audio_positions(
 ) -> torch.Tensor:
     """[B, 1, T, 2] float32 bounds in seconds of audio latent indices ``offset .. offset + frames - 1``."""
     if frames <= 0 or offset < 0:
-        raise InputError(f"audio positions need frames > 0 and offset >= 0; got {frames}, {offset}", code="input.positions")
+        raise InputError(
+            f"audio positions need frames > 0 and offset >= 0; got {frames}, {offset}", code="input.positions"
+        )
     index = torch.arange(offset, offset + frames + 1, dtype=torch.float32, device=device)
-    mel_start = (index * AUDIO_TIME_SCALE + 1 - AUDIO_TIME_SCALE).clamp(min=0)  # causal: first sample fully seen
+    mel_start = (index * AUDIO_TIME_SCALE + 1 - AUDIO_TIME_SCALE).clamp(
+        min=0
+    )  # causal: first sample fully seen
     seconds = mel_start * AUDIO_HOP / AUDIO_SAMPLE_RATE  # [T+1] boundaries
     bounds = torch.stack([seconds[:-1], seconds[1:]], dim=-1)  # [T, 2]
     return bounds[None, None].expand(batch, 1, -1, -1).contiguous()  # [T, 2] -> [B, 1, T, 2]

@@ -8,7 +8,7 @@ Angles: a position ``p_i`` (the midpoint of its ``[start, end)`` bounds) normali
 ``angle = w_k * (2 * p_i / max_pos_i - 1)``; the angle vector is laid out frequency-major, axis-minor
 (``[w0*t, w0*h, w0*w, w1*t, ...]``).
 
-"split" layout (the released checkpoints): the ``dim/2`` angles (front-padded with angle 0, i.e. cos 1 / sin 0)
+"split" layout (the released checkpoints): the ``dim/2`` angles (front-padded with angle 0: cos 1, sin 0)
 are cut into ``heads`` consecutive slices; inside a head of size ``d`` element ``j`` rotates with element
 ``j + d/2``. "interleaved" (legacy): cos/sin repeated over adjacent pairs ``(2j, 2j+1)`` of the full width.
 """
@@ -52,14 +52,19 @@ def rope_angles(
     """Angles [B, T, m*n] (frequency-major, axis-minor) from positions [B, n, T, 2] ([start, end) bounds)."""
     if positions.ndim != 4 or positions.shape[-1] != 2 or positions.shape[1] != len(max_pos):
         raise InputError(
-            f"positions must be [B, {len(max_pos)}, T, 2] ([start, end) bounds per axis); got {tuple(positions.shape)}",
+            f"positions must be [B, {len(max_pos)}, T, 2] ([start, end) bounds per axis); "
+            f"got {tuple(positions.shape)}",
             code="input.positions_shape",
         )
-    points = (positions[..., 0] + positions[..., 1]) / 2.0 if use_midpoints else positions[..., 0]  # [B, n, T]
+    points = (
+        (positions[..., 0] + positions[..., 1]) / 2.0 if use_midpoints else positions[..., 0]
+    )  # [B, n, T]
     scale = torch.tensor([float(v) for v in max_pos], dtype=points.dtype, device=points.device)
     fractional = points / scale[None, :, None]  # [B, n, T] in [0, 1] over the trained range
     grid = grid.to(device=points.device)
-    angles = grid[None, None, :, None] * (2.0 * fractional.transpose(1, 2)[:, :, None, :] - 1.0)  # [B, T, m, n]
+    angles = grid[None, None, :, None] * (
+        2.0 * fractional.transpose(1, 2)[:, :, None, :] - 1.0
+    )  # [B, T, m, n]
     return angles.flatten(2)  # [B, T, m, n] -> [B, T, m*n]
 
 

@@ -1,7 +1,7 @@
 """Tiny transformer presets for tests: same classes and key layout as the released models, minute widths.
 
-Both flavours: 2 layers, video 2 heads x 16, audio 2 heads x 8, real latent channel counts (128 per token), text
-context from a tiny Gemma with hidden size 32. The config also carries the tiny text-path keys
+Both flavours: 2 layers, video 2 heads x 16, audio 2 heads x 8, real latent channel counts (128 per token),
+text context from a tiny Gemma with hidden size 32. The config also carries the tiny text-path keys
 (``connector_*``, ``audio_connector_*``) so the text path is built from the same ``transformer`` section.
 """
 
@@ -74,7 +74,7 @@ def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
 
 
 def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 1.0) -> torch.nn.Module:
-    """Fill every parameter with seeded Gaussian noise (fan-in scaled for matrices) so no term is trivially zero."""
+    """Fill every parameter with seeded Gaussian noise (fan-in scaled matrices): no term is trivially zero."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
