@@ -59,7 +59,8 @@ def rope_1d(
 def apply_split_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     """Rotate each head's element j with element j + d/2 ("split" / rotate-half); x is [B, H, T, d]."""
     lo, hi = x.chunk(2, dim=-1)  # [B, H, T, d] -> 2 x [B, H, T, d/2]
-    return torch.cat((lo * cos - hi * sin, hi * cos + lo * sin), dim=-1)
+    # x*cos rounded first, then one fused multiply-add: the official op order, so bf16 results agree bit for bit
+    return torch.cat((torch.addcmul(lo * cos, hi, sin, value=-1), torch.addcmul(hi * cos, lo, sin)), dim=-1)
 
 
 class Attention(nn.Module):
