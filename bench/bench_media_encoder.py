@@ -74,21 +74,27 @@ def run(width: int, height: int, kind: str, frames: int, chunk: int, segments: i
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", nargs="+", default=["768x512", "1536x1024"], help="WIDTHxHEIGHT")
     parser.add_argument("--content", nargs="+", default=["gradient", "noise"], choices=["gradient", "noise"])
     parser.add_argument("--frames", type=int, default=49, help="frames per segment")
     parser.add_argument("--chunk", type=int, default=8, help="frames per add_video call")
     parser.add_argument("--segments", type=int, default=2)
     args = parser.parse_args()
-    print(f"{'size':>10} {'content':>8} {'setup ms':>9} {'ms/frame':>9} {'fps':>7} {'x rt':>6} "
-          f"{'1st bytes ms':>12} {'flush ms':>9} {'Mbit/s':>7}")
+    print(
+        f"{'size':>10} {'content':>8} {'setup ms':>9} {'ms/frame':>9} {'fps':>7} {'x rt':>6} "
+        f"{'1st bytes ms':>12} {'flush ms':>9} {'Mbit/s':>7}"
+    )
     for size in args.sizes:
         width, height = (int(v) for v in size.split("x"))
         for kind in args.content:
             r = run(width, height, kind, args.frames, args.chunk, args.segments)
-            print(f"{size:>10} {kind:>8} {r['setup_ms']:9.1f} {r['ms_per_frame']:9.2f} {r['fps']:7.1f} "
-                  f"{r['realtime_x']:6.2f} {r['first_bytes_ms']:12.1f} {r['flush_ms']:9.2f} {r['mbit_s']:7.2f}")
+            print(
+                f"{size:>10} {kind:>8} {r['setup_ms']:9.1f} {r['ms_per_frame']:9.2f} {r['fps']:7.1f} "
+                f"{r['realtime_x']:6.2f} {r['first_bytes_ms']:12.1f} {r['flush_ms']:9.2f} {r['mbit_s']:7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -49,7 +49,9 @@ def test_large_size_and_to_end_boxes() -> None:
     assert [(b.type, b.size, b.payload) for b in boxes] == [("mdat", 19, b"abc"), ("mdat", 12, b"xyz!")]
 
 
-@pytest.mark.parametrize("data", [b"\0\0\0", struct.pack(">I4s", 40, b"moov") + b"short", struct.pack(">I4s", 4, b"free")])
+@pytest.mark.parametrize(
+    "data", [b"\0\0\0", struct.pack(">I4s", 40, b"moov") + b"short", struct.pack(">I4s", 4, b"free")]
+)
 def test_malformed_boxes_raise(data: bytes) -> None:
     with pytest.raises(InputError) as err:
         parse_boxes(data)
@@ -57,7 +59,9 @@ def test_malformed_boxes_raise(data: bytes) -> None:
 
 
 def test_written_fragment_reads_back() -> None:
-    video = Run(1, 7_000_000_000, (Sample(b"AAAA", 3750, True), Sample(b"BB", 3751, False, 10)), per_sample_flags=True)
+    video = Run(
+        1, 7_000_000_000, (Sample(b"AAAA", 3750, True), Sample(b"BB", 3751, False, 10)), per_sample_flags=True
+    )
     audio = Run(2, 2048, (Sample(b"cc", 1024, True),) * 3, per_sample_flags=False)
     data = build_fragment(5, [video, Run(3, 0, (), True), audio])
     moof, mdat = parse_boxes(data)

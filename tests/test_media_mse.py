@@ -15,8 +15,8 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -80,9 +80,18 @@ def _stream() -> tuple[str, list[bytes], list[bytes]]:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A headless Chromium with DevTools on a free port: yields (page websocket url, scratch dir)."""
     root = tmp_path_factory.mktemp("chromium")
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-            "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0",
-            f"--user-data-dir={root / 'profile'}", "about:blank"]
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--mute-audio",
+        "--autoplay-policy=no-user-gesture-required",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={root / 'profile'}",
+        "about:blank",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = root / "profile" / "DevToolsActivePort"
@@ -115,7 +124,9 @@ async def _play(ws_url: str, page: Path, timeout_s: float = 40) -> dict:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             await asyncio.sleep(0.25)
-            reply = await call("Runtime.evaluate", expression="JSON.stringify(window.result)", returnByValue=True)
+            reply = await call(
+                "Runtime.evaluate", expression="JSON.stringify(window.result)", returnByValue=True
+            )
             value = reply.get("result", {}).get("result", {}).get("value")
             if value and value != "null":
                 return json.loads(value)
@@ -134,7 +145,8 @@ def test_progressive_and_late_join_playback(browser: tuple[str, Path]) -> None:
     mime, progressive, late = _stream()
     full = asyncio.run(_play(ws_url, _write_page(root, "full.html", mime, progressive)))
     assert (full["why"], full["error"], full["log"]) == ("ended", None, [])
-    assert full["frames"] == 3 * SEGMENT and full["dropped"] <= SEGMENT // 10, full  # drops: render timing at 2x
+    # every frame decoded; a few may be dropped by the compositor at 2x on a loaded machine
+    assert full["frames"] == 3 * SEGMENT and full["dropped"] <= SEGMENT // 10, full
     assert full["video_bytes"] > 0 and full["audio_bytes"] > 0
     assert len(full["buffered"]) == 1 and full["buffered"][0][0] == 0
     assert full["buffered"][0][1] == pytest.approx(3 * SEGMENT / FPS, abs=0.05)

@@ -1,8 +1,8 @@
 """Media layer: the per-session fMP4 encoder (H.264 + AAC), plain MP4 writing, and an MP4 box parser.
 
-    SessionEncoder  persistent encoders -> cached init segment + continuous moof/mdat fragments per segment
-    write_mp4 / Mp4Writer  non-fragmented MP4 for offline renders, chunk by chunk
-    parse_boxes and friends  ISO-BMFF reading for tests and the codec string
+SessionEncoder  persistent encoders -> cached init segment + continuous moof/mdat fragments per segment
+write_mp4 / Mp4Writer  non-fragmented MP4 for offline renders, chunk by chunk
+parse_boxes and friends  ISO-BMFF reading for tests and the codec string
 """
 
 from ltx2stream.media.encoder import MediaFragment, SessionEncoder

@@ -37,13 +37,17 @@ def as_fraction(fps: float | Fraction) -> Fraction:
 def check_video_size(width: int, height: int) -> None:
     """yuv420p needs even sizes; H.264 level limits cap them at 8192."""
     if not (2 <= width <= 8192 and 2 <= height <= 8192) or width % 2 or height % 2:
-        raise InputError(f"width and height must be even and in [2, 8192]; got {width}x{height}", code="media.odd_size")
+        raise InputError(
+            f"width and height must be even and in [2, 8192]; got {width}x{height}", code="media.odd_size"
+        )
 
 
 def check_audio_config(sample_rate: int, channels: int) -> str:
     """The channel layout name; InputError for rates AAC cannot carry or unsupported channel counts."""
     if sample_rate not in AAC_RATES:
-        raise InputError(f"sample_rate {sample_rate} is not an AAC rate; supported: {AAC_RATES}", code="media.sample_rate")
+        raise InputError(
+            f"sample_rate {sample_rate} is not an AAC rate; supported: {AAC_RATES}", code="media.sample_rate"
+        )
     if channels not in _LAYOUTS:
         raise InputError(f"audio_channels must be 1 or 2; got {channels}", code="media.audio_channels")
     return _LAYOUTS[channels]
@@ -56,7 +60,8 @@ def check_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
         raise InputError(f"frames must be a uint8 numpy array; got {kind}", code="media.frame_dtype")
     if frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
         raise InputError(
-            f"frames must have shape [f, {height}, {width}, 3]; got {list(frames.shape)}", code="media.frame_shape"
+            f"frames must have shape [f, {height}, {width}, 3]; got {list(frames.shape)}",
+            code="media.frame_shape",
         )
     return np.ascontiguousarray(frames)
 
@@ -67,7 +72,9 @@ def check_audio(samples: np.ndarray, channels: int) -> np.ndarray:
         kind = samples.dtype if isinstance(samples, np.ndarray) else type(samples).__name__
         raise InputError(f"audio must be a float32 numpy array; got {kind}", code="media.audio_dtype")
     if samples.ndim != 2 or samples.shape[0] != channels:
-        raise InputError(f"audio must have shape [{channels}, n]; got {list(samples.shape)}", code="media.audio_shape")
+        raise InputError(
+            f"audio must have shape [{channels}, n]; got {list(samples.shape)}", code="media.audio_shape"
+        )
     if not np.isfinite(samples).all():
         raise InputError("audio contains NaN or infinite samples", code="media.audio_not_finite")
     return np.ascontiguousarray(np.clip(samples, -1.0, 1.0))
@@ -78,10 +85,14 @@ def require_encoder(name: str) -> None:
     try:
         av.codec.Codec(name, "w")
     except Exception as e:  # PyAV raises UnknownCodecError (a ValueError) or FFmpegError
-        raise ConfigError(f"encoder {name!r} is not available in this PyAV/FFmpeg build", code="media.no_encoder") from e
+        raise ConfigError(
+            f"encoder {name!r} is not available in this PyAV/FFmpeg build", code="media.no_encoder"
+        ) from e
 
 
-def stream_video_options(crf: int, preset: str, gop_frames: int | None, max_bitrate: int | None = None) -> dict[str, str]:
+def stream_video_options(
+    crf: int, preset: str, gop_frames: int | None, max_bitrate: int | None = None
+) -> dict[str, str]:
     """x264 options for low-latency streaming: zerolatency, forced IDRs only (no scene cuts), CRF, optional VBV cap."""
     cap = {"maxrate": str(max_bitrate), "bufsize": str(2 * max_bitrate)} if max_bitrate else {}
     return cap | {
@@ -95,7 +106,9 @@ def stream_video_options(crf: int, preset: str, gop_frames: int | None, max_bitr
     }
 
 
-def open_video_encoder(width: int, height: int, fps: Fraction, options: dict[str, str]) -> av.VideoCodecContext:
+def open_video_encoder(
+    width: int, height: int, fps: Fraction, options: dict[str, str]
+) -> av.VideoCodecContext:
     """A libx264 context with in-band SPS/PPS (no global header), so every IDR carries its parameter sets."""
     require_encoder("libx264")
     ctx = av.CodecContext.create("libx264", "w")
@@ -126,7 +139,9 @@ def open_audio_encoder(sample_rate: int, layout: str, bit_rate: int) -> av.Audio
 
 def rgb_to_yuv(frame: np.ndarray, pts: int, keyframe: bool) -> av.VideoFrame:
     """One uint8 [H, W, 3] RGB frame -> a yuv420p VideoFrame (BT.709) with ``pts``; optionally forced I."""
-    out = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format="yuv420p", dst_colorspace="itu709")
+    out = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(
+        format="yuv420p", dst_colorspace="itu709"
+    )
     out.pts = pts
     if keyframe:
         out.pict_type = PictureType.I

@@ -93,23 +93,31 @@ class SessionEncoder:
         self.fps = c.as_fraction(fps)
         self.gop_frames = gop_frames
         if max_bitrate is not None and max_bitrate < 10_000:
-            raise InputError(f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code="media.bad_bitrate")
+            raise InputError(
+                f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code="media.bad_bitrate"
+            )
         options = c.stream_video_options(crf, preset, gop_frames, max_bitrate)
         self._lock = threading.RLock()
         self._init = probe_init_segment(width, height, self.fps, options, sample_rate, layout, audio_bitrate)
         if self._init.audio_timescale != sample_rate:
-            raise ConfigError(f"audio timescale {self._init.audio_timescale} != {sample_rate}", code="media.probe_failed")
+            raise ConfigError(
+                f"audio timescale {self._init.audio_timescale} != {sample_rate}", code="media.probe_failed"
+            )
         self._codecs = read_codec_string(self._init.data)
         self._venc = c.open_video_encoder(width, height, self.fps, options)
         self._aenc = c.open_audio_encoder(sample_rate, layout, audio_bitrate)
         if bytes(self._aenc.extradata or b"") != self._init.audio_config:
-            raise ConfigError("AAC encoder config differs from the init segment's", code="media.init_mismatch")
+            raise ConfigError(
+                "AAC encoder config differs from the init segment's", code="media.init_mismatch"
+            )
         self._feeder = c.AudioFeeder(sample_rate, layout)
         self._next_frame = 0  # pts of the next video frame (frames since session start)
         self._frames_since_idr = 0
         self._force_idr = True
         self._checked_parameter_sets = False
-        self._priming: int | None = None  # -(first AAC pts): the shift that makes the audio timeline start at 0
+        self._priming: int | None = (
+            None  # -(first AAC pts): the shift that makes the audio timeline start at 0
+        )
         self._video: list[tuple[int, Sample]] = []  # (decode tick, sample) encoded but not yet written
         self._audio: list[tuple[int, Sample]] = []
         self._sequence = 0
@@ -158,7 +166,9 @@ class SessionEncoder:
             self._check_open()
             frames = c.check_frames(frames, self.width, self.height)
             for frame in frames:
-                keyframe = self._force_idr or (self.gop_frames is not None and self._frames_since_idr >= self.gop_frames)
+                keyframe = self._force_idr or (
+                    self.gop_frames is not None and self._frames_since_idr >= self.gop_frames
+                )
                 packets = self._venc.encode(c.rgb_to_yuv(frame, self._next_frame, keyframe))
                 self._force_idr = False
                 self._frames_since_idr = 1 if keyframe else self._frames_since_idr + 1
@@ -171,7 +181,8 @@ class SessionEncoder:
             self._check_open()
             if sample_rate is not None and sample_rate != self.sample_rate:
                 raise InputError(
-                    f"audio sample rate {sample_rate} != session rate {self.sample_rate}", code="media.sample_rate"
+                    f"audio sample rate {sample_rate} != session rate {self.sample_rate}",
+                    code="media.sample_rate",
                 )
             self._feeder.write(c.check_audio(samples, self.channels))
             for frame in self._feeder.frames():
@@ -192,7 +203,9 @@ class SessionEncoder:
         with self._lock:
             self._check_open()
             if self._last_index is not None and index != self._last_index + 1:
-                raise InputError(f"segment {index} flushed after {self._last_index}", code="media.segment_order")
+                raise InputError(
+                    f"segment {index} flushed after {self._last_index}", code="media.segment_order"
+                )
             self._write_pending()
             fragment = self._segment_fragment(index)
             self._last_index = index
@@ -241,7 +254,9 @@ class SessionEncoder:
         sps = tuple(n for n in nals if n[0] & 0x1F == NAL_SPS)
         pps = tuple(n for n in nals if n[0] & 0x1F == NAL_PPS)
         if sps != self._init.sps or pps != self._init.pps:
-            raise ConfigError("x264 parameter sets differ from the init segment's avcC", code="media.init_mismatch")
+            raise ConfigError(
+                "x264 parameter sets differ from the init segment's avcC", code="media.init_mismatch"
+            )
         self._checked_parameter_sets = True
 
     def _take_audio(self, packets: list[av.Packet]) -> None:
@@ -273,9 +288,13 @@ class SessionEncoder:
     def _emit(self, video: list[tuple[int, Sample]], audio: list[tuple[int, Sample]]) -> None:
         runs = []
         if video:
-            runs.append(Run(self._init.video_track, video[0][0], tuple(s for _, s in video), per_sample_flags=True))
+            runs.append(
+                Run(self._init.video_track, video[0][0], tuple(s for _, s in video), per_sample_flags=True)
+            )
         if audio:
-            runs.append(Run(self._init.audio_track, audio[0][0], tuple(s for _, s in audio), per_sample_flags=False))
+            runs.append(
+                Run(self._init.audio_track, audio[0][0], tuple(s for _, s in audio), per_sample_flags=False)
+            )
             self._segment_audio.append(audio[0][0])
             self._segment_audio_samples += sum(s.duration for _, s in audio)
         if runs:
@@ -295,4 +314,3 @@ class SessionEncoder:
             audio_samples=self._segment_audio_samples,
             audio_start_s=audio_start,
         )
-

@@ -9,14 +9,16 @@ Everything is read-only and bounds-checked: a truncated or malformed box raises 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from ltx2stream.errors import InputError
 
 # Boxes whose payload is a plain sequence of child boxes. ``stsd`` and the sample entries have a header before
 # their children; they are listed in ``_HEADER_BYTES`` with the size of that header.
-CONTAINERS = frozenset({"moov", "trak", "mdia", "minf", "stbl", "dinf", "edts", "mvex", "moof", "traf", "udta"})
+CONTAINERS = frozenset(
+    {"moov", "trak", "mdia", "minf", "stbl", "dinf", "edts", "mvex", "moof", "traf", "udta"}
+)
 _HEADER_BYTES = {"stsd": 8, "avc1": 78, "mp4a": 28}
 
 
@@ -28,13 +30,13 @@ class Box:
     offset: int
     size: int
     payload: bytes
-    children: tuple["Box", ...] = field(default=(), repr=False)
+    children: tuple[Box, ...] = field(default=(), repr=False)
 
-    def find(self, path: str) -> "Box | None":
+    def find(self, path: str) -> Box | None:
         """The first descendant along a slash-separated path of types, e.g. ``"trak/mdia/mdhd"``."""
         return find_box(self.children, path)
 
-    def find_all(self, box_type: str) -> list["Box"]:
+    def find_all(self, box_type: str) -> list[Box]:
         """All descendants of this type, depth first."""
         return [b for b in walk(self.children) if b.type == box_type]
 
@@ -76,7 +78,9 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[Box
         elif size == 0:
             size = end - pos
         if size < header or pos + size > end:
-            raise InputError(f"box {kind!r} at {pos} has size {size} beyond {end}", code="media.box_truncated")
+            raise InputError(
+                f"box {kind!r} at {pos} has size {size} beyond {end}", code="media.box_truncated"
+            )
         box_type = kind.decode("latin-1")
         children: tuple[Box, ...] = ()
         if box_type in CONTAINERS or box_type in _HEADER_BYTES:
@@ -159,7 +163,9 @@ def _tfhd_defaults(tfhd: Box) -> tuple[int, int, int, int]:
     """(track id, default duration, default size, default flags) from a ``tfhd`` (0 where absent)."""
     _, flags, body = _full_box(tfhd)
     (tid,) = struct.unpack_from(">I", body, 0)
-    pos = 4 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)  # base data offset, sample description index
+    pos = (
+        4 + (8 if flags & 0x1 else 0) + (4 if flags & 0x2 else 0)
+    )  # base data offset, sample description index
     values = []
     for bit in (0x8, 0x10, 0x20):  # default duration, size, flags
         if flags & bit:
@@ -202,7 +208,9 @@ def read_traf(traf: Box) -> TrackRun:
 
 def fragment_runs(data: bytes) -> list[TrackRun]:
     """Every ``traf`` of every ``moof`` in ``data`` (media bytes, or init + media), in file order."""
-    return [read_traf(traf) for moof in parse_boxes(data) if moof.type == "moof" for traf in moof.find_all("traf")]
+    return [
+        read_traf(traf) for moof in parse_boxes(data) if moof.type == "moof" for traf in moof.find_all("traf")
+    ]
 
 
 def is_sync(sample_flags: int) -> bool:
@@ -245,7 +253,9 @@ def _mp4a_codec(esds: Box) -> str:
         pos += 2 if es_flags & 0x20 else 0  # OCR_ES_Id
         tag, pos, _ = _descriptor(body, pos)
         if tag != 0x04:
-            raise InputError(f"esds has descriptor tag {tag} where DecoderConfig (4) belongs", code="media.bad_esds")
+            raise InputError(
+                f"esds has descriptor tag {tag} where DecoderConfig (4) belongs", code="media.bad_esds"
+            )
         object_type = body[pos]
         tag, pos, size = _descriptor(body, pos + 13)
         if tag != 0x05 or size < 1:

@@ -102,7 +102,9 @@ def _full_box(kind: bytes, version: int, flags: int, *parts: bytes) -> bytes:
 
 def _traf(run: Run, data_offset: int) -> bytes:
     tfhd_flags = 0x020000 | (0 if run.per_sample_flags else 0x20)
-    tfhd_body = struct.pack(">I", run.track_id) + (b"" if run.per_sample_flags else struct.pack(">I", SYNC_FLAGS))
+    tfhd_body = struct.pack(">I", run.track_id) + (
+        b"" if run.per_sample_flags else struct.pack(">I", SYNC_FLAGS)
+    )
     with_cto = any(s.composition_offset for s in run.samples)
     trun_flags = 0x001 | 0x100 | 0x200 | (0x400 if run.per_sample_flags else 0) | (0x800 if with_cto else 0)
     rows = []
@@ -155,7 +157,13 @@ class InitSegment:
 
 
 def probe_init_segment(
-    width: int, height: int, fps: Fraction, video_options: dict[str, str], sample_rate: int, layout: str, bit_rate: int
+    width: int,
+    height: int,
+    fps: Fraction,
+    video_options: dict[str, str],
+    sample_rate: int,
+    layout: str,
+    bit_rate: int,
 ) -> InitSegment:
     """Build the init segment before any real media exists.
 
@@ -168,9 +176,13 @@ def probe_init_segment(
     grey = np.full((height, width, 3), 128, np.uint8)
     vpackets = list(venc.encode(rgb_to_yuv(grey, 0, True)))
     aenc = open_audio_encoder(sample_rate, layout, bit_rate)
-    silence = av.AudioFrame.from_ndarray(np.zeros((len(aenc.layout.channels), 1024), np.float32), "fltp", layout)
+    silence = av.AudioFrame.from_ndarray(
+        np.zeros((len(aenc.layout.channels), 1024), np.float32), "fltp", layout
+    )
     silence.sample_rate, silence.pts = sample_rate, 0
-    apackets = [p for p in (*aenc.encode(silence), *aenc.encode(None)) if p.pts is not None and p.pts >= 0][:1]
+    apackets = [p for p in (*aenc.encode(silence), *aenc.encode(None)) if p.pts is not None and p.pts >= 0][
+        :1
+    ]
     if not vpackets or not apackets:
         raise ConfigError("probe encoders produced no packets", code="media.probe_failed")
     buf = io.BytesIO()
@@ -194,4 +206,6 @@ def _describe_init(init: bytes, audio_config: bytes) -> InitSegment:
     if len(video) != 1 or len(audio) != 1 or avcc is None:
         raise ConfigError(f"unexpected init segment tracks {tracks}", code="media.probe_failed")
     sps, pps = avcc_parameter_sets(avcc.payload)
-    return InitSegment(init, video[0][0], audio[0][0], video[0][1], audio[0][1], tuple(sps), tuple(pps), audio_config)
+    return InitSegment(
+        init, video[0][0], audio[0][0], video[0][1], audio[0][1], tuple(sps), tuple(pps), audio_config
+    )

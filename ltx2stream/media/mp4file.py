@@ -9,9 +9,10 @@ and it lets FFmpeg's mov muxer write the AAC priming as an edit list, so players
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Iterable
+from typing import Self
 
 import av
 import numpy as np
@@ -76,7 +77,9 @@ class Mp4Writer:
         """Encode audio, shape = (channels, n) float32 in [-1, 1], through the AAC frame FIFO."""
         self._check_open()
         if self._feeder is None or self._audio is None:
-            raise InputError("this writer was opened without audio (sample_rate=None)", code="media.no_audio_track")
+            raise InputError(
+                "this writer was opened without audio (sample_rate=None)", code="media.no_audio_track"
+            )
         self._feeder.write(c.check_audio(samples, self.channels))
         for frame in self._feeder.frames():
             self._mux(self._audio.encode(frame))
@@ -97,10 +100,12 @@ class Mp4Writer:
         logger.info("wrote %s (%d frames)", self.path, self.frames_written)
         return self.path
 
-    def __enter__(self) -> "Mp4Writer":
+    def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def _check_open(self) -> None:
@@ -119,7 +124,9 @@ def _chunks(frames: np.ndarray | Iterable[np.ndarray]) -> Iterable[np.ndarray]:
         return
     for item in frames:
         if not isinstance(item, np.ndarray):
-            raise InputError(f"frames must be numpy arrays; got {type(item).__name__}", code="media.frame_dtype")
+            raise InputError(
+                f"frames must be numpy arrays; got {type(item).__name__}", code="media.frame_dtype"
+            )
         yield item if item.ndim != 3 else item[None]  # [H, W, 3] -> [1, H, W, 3]
 
 
@@ -140,7 +147,9 @@ def write_mp4(
     if first is None or first.ndim != 4 or first.shape[0] == 0:
         raise InputError("write_mp4 needs at least one frame of shape [H, W, 3]", code="media.frame_shape")
     channels = audio.shape[0] if isinstance(audio, np.ndarray) and audio.ndim == 2 else 2
-    with Mp4Writer(path, first.shape[2], first.shape[1], fps, sample_rate, audio_channels=channels, crf=crf) as w:
+    with Mp4Writer(
+        path, first.shape[2], first.shape[1], fps, sample_rate, audio_channels=channels, crf=crf
+    ) as w:
         if audio is not None:
             w.add_audio(audio)
         w.add_video(first)
