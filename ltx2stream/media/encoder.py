@@ -119,6 +119,7 @@ class SessionEncoder:
             None  # -(first AAC pts): the shift that makes the audio timeline start at 0
         )
         self._video: list[tuple[int, Sample]] = []  # (decode tick, sample) encoded but not yet written
+        self._video_packets = 0  # packets received from x264 (== frames sent: zerolatency has no delay)
         self._audio: list[tuple[int, Sample]] = []
         self._sequence = 0
         self._segment_parts: list[bytes] = []
@@ -206,6 +207,8 @@ class SessionEncoder:
                 raise InputError(
                     f"segment {index} flushed after {self._last_index}", code="media.segment_order"
                 )
+            # zerolatency: every frame sent so far has come out, so the next segment starts on its own IDR
+            assert self._video_packets == self._next_frame, (self._video_packets, self._next_frame)
             self._write_pending()
             fragment = self._segment_fragment(index)
             self._last_index = index
@@ -248,6 +251,7 @@ class SessionEncoder:
                 composition_offset=self.video_ticks(packet.pts) - tick,
             )
             self._video.append((tick, sample))
+            self._video_packets += 1
 
     def _check_parameter_sets(self, nals: list[bytes]) -> None:
         """The in-band SPS/PPS of the first real IDR must be the ones the init segment's avcC announced."""
