@@ -1,0 +1,186 @@
+"""Exact streaming (temporal-chunk) execution of the video decoder, in bounded memory.
+
+Every temporal operation of the decoder is a kernel-3 convolution; everything else acts on each frame alone
+(PixelNorm, SiLU, AdaLN, depth-to-space, unpatchify). So the decoder can run as a chain of pull-based generators:
+each convolution keeps the last two input frames as state, replicates the first frame in front once and the last
+frame behind once (non-causal) exactly like the one-shot padding, and emits every output frame whose inputs have
+arrived. Residual branches queue their frames until the convolution branch catches up. The arithmetic per output
+frame is the one-shot arithmetic, so the concatenated chunks equal ``VideoDecoder.forward`` up to float rounding
+(convolution kernels may sum in another order for another input length).
+
+Items flowing between stages are ``(frames, last)``; ``frames`` is never empty and ``last`` marks the end of the
+sequence. A stage running at r times the latent frame rate emits pieces of at most ``chunk · r`` frames, so the
+working set of every stage stays a few chunks however long the segment is.
+
+Not streamable: GroupNorm (``norm_layer=group_norm`` or the ``norm3`` of ``res_x_y``) normalises over all frames;
+``VideoVAEConfig.decoder_streamable`` is False for those configs and callers fall back to one-shot decoding.
+
+Latency: a non-causal decoder looks ahead one frame per convolution, so its first output frame depends on the
+next ~R latent frames (R = ``temporal_lookahead(cfg)``; about 21.6 for LTX-2, 13.4 for LTX-2.3). Output therefore
+starts once min(R, all) latent frames have passed the low-resolution stages, and then flows in pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import torch
+
+from ltx2stream.models.video_vae.blocks import CausalConv3d, ResnetBlock3D, UNetMidBlock3D
+from ltx2stream.models.video_vae.config import STRIDES, VideoVAEConfig
+from ltx2stream.models.video_vae.decoder import VideoDecoder
+from ltx2stream.models.video_vae.sampling import DepthToSpaceUpsample, depth_to_space, unpatchify
+
+Item = tuple[torch.Tensor, bool]  # (frames [B, C, f>=1, H, W], last piece of the sequence)
+
+
+class FrameQueue:
+    """FIFO of frames along dim 2 (residual branches wait here for their convolution branch)."""
+
+    def __init__(self) -> None:
+        self.parts: list[torch.Tensor] = []
+
+    def push(self, x: torch.Tensor) -> None:
+        self.parts.append(x)
+
+    def pop(self, n: int) -> torch.Tensor:
+        out: list[torch.Tensor] = []
+        while n > 0:
+            head = self.parts[0]
+            take = min(n, head.shape[2])
+            out.append(head[:, :, :take])
+            if take == head.shape[2]:
+                self.parts.pop(0)
+            else:
+                self.parts[0] = head[:, :, take:]
+            n -= take
+        return out[0] if len(out) == 1 else torch.cat(out, dim=2)
+
+
+def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, max_frames: int) -> Iterator[Item]:
+    """Stream a stride-1 CausalConv3d: same temporal padding as ``conv.forward``, pieces of <= max_frames."""
+    front, back = conv.time_padding(causal)
+    keep = conv.kernel_t - 1
+    buf: torch.Tensor | None = None
+    for x, last in items:
+        buf = torch.cat([x[:, :, :1]] * front + [x], dim=2) if buf is None else torch.cat([buf, x], dim=2)
+        if last:
+            buf = torch.cat([buf] + [buf[:, :, -1:]] * back, dim=2)
+        n_out = buf.shape[2] - keep
+        for start in range(0, max(n_out, 0), max_frames):
+            stop = min(start + max_frames, n_out)
+            yield conv.conv(buf[:, :, start : stop + keep]), last and stop == n_out
+        if n_out > 0:
+            buf = buf[:, :, n_out:].clone()  # keep only the state frames (drop the big buffer)
+
+
+def stream_resnet(
+    block: ResnetBlock3D, items: Iterable[Item], causal: bool, embed: torch.Tensor | None, max_frames: int
+) -> Iterator[Item]:
+    ada = block.ada_values(embed)
+    skip = FrameQueue()
+
+    def main_branch() -> Iterator[Item]:
+        for x, last in items:
+            skip.push(block.shortcut(x))
+            yield block.pre_conv1(x, ada), last
+
+    h = stream_conv(block.conv1, main_branch(), causal, max_frames)
+    h = ((block.pre_conv2(t, ada), last) for t, last in h)
+    for t, last in stream_conv(block.conv2, h, causal, max_frames):
+        yield skip.pop(t.shape[2]) + t, last
+
+
+def stream_upsample(
+    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, max_frames: int
+) -> Iterator[Item]:
+    residual = FrameQueue()
+
+    def source() -> Iterator[Item]:
+        for x, last in items:
+            if block.residual:
+                residual.push(block.residual_of(x))
+            yield x, last
+
+    first = True
+    for y, last in stream_conv(block.conv, source(), causal, max_frames):
+        y = depth_to_space(y, block.stride)  # [B, C·p, f, h, w] -> [B, C, f·p1, h·p2, w·p3]
+        if block.residual:
+            y = y + residual.pop(y.shape[2])
+        if first and block.drops_first_frame:
+            y = y[:, :, 1:]
+        first = False
+        yield y, last
+
+
+def stream_decoder(
+    decoder: VideoDecoder, latent_chunks: Iterable[torch.Tensor], scaled_t: torch.Tensor | None, chunk: int
+) -> Iterator[torch.Tensor]:
+    """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.
+
+    ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned).
+    """
+    causal, rate = decoder.causal, 1
+    dtype = decoder.conv_in.conv.weight.dtype
+    items = _mark_last(c.to(dtype) for c in latent_chunks)
+    x = stream_conv(decoder.conv_in, items, causal, chunk)
+    for block in decoder.up_blocks:
+        if isinstance(block, UNetMidBlock3D):
+            embed = block.embed(scaled_t, dtype)
+            for res in block.res_blocks:
+                x = stream_resnet(res, x, causal, embed, chunk * rate)
+        elif isinstance(block, DepthToSpaceUpsample):
+            x = stream_upsample(block, x, causal, chunk * rate)
+            rate *= block.stride[0]
+        else:
+            raise TypeError(
+                f"decoder block {type(block).__name__} cannot be streamed (GroupNorm over all frames)"
+            )
+    x = ((decoder.output_head(t, scaled_t), last) for t, last in x)
+    for t, _ in stream_conv(decoder.conv_out, x, causal, chunk * rate):
+        yield unpatchify(t, decoder.patch_size)  # [B, 48, f, H/4, W/4] -> [B, 3, f, H, W]
+
+
+def _mark_last(chunks: Iterable[torch.Tensor]) -> Iterator[Item]:
+    """Tag each chunk with whether it is the last one (one chunk of lookahead on the *input* only)."""
+    it = iter(chunks)
+    prev = next(it, None)
+    for nxt in it:
+        yield prev, False
+        prev = nxt
+    if prev is not None:
+        yield prev, True
+
+
+def temporal_lookahead(cfg: VideoVAEConfig) -> float:
+    """Latent frames a non-causal decoder output frame looks ahead (= its temporal receptive radius).
+
+    Each kernel-3 conv adds one frame at its own rate; temporal ×2 stages halve the cost of later convs.
+    0 for a causal decoder.
+    """
+    if cfg.causal_decoder:
+        return 0.0
+    rate, total = 1, 1.0  # conv_in
+    for spec, _, _ in cfg.decoder_channels():
+        if spec.name == "res_x":
+            total += 2 * spec.num_layers / rate
+        elif spec.name == "res_x_y":
+            total += 2 / rate
+        else:
+            total += 1 / rate
+            rate *= STRIDES[spec.name][0]
+    return total + 1 / rate  # conv_out
+
+
+def spatial_radius(cfg: VideoVAEConfig) -> float:
+    """Latent cells a decoder output pixel sees on each side (spatial receptive radius, same rule in space)."""
+    scale, total = 1, 1.0
+    for spec, _, _ in cfg.decoder_channels():
+        if spec.name == "res_x":
+            total += 2 * spec.num_layers / scale
+        elif spec.name == "res_x_y":
+            total += 2 / scale
+        else:
+            total += 1 / scale
+            scale *= STRIDES[spec.name][1]
+    return total + 1 / scale
