@@ -29,7 +29,31 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a checkpoint file")
     info.add_argument("checkpoint")
     info.set_defaults(func=_cmd_info)
+    presets = sub.add_parser("presets", help="list the pipeline presets")
+    presets.set_defaults(func=_cmd_presets)
+    from ltx2stream.commands import demo, generate, render
+
+    for module in (demo, generate, render):
+        module.register(sub)
+    _register_serve(sub)
     return p
+
+
+def _register_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    try:
+        from ltx2stream.server.cli import register
+    except ImportError:  # the server package is optional at import time (e.g. a minimal install)
+        return
+    register(sub)
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from ltx2stream.pipeline.presets import PRESETS
+
+    for p in PRESETS.values():
+        stages = "two-stage" if p.two_stage else "one-stage"
+        print(f"{p.name:22s} {p.flavour:7s} {stages:9s} {p.width}x{p.height} {p.frames}f@{p.fps:g}  {p.notes}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,9 @@ AUDIO_LATENTS_PER_SECOND = AUDIO_SAMPLE_RATE / AUDIO_HOP / AUDIO_TIME_SCALE  # 2
 AUDIO_LATENT_CHANNELS = 8
 AUDIO_MEL_BINS = 64
 AUDIO_LATENT_BINS = 16
+# Audio latents generated past a clip's end: the causal audio decoder returns 4T - 3 mel frames, and a segment's
+# audio start is rounded to the latent grid, so a few extra latents keep the decoded audio covering the video.
+AUDIO_MARGIN_LATENTS = 3
 
 
 def check_frames(frames: int) -> None:

@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 
 from ltx2stream.errors import InputError
-from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, VIDEO_TIME_SCALE
+from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS, VIDEO_TIME_SCALE
 
-AUDIO_MARGIN_LATENTS = 3  # extra audio latents past the segment's end (decoder tail, rounding of the start)
+
 
 
 @dataclass(frozen=True)

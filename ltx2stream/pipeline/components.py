@@ -1,0 +1,82 @@
+"""The loaded model parts a pipeline runs on, and how to load them from official files (or the tiny default)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltx2stream.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    """Resident models. ``text_encoder`` may be None on ranks that receive text contexts by broadcast."""
+
+    transformer: torch.nn.Module
+    text_encoder: Any
+    vae: Any
+    audio: Any
+    upsampler: torch.nn.Module | None = None
+    refine_lora: Any = None
+    device: torch.device | str = "cpu"
+    dtype: torch.dtype = torch.float32
+    tiling: Any = None
+    group: Any = None
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """Files of a model: the single-file checkpoint, a Gemma directory or GGUF file, optional upsampler and LoRA."""
+
+    checkpoint: Path
+    gemma: Path
+    upsampler: Path | None = None
+    refine_lora: Path | None = None
+
+
+def load_components(paths: ModelPaths, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.bfloat16,
+                    vae_dtype: torch.dtype | None = None, load_text: bool = True, group: Any = None,
+                    text_max_length: int = 1024) -> Components:
+    """Load every part from official-layout files (strict keys), each built from its embedded config."""
+    from ltx2stream.models.audio import load_audio_codec
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.models.lora import LoRAWeights
+    from ltx2stream.models.text import load_text_path
+    from ltx2stream.models.transformer import load_transformer
+    from ltx2stream.models.upsampler import load_upsampler
+    from ltx2stream.models.video_vae import load_video_vae
+
+    ckpt = open_checkpoint(paths.checkpoint)
+    vae_dtype = vae_dtype or dtype
+    log.info("loading %s on %s (%s)", paths.checkpoint, device, dtype)
+    transformer = load_transformer(ckpt, dtype=dtype, device=device).eval()
+    text = (load_text_path(ckpt, paths.gemma, dtype=dtype, device=device, max_length=text_max_length)
+            if load_text else None)
+    vae = load_video_vae(ckpt, dtype=vae_dtype, device=device).eval()
+    audio = load_audio_codec(ckpt, dtype=torch.float32, device=device)
+    upsampler = load_upsampler(paths.upsampler, dtype=vae_dtype, device=device).eval() if paths.upsampler else None
+    lora = LoRAWeights.load(paths.refine_lora) if paths.refine_lora else None
+    return Components(transformer, text, vae, audio, upsampler, lora, device, dtype, group=group)
+
+
+def components_for_preset(preset_name: str, paths: ModelPaths | None, *, device: torch.device | str = "cpu",
+                          dtype: torch.dtype | None = None) -> Components:
+    """Tiny presets use the embedded default (written on first use, offline); others need ``paths``."""
+    from ltx2stream.pipeline.presets import get_preset
+
+    preset = get_preset(preset_name)
+    if preset.tiny:
+        from ltx2stream.models.tiny import TINY_TEXT_LENGTH, ensure_tiny_model
+
+        files = ensure_tiny_model(preset.flavour)
+        paths = ModelPaths(files.checkpoint, files.gemma, files.upsampler, files.refine_lora)
+        return load_components(paths, device=device, dtype=dtype or torch.float32, text_max_length=TINY_TEXT_LENGTH)
+    if paths is None:
+        raise ConfigError(f"preset {preset_name} needs --checkpoint and --gemma paths", code="config.no_checkpoint")
+    return load_components(paths, device=device, dtype=dtype or torch.bfloat16)

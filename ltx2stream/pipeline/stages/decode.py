@@ -1,0 +1,49 @@
+"""Decoding stages: audio latents -> waveform (audio VAE + vocoder); video latents -> uint8 frames, progressively."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+
+from ltx2stream.models.audio import AudioCodec, DecodedAudio
+
+
+class LTX2AudioDecodingStage:
+    """[B, 8, T, 16] audio latent -> DecodedAudio(waveform [B, 2, n], sample_rate)."""
+
+    def __init__(self, codec: AudioCodec) -> None:
+        self.codec = codec
+
+    @property
+    def sample_rate(self) -> int:
+        return self.codec.sample_rate
+
+    def __call__(self, latent: torch.Tensor) -> DecodedAudio:
+        return self.codec.decode_audio(latent)
+
+
+def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
+    """[1, 3, f, H, W] in [-1, 1] -> uint8 [f, H, W, 3]."""
+    x = ((pixels[0].float().clamp(-1.0, 1.0) + 1.0) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [3, f, H, W] -> [f, H, W, 3]
+
+
+class LTX2VideoDecodingStage:
+    """Video latent [1, 128, F', h, w] -> chunks of uint8 frames [f, H, W, 3] as the progressive decoder yields them."""
+
+    def __init__(self, vae: Any, *, tiling: Any = None, chunk_latent_frames: int = 2) -> None:
+        self.vae = vae
+        self.tiling = tiling
+        self.chunk_latent_frames = chunk_latent_frames
+
+    @torch.inference_mode()
+    def __call__(self, latent: torch.Tensor) -> Iterator[np.ndarray]:
+        from ltx2stream.models.video_vae import decode_progressive
+
+        param = next(self.vae.parameters())
+        latent = latent.to(device=param.device, dtype=param.dtype)
+        for chunk in decode_progressive(self.vae, latent, self.tiling, self.chunk_latent_frames):
+            yield to_uint8_frames(chunk)

@@ -1,0 +1,71 @@
+"""PipelineHost: the ModelHost of one device — models loaded once, shared by every session on the worker.
+
+Pipelines are built per preset on top of components shared per model (tiny presets of one flavour share the tiny
+model; real presets share the files given by the operator).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import torch
+
+from ltx2stream.errors import ConfigError
+from ltx2stream.pipeline.components import Components, ModelPaths, components_for_preset
+from ltx2stream.pipeline.pipeline import LTX2Pipeline
+from ltx2stream.pipeline.presets import get_preset
+from ltx2stream.session.api import ImageCondition, SessionSettings
+from ltx2stream.session.continuation import ContinuationState
+from ltx2stream.session.controller import ContinuationOptions, SessionController
+
+log = logging.getLogger(__name__)
+
+
+class PipelineHost:
+    """Implements ``ModelHost`` for a fixed list of presets on one device."""
+
+    def __init__(self, presets: tuple[str, ...], paths: ModelPaths | None = None, *,
+                 device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
+                 options: ContinuationOptions = ContinuationOptions()) -> None:
+        if not presets:
+            raise ConfigError("a host needs at least one preset", code="config.no_preset")
+        for name in presets:
+            get_preset(name)
+        self.presets = tuple(presets)
+        self.paths = paths
+        self.device = device
+        self.dtype = dtype
+        self.options = options
+        self._components: dict[str, Components] = {}
+        self._pipelines: dict[str, LTX2Pipeline] = {}
+        self._lock = threading.Lock()
+
+    def pipeline(self, preset_name: str) -> LTX2Pipeline:
+        with self._lock:
+            if preset_name not in self.presets:
+                raise ConfigError(f"preset {preset_name!r} is not served here; available: {', '.join(self.presets)}",
+                                  code="config.unknown_preset")
+            if preset_name not in self._pipelines:
+                preset = get_preset(preset_name)
+                key = f"tiny-{preset.flavour}" if preset.tiny else "files"
+                if key not in self._components:
+                    self._components[key] = components_for_preset(preset_name, self.paths, device=self.device,
+                                                                  dtype=self.dtype)
+                self._pipelines[preset_name] = LTX2Pipeline(self._components[key], preset)
+            return self._pipelines[preset_name]
+
+    def warm_up(self) -> None:
+        """Load every preset's models and run one text encode so the first session starts fast."""
+        for name in self.presets:
+            self.pipeline(name).encode_prompt("warm up")
+        log.info("host ready: %s", ", ".join(self.presets))
+
+    def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
+                     state: bytes | None = None) -> SessionController:
+        pipeline = self.pipeline(settings.preset)
+        resumed = None
+        if state is not None:
+            probe = SessionController(pipeline, settings, options=self.options)
+            resumed = ContinuationState.from_bytes(state, probe._blank().compatibility())
+        return SessionController(pipeline, settings, options=self.options, image=image, state=resumed)
