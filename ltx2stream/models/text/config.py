@@ -197,8 +197,8 @@ class TextPathConfig:
 def _feature_extractor_of(section: Mapping[str, Any]) -> str:
     """V1 when no V2 key is present, V2 when all are with the expected values; anything else is an error."""
     present = [k for k in V2_KEYS if k in section]
-    if not present:
-        return V1
+    if not present or section.get("caption_proj_before_connector") is False:
+        return V1  # LTX-2 configs may spell the V1 default out (caption_proj_before_connector: false)
     missing = [k for k in V2_KEYS if k not in section]
     _require(not missing, f"partial feature-extractor V2 config, missing {missing} (present: {present})")
     wrong = [f"{k}={section[k]!r} (supported: {V2_KEYS[k]!r})" for k in V2_KEYS if section[k] != V2_KEYS[k]]
