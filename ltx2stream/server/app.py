@@ -1,0 +1,230 @@
+"""The streaming server: workers (one per device), the WebSocket endpoint, HTTP routes, and graceful shutdown.
+
+Threads: the event loop moves bytes only; each worker thread runs model work for its sessions; a shared pool of
+``encode_threads`` runs the encoders. ``StreamingServer(config, host_factories)`` with ``await start()`` /
+``await shutdown()``; ``ltx2stream.server.serve`` adds signal handling. See docs/server.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+
+from ltx2stream.errors import ProtocolError, SessionError
+from ltx2stream.server import protocol as P
+from ltx2stream.server.admission import MimeCache, image_condition, load_resume, session_settings
+from ltx2stream.server.auth import select_subprotocol
+from ltx2stream.server.config import ServerConfig
+from ltx2stream.server.connection import Connection
+from ltx2stream.server.ending import end_session
+from ltx2stream.server.http import HttpRoutes
+from ltx2stream.server.job import Job, JobSpec
+from ltx2stream.server.live import LiveSession, LoopEvents, Outcome, Services
+from ltx2stream.server.metrics import ServerMetrics
+from ltx2stream.server.outbox import Outbox
+from ltx2stream.server.protocol.codes import INTERNAL, OUT_OF_RANGE, SHUTDOWN
+from ltx2stream.server.scheduler import Admission, Scheduler
+from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
+from ltx2stream.server.worker import HostFactory, Worker
+from ltx2stream.session.state_machine import SteeringSchedule
+from ltx2stream.session.store import SessionStore, new_session_id
+
+logger = logging.getLogger(__name__)
+
+
+class StreamingServer:
+    """One server process: ``len(host_factories)`` workers behind one WebSocket + HTTP port."""
+
+    def __init__(self, config: ServerConfig, host_factories: HostFactory | Sequence[HostFactory], *,
+                 encoder_factory: EncoderFactory = default_encoder_factory) -> None:
+        factories = [host_factories] if callable(host_factories) else list(host_factories)
+        if not factories:
+            raise ValueError("StreamingServer needs at least one host factory (one per device)")
+        self.config = config
+        self.metrics = ServerMetrics()
+        self.store = SessionStore(config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s)
+        self.services = Services(self.store, self.metrics, config.limits)
+        self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
+        self.workers = [Worker(f"worker{i}", f, Scheduler(config.max_active_per_worker, config.max_queue),
+                               self.encode_pool, encoder_factory) for i, f in enumerate(factories)]
+        self.mimes = MimeCache(encoder_factory, self.encode_pool)
+        self.sessions: dict[str, LiveSession] = {}
+        self._by_job: dict[Job, LiveSession] = {}
+        self._worker_of: dict[Job, Worker] = {}
+        self.closing = asyncio.Event()  # set when shutdown begins
+        self._server: Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ---- lifecycle -------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the workers (loading happens in their threads) and listen."""
+        for worker in self.workers:
+            worker.start()
+        c = self.config
+        self._server = await serve(
+            self._handle, c.host, c.port, process_request=HttpRoutes(self).process_request,
+            select_subprotocol=lambda _conn, offered: select_subprotocol(offered), compression=None,
+            max_size=c.limits.max_message_bytes, max_queue=4, write_limit=c.write_limit,
+            ping_interval=c.ping_interval_s, ping_timeout=c.ping_timeout_s, close_timeout=c.close_timeout_s)
+        self._tasks = [asyncio.create_task(self._watch_loading(w)) for w in self.workers]
+        self._tasks.append(asyncio.create_task(self._cleanup_store()))
+        logger.info("listening on %s:%d (%d worker(s))", c.host, self.port, len(self.workers))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() first"
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def ready(self) -> bool:
+        """True once every worker's host is loaded and warmed (``/readyz``)."""
+        return all(w.ready for w in self.workers)
+
+    async def shutdown(self) -> None:
+        """Stop accepting, checkpoint and close every session (``final`` reason ``shutdown``), stop workers."""
+        if self.closing.is_set():
+            return
+        self.closing.set()
+        deadline = self.config.shutdown_timeout_s
+        if self._server is not None:
+            self._server.close(close_connections=False)
+        sessions = list(self.sessions.values())
+        for session in sessions:
+            session.request_end("shutdown")
+        if sessions:
+            done, pending = await asyncio.wait([asyncio.create_task(s.ended.wait()) for s in sessions],
+                                               timeout=deadline)
+            if pending:
+                logger.warning("shutdown: %d session(s) did not finish in %.0f s", len(pending), deadline)
+        if self._server is not None:
+            try:
+                await asyncio.wait_for(self._server.wait_closed(), deadline)
+            except TimeoutError:
+                self._server.close(close_connections=True)
+        for task in self._tasks:
+            task.cancel()
+        stopped = await asyncio.gather(*(asyncio.to_thread(w.stop, deadline) for w in self.workers))
+        self.encode_pool.shutdown(wait=False, cancel_futures=True)
+        logger.info("shutdown complete (workers stopped: %s)", all(stopped))
+
+    async def _watch_loading(self, worker: Worker) -> None:
+        await asyncio.to_thread(worker.loaded.wait)
+        self.metrics.ready.set(1.0 if self.ready else 0.0)
+        if worker.error is not None:
+            error = SessionError(f"the model host of {worker.name} failed to load", code=INTERNAL)
+            for job, session in list(self._by_job.items()):
+                if self._worker_of.get(job) is worker:
+                    session.request_end("failed", error)
+
+    async def _cleanup_store(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.store_cleanup_interval_s)
+            try:
+                await asyncio.to_thread(self.store.cleanup, time.time())
+            except OSError:
+                logger.exception("store cleanup failed")
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.metrics.connections.inc()
+        try:
+            await Connection(self, ws).run()
+        finally:
+            self.metrics.connections.inc(-1)
+
+    # ---- sessions --------------------------------------------------------------------------------------------
+
+    async def admit(self, msg: P.Open, outbox: Outbox) -> LiveSession:
+        """Turn a valid ``open`` into a queued or active session and queue ``accepted`` (+ ``queued``).
+
+        Raises:
+            LTX2StreamError: every refusal, with its code (fatal: the session never started).
+        """
+        settings = session_settings(msg.settings)
+        worker = self._pick_worker(settings.preset)
+        resume = await load_resume(msg.resume_from, settings, self.store)
+        mime = await self.mimes.mime_for(settings)
+        if self.closing.is_set():
+            raise SessionError("the server is shutting down", code=SHUTDOWN)
+        session_id = await self._session_id_for(resume.stored_id if resume else None)
+        start = resume.segment_index + 1 if resume else 0
+        seed = resume.next_seed if resume else settings.seed
+        schedule = SteeringSchedule(msg.prompt, seed, lookahead=msg.lookahead, start_index=start)
+        events = LoopEvents(asyncio.get_running_loop())
+        job = Job(JobSpec(session_id, settings, image_condition(msg.image), resume.state if resume else None),
+                  schedule, events)
+        stored = bool(resume and resume.stored_id == session_id)
+        session = LiveSession(job, worker.scheduler, outbox, self.services,
+                              (resume.segment_index, resume.state, stored) if resume else None)
+        events.session = session
+        position = worker.scheduler.add(job)  # raises server.queue_full
+        self.sessions[session_id], self._by_job[job], self._worker_of[job] = session, session, worker
+        outbox.put(P.Accepted(session_id=session_id, protocol_version=P.PROTOCOL_VERSION, settings=msg.settings,
+                              limits=P.LimitsInfo.from_limits(self.config.limits), mime=mime,
+                              resumed_from_segment=resume.segment_index if resume else None))
+        if position is not None:
+            session.queue_position = position
+            session.on_queued(position)
+        self._update_gauges()
+        logger.info("session %s accepted (%s %dx%d, %s)", session_id, settings.preset, settings.width,
+                    settings.height, f"queued at {position}" if position is not None else "active")
+        return session
+
+    def _pick_worker(self, preset: str) -> Worker:
+        usable = [w for w in self.workers if w.error is None]
+        if not usable:
+            raise SessionError("no model host could be loaded; see the server log", code=INTERNAL)
+        worker = min(usable, key=lambda w: sum(w.scheduler.counts()))
+        if worker.host is not None and preset not in worker.host.presets:
+            raise ProtocolError(f"open.settings.preset: {preset!r} is not one of "
+                                f"{', '.join(map(repr, worker.host.presets))}", code=OUT_OF_RANGE)
+        return worker
+
+    async def _session_id_for(self, stored_id: str | None) -> str:
+        """Resume under the stored id unless it is still live after a short wait (then branch to a new id)."""
+        if stored_id is None:
+            return new_session_id()
+        live = self.sessions.get(stored_id)
+        if live is not None:
+            try:
+                await asyncio.wait_for(live.ended.wait(), self.config.close_timeout_s)
+            except TimeoutError:
+                return new_session_id()
+        return stored_id
+
+    async def end_session(self, session: LiveSession, outcome: Outcome, conn: Connection) -> None:
+        """Detach the session from its worker, checkpoint it and tell the client (see ``ending``)."""
+        await end_session(self, session, outcome, conn)
+
+    def detach(self, session: LiveSession) -> tuple[bool, Admission]:
+        """Remove the session's job from its worker; returns (worker busy with it now, admission changes)."""
+        worker = self._worker_of.pop(session.job)
+        in_use, admission = worker.scheduler.remove(session.job)
+        self._by_job.pop(session.job, None)
+        if self.sessions.get(session.session_id) is session:
+            del self.sessions[session.session_id]
+        for job, position in admission.positions:
+            waiting = self._by_job.get(job)
+            if waiting is not None and waiting.queue_position != position:
+                waiting.queue_position = position
+                waiting.on_queued(position)
+        for job in admission.admitted:
+            if job in self._by_job:
+                self._by_job[job].queue_position = None
+        self._update_gauges()
+        return in_use, admission
+
+    def _update_gauges(self) -> None:
+        active = waiting = 0
+        for worker in self.workers:
+            a, w = worker.scheduler.counts()
+            active, waiting = active + a, waiting + w
+        self.metrics.sessions.set(active, state="active")
+        self.metrics.sessions.set(waiting, state="queued")
+        self.metrics.queue_length.set(waiting)
+

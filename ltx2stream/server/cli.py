@@ -1,0 +1,116 @@
+"""``ltx2stream serve``: the argparse subcommand; ``register(subparsers)`` adds it to the main CLI.
+
+The model host is built by a factory named ``module:function`` (``--host-factory``), called once per
+``--device`` on that worker's thread as ``factory(args, device) -> ModelHost``; model options such as
+``--checkpoint`` and ``--preset`` are parsed here and passed through in ``args``.
+Also runnable alone: ``python -m ltx2stream.server.cli serve ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ltx2stream.errors import ConfigError, LTX2StreamError
+from ltx2stream.server.config import ServerConfig
+from ltx2stream.server.protocol import ProtocolLimits
+
+DEFAULT_HOST_FACTORY = "ltx2stream.session.host:host_from_args"
+TOKEN_ENV = "LTX2STREAM_TOKEN"
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``serve`` subcommand to an ``add_subparsers()`` object; returns its parser."""
+    p = subparsers.add_parser("serve", help="run the WebSocket streaming server",
+                              description="Serve streaming sessions over WebSocket + msgpack (docs/server.md).")
+    d = ServerConfig()
+    net = p.add_argument_group("network and security")
+    net.add_argument("--host", default=d.host, help="address to bind (default %(default)s: localhost only)")
+    net.add_argument("--port", type=int, default=d.port, help="port (0 = any free port; default %(default)s)")
+    net.add_argument("--token", default=None, help=f"bearer token clients must present (or env {TOKEN_ENV})")
+    net.add_argument("--origin", action="append", default=[], dest="origins",
+                     help="allowed browser Origin (repeatable; default: same host only)")
+    sched = p.add_argument_group("sessions")
+    sched.add_argument("--max-active", type=int, default=d.max_active_per_worker,
+                       help="sessions sharing one worker round-robin (default %(default)s)")
+    sched.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting sessions per worker")
+    sched.add_argument("--slow-client-timeout", type=float, default=d.slow_client_timeout_s,
+                       help="seconds a blocked send may take before the client is closed")
+    sched.add_argument("--max-message-bytes", type=int, default=ProtocolLimits().max_message_bytes)
+    store = p.add_argument_group("storage and web client")
+    store.add_argument("--store-dir", type=Path, default=d.store_dir, help="continuation states directory")
+    store.add_argument("--store-ttl", type=float, default=d.store_ttl_s, help="seconds a stored session is kept")
+    store.add_argument("--web-root", type=Path, default=d.web_root, help="directory served at / (if present)")
+    model = p.add_argument_group("model host (passed to the host factory)")
+    model.add_argument("--host-factory", default=DEFAULT_HOST_FACTORY, help="module:function (default %(default)s)")
+    model.add_argument("--device", action="append", default=[], dest="devices",
+                       help="one worker per device (repeatable; default: cpu)")
+    model.add_argument("--checkpoint", default=None, help="model checkpoint (single-file safetensors)")
+    model.add_argument("--preset", action="append", default=[], dest="presets", help="preset(s) to offer")
+    model.add_argument("--dtype", default=None, help="weights dtype for the host (e.g. bfloat16)")
+    p.set_defaults(func=run_serve)
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig the parsed arguments describe."""
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    return ServerConfig(host=args.host, port=args.port, token=token, origins=tuple(args.origins),
+                        max_active_per_worker=args.max_active, max_queue=args.max_queue,
+                        slow_client_timeout_s=args.slow_client_timeout, store_dir=args.store_dir,
+                        store_ttl_s=args.store_ttl, web_root=args.web_root,
+                        limits=ProtocolLimits(max_message_bytes=args.max_message_bytes))
+
+
+def load_factory(spec: str) -> Callable[..., Any]:
+    """Import ``module:function``.
+
+    Raises:
+        ConfigError: a malformed spec, a module that does not import, or a missing attribute.
+    """
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--host-factory {spec!r} must be 'module:function'", code="config.bad_factory")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"--host-factory {spec!r} cannot be loaded: {e}", code="config.bad_factory") from e
+    if not callable(factory):
+        raise ConfigError(f"--host-factory {spec!r} is not callable", code="config.bad_factory")
+    return factory  # type: ignore[no-any-return]
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """The ``serve`` command: build the config and one host factory per device, serve until SIGTERM."""
+    from ltx2stream.server.serve import run
+
+    config = config_from_args(args)
+    factory = load_factory(args.host_factory)
+    devices = args.devices or ["cpu"]
+    return run(config, [functools.partial(factory, args, device) for device in devices])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: ``python -m ltx2stream.server.cli serve ...``."""
+    parser = argparse.ArgumentParser(prog="ltx2stream")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except LTX2StreamError as e:
+        logging.getLogger("ltx2stream").error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""Server settings: one frozen dataclass, validated once, grouped like the websockets ``serve()`` options."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ltx2stream.errors import ConfigError
+from ltx2stream.server.protocol import ProtocolLimits
+
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything the server needs besides the model host factory.
+
+    Network and security:
+        host, port: where to listen (localhost by default; port 0 picks a free port).
+        token: optional bearer token; clients send ``Authorization: Bearer <t>``, ``?token=<t>`` or the
+            subprotocol ``bearer.<t>`` (next to ``ltx2stream``). ``/metrics`` needs it too.
+        origins: allowed ``Origin`` values; empty = only requests without ``Origin`` (programs) or whose
+            ``Origin`` host equals the ``Host`` header (the page served at ``/``).
+    Scheduling:
+        max_active_per_worker: sessions sharing one worker round-robin; more wait in a FIFO queue.
+        max_queue: waiting sessions per worker before ``server.queue_full``.
+    Flow control and timeouts:
+        send_high_water: queued bytes per connection above which its session stops starting segments.
+        slow_client_timeout_s: a send blocked this long closes the connection (``client.too_slow``).
+        open_timeout_s: time to send ``open`` after the handshake (``session.timeout``).
+        write_limit: websockets transport write buffer (bytes) above which ``send`` waits.
+        ping_interval_s, ping_timeout_s, close_timeout_s: websockets keepalive and closing handshake.
+        shutdown_timeout_s: how long a graceful shutdown waits for sessions to checkpoint and close.
+    Storage and media:
+        store_dir: where continuation states are kept (``SessionStore``); store_ttl_s, store_keep_last as there.
+        store_cleanup_interval_s: how often expired states are removed.
+        encode_threads: threads of the shared encoder pool (PyAV releases the GIL).
+        web_root: directory served at ``/`` (``index.html``) when it exists.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8765
+    token: str | None = None
+    origins: tuple[str, ...] = ()
+    max_active_per_worker: int = 2
+    max_queue: int = 16
+    send_high_water: int = 8 * MiB
+    slow_client_timeout_s: float = 30.0
+    open_timeout_s: float = 10.0
+    write_limit: int = 256 * 1024
+    ping_interval_s: float | None = 20.0
+    ping_timeout_s: float | None = 20.0
+    close_timeout_s: float = 5.0
+    shutdown_timeout_s: float = 15.0
+    store_dir: Path = Path("ltx2stream-sessions")
+    store_ttl_s: float = 24 * 3600.0
+    store_keep_last: int = 4
+    store_cleanup_interval_s: float = 300.0
+    encode_threads: int = 2
+    web_root: Path | None = Path("clients/web")
+    limits: ProtocolLimits = field(default_factory=ProtocolLimits)
+
+    def __post_init__(self) -> None:
+        positive = ("max_active_per_worker", "send_high_water", "slow_client_timeout_s", "open_timeout_s",
+                    "write_limit", "close_timeout_s", "shutdown_timeout_s", "store_ttl_s", "store_keep_last",
+                    "store_cleanup_interval_s", "encode_threads")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"server.{name} must be > 0; got {getattr(self, name)!r}",
+                                  code="config.out_of_range")
+        if self.max_queue < 0 or not 0 <= self.port <= 65535:
+            raise ConfigError(f"server.max_queue must be >= 0 and port in [0, 65535]; got {self.max_queue}, "
+                              f"{self.port}", code="config.out_of_range")
+        if self.token is not None and (not self.token or not self.token.isascii() or not self.token.isprintable()
+                                       or " " in self.token):
+            raise ConfigError("server.token must be non-empty printable ASCII without spaces",
+                              code="config.out_of_range")
+        if self.limits.sender != "client":
+            raise ConfigError("server.limits must decode client messages (sender='client')",
+                              code="config.out_of_range")
+
+    def replace(self, **changes: object) -> "ServerConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,151 @@
+"""The worker-side view of one live session: what to generate next, what holds it back, where results go.
+
+Thread boundaries: the event loop steers, pauses and applies back-pressure through the methods marked *loop*;
+the worker thread asks :meth:`Job.take_turn` for the next thing to do. Both go through ``Job.lock`` (held for
+microseconds), so a steer and the start of a segment are ordered and ``steer_ack.applies_at`` is exact.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from ltx2stream.session.api import (
+    CancelToken,
+    ImageCondition,
+    SegmentReport,
+    SessionGenerator,
+    SessionSettings,
+)
+from ltx2stream.session.state_machine import SegmentPlan, SteeringSchedule
+
+if TYPE_CHECKING:
+    from ltx2stream.server.streaming import SegmentStreamer
+
+OPEN = "open"  # the turn that opens the generator (load the resume state, encode the image)
+HOLD_CLIENT = "client"  # the client paused
+HOLD_BACKPRESSURE = "backpressure"  # the connection's send queue is over its high-water mark
+HOLD_STOPPING = "stopping"  # stop requested: finish what started, start nothing new
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the worker needs to open a session's generator."""
+
+    session_id: str
+    settings: SessionSettings
+    image: ImageCondition | None = None
+    state: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One fMP4 media fragment as the server sends it (absolute session time in seconds)."""
+
+    segment: int
+    data: bytes
+    t0: float
+    duration: float
+    last: bool
+
+
+@dataclass(frozen=True)
+class SegmentResult:
+    """A generated and encoded segment: the generator's report, the continuation state after it, wall times."""
+
+    report: SegmentReport
+    state: bytes
+    generate_s: float
+    encode_s: float
+
+
+class JobEvents(Protocol):
+    """What a job reports; called from the worker and encoder threads, so implementations must be thread-safe
+    (the server's implementation only posts each call to the event loop)."""
+
+    def opening(self) -> None: ...
+
+    def segment_started(self, plan: SegmentPlan) -> None: ...
+
+    def progress(self, index: int, stage: str, step: int, total: int) -> None: ...
+
+    def media_init(self, mime: str, data: bytes) -> None: ...
+
+    def media(self, fragment: Fragment) -> None: ...
+
+    def segment_encoded(self, result: "SegmentResult") -> None:
+        """Every fragment of ``result.report.index`` was handed to ``media``."""
+
+    def cancelled(self, index: int) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+    def released(self) -> None:
+        """The worker will not touch this job again (sent once, after removal)."""
+
+
+class Job:
+    """One session as its worker sees it."""
+
+    def __init__(self, spec: JobSpec, schedule: SteeringSchedule, events: JobEvents) -> None:
+        self.spec = spec
+        self.schedule = schedule  # guarded by ``lock``
+        self.events = events
+        self.cancel = CancelToken()
+        self.lock = threading.Lock()
+        self.generator: SessionGenerator | None = None  # worker thread only
+        self.streamer: SegmentStreamer | None = None  # worker thread only
+        self.segments_generated = 0  # worker thread writes; others read (for tests and metrics)
+        self._holds: set[str] = set()
+
+    @property
+    def session_id(self) -> str:
+        return self.spec.session_id
+
+    # ---- loop side -------------------------------------------------------------------------------------------
+
+    def set_hold(self, reason: str, on: bool) -> bool:
+        """Add or remove one reason to start nothing new; returns whether anything changed."""
+        with self.lock:
+            before = reason in self._holds
+            (self._holds.add if on else self._holds.discard)(reason)
+            return before != on
+
+    def held(self, reason: str) -> bool:
+        with self.lock:
+            return reason in self._holds
+
+    def steer(self, prompt: str, *, transition: str, blend_segments: int, seed: int | None) -> int:
+        """Schedule a prompt change; returns the segment index it applies from."""
+        with self.lock:
+            return self.schedule.steer(prompt, transition=transition, blend_segments=blend_segments, seed=seed)
+
+    def delivered(self, index: int) -> None:
+        """Segment ``index`` reached the client: frees one lookahead slot."""
+        with self.lock:
+            self.schedule.delivered_through(index)
+
+    def in_flight(self) -> int:
+        """Segments started and not yet delivered."""
+        with self.lock:
+            return self.schedule.in_flight
+
+    def release(self) -> None:
+        """Drop the generator and close the encoder (after its queued work); only once no turn can run."""
+        streamer, self.streamer, self.generator = self.streamer, None, None
+        if streamer is not None:
+            streamer.close()
+
+    # ---- worker side -----------------------------------------------------------------------------------------
+
+    def take_turn(self) -> SegmentPlan | str | None:
+        """The next thing to do for this job, committing to it: ``OPEN``, a started segment's plan, or None."""
+        if self.cancel.cancelled:
+            return None
+        if self.generator is None:
+            return OPEN
+        with self.lock:
+            if self._holds or not self.schedule.may_start():
+                return None
+            return self.schedule.start_next()

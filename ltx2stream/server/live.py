@@ -1,0 +1,262 @@
+"""One accepted session on the event loop: client commands in, worker events in, protocol messages out.
+
+All methods run on the event loop. The rules (lifecycle, steering, rate limit) come from the Sans-I/O classes in
+``ltx2stream.session.state_machine``; this class only wires them to the job (worker side) and the outbox.
+Worker and encoder threads reach it through :class:`LoopEvents`, which posts each call to the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from ltx2stream.errors import ProtocolError, SessionError
+from ltx2stream.server import protocol as P
+from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
+from ltx2stream.server.metrics import ServerMetrics
+from ltx2stream.server.outbox import Outbox
+from ltx2stream.server.protocol.codes import UNEXPECTED
+from ltx2stream.server.scheduler import Scheduler
+from ltx2stream.session.state_machine import (
+    COMMAND_NOT_ALLOWED,
+    RateLimiter,
+    SegmentPlan,
+    SessionState,
+    SessionStateMachine,
+)
+from ltx2stream.session.store import SessionStore
+
+logger = logging.getLogger(__name__)
+TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why a session ends: ``stopped`` (client stop), ``failed`` (error), ``shutdown``, ``gone`` (client left)."""
+
+    reason: str
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every session shares: the store, the metrics and the protocol limits."""
+
+    store: SessionStore
+    metrics: ServerMetrics
+    limits: P.ProtocolLimits
+
+
+class LiveSession:
+    """A session from ``accepted`` to ``final``; the connection ends it when ``end_requested`` is set."""
+
+    def __init__(self, job: Job, scheduler: Scheduler, outbox: Outbox, services: Services,
+                 resumed: tuple[int, bytes, bool] | None = None) -> None:
+        self.job, self.scheduler, self.outbox, self.services = job, scheduler, outbox, services
+        self.session_id = job.session_id
+        self.machine = SessionStateMachine(job.session_id)
+        self.rate = RateLimiter(services.limits.steer_per_minute, services.limits.steer_burst)
+        self.delivered = 0  # segments delivered on this connection
+        self.last_state: tuple[int, bytes] | None = resumed[:2] if resumed else None
+        self.state_stored = bool(resumed and resumed[2])  # last_state is already in the store under this id
+        self.released = asyncio.Event()
+        self.ended = asyncio.Event()
+        self.ending = False  # set by the ending sequence: worker products arriving later are dropped
+        self.media_seconds = 0.0
+        self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
+        self._seq = 0
+        self._segment_first_queued: dict[int, float] = {}
+        self.outcome: Outcome | None = None  # why the session ends; set once
+        self.end_requested = asyncio.Event()
+
+    # ---- helpers ---------------------------------------------------------------------------------------------
+
+    def send(self, msg: P.Message, **kwargs: object) -> None:
+        self.outbox.put(msg, **kwargs)  # type: ignore[arg-type]
+
+    def change(self, target: SessionState, reason: str | None = None) -> None:
+        """Transition and report it (no-op when already there)."""
+        if self.machine.state != target:
+            self.send(P.State.from_change(self.machine.transition(target, reason)))
+
+    def request_end(self, reason: str, error: BaseException | None = None) -> None:
+        """Ask the connection to end the session (the first request wins)."""
+        if self.outcome is None:
+            self.outcome = Outcome(reason, error)
+            self.end_requested.set()
+
+    def on_pressure(self, on: bool) -> None:
+        """The outbox crossed its high-water mark (True) or drained below half of it (False)."""
+        if self.job.set_hold(HOLD_BACKPRESSURE, on):
+            self.services.metrics.backpressured.inc(1 if on else -1)
+            logger.info("session %s: client %s", self.session_id, "falls behind, holding" if on else "caught up")
+            if not on:
+                self.scheduler.poke()
+
+    # ---- client commands -------------------------------------------------------------------------------------
+
+    async def handle(self, msg: P.Message) -> None:
+        """Apply one client message after ``open``; raises LTX2StreamError for the connection to report."""
+        if isinstance(msg, P.Steer):
+            self.machine.command("steer")
+            self.rate.check(time.monotonic())
+            at = self.job.steer(msg.prompt, transition=msg.transition, blend_segments=msg.blend_segments,
+                                seed=msg.seed)
+            self.send(P.SteerAck(applies_at=at, request_id=msg.request_id))
+        elif isinstance(msg, P.Pause):
+            self.send(P.State.from_change(self.machine.command("pause")))  # type: ignore[arg-type]
+            self.job.set_hold(HOLD_CLIENT, True)
+        elif isinstance(msg, P.Resume):
+            self.send(P.State.from_change(self.machine.command("resume")))  # type: ignore[arg-type]
+            self.job.set_hold(HOLD_CLIENT, False)
+            self.scheduler.poke()
+        elif isinstance(msg, P.Snapshot):
+            await self._snapshot(msg)
+        elif isinstance(msg, P.Stop):
+            self.send(P.State.from_change(self.machine.command("stop")))  # type: ignore[arg-type]
+            self.job.set_hold(HOLD_STOPPING, True)
+            self.check_stop_done()
+        else:
+            raise ProtocolError(f"{msg.type!r} is only allowed as the first message of a connection",
+                                code=UNEXPECTED)
+
+    async def _snapshot(self, msg: P.Snapshot) -> None:
+        self.machine.command("snapshot")
+        if self.last_state is None:
+            raise SessionError("snapshot: no segment was delivered yet", code=COMMAND_NOT_ALLOWED)
+        index, state = self.last_state
+        if msg.store:
+            await asyncio.to_thread(self.services.store.save, self.session_id, index, state)
+            self.state_stored = True
+            self.services.metrics.states_saved.inc()
+        self.send(P.SnapshotResult(session_id=self.session_id, segment_index=index, stored=msg.store,
+                                   data=None if msg.store else state, request_id=msg.request_id))
+
+    def check_stop_done(self) -> None:
+        """After ``stop``: once every started segment was delivered, end the session."""
+        if self.machine.state == SessionState.STOPPING and self.job.in_flight() == 0:
+            self.request_end("stopped")
+
+    # ---- worker events (posted to the loop by LoopEvents) ----------------------------------------------------
+
+    def on_opening(self) -> None:
+        if self.machine.state == SessionState.QUEUED:
+            self.change(SessionState.STARTING, "generator assigned")
+
+    def on_queued(self, position: int) -> None:
+        self.send(P.Queued(position=position))
+
+    def on_segment_started(self, plan: SegmentPlan) -> None:
+        if self.ending:
+            return
+        if self.machine.state == SessionState.STARTING:
+            self.change(SessionState.RUNNING, "first segment")
+        self.send(P.SegmentStarted.from_plan(plan))
+
+    def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
+        if self.ending:
+            return
+        if stage in P.STAGES and total >= 1:
+            self.send(P.Progress(segment=index, stage=stage, step=min(step, total), total=total), droppable=True)
+
+    def on_media_init(self, mime: str, data: bytes) -> None:
+        if self.ending:
+            return
+        self.send(P.MediaInit(mime=mime, data=data))
+
+    def on_media(self, fragment: Fragment) -> None:
+        if self.ending:
+            return
+        self._segment_first_queued.setdefault(fragment.segment, time.perf_counter())
+        self.send(P.Media(segment=fragment.segment, seq=self._seq, t0=fragment.t0, duration=fragment.duration,
+                          data=fragment.data, last=fragment.last))
+        self._seq += 1
+        self.media_seconds += fragment.duration
+
+    def on_segment_encoded(self, result: SegmentResult) -> None:
+        if self.ending:
+            return
+        index = result.report.index
+        first = self._segment_first_queued.pop(index, time.perf_counter())
+        timings = {k: float(result.report.timings.get(k, 0.0)) for k in TIMING_KEYS}
+        duration = result.report.frames / self.job.spec.settings.fps
+
+        def build() -> P.SegmentDone:
+            send_s = time.perf_counter() - first
+            return P.SegmentDone(index=index, media_duration=duration, timings=P.SegmentTimings(
+                **timings, encode=result.encode_s, send=send_s))
+
+        self.outbox.put_later("segment_done", build, on_sent=lambda: self._delivered(result, duration))
+
+    def on_cancelled(self, index: int) -> None:
+        self.services.metrics.cancelled.inc()
+
+    def on_failed(self, error: BaseException) -> None:
+        self.request_end("failed", error)
+
+    def on_released(self) -> None:
+        self.released.set()
+
+    def _delivered(self, result: SegmentResult, duration: float) -> None:
+        if self.ending:  # the checkpoint was taken already; this segment does not count
+            return
+        index = result.report.index
+        self.job.delivered(index)
+        self.scheduler.poke()
+        self.last_state, self.state_stored = (index, result.state), False
+        self.delivered += 1
+        m = self.services.metrics
+        m.segments.inc()
+        m.media_seconds.inc(duration)
+        m.generate_seconds.inc(result.generate_s)
+        m.realtime_factor.set(duration / result.generate_s if result.generate_s > 0 else 0.0)
+        for stage, seconds in result.report.timings.items():
+            if stage in P.STAGES:
+                m.stage_seconds.observe(float(seconds), stage=stage)
+        m.stage_seconds.observe(result.encode_s, stage="encode")
+        self.check_stop_done()
+
+
+class LoopEvents:
+    """The thread-safe JobEvents of a LiveSession: each call is posted to the event loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, session: LiveSession | None = None) -> None:
+        self._loop = loop
+        self.session = session  # set right after the session is built (it needs the job, the job needs us)
+
+    def _post(self, name: str, *args: object) -> None:
+        assert self.session is not None
+        try:
+            self._loop.call_soon_threadsafe(getattr(self.session, name), *args)
+        except RuntimeError:  # the loop is closed: the server is gone, nobody is listening
+            logger.debug("dropped %s for %s: event loop closed", name, self.session.session_id)
+
+    def opening(self) -> None:
+        self._post("on_opening")
+
+    def segment_started(self, plan: SegmentPlan) -> None:
+        self._post("on_segment_started", plan)
+
+    def progress(self, index: int, stage: str, step: int, total: int) -> None:
+        self._post("on_progress", index, stage, step, total)
+
+    def media_init(self, mime: str, data: bytes) -> None:
+        self._post("on_media_init", mime, data)
+
+    def media(self, fragment: Fragment) -> None:
+        self._post("on_media", fragment)
+
+    def segment_encoded(self, result: SegmentResult) -> None:
+        self._post("on_segment_encoded", result)
+
+    def cancelled(self, index: int) -> None:
+        self._post("on_cancelled", index)
+
+    def failed(self, error: BaseException) -> None:
+        self._post("on_failed", error)
+
+    def released(self) -> None:
+        self._post("on_released")
+

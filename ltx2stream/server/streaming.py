@@ -1,0 +1,202 @@
+"""From generator output to fMP4 fragments, off the worker thread and off the event loop.
+
+The generator pushes frames and audio into a :class:`StreamSink` on the worker thread. The sink only queues
+encoder calls on the session's :class:`SerialExecutor` (a slice of the shared encoder pool that runs one job
+at a time, in order), so the device never waits for x264 and a fragment goes out as soon as it is muxed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any, Protocol
+
+import numpy as np
+
+from ltx2stream.server.job import Fragment, JobEvents, SegmentResult
+from ltx2stream.session.api import SegmentReport, SessionSettings
+
+logger = logging.getLogger(__name__)
+
+
+class MediaEncoder(Protocol):
+    """The session encoder (``ltx2stream.media.SessionEncoder``): persistent x264/AAC with absolute timestamps,
+    the same init segment for the whole session, progressive ``drain()`` and one ``flush_segment`` per segment."""
+
+    @property
+    def init_segment(self) -> bytes: ...
+
+    @property
+    def mime(self) -> str: ...
+
+    def add_video(self, frames: np.ndarray) -> None: ...
+
+    def add_audio(self, samples: np.ndarray) -> None: ...
+
+    def drain(self) -> bytes:
+        """fMP4 bytes (moof+mdat) encoded since the last drain or flush; b'' if none."""
+
+    def flush_segment(self, index: int) -> Any:
+        """A MediaFragment: ``start_s``, ``duration_s`` and ``remainder`` (bytes not drained yet)."""
+
+    def close(self) -> Any: ...
+
+
+EncoderFactory = Callable[[SessionSettings, int], MediaEncoder]
+"""Builds a session's encoder from its settings and the generator's audio sample rate."""
+
+
+def default_encoder_factory(settings: SessionSettings, sample_rate: int) -> MediaEncoder:
+    """The real encoder: H.264 + AAC in fragmented MP4 (``ltx2stream.media``)."""
+    from ltx2stream.media import SessionEncoder
+
+    encoder: MediaEncoder = SessionEncoder(settings.width, settings.height, settings.fps, sample_rate)
+    return encoder
+
+
+class SerialExecutor:
+    """Runs submitted callables one at a time, in submission order, on a shared pool."""
+
+    def __init__(self, pool: Executor, on_error: Callable[[BaseException], None]) -> None:
+        self._pool, self._on_error = pool, on_error
+        self._lock = threading.Lock()
+        self._jobs: deque[Callable[[], None]] = deque()
+        self._running = False
+        self._failed = False
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        """Queue ``fn``; after a failure nothing more runs (the session is failing anyway)."""
+        with self._lock:
+            if self._failed:
+                return
+            self._jobs.append(fn)
+            if self._running:
+                return
+            self._running = True
+        self._pool.submit(self._drain)
+
+    def _drain(self) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs or self._failed:
+                    self._running = False
+                    return
+                fn = self._jobs.popleft()
+            try:
+                fn()
+            except BaseException as e:  # reported to the session, which fails with server.internal
+                logger.exception("encoder job failed")
+                with self._lock:
+                    self._failed = True
+                self._on_error(e)
+
+
+class SegmentStreamer:
+    """One session's encoder, fed in order on a :class:`SerialExecutor`; reports fragments to the job events."""
+
+    def __init__(self, make_encoder: Callable[[], MediaEncoder], fps: float, pool: Executor,
+                 events: JobEvents) -> None:
+        self.events = events
+        self._fps = float(fps)
+        self._serial = SerialExecutor(pool, events.failed)
+        self._encoder: MediaEncoder | None = None
+        self._init_sent = False
+        self._encode_s = 0.0  # encoder thread only: seconds spent on the current segment
+        self._frames = 0  # frames added so far (encoder thread only)
+        self._held: Fragment | None = None  # the newest drained piece, sent once we know it is not the last
+        self._serial.submit(lambda: self._create(make_encoder))
+
+    def _create(self, make_encoder: Callable[[], MediaEncoder]) -> None:
+        self._encoder = make_encoder()
+
+    def _timed(self, fn: Callable[[MediaEncoder], None]) -> Callable[[], None]:
+        def run() -> None:
+            assert self._encoder is not None, "encoder creation failed earlier"
+            t0 = time.perf_counter()
+            fn(self._encoder)
+            self._encode_s += time.perf_counter() - t0
+        return run
+
+    def sink(self, index: int) -> "StreamSink":
+        """The SegmentSink for segment ``index`` (called on the worker thread)."""
+        return StreamSink(self, index)
+
+    def add_video(self, index: int, frames: np.ndarray) -> None:
+        self._serial.submit(self._timed(lambda enc: self._encode_video(enc, index, frames)))
+
+    def add_audio(self, samples: np.ndarray) -> None:
+        self._serial.submit(self._timed(lambda enc: enc.add_audio(samples)))
+
+    def finish(self, report: SegmentReport, state: bytes, generate_s: float) -> None:
+        """The segment is complete: flush its fragment, then report it with the state after it."""
+        self._serial.submit(self._timed(lambda enc: self._flush(enc, report.index)))
+        self._serial.submit(lambda: self._report(report, state, generate_s))
+
+    def close(self) -> None:
+        """Release the encoder after everything queued before."""
+        self._serial.submit(self._close)
+
+    def _encode_video(self, encoder: MediaEncoder, index: int, frames: np.ndarray) -> None:
+        """Encode a chunk and pass on what the muxer produced, one piece behind (the last one gets ``last``)."""
+        fps = self._fps
+        start = self._frames
+        encoder.add_video(frames)
+        self._frames += len(frames)
+        data = encoder.drain()
+        if not data:
+            return
+        self._send_held(encoder)
+        self._held = Fragment(index, data, start / fps, len(frames) / fps, last=False)
+
+    def _flush(self, encoder: MediaEncoder, index: int) -> None:
+        fragment = encoder.flush_segment(index)
+        end = float(fragment.start_s) + float(fragment.duration_s)
+        held, self._held = self._held, None
+        data = (held.data if held else b"") + bytes(fragment.remainder)
+        t0 = held.t0 if held else float(fragment.start_s)
+        if data:
+            self._emit(encoder, Fragment(index, data, t0, max(end - t0, 0.0), last=True))
+
+    def _send_held(self, encoder: MediaEncoder) -> None:
+        if self._held is not None:
+            self._emit(encoder, self._held)
+            self._held = None
+
+    def _emit(self, encoder: MediaEncoder, fragment: Fragment) -> None:
+        if not self._init_sent:
+            self.events.media_init(encoder.mime, bytes(encoder.init_segment))
+            self._init_sent = True
+        self.events.media(fragment)
+
+    def _report(self, report: SegmentReport, state: bytes, generate_s: float) -> None:
+        encode_s, self._encode_s = self._encode_s, 0.0
+        self.events.segment_encoded(SegmentResult(report, state, generate_s, encode_s))
+
+    def _close(self) -> None:
+        if self._encoder is not None:
+            self._encoder.close()
+            self._encoder = None
+
+
+class StreamSink:
+    """The ``SegmentSink`` a generator writes one segment into; never blocks on encoding."""
+
+    def __init__(self, streamer: SegmentStreamer, index: int) -> None:
+        self._streamer, self.index = streamer, index
+
+    def progress(self, stage: str, step: int, total: int) -> None:
+        self._streamer.events.progress(self.index, stage, step, total)
+
+    def video(self, frames: np.ndarray) -> None:
+        # A copy: the generator may reuse its buffers once this call returns.
+        self._streamer.add_video(self.index, np.array(frames, dtype=np.uint8, copy=True))
+
+    def audio(self, samples: np.ndarray) -> None:
+        chunk = np.array(samples, dtype=np.float32, copy=True)
+        if chunk.ndim == 2 and chunk.shape[0] == 1:  # the session encoder is stereo: [1, n] -> [2, n]
+            chunk = np.repeat(chunk, 2, axis=0)
+        self._streamer.add_audio(chunk)
