@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -48,6 +49,17 @@ _NAMES = {
         "av_ca_v2a_gate_adaln_single",
     ),
 }
+
+
+class _StreamParts(NamedTuple):
+    """The model-level modules of one stream (absent ones are None)."""
+
+    patchify: nn.Linear
+    adaln: AdaLayerNormSingle
+    prompt_adaln: AdaLayerNormSingle | None
+    caption: CaptionProjection | None
+    cross_scale_shift: AdaLayerNormSingle
+    cross_gate: AdaLayerNormSingle
 
 
 class LTXAVModel(nn.Module):
@@ -87,7 +99,11 @@ class LTXAVModel(nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.patchify_proj.weight.dtype
+        return cast(nn.Linear, self.patchify_proj).weight.dtype
+
+    def _parts(self, stream: str) -> _StreamParts:
+        modules: list[Any] = [getattr(self, name, None) for name in _NAMES[stream]]
+        return _StreamParts(*modules)
 
     def forward(
         self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
@@ -114,9 +130,7 @@ class LTXAVModel(nn.Module):
     def _prepare(self, stream: str, m: Modality, other: Modality | None) -> tuple[StreamArgs, torch.Tensor]:
         """StreamArgs for the blocks and the embedded timestep [B, T, D] for the output head."""
         cfg, dtype = self.config, self.dtype
-        patchify, adaln, prompt_adaln, caption, cross_ss, cross_gate = (
-            getattr(self, n, None) for n in _NAMES[stream]
-        )
+        parts = self._parts(stream)
         audio = stream == "audio"
         dim = cfg.audio_inner_dim if audio else cfg.video_inner_dim
         ctx_dim = cfg.caption_channels if cfg.has_caption_projection else dim
@@ -124,12 +138,12 @@ class LTXAVModel(nn.Module):
         in_ch = cfg.audio_in_channels if audio else cfg.in_channels
         m.check(stream, channels=in_ch, n_axes=len(max_pos), context_dim=ctx_dim)
 
-        x = patchify(m.latent.to(dtype))
+        x = parts.patchify(m.latent.to(dtype))
         tsm = cfg.timestep_scale_multiplier
-        modulation, embedded = adaln(m.timesteps.float() * tsm, dtype)
+        modulation, embedded = parts.adaln(m.timesteps.float() * tsm, dtype)
         context = m.context.to(dtype)
-        if caption is not None:
-            context = caption(context)
+        if parts.caption is not None:
+            context = parts.caption(context)
         heads = cfg.audio_num_attention_heads if audio else cfg.num_attention_heads
         args = StreamArgs(
             x=x,
@@ -137,12 +151,14 @@ class LTXAVModel(nn.Module):
             modulation=modulation,
             pe=self._rope(m.positions, dim, heads, max_pos),
             self_mask=attention_mask_bias(m.attention_mask, dtype) if m.attention_mask is not None else None,
-            prompt_modulation=prompt_adaln(m.sigma.float() * tsm, dtype)[0]
-            if prompt_adaln is not None
-            else None,
+            prompt_modulation=(
+                parts.prompt_adaln(m.sigma.float() * tsm, dtype)[0]
+                if parts.prompt_adaln is not None
+                else None
+            ),
         )
         if other is not None:
-            args = self._with_cross(args, m, other, cross_ss, cross_gate, heads)
+            args = self._with_cross(args, m, other, parts, heads)
         return args, embedded
 
     def _with_cross(
@@ -150,8 +166,7 @@ class LTXAVModel(nn.Module):
         args: StreamArgs,
         m: Modality,
         other: Modality,
-        cross_ss: AdaLayerNormSingle,
-        cross_gate: AdaLayerNormSingle,
+        parts: _StreamParts,
         heads: int,
     ) -> StreamArgs:
         cfg, dtype = self.config, self.dtype
@@ -163,8 +178,10 @@ class LTXAVModel(nn.Module):
             )
         tsm = cfg.timestep_scale_multiplier
         av_factor = cfg.av_ca_timestep_scale_multiplier / tsm
-        scale_shift, _ = cross_ss(m.timesteps.float() * tsm, dtype)  # own per-token sigma
-        gate, _ = cross_gate(other.sigma.float() * tsm * av_factor, dtype)  # other stream's scalar sigma
+        scale_shift, _ = parts.cross_scale_shift(m.timesteps.float() * tsm, dtype)  # own per-token sigma
+        gate, _ = parts.cross_gate(
+            other.sigma.float() * tsm * av_factor, dtype
+        )  # other stream's scalar sigma
         cross_pe = self._rope(
             m.positions[:, 0:1], cfg.audio_cross_attention_dim, heads, (cfg.cross_pe_max_pos,)
         )  # time axis only: [B, 1, T, 2]
