@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -172,15 +173,15 @@ def test_gemma_with_other_layer_count_is_a_shape_error(tmp_path: Path, gemma_dir
     cfg["num_hidden_layers"], cfg["layer_types"] = 3, ["sliding_attention"] * 2 + ["full_attention"]
     (deeper / "config.json").write_text(json.dumps(cfg))
     ckpt = open_checkpoint(write_text_checkpoint(tmp_path / "t.safetensors", "ltx2"))
-    with pytest.raises(CheckpointError, match="aggregate_embed.weight"):
+    with pytest.raises(CheckpointError, match="returns 4 hidden states but .* expects 3") as e:
         load_text_path(ckpt, deeper, dtype=torch.float32, max_length=MAX_LEN)
+    assert e.value.code == "checkpoint.gemma_mismatch"
 
 
 def test_gemma_hidden_size_mismatch_is_a_config_error(tmp_path: Path, gemma_dir: Path) -> None:
-    proj = tiny_text_projection("ltx2.3")
-    meta = {**proj.cfg.to_metadata(), "caption_channels": 64}
+    proj = tiny_text_projection(cfg=replace(tiny_text_config("ltx2.3"), caption_channels=64))  # Gemma is 32 wide
     path = save_checkpoint(tmp_path / "t.safetensors", text_path_checkpoint_tensors(proj),
-                           config={"transformer": meta})
+                           config={"transformer": proj.cfg.to_metadata()})
     with pytest.raises(ConfigError, match="Gemma hidden size 32"):
         load_text_path(open_checkpoint(path), gemma_dir, dtype=torch.float32, max_length=MAX_LEN)
 

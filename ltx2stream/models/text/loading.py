@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ltx2stream.errors import CheckpointError
 from ltx2stream.models.loading import Checkpoint, build_on_meta, load_strict, with_prefix
 from ltx2stream.models.text.config import DEFAULT_MAX_LENGTH, SECTION, TextPathConfig
 from ltx2stream.models.text.encoder import PromptEncoder, TextProjection
@@ -72,15 +73,22 @@ def load_text_path(
     max_length: int = DEFAULT_MAX_LENGTH,
     cache_size: int = 32,
 ) -> PromptEncoder:
-    """Gemma 3 from ``gemma_path`` + feature extractor and connectors from ``ckpt`` -> a caching PromptEncoder.
+    """Feature extractor and connectors from ``ckpt`` + Gemma 3 from ``gemma_path`` -> a caching PromptEncoder.
 
-    The Gemma hidden size must equal the checkpoint's ``caption_channels`` (ConfigError otherwise); its layer
-    count must match the aggregate weights (CheckpointError listing the wrong shape otherwise).
+    The checkpoint part is loaded (strictly) first, so a bad checkpoint fails before the big Gemma load. The
+    Gemma hidden size must equal ``caption_channels`` (ConfigError) and its hidden-state count must match the
+    aggregate weights' width (CheckpointError).
     """
-    base = TextPathConfig.from_metadata(ckpt.section(SECTION), max_length=max_length)
-    gemma = load_gemma(gemma_path, max_length=max_length, dtype=dtype, device=device)
-    cfg = base.with_gemma(gemma.hidden_size, gemma.num_hidden_states)
+    cfg = text_path_config(ckpt, max_length=max_length)
     projection = load_text_projection(ckpt, cfg, dtype=dtype, device=device)
+    gemma = load_gemma(gemma_path, max_length=max_length, dtype=dtype, device=device)
+    if cfg.with_gemma(gemma.hidden_size, gemma.num_hidden_states) != cfg:
+        raise CheckpointError(
+            f"Gemma at {gemma_path} returns {gemma.num_hidden_states} hidden states but {ckpt.path}'s feature"
+            f" extractor expects {cfg.gemma_hidden_states} (aggregate weight width {cfg.flat_dim} ="
+            f" {cfg.caption_channels} x {cfg.gemma_hidden_states}); use the Gemma 3 model of this checkpoint",
+            code="checkpoint.gemma_mismatch",
+        )
     return PromptEncoder(gemma, projection, cache_size=cache_size)
 
 
