@@ -88,8 +88,11 @@ def test_multimodal_gemma_runs_only_its_language_model(tmp_path: Path) -> None:
 def test_text_path_loads_strictly_from_official_layout(tmp_path: Path, gemma_dir: Path, flavour: str) -> None:
     path = write_text_checkpoint(tmp_path / "tiny.safetensors", flavour)
     ckpt = open_checkpoint(path)
-    expected_prefix = "text_embedding_projection.aggregate_embed." if flavour == "ltx2" else (
-        "text_embedding_projection.video_aggregate_embed.")
+    expected_prefix = (
+        "text_embedding_projection.aggregate_embed."
+        if flavour == "ltx2"
+        else ("text_embedding_projection.video_aggregate_embed.")
+    )
     assert ckpt.has_prefix(expected_prefix)
     assert ckpt.has_prefix("model.diffusion_model.video_embeddings_connector.transformer_1d_blocks.0.attn1.")
     assert "model.diffusion_model.audio_embeddings_connector.learnable_registers" in ckpt.keys
@@ -148,8 +151,14 @@ def test_bad_prompt_batches_are_input_errors(tmp_path: Path, gemma_dir: Path) ->
 @pytest.mark.parametrize(
     ("edit", "needle"),
     [
-        (lambda t: t.pop("model.diffusion_model.video_embeddings_connector.learnable_registers"), "1 missing"),
-        (lambda t: t.__setitem__("text_embedding_projection.aggregate_embed.bias", torch.zeros(32)), "unexpected"),
+        (
+            lambda t: t.pop("model.diffusion_model.video_embeddings_connector.learnable_registers"),
+            "1 missing",
+        ),
+        (
+            lambda t: t.__setitem__("text_embedding_projection.aggregate_embed.bias", torch.zeros(32)),
+            "unexpected",
+        ),
         (
             lambda t: t.__setitem__(
                 "model.diffusion_model.audio_embeddings_connector.transformer_1d_blocks.0.attn1.to_q.weight",
@@ -179,14 +188,21 @@ def test_gemma_with_other_layer_count_is_a_shape_error(tmp_path: Path, gemma_dir
 
 
 def test_gemma_hidden_size_mismatch_is_a_config_error(tmp_path: Path, gemma_dir: Path) -> None:
-    proj = tiny_text_projection(cfg=replace(tiny_text_config("ltx2.3"), caption_channels=64))  # Gemma is 32 wide
-    path = save_checkpoint(tmp_path / "t.safetensors", text_path_checkpoint_tensors(proj),
-                           config={"transformer": proj.cfg.to_metadata()})
+    proj = tiny_text_projection(
+        cfg=replace(tiny_text_config("ltx2.3"), caption_channels=64)
+    )  # Gemma is 32 wide
+    path = save_checkpoint(
+        tmp_path / "t.safetensors",
+        text_path_checkpoint_tensors(proj),
+        config={"transformer": proj.cfg.to_metadata()},
+    )
     with pytest.raises(ConfigError, match="Gemma hidden size 32"):
         load_text_path(open_checkpoint(path), gemma_dir, dtype=torch.float32, max_length=MAX_LEN)
 
 
-def test_missing_or_invalid_gemma_is_a_checkpoint_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_or_invalid_gemma_is_a_checkpoint_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with pytest.raises(CheckpointError, match="not found") as e:
         load_gemma(tmp_path / "nowhere")
     assert e.value.code == "checkpoint.gemma_not_found"

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 from ltx2stream.errors import InputError
-from ltx2stream.models.text import ConnectorConfig, Embeddings1DConnector, FeatureExtractorV1, FeatureExtractorV2
+from ltx2stream.models.text import (
+    ConnectorConfig,
+    Embeddings1DConnector,
+    FeatureExtractorV1,
+    FeatureExtractorV2,
+)
 from ltx2stream.models.text.connector import substitute_registers
 from ltx2stream.models.text.features import flatten_layers, masked_range_norm, per_token_rms_norm
 from ltx2stream.models.text.layers import apply_split_rope, rms_norm, rope_1d, rope_frequencies
@@ -119,8 +124,15 @@ def test_split_rope_pairs_j_with_j_plus_half() -> None:
 
 
 def _connector(layers: int, gated: bool = False, seed: int = 0) -> Embeddings1DConnector:
-    cfg = ConnectorConfig(num_attention_heads=2, attention_head_dim=4, num_layers=layers, num_registers=4,
-                          gated_attention=gated, max_pos=(64,), double_precision_rope=True)
+    cfg = ConnectorConfig(
+        num_attention_heads=2,
+        attention_head_dim=4,
+        num_layers=layers,
+        num_registers=4,
+        gated_attention=gated,
+        max_pos=(64,),
+        double_precision_rope=True,
+    )
     conn = Embeddings1DConnector(cfg)
     conn.init_weights(torch.Generator().manual_seed(seed), std=0.3)
     return conn
@@ -129,7 +141,9 @@ def _connector(layers: int, gated: bool = False, seed: int = 0) -> Embeddings1DC
 def test_connector_without_blocks_is_rms_of_substituted_tokens() -> None:
     conn = _connector(0)
     x, mask = torch.randn(2, 8, 8), torch.tensor([[0] * 3 + [1] * 5, [0] * 6 + [1] * 2])
-    torch.testing.assert_close(conn(x, mask), rms_norm(substitute_registers(x, mask, conn.learnable_registers)))
+    torch.testing.assert_close(
+        conn(x, mask), rms_norm(substitute_registers(x, mask, conn.learnable_registers))
+    )
 
 
 def test_connector_depends_on_token_positions() -> None:

@@ -103,15 +103,19 @@ class TextPathConfig:
 
     def __post_init__(self) -> None:
         check_config_value(SECTION, "feature_extractor", self.feature_extractor, (V1, V2))
-        _require(self.gemma_hidden_states >= 1, f"gemma_hidden_states={self.gemma_hidden_states} must be >= 1")
+        _require(
+            self.gemma_hidden_states >= 1, f"gemma_hidden_states={self.gemma_hidden_states} must be >= 1"
+        )
         if self.feature_extractor == V1:
             _require(
                 self.video_dim == self.audio_dim == self.caption_channels,
                 f"feature extractor V1 feeds caption_channels={self.caption_channels} features to both"
                 f" connectors, got video_dim={self.video_dim}, audio_dim={self.audio_dim}",
             )
-        for name, conn, dim in (("video", self.video_connector, self.video_dim), ("audio", self.audio_connector,
-                                                                               self.audio_dim)):
+        for name, conn, dim in (
+            ("video", self.video_connector, self.video_dim),
+            ("audio", self.audio_connector, self.audio_dim),
+        ):
             _require(
                 conn.inner_dim == dim,
                 f"{name} connector width {conn.num_attention_heads} x {conn.attention_head_dim} ="
@@ -139,14 +143,18 @@ class TextPathConfig:
         return replace(self, gemma_hidden_states=num_hidden_states)
 
     @classmethod
-    def from_metadata(cls, section: Mapping[str, Any], *, max_length: int = DEFAULT_MAX_LENGTH) -> TextPathConfig:
+    def from_metadata(
+        cls, section: Mapping[str, Any], *, max_length: int = DEFAULT_MAX_LENGTH
+    ) -> TextPathConfig:
         flavour = _feature_extractor_of(section)
         caption_channels = int(section.get("caption_channels", 3840))
         video, audio = _connector(section, ""), _connector(section, "audio_")
         if flavour == V1:
             video_dim = audio_dim = caption_channels
         else:
-            video_dim = int(section.get("num_attention_heads", 32)) * int(section.get("attention_head_dim", 128))
+            video_dim = int(section.get("num_attention_heads", 32)) * int(
+                section.get("attention_head_dim", 128)
+            )
             audio_dim = int(section.get("audio_num_attention_heads", 32)) * int(
                 section.get("audio_attention_head_dim", 64)
             )
@@ -232,10 +240,19 @@ def tiny_text_config(flavour: str = "ltx2") -> TextPathConfig:
     2 layers, gated. 32 registers, 64 tokens, max_pos [4096] and a float64 grid as in the released files.
     """
     check_config_value("tiny_text_config", "flavour", flavour, FLAVOURS)
-    common = {"num_registers": 32, "max_pos": (4096,), "double_precision_rope": True}
+    common: dict[str, Any] = {"num_registers": 32, "max_pos": (4096,), "double_precision_rope": True}
+    dims = {"caption_channels": 32, "gemma_hidden_states": 3, "max_length": 64}
     if flavour == "ltx2":
         conn = ConnectorConfig(num_attention_heads=2, attention_head_dim=16, num_layers=1, **common)
-        return TextPathConfig(V1, 32, 3, 64, 32, 32, conn, conn)
-    video = ConnectorConfig(2, 16, 2, gated_attention=True, **common)
-    audio = ConnectorConfig(2, 8, 2, gated_attention=True, **common)
-    return TextPathConfig(V2, 32, 3, 64, 32, 16, video, audio)
+        return TextPathConfig(
+            V1, **dims, video_dim=32, audio_dim=32, video_connector=conn, audio_connector=conn
+        )
+    video = ConnectorConfig(
+        num_attention_heads=2, attention_head_dim=16, num_layers=2, gated_attention=True, **common
+    )
+    audio = ConnectorConfig(
+        num_attention_heads=2, attention_head_dim=8, num_layers=2, gated_attention=True, **common
+    )
+    return TextPathConfig(
+        V2, **dims, video_dim=32, audio_dim=16, video_connector=video, audio_connector=audio
+    )

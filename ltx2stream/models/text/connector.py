@@ -31,11 +31,15 @@ def substitute_registers(x: torch.Tensor, mask: torch.Tensor, registers: torch.T
     b, t, d = x.shape
     r = registers.shape[0]
     if t % r:
-        raise InputError(f"text length {t} is not divisible by the {r} learnable registers", code="input.text_length")
+        raise InputError(
+            f"text length {t} is not divisible by the {r} learnable registers", code="input.text_length"
+        )
     order = valid_first_order(mask)  # [B, T]
     x = torch.gather(x, 1, order[:, :, None].expand(b, t, d))  # [B, T, D], valid tokens first
     valid = torch.gather(mask.bool(), 1, order)[:, :, None]  # [B, T, 1]
-    tiled = registers.to(x.dtype).repeat(t // r, 1)[None]  # [R, D] -> [1, T, D]: position p -> registers[p % R]
+    tiled = registers.to(x.dtype).repeat(t // r, 1)[
+        None
+    ]  # [R, D] -> [1, T, D]: position p -> registers[p % R]
     return torch.where(valid, x, tiled)
 
 
@@ -46,7 +50,10 @@ class ConnectorBlock(nn.Module):
         super().__init__()
         self.eps = cfg.norm_eps
         self.attn1 = Attention(
-            cfg.inner_dim, cfg.num_attention_heads, cfg.attention_head_dim, gated=cfg.gated_attention,
+            cfg.inner_dim,
+            cfg.num_attention_heads,
+            cfg.attention_head_dim,
+            gated=cfg.gated_attention,
             eps=cfg.norm_eps,
         )
         self.ff = FeedForward(cfg.inner_dim, bias=cfg.ff_bias)
@@ -65,11 +72,19 @@ class Embeddings1DConnector(nn.Module):
         self.learnable_registers = nn.Parameter(torch.empty(cfg.num_registers, cfg.inner_dim))
         self.transformer_1d_blocks = nn.ModuleList(ConnectorBlock(cfg) for _ in range(cfg.num_layers))
 
-    def rope(self, length: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def rope(
+        self, length: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.cfg
         return rope_1d(
-            length, dim=c.inner_dim, heads=c.num_attention_heads, max_pos=c.max_pos[0], theta=c.theta,
-            double_precision=c.double_precision_rope, device=device, dtype=dtype,
+            length,
+            dim=c.inner_dim,
+            heads=c.num_attention_heads,
+            max_pos=c.max_pos[0],
+            theta=c.theta,
+            double_precision=c.double_precision_rope,
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -89,7 +104,9 @@ class Embeddings1DConnector(nn.Module):
     def init_weights(self, generator: torch.Generator | None = None, std: float = 0.02) -> None:
         """Random init for tiny test models: registers U(-1, 1) as the official init, linears N(0, std)."""
         with torch.no_grad():
-            self.learnable_registers.copy_(torch.rand(self.learnable_registers.shape, generator=generator) * 2 - 1)
+            self.learnable_registers.copy_(
+                torch.rand(self.learnable_registers.shape, generator=generator) * 2 - 1
+            )
             for name, p in self.transformer_1d_blocks.named_parameters():
                 if "norm" in name:
                     p.copy_(1 + 0.1 * torch.randn(p.shape, generator=generator))

@@ -41,7 +41,9 @@ class TextEmbeddings:
     def cat(items: Sequence[TextEmbeddings]) -> TextEmbeddings:
         if len(items) == 1:
             return items[0]
-        return TextEmbeddings(*(torch.cat(parts, dim=0) for parts in zip(*(_fields(i) for i in items), strict=True)))
+        return TextEmbeddings(
+            *(torch.cat(parts, dim=0) for parts in zip(*(_fields(i) for i in items), strict=True))
+        )
 
     def split(self) -> list[TextEmbeddings]:
         """One [1, ...] TextEmbeddings per batch row."""
@@ -120,7 +122,9 @@ class PromptEncoder:
             return TextEmbeddings.cat([found[k] for k in keys])  # type: ignore[misc]
 
     def cache_info(self) -> CacheInfo:
-        return CacheInfo(self._hits, self._misses, len(self._cache), self.cache_size, self.gemma.forward_calls)
+        return CacheInfo(
+            self._hits, self._misses, len(self._cache), self.cache_size, self.gemma.forward_calls
+        )
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -154,8 +158,9 @@ class PromptEncoder:
 def _check_prompts(prompts: Sequence[str]) -> list[str]:
     """Stripped prompts; a bare string or an empty batch is an InputError."""
     if isinstance(prompts, str) or not isinstance(prompts, Sequence):
-        raise InputError("prompts must be a sequence of strings (use encode_one for a single prompt)",
-                         code="input.prompts")
+        raise InputError(
+            "prompts must be a sequence of strings (use encode_one for a single prompt)", code="input.prompts"
+        )
     if not prompts:
         raise InputError("at least one prompt is needed", code="input.prompts")
     bad = [type(p).__name__ for p in prompts if not isinstance(p, str)]

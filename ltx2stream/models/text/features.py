@@ -72,7 +72,9 @@ class FeatureExtractorV2(nn.Module):
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         normed = per_token_rms_norm(hidden, mask).to(hidden.dtype)
-        return self._project(normed, self.video_aggregate_embed), self._project(normed, self.audio_aggregate_embed)
+        return self._project(normed, self.video_aggregate_embed), self._project(
+            normed, self.audio_aggregate_embed
+        )
 
 
 FeatureExtractor = FeatureExtractorV1 | FeatureExtractorV2

@@ -90,7 +90,9 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
-            raise CheckpointError("Gemma tokenizer has neither a pad nor an eos token", code="checkpoint.tokenizer")
+            raise CheckpointError(
+                "Gemma tokenizer has neither a pad nor an eos token", code="checkpoint.tokenizer"
+            )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
 
@@ -119,7 +121,10 @@ def load_gemma(
     text_model = language_model(model).to(device=device)
     log.info(
         "Gemma %s: hidden %d, %d layers, max_length %d",
-        p.name, text_model.config.hidden_size, text_model.config.num_hidden_layers, max_length,
+        p.name,
+        text_model.config.hidden_size,
+        text_model.config.num_hidden_layers,
+        max_length,
     )
     return GemmaEncoder(text_model, tokenizer, max_length=max_length)
 
@@ -140,8 +145,10 @@ def _dtype_kwargs(dtype: torch.dtype) -> dict[str, Any]:
 def _load_hf_dir(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     config_file = directory / "config.json"
     if not config_file.is_file():
-        raise CheckpointError(f"{directory}: no config.json; not a Hugging Face model directory",
-                              code="checkpoint.gemma_invalid")
+        raise CheckpointError(
+            f"{directory}: no config.json; not a Hugging Face model directory",
+            code="checkpoint.gemma_invalid",
+        )
     try:
         model_type = json.loads(config_file.read_text()).get("model_type")
     except (json.JSONDecodeError, AttributeError) as e:
@@ -153,17 +160,23 @@ def _load_hf_dir(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTra
         )
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         # AutoTokenizer would silently build an empty tokenizer from the config alone
-        raise CheckpointError(f"{directory}: no tokenizer ({' or '.join(TOKENIZER_FILES)})",
-                              code="checkpoint.gemma_invalid")
-    tokenizer = _wrap(directory, "tokenizer", lambda: AutoTokenizer.from_pretrained(directory, local_files_only=True))
+        raise CheckpointError(
+            f"{directory}: no tokenizer ({' or '.join(TOKENIZER_FILES)})", code="checkpoint.gemma_invalid"
+        )
+    tokenizer = _wrap(
+        directory, "tokenizer", lambda: AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    )
     if model_type == "gemma3":
         from transformers import Gemma3ForConditionalGeneration
 
         cls: Any = Gemma3ForConditionalGeneration
     else:
         cls = AutoModelForCausalLM
-    model = _wrap(directory, "weights", lambda: cls.from_pretrained(directory, local_files_only=True,
-                                                                      **_dtype_kwargs(dtype)))
+    model = _wrap(
+        directory,
+        "weights",
+        lambda: cls.from_pretrained(directory, local_files_only=True, **_dtype_kwargs(dtype)),
+    )
     return model, tokenizer
 
 
@@ -175,11 +188,16 @@ def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTok
         )
     kwargs = {"gguf_file": file.name, "local_files_only": True}
     tokenizer = _wrap(file, "tokenizer", lambda: AutoTokenizer.from_pretrained(file.parent, **kwargs))
-    model = _wrap(file, "weights", lambda: AutoModelForCausalLM.from_pretrained(file.parent, **kwargs,
-                                                                                **_dtype_kwargs(dtype)))
+    model = _wrap(
+        file,
+        "weights",
+        lambda: AutoModelForCausalLM.from_pretrained(file.parent, **kwargs, **_dtype_kwargs(dtype)),
+    )
     model_type = getattr(model.config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
-        raise CheckpointError(f"{file}: GGUF holds a {model_type!r} model, not Gemma 3", code="checkpoint.gemma_invalid")
+        raise CheckpointError(
+            f"{file}: GGUF holds a {model_type!r} model, not Gemma 3", code="checkpoint.gemma_invalid"
+        )
     return model, tokenizer
 
 
@@ -188,4 +206,6 @@ def _wrap(where: Path, what: str, load: Any) -> Any:
     try:
         return load()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{where}: cannot load the Gemma {what}: {e}", code="checkpoint.gemma_invalid") from e
+        raise CheckpointError(
+            f"{where}: cannot load the Gemma {what}: {e}", code="checkpoint.gemma_invalid"
+        ) from e

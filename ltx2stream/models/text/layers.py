@@ -67,7 +67,9 @@ class Attention(nn.Module):
     """Self-attention with biased projections, RMSNorm of q and k across all heads (learnable weight), split
     RoPE on q and k and, for LTX-2.3, a per-head gate ``2 * sigmoid(to_gate_logits(x))`` before ``to_out``."""
 
-    def __init__(self, dim: int, heads: int, head_dim: int, *, gated: bool = False, eps: float = 1e-6) -> None:
+    def __init__(
+        self, dim: int, heads: int, head_dim: int, *, gated: bool = False, eps: float = 1e-6
+    ) -> None:
         super().__init__()
         inner = heads * head_dim
         self.heads = heads
@@ -83,7 +85,9 @@ class Attention(nn.Module):
         q = self.q_norm(self.to_q(x))
         k = self.k_norm(self.to_k(x))
         v = self.to_v(x)
-        q, k, v = (rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v))  # [B,T,HD]->[B,H,T,D]
+        q, k, v = (
+            rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v)
+        )  # [B,T,HD]->[B,H,T,D]
         q, k = apply_split_rope(q, *rope), apply_split_rope(k, *rope)
         out = F.scaled_dot_product_attention(q, k, v)  # bidirectional, no mask (pads became registers)
         if self.to_gate_logits is not None:
@@ -108,8 +112,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, dim: int, *, mult: int = 4, bias: bool = True) -> None:
         super().__init__()
-        self.net = nn.Sequential(GELUProj(dim, dim * mult, bias=bias), nn.Identity(), nn.Linear(dim * mult, dim,
-                                                                                                   bias=bias))
+        self.net = nn.Sequential(
+            GELUProj(dim, dim * mult, bias=bias), nn.Identity(), nn.Linear(dim * mult, dim, bias=bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

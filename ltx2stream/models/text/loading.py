@@ -35,8 +35,10 @@ _PARTS = (
 def text_path_config(ckpt: Checkpoint, *, max_length: int = DEFAULT_MAX_LENGTH) -> TextPathConfig:
     """The text-path config of ``ckpt``; Gemma's layer count is taken from the aggregate weight's width."""
     cfg = TextPathConfig.from_metadata(ckpt.section(SECTION), max_length=max_length)
-    key = next((k for k in ckpt.keys_with_prefix(FEATURE_EXTRACTOR_PREFIX) if k.endswith("aggregate_embed.weight")),
-               None)
+    key = next(
+        (k for k in ckpt.keys_with_prefix(FEATURE_EXTRACTOR_PREFIX) if k.endswith("aggregate_embed.weight")),
+        None,
+    )
     if key is not None and ckpt.shape(key)[-1] % cfg.caption_channels == 0:
         cfg = cfg.with_gemma(cfg.caption_channels, ckpt.shape(key)[-1] // cfg.caption_channels)
     return cfg
@@ -57,8 +59,12 @@ def load_text_projection(
     for local, official in _PARTS:
         state.update(with_prefix(local, ckpt.read(official, dtype=dtype)))
     log.info(
-        "text path %s: %d tensors, connectors %dx%d / %dx%d", cfg.feature_extractor, len(state),
-        cfg.video_connector.num_layers, cfg.video_connector.inner_dim, cfg.audio_connector.num_layers,
+        "text path %s: %d tensors, connectors %dx%d / %dx%d",
+        cfg.feature_extractor,
+        len(state),
+        cfg.video_connector.num_layers,
+        cfg.video_connector.inner_dim,
+        cfg.audio_connector.num_layers,
         cfg.audio_connector.inner_dim,
     )
     return load_strict(model, state, what=f"text path ({cfg.feature_extractor})", device=device, dtype=dtype)
@@ -97,6 +103,6 @@ def text_path_checkpoint_tensors(model: TextProjection | PromptEncoder) -> dict[
     projection = model.projection if isinstance(model, PromptEncoder) else model
     out: dict[str, torch.Tensor] = {}
     for local, official in _PARTS:
-        sub = {k[len(local):]: v for k, v in projection.state_dict().items() if k.startswith(local)}
+        sub = {k[len(local) :]: v for k, v in projection.state_dict().items() if k.startswith(local)}
         out.update(with_prefix(official, sub))
     return out

@@ -11,13 +11,27 @@ from pathlib import Path
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import Gemma3Config, Gemma3ForCausalLM, Gemma3ForConditionalGeneration, Gemma3TextConfig
-from transformers import PreTrainedTokenizerFast, SiglipVisionConfig
+from transformers import (
+    Gemma3Config,
+    Gemma3ForCausalLM,
+    Gemma3ForConditionalGeneration,
+    Gemma3TextConfig,
+    PreTrainedTokenizerFast,
+    SiglipVisionConfig,
+)
 
 from ltx2stream.models.text.config import TextPathConfig, tiny_text_config
 from ltx2stream.models.text.encoder import TextProjection
 
-SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<start_of_image>", "<end_of_image>", "<image_soft_token>")
+SPECIAL_TOKENS = (
+    "<pad>",
+    "<eos>",
+    "<bos>",
+    "<unk>",
+    "<start_of_image>",
+    "<end_of_image>",
+    "<image_soft_token>",
+)
 TINY_VOCAB = 320
 TINY_HIDDEN = 32
 TINY_LAYERS = 2
@@ -103,7 +117,12 @@ def write_tiny_gemma(directory: str | Path, seed: int = 0, *, multimodal: bool =
 
 def _tiny_multimodal_config(text_cfg: Gemma3TextConfig, tokenizer: PreTrainedTokenizerFast) -> Gemma3Config:
     vision = SiglipVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        image_size=32,
+        patch_size=8,
     )
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS[4:]}
     return Gemma3Config(
@@ -125,7 +144,9 @@ def _randomize_norms(model: torch.nn.Module, seed: int) -> None:
                 p.copy_(0.1 * torch.randn(p.shape, generator=g))
 
 
-def tiny_text_projection(flavour: str = "ltx2", seed: int = 0, cfg: TextPathConfig | None = None) -> TextProjection:
+def tiny_text_projection(
+    flavour: str = "ltx2", seed: int = 0, cfg: TextPathConfig | None = None
+) -> TextProjection:
     """Random feature extractor + connectors of ``tiny_text_config(flavour)`` (or ``cfg``)."""
     cfg = cfg or tiny_text_config(flavour)
     g = torch.Generator().manual_seed(seed)
