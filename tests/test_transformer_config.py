@@ -103,6 +103,10 @@ def test_released_ltx2_section() -> None:
     assert cfg.has_caption_projection and cfg.caption_channels == 3840 and cfg.adaln_coefficient == 6
 
 
+def test_null_caption_channels_of_23_exports_are_tolerated() -> None:
+    assert TransformerConfig.from_metadata(SECTION_23 | {"caption_channels": None}).caption_channels == 3840
+
+
 def test_missing_keys_take_official_defaults() -> None:
     cfg = TransformerConfig.from_metadata({})
     assert cfg == TransformerConfig()

@@ -174,7 +174,10 @@ class TransformerConfig:
             audio_out_channels=_int(section, "audio_out_channels", 128),
             cross_attention_dim=_int(section, "cross_attention_dim", 4096),
             audio_cross_attention_dim=_int(section, "audio_cross_attention_dim", 2048),
-            caption_channels=_int(section, "caption_channels", 3840),
+            # some LTX-2.3 exports write null here: the value is unused without a caption projection
+            caption_channels=_int(section, "caption_channels", 3840)
+            if get("caption_channels") is not None
+            else 3840,
             norm_eps=float(get("norm_eps", 1e-6)),
             positional_embedding_theta=float(get("positional_embedding_theta", 10000.0)),
             positional_embedding_max_pos=_ints(get("positional_embedding_max_pos", (20, 2048, 2048))),
