@@ -62,6 +62,7 @@ class SessionController:
         if state is not None:
             state = ContinuationState.from_serialized(state.to_serialized(), self._blank().compatibility())
         self._state = state
+        self.last_result: GenerationResult | None = None  # latents of the last segment (diagnostics, tests)
 
     # -- SessionGenerator -------------------------------------------------------------------------------------
     @property
@@ -103,6 +104,7 @@ class SessionController:
         samples = self._emit_audio(n, result, sink)
         clock.mark("audio")
         self._state = self._next_state(n, request, result, anchor)
+        self.last_result = result
         return SegmentReport(n, request.prompt, request.seed, frames, samples, clock.timings)
 
     # -- building blocks --------------------------------------------------------------------------------------
