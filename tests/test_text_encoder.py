@@ -219,6 +219,10 @@ def test_missing_or_invalid_gemma_is_a_checkpoint_error(
     (empty / "tokenizer.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="cannot load the Gemma tokenizer"):
         load_gemma(empty)
+    weights = tmp_path / "model.safetensors"
+    weights.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="neither a directory nor a .gguf file"):
+        load_gemma(weights)
     fake = tmp_path / "model.gguf"
     fake.write_bytes(b"GGUF")
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)

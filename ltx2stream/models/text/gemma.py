@@ -113,10 +113,11 @@ def load_gemma(
     elif p.is_dir():
         model, tokenizer = _load_hf_dir(p, dtype)
     else:
+        found = "is neither a directory nor a .gguf file" if p.exists() else "not found"
         raise CheckpointError(
-            f"Gemma text encoder not found at {p}: give a local Hugging Face directory (config.json, tokenizer,"
+            f"Gemma text encoder {found} at {p}: give a local Hugging Face directory (config.json, tokenizer,"
             " *.safetensors) or a .gguf file",
-            code="checkpoint.gemma_not_found",
+            code="checkpoint.gemma_invalid" if p.exists() else "checkpoint.gemma_not_found",
         )
     text_model = language_model(model).to(device=device)
     log.info(
