@@ -66,7 +66,12 @@ def probe_mp4(path: Path) -> Mp4Info:
     frames, samples, size = 0, 0, (0, 0)
     with av.open(str(path)) as container:
         video, audio = container.streams.video[0], container.streams.audio[0]
-        fps, vcodec, acodec, rate = video.average_rate, video.codec_context.name, audio.codec_context.name, audio.rate
+        fps, vcodec, acodec, rate = (
+            video.average_rate,
+            video.codec_context.name,
+            audio.codec_context.name,
+            audio.rate,
+        )
         for frame in container.decode(video, audio):
             if isinstance(frame, av.VideoFrame):
                 frames += 1

@@ -42,8 +42,9 @@ def test_images_and_segment_latents_are_preserved_exactly(tiny_host: Any, preset
     half = 64 if pipe.preset.two_stage else 128
     carried1 = _randn(1, 128, 1, half // 32, half // 32, seed=1)  # continuation latent at the stage-1 grid
     carried2 = _randn(1, 128, 1, 4, 4, seed=2)  # ... and at the stage-2 grid
-    extra = SegmentConditioning(stage1=(VideoLatentCondition(carried1, frame=2),),
-                                stage2=(VideoLatentCondition(carried2, frame=2),))
+    extra = SegmentConditioning(
+        stage1=(VideoLatentCondition(carried1, frame=2),), stage2=(VideoLatentCondition(carried2, frame=2),)
+    )
     result = pipe.generate_latents(req, extra=extra)
 
     stages = [(result.stage1, half, carried1)]
@@ -63,8 +64,16 @@ def test_images_and_segment_latents_are_preserved_exactly(tiny_host: Any, preset
 def test_video_clip_encoded_jointly_is_preserved(tiny_host: Any) -> None:
     pipe: LTX2Pipeline = tiny_host.pipeline("tiny-ltx2")
     clip = _pixels((9, 40, 40, 3), 3)  # 9 frames -> 2 latent frames
-    req = GenerationRequest("waves", 64, 64, 25, 12.0, seed=6, image_crf=0,
-                            video_clips=(VideoClipInput(pixels=clip, latent_frame=1),))
+    req = GenerationRequest(
+        "waves",
+        64,
+        64,
+        25,
+        12.0,
+        seed=6,
+        image_crf=0,
+        video_clips=(VideoClipInput(pixels=clip, latent_frame=1),),
+    )
     result = pipe.generate_latents(req)
     assert result.stage2 is not None
     for state, size in ((result.stage1, 32), (result.stage2, 64)):
@@ -79,8 +88,12 @@ def test_audio_only_conditioning_keeps_the_prefix_in_both_stages(tiny_host: Any)
     prefix = _randn(1, 8, 6, 16, seed=5)  # 6 audio latents carried from a previous segment
     item = AudioLatentCondition(prefix, start=0)
     req = GenerationRequest("birdsong", 64, 64, 17, 12.0, seed=7)
-    both = pipe.generate_latents(req, extra=SegmentConditioning(stage1=(item,), stage2=(item,), audio_latents=40,
-                                                                audio_start_index=25, time_origin_s=1.0))
+    both = pipe.generate_latents(
+        req,
+        extra=SegmentConditioning(
+            stage1=(item,), stage2=(item,), audio_latents=40, audio_start_index=25, time_origin_s=1.0
+        ),
+    )
     assert both.stage2 is not None
     for state in (both.stage1, both.stage2):
         audio = state.audio_latent()  # [1, 8, 40, 16]
@@ -107,9 +120,11 @@ def test_conditioning_outside_the_canvas_fails_before_denoising(tiny_host: Any) 
 
     pipe: LTX2Pipeline = tiny_host.pipeline("tiny-ltx2-one-stage")
     req = GenerationRequest("x", 64, 64, 17, 12.0)
-    bad = [AudioLatentCondition(torch.zeros(1, 8, 50, 16)),
-           VideoLatentCondition(torch.zeros(1, 128, 1, 2, 2), frame=3),
-           VideoLatentCondition(torch.zeros(1, 128, 1, 1, 1), frame=0)]
+    bad = [
+        AudioLatentCondition(torch.zeros(1, 8, 50, 16)),
+        VideoLatentCondition(torch.zeros(1, 128, 1, 2, 2), frame=3),
+        VideoLatentCondition(torch.zeros(1, 128, 1, 1, 1), frame=0),
+    ]
     for item in bad:
         with count_forwards(pipe.c.transformer) as calls, pytest.raises(ConditioningError):
             pipe.generate_latents(req, extra=SegmentConditioning(stage1=(item,)))

@@ -20,32 +20,61 @@ from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, shifted_schedule
 
 PX = np.zeros((16, 16, 3), np.uint8)
 INVALID = [
-    ("frames not 1+8k", dict(frames=16), "input.frames_rule", "1 + 8k"),
-    ("height not x64", dict(height=96), "input.size_rule", "multiples of 64"),
-    ("width not x64", dict(width=160), "input.size_rule", "multiples of 64"),
-    ("missing image", dict(images=(ImageInput(path="no-such-dir/start.png"),)), "input.image_not_found",
-     "no-such-dir/start.png"),
-    ("strength > 1", dict(images=(ImageInput(pixels=PX, strength=1.5),)), "input.strength", "[0, 1]"),
-    ("strength < 0", dict(images=(ImageInput(pixels=PX, strength=-0.1),)), "input.strength", "[0, 1]"),
-    ("strength nan", dict(images=(ImageInput(pixels=PX, strength=float("nan")),)), "input.strength", "[0, 1]"),
-    ("latent frame past the end", dict(images=(ImageInput(pixels=PX, latent_frame=3),)),
-     "input.latent_frame_range", "3 latent frames"),
-    ("negative latent frame", dict(images=(ImageInput(pixels=PX, latent_frame=-1),)), "input.latent_frame_range",
-     "latent frame -1"),
-    ("clip past the end", dict(video_clips=(VideoClipInput(pixels=np.zeros((17, 16, 16, 3), np.uint8),
-                                                           latent_frame=2),)), "input.latent_frame_range", "+3"),
-    ("clip not 1+8k", dict(video_clips=(VideoClipInput(pixels=np.zeros((4, 16, 16, 3), np.uint8)),)),
-     "input.frames_rule", "1 + 8k"),
+    ("frames not 1+8k", {"frames": 16}, "input.frames_rule", "1 + 8k"),
+    ("height not x64", {"height": 96}, "input.size_rule", "multiples of 64"),
+    ("width not x64", {"width": 160}, "input.size_rule", "multiples of 64"),
+    (
+        "missing image",
+        {"images": (ImageInput(path="no-such-dir/start.png"),)},
+        "input.image_not_found",
+        "no-such-dir/start.png",
+    ),
+    ("strength > 1", {"images": (ImageInput(pixels=PX, strength=1.5),)}, "input.strength", "[0, 1]"),
+    ("strength < 0", {"images": (ImageInput(pixels=PX, strength=-0.1),)}, "input.strength", "[0, 1]"),
+    (
+        "strength nan",
+        {"images": (ImageInput(pixels=PX, strength=float("nan")),)},
+        "input.strength",
+        "[0, 1]",
+    ),
+    (
+        "latent frame past the end",
+        {"images": (ImageInput(pixels=PX, latent_frame=3),)},
+        "input.latent_frame_range",
+        "3 latent frames",
+    ),
+    (
+        "negative latent frame",
+        {"images": (ImageInput(pixels=PX, latent_frame=-1),)},
+        "input.latent_frame_range",
+        "latent frame -1",
+    ),
+    (
+        "clip past the end",
+        {"video_clips": (VideoClipInput(pixels=np.zeros((17, 16, 16, 3), np.uint8), latent_frame=2),)},
+        "input.latent_frame_range",
+        "+3",
+    ),
+    (
+        "clip not 1+8k",
+        {"video_clips": (VideoClipInput(pixels=np.zeros((4, 16, 16, 3), np.uint8)),)},
+        "input.frames_rule",
+        "1 + 8k",
+    ),
 ]
 
 
 @pytest.mark.parametrize("kw, code, words", [c[1:] for c in INVALID], ids=[c[0] for c in INVALID])
-def test_invalid_request_fails_before_any_compute(tiny_host: Any, kw: dict[str, Any], code: str,
-                                                  words: str) -> None:
+def test_invalid_request_fails_before_any_compute(
+    tiny_host: Any, kw: dict[str, Any], code: str, words: str
+) -> None:
     pipe: LTX2Pipeline = tiny_host.pipeline("tiny-ltx2")
     req = replace(GenerationRequest(f"invalid {code}", 128, 128, 17, 12.0), **kw)  # 3 latent frames
     for run in (pipe.generate_latents, pipe.generate):
-        with count_forwards() as calls, pytest.raises(InputError) as e:  # every nn.Module, Gemma and VAE included
+        with (
+            count_forwards() as calls,
+            pytest.raises(InputError) as e,
+        ):  # every nn.Module, Gemma and VAE included
             run(req)
         assert calls.n == 0
         assert e.value.code == code and words in e.value.message
@@ -57,10 +86,14 @@ def test_one_stage_allows_multiples_of_32(tiny_host: Any) -> None:
     assert calls.n > 0
 
 
-def test_cli_rejects_a_missing_image_before_loading(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_a_missing_image_before_loading(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "never.mp4"
     with count_forwards() as calls:
-        rc = cli_main(["generate", "x", "-o", str(out), "--image", str(tmp_path / "missing.png"), "--device", "cpu"])
+        rc = cli_main(
+            ["generate", "x", "-o", str(out), "--image", str(tmp_path / "missing.png"), "--device", "cpu"]
+        )
     assert rc == 2 and calls.n == 0 and not out.exists()
     assert "input.image_not_found" in capsys.readouterr().err
 
@@ -104,7 +137,9 @@ def test_num_inference_steps_override_subsets_stage1_only(tiny_host: Any) -> Non
 
 
 def test_force_guidance_scale_adds_the_negative_pass(tiny_host: Any) -> None:
-    pipe = _variant(tiny_host, "tiny-ltx2-one-stage", num_inference_steps_override=2, force_guidance_scale=3.0)
+    pipe = _variant(
+        tiny_host, "tiny-ltx2-one-stage", num_inference_steps_override=2, force_guidance_scale=3.0
+    )
     ctx = pipe.encode_prompt("a fox")
     assert ctx.negative_video is not None and ctx.negative_audio is not None
     assert _calls(pipe)[0] == 2 * 2  # conditional + negative prompt per step
@@ -114,8 +149,9 @@ def test_guided_preset_runs_every_pass(tiny_host: Any) -> None:
     dev = _variant(tiny_host, "tiny-ltx2-dev", one_stage=True, num_inference_steps_override=2)
     assert dev.stage1.sigmas(dev.preset.stage1) == [shifted_schedule(4)[i] for i in (0, 2, 4)]
     assert _calls(dev)[0] == 2 * 4  # conditional, negative prompt, STG-perturbed, modality-isolated
-    no_cfg = _variant(tiny_host, "tiny-ltx2-dev", one_stage=True, num_inference_steps_override=2,
-                      force_guidance_scale=1.0)
+    no_cfg = _variant(
+        tiny_host, "tiny-ltx2-dev", one_stage=True, num_inference_steps_override=2, force_guidance_scale=1.0
+    )
     assert _calls(no_cfg)[0] == 2 * 3  # CFG off: the negative-prompt pass is skipped
     full = tiny_host.pipeline("tiny-ltx2-dev")
     assert _calls(full)[0] == 4 * 4 + 3  # guided stage 1 (4 shifted steps), unguided distilled stage 2
