@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from websockets.asyncio.client import ClientConnection, connect
 
+from ltx2stream.errors import InputError
 from ltx2stream.server import protocol as P
 from ltx2stream.server.app import StreamingServer
 from ltx2stream.server.config import ServerConfig
@@ -133,6 +134,8 @@ class ToyHost:
 
     def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
                      state: bytes | None = None) -> ToyGenerator:
+        if settings.width > 512:  # a preset rule only the generator knows, like two-stage multiples of 64
+            raise InputError(f"width {settings.width} is above this preset's 512", code="input.size_rule")
         return ToyGenerator(self, settings, state)
 
     def record(self, request: SegmentRequest, latent: torch.Tensor) -> None:
@@ -161,7 +164,9 @@ async def running(tmp_path: Path, host: ToyHost | None = None, **overrides: Any
                   ) -> AsyncIterator[tuple[StreamingServer, ToyHost]]:
     """A started server on an ephemeral loopback port with one ToyHost worker; shut down on exit."""
     host = host or ToyHost()
-    app = StreamingServer(make_config(tmp_path, **overrides), lambda: host)
+    factory = overrides.pop("encoder_factory", None)
+    extra = {"encoder_factory": factory} if factory is not None else {}
+    app = StreamingServer(make_config(tmp_path, **overrides), lambda: host, **extra)
     await app.start()
     try:
         yield app, host

@@ -196,3 +196,35 @@ def test_origin_rules_without_a_list_allow_programs_and_same_host_pages():
                      origins=())
     assert info.value.code == "origin.forbidden"
     assert select_subprotocol(["bearer.x", "ltx2stream"]) == "ltx2stream" and select_subprotocol(["x"]) is None
+
+
+def test_generator_and_encoder_failures_end_only_their_session(tmp_path):
+    """A settings rule refused by the generator when it opens (after accepted) ends that session with a fatal
+    input.* error (4400); an encoder crash ends its session with server.internal (1011); the worker goes on."""
+    from ltx2stream.media import SessionEncoder
+
+    class Exploding(SessionEncoder):
+        def add_video(self, frames):  # type: ignore[no-untyped-def]
+            if self.width == 96:
+                raise RuntimeError("x264 fell over")
+            super().add_video(frames)
+
+    def factory(settings, sample_rate):  # type: ignore[no-untyped-def]
+        return Exploding(settings.width, settings.height, settings.fps, sample_rate)
+
+    async def main() -> None:
+        async with running(tmp_path, encoder_factory=factory) as (app, host):
+            for width, code, close in ((1024, "input.size_rule", 4400), (96, "server.internal", 1011)):
+                client = await Client.connect(app.port)
+                await client.open(settings=dataclasses.replace(SETTINGS, width=width))
+                got, _ = await client.drain_to_close()
+                error, final = client.of_type("error")[-1], client.received[-1]
+                assert (error.code, error.fatal, got) == (code, True, close)
+                assert final.type == "final" and final.reason == "failed" and final.error_code == code
+            client = await Client.connect(app.port)
+            await client.open()
+            await client.expect("segment_done", index=1)
+            await client.send(P.Stop())
+            assert (await client.drain_to_close())[0] == 1000
+
+    asyncio.run(main())

@@ -18,11 +18,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ltx2stream.commands.common import DTYPES, dtype_of, model_paths
 from ltx2stream.errors import ConfigError, LTX2StreamError
+from ltx2stream.pipeline.presets import DEFAULT_PRESET
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.protocol import ProtocolLimits
+from ltx2stream.session.api import ModelHost
 
-DEFAULT_HOST_FACTORY = "ltx2stream.session.host:host_from_args"
+DEFAULT_HOST_FACTORY = "ltx2stream.server.cli:pipeline_host"
 TOKEN_ENV = "LTX2STREAM_TOKEN"
 
 
@@ -50,11 +53,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     store.add_argument("--web-root", type=Path, default=d.web_root, help="directory served at / (if present)")
     model = p.add_argument_group("model host (passed to the host factory)")
     model.add_argument("--host-factory", default=DEFAULT_HOST_FACTORY, help="module:function (default %(default)s)")
-    model.add_argument("--device", action="append", default=[], dest="devices",
-                       help="one worker per device (repeatable; default: cpu)")
-    model.add_argument("--checkpoint", default=None, help="model checkpoint (single-file safetensors)")
-    model.add_argument("--preset", action="append", default=[], dest="presets", help="preset(s) to offer")
-    model.add_argument("--dtype", default=None, help="weights dtype for the host (e.g. bfloat16)")
+    model.add_argument("--device", action="append", default=None, dest="devices",
+                       help="one worker per device (repeatable; default: cuda if available, else cpu)")
+    model.add_argument("--preset", action="append", default=None, dest="presets",
+                       help=f"preset(s) to offer (repeatable; default {DEFAULT_PRESET})")
+    model.add_argument("--checkpoint", type=Path, help="official single-file checkpoint (.safetensors)")
+    model.add_argument("--gemma", type=Path, help="Gemma 3 directory (Hugging Face layout) or .gguf file")
+    model.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
+    model.add_argument("--lora", type=Path, help="refine LoRA for stage 2")
+    model.add_argument("--dtype", choices=sorted(DTYPES), help="weights dtype (default: the preset's)")
     p.set_defaults(func=run_serve)
     return p
 
@@ -87,13 +94,23 @@ def load_factory(spec: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
+def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
+    """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no files)."""
+    from ltx2stream.session.host import PipelineHost
+
+    return PipelineHost(tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device,
+                        dtype=dtype_of(args))
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """The ``serve`` command: build the config and one host factory per device, serve until SIGTERM."""
+    import torch
+
     from ltx2stream.server.serve import run
 
     config = config_from_args(args)
     factory = load_factory(args.host_factory)
-    devices = args.devices or ["cpu"]
+    devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
     return run(config, [functools.partial(factory, args, device) for device in devices])
 
 

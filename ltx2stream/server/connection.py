@@ -9,6 +9,7 @@ closed with ``client.too_slow``). Every way a session ends goes through ``sessio
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -104,11 +105,15 @@ class Connection:
         self.outbox.put(P.Final(reason=reason, segments=0, error_code=err.code))
         self.outbox.close(int(error_spec(err.code).close_code), err.code)
 
-    def send_error(self, error: BaseException, *, accepted: bool, request_id: int | None = None) -> P.Error:
-        """Queue the ``error`` message for ``error`` and count it."""
+    def send_error(self, error: BaseException, *, accepted: bool, request_id: int | None = None,
+                   ends_session: bool = False) -> P.Error:
+        """Queue the ``error`` message for ``error`` and count it; ``ends_session`` forces ``fatal`` (an error
+        the table calls non-fatal, e.g. ``input.size_rule`` from the generator, may still end a session)."""
         if not isinstance(error, LTX2StreamError):
             logger.error("connection %s: internal error", self.ws.id, exc_info=error)
         err = P.error_from(error, accepted=accepted, request_id=request_id)
+        if ends_session and not err.fatal:
+            err = dataclasses.replace(err, fatal=True)
         self.app.metrics.errors.inc(code=err.code)
         self.outbox.put(err)
         return err

@@ -96,7 +96,7 @@ def _notify(session: LiveSession, outcome: Outcome, resumable: str | None, conn:
     if outcome.reason == "shutdown":
         error = SessionError("the server is shutting down; resume this session by id", code=SHUTDOWN)
     assert error is not None
-    err = conn.send_error(error, accepted=True)
+    err = conn.send_error(error, accepted=True, ends_session=True)
     final_reason = "shutdown" if outcome.reason == "shutdown" else "failed"
     _settle(session, SessionState.CLOSED if final_reason == "shutdown" else SessionState.FAILED, err.code,
             send=True)
