@@ -94,7 +94,7 @@ class KeyframeCondition:
 
         b, _, n, h, w = self.latent.shape
         pos = video_positions(n, h, w, self.fps, batch=b, frame_offset=self.pixel_frame,
-                              causal_fix=self.pixel_frame == 0)
+                              causal_fix=self.pixel_frame == 0, single_pixel_frame=n == 1)
         return state.appended(video_to_tokens(self.latent), pos, self.strength)
 
 
