@@ -35,14 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (demo, generate, render):
         module.register(sub)
-    _register_serve(sub)
+    for name in ("ltx2stream.server.cli", "ltx2stream.client.cli"):
+        _register_optional(sub, name)
     return p
 
 
-def _register_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _register_optional(sub: argparse._SubParsersAction, module: str) -> None:  # type: ignore[type-arg]
+    """Add the subcommand of ``module`` (serve, client) when that package is present."""
+    import importlib
+
     try:
-        from ltx2stream.server.cli import register
-    except ImportError:  # the server package is optional at import time (e.g. a minimal install)
+        register = importlib.import_module(module).register
+    except ImportError as e:
+        log.debug("%s not available: %s", module, e)
         return
     register(sub)
 
