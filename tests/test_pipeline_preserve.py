@@ -33,7 +33,7 @@ def _frame_mask(state: AVState, frame: int) -> torch.Tensor:
     return state.video.denoise_mask[0, frame * n : (frame + 1) * n]
 
 
-@pytest.mark.parametrize("preset", ["tiny-ltx2-one-stage", "tiny-ltx2", "tiny-ltx2.3"])
+@pytest.mark.parametrize("preset", ["tiny-ltx2-one-stage", "tiny-ltx2", "tiny-ltx2.3", "tiny-ltx2-dev"])
 def test_images_and_segment_latents_are_preserved_exactly(tiny_host: Any, preset: str) -> None:
     pipe: LTX2Pipeline = tiny_host.pipeline(preset)
     px0, px1 = _pixels((48, 80, 3), 0), _pixels((48, 80, 3), 1)
