@@ -147,11 +147,13 @@ class StreamingServer:
         """
         settings = session_settings(msg.settings)
         worker = self._pick_worker(settings.preset)
+        wanted = msg.resume_from.session_id if msg.resume_from else None
+        still_live = await self._wait_until_ended(wanted)  # its checkpoint must be written before we load
         resume = await load_resume(msg.resume_from, settings, self.store)
         mime = await self.mimes.mime_for(settings)
         if self.closing.is_set():
             raise SessionError("the server is shutting down", code=SHUTDOWN)
-        session_id = await self._session_id_for(resume.stored_id if resume else None)
+        session_id = wanted if wanted is not None and not still_live else new_session_id()
         start = resume.segment_index + 1 if resume else 0
         seed = resume.next_seed if resume else settings.seed
         schedule = SteeringSchedule(msg.prompt, seed, lookahead=msg.lookahead, start_index=start)
@@ -185,17 +187,20 @@ class StreamingServer:
                                 f"{', '.join(map(repr, worker.host.presets))}", code=OUT_OF_RANGE)
         return worker
 
-    async def _session_id_for(self, stored_id: str | None) -> str:
-        """Resume under the stored id unless it is still live after a short wait (then branch to a new id)."""
-        if stored_id is None:
-            return new_session_id()
-        live = self.sessions.get(stored_id)
-        if live is not None:
-            try:
-                await asyncio.wait_for(live.ended.wait(), self.config.close_timeout_s)
-            except TimeoutError:
-                return new_session_id()
-        return stored_id
+    async def _wait_until_ended(self, session_id: str | None) -> bool:
+        """Wait (up to ``close_timeout_s``) for a live session with this id to end; True if it is still live.
+
+        A client that reconnects right after losing its connection races the server noticing the loss: waiting
+        here makes the resume see the checkpoint of the old connection. Still live afterwards: resume as a branch.
+        """
+        live = self.sessions.get(session_id) if session_id is not None else None
+        if live is None:
+            return False
+        try:
+            await asyncio.wait_for(live.ended.wait(), self.config.close_timeout_s)
+        except TimeoutError:
+            return True
+        return False
 
     async def end_session(self, session: LiveSession, outcome: Outcome, conn: Connection) -> None:
         """Detach the session from its worker, checkpoint it and tell the client (see ``ending``)."""
@@ -206,8 +211,6 @@ class StreamingServer:
         worker = self._worker_of.pop(session.job)
         in_use, admission = worker.scheduler.remove(session.job)
         self._by_job.pop(session.job, None)
-        if self.sessions.get(session.session_id) is session:
-            del self.sessions[session.session_id]
         for job, position in admission.positions:
             waiting = self._by_job.get(job)
             if waiting is not None and waiting.queue_position != position:
@@ -218,6 +221,11 @@ class StreamingServer:
                 self._by_job[job].queue_position = None
         self._update_gauges()
         return in_use, admission
+
+    def forget(self, session: LiveSession) -> None:
+        """Drop an ended session from the live registry (after its checkpoint: resumes wait for that)."""
+        if self.sessions.get(session.session_id) is session:
+            del self.sessions[session.session_id]
 
     def _update_gauges(self) -> None:
         active = waiting = 0

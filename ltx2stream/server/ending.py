@@ -46,6 +46,7 @@ async def end_session(app: "StreamingServer", session: LiveSession, outcome: Out
         logger.info("session %s ended: %s (%d segment(s) delivered, resumable: %s)", session.session_id,
                     outcome.reason, session.delivered, resumable is not None)
     finally:
+        app.forget(session)
         session.ended.set()
 
 
