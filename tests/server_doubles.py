@@ -48,7 +48,7 @@ def _digest(*parts: object) -> int:
 class ToyGenerator:
     """A deterministic SessionGenerator double: latent_{k} = f(latent_{k-1}, prompt, seed)."""
 
-    def __init__(self, host: "ToyHost", settings: SessionSettings, state: bytes | None) -> None:
+    def __init__(self, host: ToyHost, settings: SessionSettings, state: bytes | None) -> None:
         self.host, self.settings, self.sample_rate = host, settings, host.sample_rate
         self.latent = torch.zeros(8, dtype=torch.float32)
         self._next, self.seeds, self.history = 0, [], []
@@ -62,8 +62,9 @@ class ToyGenerator:
     def next_index(self) -> int:
         return self._next
 
-    def run_segment(self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
-                    ) -> SegmentReport:
+    def run_segment(
+        self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
+    ) -> SegmentReport:
         assert request.index == self._next, (request.index, self._next)
         t0 = time.perf_counter()
         latent = self.latent.clone()
@@ -85,15 +86,21 @@ class ToyGenerator:
         self.seeds.append(request.seed)
         self.history.append({"segment": request.index, "prompt": request.prompt, "seed": request.seed})
         self.host.record(request, latent)
-        return SegmentReport(request.index, request.prompt, request.seed, len(frames), audio.shape[1],
-                             {"stage1": time.perf_counter() - t0})
+        return SegmentReport(
+            request.index,
+            request.prompt,
+            request.seed,
+            len(frames),
+            audio.shape[1],
+            {"stage1": time.perf_counter() - t0},
+        )
 
     def _frames(self, latent: torch.Tensor, index: int) -> np.ndarray:
         s = self.settings
         if self.host.noise:
             rng = np.random.default_rng(_digest(latent.tolist()) & 0xFFFFFFFF)
             return rng.integers(0, 256, (s.frames, s.height, s.width, 3), dtype=np.uint8)
-        y, x = np.mgrid[0:s.height, 0:s.width]
+        y, x = np.mgrid[0 : s.height, 0 : s.width]
         out = np.empty((s.frames, s.height, s.width, 3), dtype=np.uint8)
         for f in range(s.frames):  # a gradient moving with time, tinted by the latent
             base = (x + y + 4 * (index * s.frames + f)) % 256
@@ -109,17 +116,32 @@ class ToyGenerator:
 
     def snapshot(self) -> bytes:
         s = self.settings
-        meta = {"preset": s.preset, "width": s.width, "height": s.height, "fps": s.fps,
-                "segment_index": self._next - 1, "timeline_position": self._next * s.frames / s.fps,
-                "prompt_history": self.history, "seeds": self.seeds}
+        meta = {
+            "preset": s.preset,
+            "width": s.width,
+            "height": s.height,
+            "fps": s.fps,
+            "segment_index": self._next - 1,
+            "timeline_position": self._next * s.frames / s.fps,
+            "prompt_history": self.history,
+            "seeds": self.seeds,
+        }
         return SerializedState(tensors={"latent": self.latent}, meta=meta).to_bytes()
 
 
 class ToyHost:
     """A ModelHost double with a configurable step time, warm-up time and a log of generated segments."""
 
-    def __init__(self, *, steps: int = 4, step_s: float = 0.02, warm_s: float = 0.0, noise: bool = False,
-                 presets: tuple[str, ...] = ("toy",), sample_rate: int = 16000) -> None:
+    def __init__(
+        self,
+        *,
+        steps: int = 4,
+        step_s: float = 0.02,
+        warm_s: float = 0.0,
+        noise: bool = False,
+        presets: tuple[str, ...] = ("toy",),
+        sample_rate: int = 16000,
+    ) -> None:
         self.presets, self.steps, self.step_s, self.warm_s = presets, steps, step_s, warm_s
         self.noise, self.sample_rate = noise, sample_rate
         self.release_warm_up = threading.Event()
@@ -132,8 +154,9 @@ class ToyHost:
     def warm_up(self) -> None:
         self.release_warm_up.wait(self.warm_s if self.warm_s > 0 else None)
 
-    def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
-                     state: bytes | None = None) -> ToyGenerator:
+    def open_session(
+        self, settings: SessionSettings, *, image: ImageCondition | None = None, state: bytes | None = None
+    ) -> ToyGenerator:
         if settings.width > 512:  # a preset rule only the generator knows, like two-stage multiples of 64
             raise InputError(f"width {settings.width} is above this preset's 512", code="input.size_rule")
         return ToyGenerator(self, settings, state)
@@ -153,15 +176,22 @@ def host_from_args(args: Any, device: str) -> ToyHost:
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> ServerConfig:
-    base: dict[str, Any] = dict(port=0, store_dir=tmp_path / "store", web_root=None, ping_interval_s=None,
-                                close_timeout_s=1.0, shutdown_timeout_s=5.0)
+    base: dict[str, Any] = dict(
+        port=0,
+        store_dir=tmp_path / "store",
+        web_root=None,
+        ping_interval_s=None,
+        close_timeout_s=1.0,
+        shutdown_timeout_s=5.0,
+    )
     base.update(overrides)
     return ServerConfig(**base)
 
 
 @contextlib.asynccontextmanager
-async def running(tmp_path: Path, host: ToyHost | None = None, **overrides: Any
-                  ) -> AsyncIterator[tuple[StreamingServer, ToyHost]]:
+async def running(
+    tmp_path: Path, host: ToyHost | None = None, **overrides: Any
+) -> AsyncIterator[tuple[StreamingServer, ToyHost]]:
     """A started server on an ephemeral loopback port with one ToyHost worker; shut down on exit."""
     host = host or ToyHost()
     factory = overrides.pop("encoder_factory", None)
@@ -182,7 +212,7 @@ class Client:
         self.received: list[P.Message] = []
 
     @classmethod
-    async def connect(cls, port: int, path: str = "/ws", **kwargs: Any) -> "Client":
+    async def connect(cls, port: int, path: str = "/ws", **kwargs: Any) -> Client:
         kwargs.setdefault("max_size", CLIENT_LIMITS.max_message_bytes)
         return cls(await connect(f"ws://127.0.0.1:{port}{path}", **kwargs))
 

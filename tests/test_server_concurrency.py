@@ -9,9 +9,9 @@ import socket
 import time
 
 import pytest
+from server_doubles import SETTINGS, Client, ToyHost, running
 
 from ltx2stream.server import protocol as P
-from server_doubles import SETTINGS, Client, ToyHost, running
 
 
 async def _reader(client: Client) -> None:
@@ -51,8 +51,8 @@ def test_concurrent_sessions_share_one_worker_fairly(tmp_path, sessions):
 
 
 def test_queue_positions_beyond_the_cap_and_admission_in_order(tmp_path):
-    """cap 2: the 3rd and 4th clients are queued at 0 and 1; when a slot frees the 3rd starts and the 4th moves
-    to 0; a 5th beyond max_queue gets server.queue_full (4503)."""
+    """cap 2: the 3rd and 4th clients are queued at 0 and 1; when a slot frees the 3rd starts and the 4th
+    moves to 0; a 5th beyond max_queue gets server.queue_full (4503)."""
 
     async def main() -> None:
         async with running(tmp_path, max_active_per_worker=2, max_queue=2) as (app, host):
@@ -114,7 +114,9 @@ def test_disconnect_frees_worker_within_one_step_and_resume_is_bit_exact(tmp_pat
             assert [i for i, *_ in host.segments] == [0]
 
             resumed = await Client.connect(app.port)
-            again = await resumed.open("a heron", lookahead=0, resume_from=P.ResumeFrom(session_id=accepted.session_id))
+            again = await resumed.open(
+                "a heron", lookahead=0, resume_from=P.ResumeFrom(session_id=accepted.session_id)
+            )
             assert again.session_id == accepted.session_id and again.resumed_from_segment == 0
             started = await resumed.expect("segment_started")
             assert (started.index, started.seed) == (1, SETTINGS.seed + 1)
@@ -135,8 +137,9 @@ def test_never_reading_client_pauses_its_session_with_bounded_memory_then_is_clo
 
     async def main() -> None:
         host = ToyHost(step_s=0.01, noise=True)
-        async with running(tmp_path, host=host, send_high_water=256 * 1024, write_limit=32 * 1024,
-                           slow_client_timeout_s=1.5) as (app, _):
+        async with running(
+            tmp_path, host=host, send_high_water=256 * 1024, write_limit=32 * 1024, slow_client_timeout_s=1.5
+        ) as (app, _):
             sock = socket.socket()
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             sock.connect(("127.0.0.1", app.port))

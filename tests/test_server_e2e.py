@@ -8,10 +8,10 @@ import io
 import av
 import pytest
 import torch
+from server_doubles import Client, running
 
 from ltx2stream.server import protocol as P
 from ltx2stream.session.state import SerializedState
-from server_doubles import Client, running
 
 SETTINGS = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)
 
@@ -42,16 +42,24 @@ def test_real_sessions_stream_fmp4_and_resume_after_disconnect_bit_exactly(tmp_p
             with av.open(io.BytesIO(stream)) as container:
                 times = [float(f.time) for f in container.decode(video=0)]
             frames = sum(m.duration for m in media) * SETTINGS.fps
-            assert len(times) == round(frames) and times == pytest.approx([i / SETTINGS.fps for i in range(len(times))])
+            assert len(times) == round(frames) and times == pytest.approx(
+                [i / SETTINGS.fps for i in range(len(times))]
+            )
 
             client = await Client.connect(app.port)
             accepted = await client.open("a red fox in snow", settings=SETTINGS, lookahead=0)
             await client.expect("segment_done", index=1, timeout=120)
             await client.expect("progress", segment=2, timeout=60)
-            await client.ws.close()  # and reconnect at once: the server waits for the old session's checkpoint
+            await (
+                client.ws.close()
+            )  # and reconnect at once: the server waits for the old session's checkpoint
             resumed = await Client.connect(app.port)
-            again = await resumed.open("a red fox in snow", settings=SETTINGS, lookahead=0,
-                                       resume_from=P.ResumeFrom(session_id=accepted.session_id))
+            again = await resumed.open(
+                "a red fox in snow",
+                settings=SETTINGS,
+                lookahead=0,
+                resume_from=P.ResumeFrom(session_id=accepted.session_id),
+            )
             assert again.resumed_from_segment in (1, 2)
             await resumed.expect("segment_done", index=2, timeout=120)
             await resumed.send(P.Snapshot(request_id=2))

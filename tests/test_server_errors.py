@@ -9,13 +9,13 @@ import dataclasses
 
 import msgpack
 import pytest
+from server_doubles import SETTINGS, Client, running
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 
 from ltx2stream.server import protocol as P
 from ltx2stream.server.auth import AccessDenied, check_access, select_subprotocol
 from ltx2stream.session.state import SerializedState
-from server_doubles import SETTINGS, Client, ToyHost, running
 
 TOKEN = "s3cret-token"
 OPEN = P.Open(protocol_version=1, settings=SETTINGS, prompt="x")
@@ -89,13 +89,26 @@ def test_bad_input_gets_documented_codes_and_other_sessions_are_unaffected(tmp_p
                 (_raw_open(colour="red"), "protocol.unknown_field", 4400),
                 (_raw_open(prompt=7), "protocol.bad_type", 4400),
                 (_raw_open(protocol_version=2), "protocol.unsupported_version", 4426),
-                (_raw_open(settings={**dataclasses.asdict(SETTINGS), "width": 70}), "protocol.out_of_range", 4400),
-                (_raw_open(settings={**dataclasses.asdict(SETTINGS), "preset": "huge"}), "protocol.out_of_range",
-                 4400),
-                (P.encode(dataclasses.replace(OPEN, resume_from=P.ResumeFrom(session_id="nosuchsession"))),
-                 "session.not_found", 4404),
-                (P.encode(dataclasses.replace(OPEN, resume_from=P.ResumeFrom(state=b"\x00" * 64))),
-                 "state.corrupt", 4422),
+                (
+                    _raw_open(settings={**dataclasses.asdict(SETTINGS), "width": 70}),
+                    "protocol.out_of_range",
+                    4400,
+                ),
+                (
+                    _raw_open(settings={**dataclasses.asdict(SETTINGS), "preset": "huge"}),
+                    "protocol.out_of_range",
+                    4400,
+                ),
+                (
+                    P.encode(dataclasses.replace(OPEN, resume_from=P.ResumeFrom(session_id="nosuchsession"))),
+                    "session.not_found",
+                    4404,
+                ),
+                (
+                    P.encode(dataclasses.replace(OPEN, resume_from=P.ResumeFrom(state=b"\x00" * 64))),
+                    "state.corrupt",
+                    4422,
+                ),
                 (None, "session.timeout", 4408),
             ]
             for first, code, close in cases:
@@ -129,7 +142,11 @@ def test_errors_after_accepted_are_fatal_or_not_as_documented(tmp_path):
             code, reason = await client.drain_to_close()
             final = client.received[-1]
             assert (code, reason) == (4400, "protocol.malformed")
-            assert final.type == "final" and final.reason == "failed" and final.error_code == "protocol.malformed"
+            assert (
+                final.type == "final"
+                and final.reason == "failed"
+                and final.error_code == "protocol.malformed"
+            )
             assert final.resumable_session_id == accepted.session_id
             assert client.of_type("state")[-1].state == "failed"
             assert app.store.list(accepted.session_id)
@@ -164,17 +181,25 @@ def test_token_and_origin_checks(tmp_path):
 
     async def main() -> None:
         async with running(tmp_path, token=TOKEN, origins=("http://good.example",)) as (app, host):
-            for first, connect in [(P.encode(OPEN), {}),
-                                   (P.encode(OPEN), {"additional_headers": {"Authorization": "Bearer nope"}}),
-                                   (None, {"subprotocols": ["ltx2stream", "bearer.nope"]})]:
+            for first, connect in [
+                (P.encode(OPEN), {}),
+                (P.encode(OPEN), {"additional_headers": {"Authorization": "Bearer nope"}}),
+                (None, {"subprotocols": ["ltx2stream", "bearer.nope"]}),
+            ]:
                 error, _, code = await _refused(app.port, first, **connect)
                 assert (error.code, code) == ("auth.failed", 4401) and "nope" not in error.message
-            error, _, code = await _refused(app.port, None, origin="http://evil.example",
-                                            additional_headers={"Authorization": f"Bearer {TOKEN}"})
+            error, _, code = await _refused(
+                app.port,
+                None,
+                origin="http://evil.example",
+                additional_headers={"Authorization": f"Bearer {TOKEN}"},
+            )
             assert (error.code, code) == ("origin.forbidden", 4403)
-            ways = [({"additional_headers": {"Authorization": f"Bearer {TOKEN}"}}, "/ws"),
-                    ({"origin": "http://good.example"}, f"/ws?token={TOKEN}"),
-                    ({"subprotocols": ["ltx2stream", f"bearer.{TOKEN}"]}, "/")]
+            ways = [
+                ({"additional_headers": {"Authorization": f"Bearer {TOKEN}"}}, "/ws"),
+                ({"origin": "http://good.example"}, f"/ws?token={TOKEN}"),
+                ({"subprotocols": ["ltx2stream", f"bearer.{TOKEN}"]}, "/"),
+            ]
             for connect, path in ways:
                 client = await Client.connect(app.port, path=path, **connect)
                 await client.open()
@@ -189,18 +214,26 @@ def test_token_and_origin_checks(tmp_path):
 def test_origin_rules_without_a_list_allow_programs_and_same_host_pages():
     """No allow-list: no Origin (programs) and the page's own host pass; other hosts are refused."""
     check_access("/ws", Headers(), token=None, origins=())
-    check_access("/ws", Headers({"Origin": "http://127.0.0.1:8765", "Host": "127.0.0.1:8765"}), token=None,
-                 origins=())
+    check_access(
+        "/ws", Headers({"Origin": "http://127.0.0.1:8765", "Host": "127.0.0.1:8765"}), token=None, origins=()
+    )
     with pytest.raises(AccessDenied) as info:
-        check_access("/ws", Headers({"Origin": "http://evil.example", "Host": "127.0.0.1:8765"}), token=None,
-                     origins=())
+        check_access(
+            "/ws",
+            Headers({"Origin": "http://evil.example", "Host": "127.0.0.1:8765"}),
+            token=None,
+            origins=(),
+        )
     assert info.value.code == "origin.forbidden"
-    assert select_subprotocol(["bearer.x", "ltx2stream"]) == "ltx2stream" and select_subprotocol(["x"]) is None
+    assert (
+        select_subprotocol(["bearer.x", "ltx2stream"]) == "ltx2stream" and select_subprotocol(["x"]) is None
+    )
 
 
 def test_generator_and_encoder_failures_end_only_their_session(tmp_path):
     """A settings rule refused by the generator when it opens (after accepted) ends that session with a fatal
-    input.* error (4400); an encoder crash ends its session with server.internal (1011); the worker goes on."""
+    input.* error (4400); an encoder crash ends its session with server.internal (1011); the worker goes
+    on."""
     from ltx2stream.media import SessionEncoder
 
     class Exploding(SessionEncoder):

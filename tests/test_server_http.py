@@ -1,4 +1,5 @@
-"""HTTP on the WebSocket port: /healthz, /readyz (503 while loading), /metrics (Prometheus text), the web client."""
+"""HTTP on the WebSocket port: /healthz, /readyz (503 while loading), /metrics (Prometheus text), the web
+client."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import urllib.error
 import urllib.request
 
 import pytest
+from server_doubles import SETTINGS, Client, ToyHost, make_config, running
 from websockets.exceptions import InvalidStatus
 
 from ltx2stream.server import protocol as P
 from ltx2stream.server.app import StreamingServer
-from server_doubles import SETTINGS, Client, ToyHost, make_config, running
 
-SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
-                    r'(-?[0-9.e+-]+|\+Inf|-Inf|NaN)$')
+SAMPLE = re.compile(
+    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
+    r"(-?[0-9.e+-]+|\+Inf|-Inf|NaN)$"
+)
 META = re.compile(r"^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$")
 
 

@@ -8,11 +8,11 @@ import logging
 
 import av
 import pytest
+from server_doubles import SETTINGS, Client, ToyHost, running
 
 from ltx2stream.media import fragment_runs, parse_boxes, track_timescales
 from ltx2stream.server import protocol as P
 from ltx2stream.session.state import SerializedState
-from server_doubles import SETTINGS, Client, ToyHost, running
 
 FPS, FRAMES = SETTINGS.fps, SETTINGS.frames
 
@@ -23,8 +23,9 @@ def _decoded_video_times(data: bytes) -> list[float]:
 
 
 def test_full_session_streams_decodable_fmp4_and_steer_lands_at_announced_segment(tmp_path, caplog):
-    """open -> 3 segments of decodable fMP4 with continuous timestamps -> steer applies at steer_ack.applies_at
-    -> stop -> state closed, final, close 1000; the event loop never blocks for 100 ms."""
+    """open -> 3 segments of decodable fMP4 with continuous timestamps -> steer applies at
+    steer_ack.applies_at -> stop -> state closed, final, close 1000; the event loop never blocks for 100
+    ms."""
     caplog.set_level(logging.WARNING, logger="asyncio")
 
     async def main() -> None:
@@ -49,7 +50,9 @@ def test_full_session_streams_decodable_fmp4_and_steer_lands_at_announced_segmen
     for index, msg in started.items():
         assert msg.prompt == ("the fox looks up" if index >= ack.applies_at else "a red fox"), index
         assert msg.seed == SETTINGS.seed + index
-    assert [(i, p) for i, p, _, _ in host.segments][: len(started)] == [(i, started[i].prompt) for i in sorted(started)]
+    assert [(i, p) for i, p, _, _ in host.segments][: len(started)] == [
+        (i, started[i].prompt) for i in sorted(started)
+    ]
 
     inits = client.of_type("media_init")
     assert len(inits) == 1 and inits[0].mime == client.received[0].mime
@@ -60,8 +63,12 @@ def test_full_session_streams_decodable_fmp4_and_steer_lands_at_announced_segmen
     assert isinstance(final, P.Final) and final.reason == "stopped" and final.segments == len(done) >= 3
     assert final.resumable_session_id == client.received[0].session_id
     states = [(m.previous, m.state) for m in client.of_type("state")]
-    assert states == [("queued", "starting"), ("starting", "running"), ("running", "stopping"),
-                      ("stopping", "closed")]
+    assert states == [
+        ("queued", "starting"),
+        ("starting", "running"),
+        ("running", "stopping"),
+        ("stopping", "closed"),
+    ]
 
     # Media: per segment, pieces are contiguous in time and the last one is marked; the stream decodes.
     for seg in range(len(done)):
@@ -78,7 +85,7 @@ def test_full_session_streams_decodable_fmp4_and_steer_lands_at_announced_segmen
     scales = track_timescales(parse_boxes(inits[0].data))
     video_track = next(t for t, (kind, _) in scales.items() if kind == "vide")
     runs = [r for m in media for r in fragment_runs(m.data) if r.track_id == video_track]
-    for a, b in zip(runs, runs[1:]):
+    for a, b in zip(runs, runs[1:], strict=False):
         assert b.base_decode_time == a.end_decode_time  # tfdt continuous across pieces and segments
     assert not [r for r in caplog.records if "took" in r.getMessage()], "event loop blocked"
 
@@ -118,7 +125,9 @@ def test_snapshot_returns_state_blob_and_stores_it(tmp_path):
             accepted = await client.open(lookahead=0)
             await client.send(P.Snapshot(request_id=1))
             early = await client.expect("error")
-            assert early.code in ("session.command_not_allowed",) and early.request_id == 1 and not early.fatal
+            assert (
+                early.code in ("session.command_not_allowed",) and early.request_id == 1 and not early.fatal
+            )
             await client.expect("segment_done", index=1)
             await client.send(P.Snapshot(request_id=2))
             blob = await client.expect("snapshot_result", request_id=2)
@@ -127,7 +136,10 @@ def test_snapshot_returns_state_blob_and_stores_it(tmp_path):
             await client.send(P.Snapshot(store=True, request_id=3))
             stored = await client.expect("snapshot_result", request_id=3)
             assert stored.stored and stored.data is None and stored.session_id == accepted.session_id
-            assert app.store.load(accepted.session_id, stored.segment_index).segment_index == stored.segment_index
+            assert (
+                app.store.load(accepted.session_id, stored.segment_index).segment_index
+                == stored.segment_index
+            )
             await client.send(P.Stop())
             assert (await client.drain_to_close())[0] == 1000
 
@@ -135,8 +147,8 @@ def test_snapshot_returns_state_blob_and_stores_it(tmp_path):
 
 
 def test_steer_rate_limit_and_second_open_are_non_fatal(tmp_path):
-    """Steering beyond the burst gets session.rate_limited; a second open gets protocol.unexpected; the session
-    goes on."""
+    """Steering beyond the burst gets session.rate_limited; a second open gets protocol.unexpected; the
+    session goes on."""
 
     async def main() -> None:
         async with running(tmp_path, host=ToyHost(step_s=0.05)) as (app, host):
@@ -144,7 +156,9 @@ def test_steer_rate_limit_and_second_open_are_non_fatal(tmp_path):
             await client.open()
             for i in range(P.ProtocolLimits().steer_burst + 1):
                 await client.send(P.Steer(prompt=f"p{i}", request_id=i))
-            acks = [await client.expect("steer_ack", request_id=i) for i in range(P.ProtocolLimits().steer_burst)]
+            acks = [
+                await client.expect("steer_ack", request_id=i) for i in range(P.ProtocolLimits().steer_burst)
+            ]
             assert len({a.applies_at for a in acks}) >= 1
             limited = await client.expect("error")
             assert limited.code == "session.rate_limited" and limited.retryable and not limited.fatal

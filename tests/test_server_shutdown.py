@@ -10,15 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-from ltx2stream.server import protocol as P
 from server_doubles import Client, ToyHost, running
+
+from ltx2stream.server import protocol as P
 
 TESTS = Path(__file__).parent
 
 
 def test_shutdown_checkpoints_sessions_and_a_new_server_resumes_them(tmp_path):
-    """shutdown(): active and queued clients get server.shutdown, final 'shutdown' (resumable id when a segment
-    was delivered) and close 1001; a new server on the same store continues after the delivered segment."""
+    """shutdown(): active and queued clients get server.shutdown, final 'shutdown' (resumable id when a
+    segment was delivered) and close 1001; a new server on the same store continues after the delivered
+    segment."""
 
     async def main() -> None:
         host = ToyHost(step_s=0.05)
@@ -42,7 +44,9 @@ def test_shutdown_checkpoints_sessions_and_a_new_server_resumes_them(tmp_path):
 
         async with running(tmp_path) as (app2, host2):
             client = await Client.connect(app2.port)
-            again = await client.open("a lighthouse", resume_from=P.ResumeFrom(session_id=accepted.session_id))
+            again = await client.open(
+                "a lighthouse", resume_from=P.ResumeFrom(session_id=accepted.session_id)
+            )
             assert again.resumed_from_segment == delivered - 1
             started = await client.expect("segment_started")
             assert started.index == delivered and started.seed == 7 + delivered
@@ -56,9 +60,21 @@ def test_shutdown_checkpoints_sessions_and_a_new_server_resumes_them(tmp_path):
 async def _start_server(tmp_path: Path, log: Path) -> tuple[asyncio.subprocess.Process, int]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ltx2stream.server.cli", "serve", "--port", "0", "--store-dir",
-        str(tmp_path / "store"), "--host-factory", "server_doubles:host_from_args", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=log.open("ab"))
+        sys.executable,
+        "-m",
+        "ltx2stream.server.cli",
+        "serve",
+        "--port",
+        "0",
+        "--store-dir",
+        str(tmp_path / "store"),
+        "--host-factory",
+        "server_doubles:host_from_args",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=log.open("ab"),
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         match = re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read_text())

@@ -1,4 +1,5 @@
-"""Server parts without sockets: scheduler admission and round-robin, the outbox, metrics text, auth, config."""
+"""Server parts without sockets: scheduler admission and round-robin, the outbox, metrics text, auth,
+config."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ class _Opened:
 
 
 def _job(name: str, *, opened: bool = True, lookahead: int = 1) -> Job:
-    job = Job(JobSpec(f"session-{name}", SETTINGS), SteeringSchedule(name, 0, lookahead=lookahead), events=None)
+    job = Job(
+        JobSpec(f"session-{name}", SETTINGS), SteeringSchedule(name, 0, lookahead=lookahead), events=None
+    )
     if opened:
         job.generator = _Opened()  # type: ignore[assignment]
     return job
@@ -128,9 +131,13 @@ def test_metrics_render_prometheus_text():
     text = r.render()
     assert "# TYPE ltx2stream_things_total counter\nltx2stream_things_total 2\n" in text
     assert 'ltx2stream_level{kind="we\\"ird"} 3.5' in text
-    for line in ('ltx2stream_seconds_bucket{stage="x",le="0.1"} 0', 'ltx2stream_seconds_bucket{stage="x",le="1"} 1',
-                 'ltx2stream_seconds_bucket{stage="x",le="+Inf"} 2', 'ltx2stream_seconds_sum{stage="x"} 5.5',
-                 'ltx2stream_seconds_count{stage="x"} 2'):
+    for line in (
+        'ltx2stream_seconds_bucket{stage="x",le="0.1"} 0',
+        'ltx2stream_seconds_bucket{stage="x",le="1"} 1',
+        'ltx2stream_seconds_bucket{stage="x",le="+Inf"} 2',
+        'ltx2stream_seconds_sum{stage="x"} 5.5',
+        'ltx2stream_seconds_count{stage="x"} 2',
+    ):
         assert line in text
     with pytest.raises(ValueError):
         c.inc(-1)
@@ -153,8 +160,13 @@ def test_tokens_from_header_query_and_subprotocol():
 
 def test_server_config_validation():
     """Out-of-range options and unusable tokens are ConfigErrors naming the option."""
-    for bad in ({"max_active_per_worker": 0}, {"port": 70000}, {"token": "has space"}, {"encode_threads": 0},
-                {"limits": P.ProtocolLimits.for_client()}):
+    for bad in (
+        {"max_active_per_worker": 0},
+        {"port": 70000},
+        {"token": "has space"},
+        {"encode_threads": 0},
+        {"limits": P.ProtocolLimits.for_client()},
+    ):
         with pytest.raises(ConfigError) as info:
             ServerConfig(**bad)
         assert next(iter(bad)).split("_")[0] in info.value.message or "limits" in info.value.message

@@ -1,4 +1,5 @@
-"""What ``open`` turns into before ``accepted``: effective settings, the resume state, the seed, the MIME type.
+"""What ``open`` turns into before ``accepted``: effective settings, the resume state, the seed, the MIME
+type.
 
 These checks run before a session takes a queue slot, so a bad request costs the server no worker time:
 the stored or uploaded state is parsed and checked against the requested settings here (off the loop).
@@ -19,7 +20,9 @@ from ltx2stream.session.state import SerializedState
 from ltx2stream.session.state_machine import MAX_SEED
 from ltx2stream.session.store import SessionStore
 
-PROBE_SAMPLE_RATE = 48_000  # only the video codec string depends on the settings; audio is mp4a.40.2 at any rate
+PROBE_SAMPLE_RATE = (
+    48_000  # only the video codec string depends on the settings; audio is mp4a.40.2 at any rate
+)
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,9 @@ def image_condition(image: P.Image | None) -> ImageCondition | None:
     return None if image is None else ImageCondition(image.data, image.strength, image.frame)
 
 
-async def load_resume(resume: P.ResumeFrom | None, settings: SessionSettings,
-                      store: SessionStore) -> ResumePoint | None:
+async def load_resume(
+    resume: P.ResumeFrom | None, settings: SessionSettings, store: SessionStore
+) -> ResumePoint | None:
     """Load and check the state named by ``open.resume_from`` (in a thread: disk, checksum).
 
     Raises:
@@ -56,22 +60,27 @@ async def load_resume(resume: P.ResumeFrom | None, settings: SessionSettings,
 
 def _load_resume(resume: P.ResumeFrom, settings: SessionSettings, store: SessionStore) -> ResumePoint:
     if resume.session_id is not None:
-        parsed = (store.load_latest(resume.session_id) if resume.segment_index is None
-                  else store.load(resume.session_id, resume.segment_index))
+        parsed = (
+            store.load_latest(resume.session_id)
+            if resume.segment_index is None
+            else store.load(resume.session_id, resume.segment_index)
+        )
         data = parsed.to_bytes()
     else:
         assert resume.state is not None
         data = resume.state
         parsed = SerializedState.from_bytes(data)
-    parsed.check_compatible({"preset": settings.preset, "width": settings.width, "height": settings.height,
-                             "fps": settings.fps})
+    parsed.check_compatible(
+        {"preset": settings.preset, "width": settings.width, "height": settings.height, "fps": settings.fps}
+    )
     seeds = parsed.meta["seeds"]
     next_seed = (int(seeds[-1]) + 1) & MAX_SEED if seeds else settings.seed
     return ResumePoint(data, parsed.segment_index, next_seed, resume.session_id)
 
 
 class MimeCache:
-    """The MSE MIME type (with codec string) a session's encoder will produce, probed once per size and rate."""
+    """The MSE MIME type (with codec string) a session's encoder will produce, probed once per size and
+    rate."""
 
     def __init__(self, encoder_factory: EncoderFactory, pool: Executor) -> None:
         self._factory, self._pool = encoder_factory, pool

@@ -1,7 +1,7 @@
 """The streaming server: workers (one per device), the WebSocket endpoint, HTTP routes, and graceful shutdown.
 
-Threads: the event loop moves bytes only; each worker thread runs model work for its sessions; a shared pool of
-``encode_threads`` runs the encoders. ``StreamingServer(config, host_factories)`` with ``await start()`` /
+Threads: the event loop moves bytes only; each worker thread runs model work for its sessions; a shared pool
+of ``encode_threads`` runs the encoders. ``StreamingServer(config, host_factories)`` with ``await start()`` /
 ``await shutdown()``; ``ltx2stream.server.serve`` adds signal handling. See docs/server.md.
 """
 
@@ -40,18 +40,33 @@ logger = logging.getLogger(__name__)
 class StreamingServer:
     """One server process: ``len(host_factories)`` workers behind one WebSocket + HTTP port."""
 
-    def __init__(self, config: ServerConfig, host_factories: HostFactory | Sequence[HostFactory], *,
-                 encoder_factory: EncoderFactory = default_encoder_factory) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        host_factories: HostFactory | Sequence[HostFactory],
+        *,
+        encoder_factory: EncoderFactory = default_encoder_factory,
+    ) -> None:
         factories = [host_factories] if callable(host_factories) else list(host_factories)
         if not factories:
             raise ValueError("StreamingServer needs at least one host factory (one per device)")
         self.config = config
         self.metrics = ServerMetrics()
-        self.store = SessionStore(config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s)
+        self.store = SessionStore(
+            config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s
+        )
         self.services = Services(self.store, self.metrics, config.limits)
         self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
-        self.workers = [Worker(f"worker{i}", f, Scheduler(config.max_active_per_worker, config.max_queue),
-                               self.encode_pool, encoder_factory) for i, f in enumerate(factories)]
+        self.workers = [
+            Worker(
+                f"worker{i}",
+                f,
+                Scheduler(config.max_active_per_worker, config.max_queue),
+                self.encode_pool,
+                encoder_factory,
+            )
+            for i, f in enumerate(factories)
+        ]
         self.mimes = MimeCache(encoder_factory, self.encode_pool)
         self.sessions: dict[str, LiveSession] = {}
         self._by_job: dict[Job, LiveSession] = {}
@@ -60,7 +75,7 @@ class StreamingServer:
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
-    # ---- lifecycle -------------------------------------------------------------------------------------------
+    # ---- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the workers (loading happens in their threads) and listen."""
@@ -68,10 +83,19 @@ class StreamingServer:
             worker.start()
         c = self.config
         self._server = await serve(
-            self._handle, c.host, c.port, process_request=HttpRoutes(self).process_request,
-            select_subprotocol=lambda _conn, offered: select_subprotocol(offered), compression=None,
-            max_size=c.limits.max_message_bytes, max_queue=4, write_limit=c.write_limit,
-            ping_interval=c.ping_interval_s, ping_timeout=c.ping_timeout_s, close_timeout=c.close_timeout_s)
+            self._handle,
+            c.host,
+            c.port,
+            process_request=HttpRoutes(self).process_request,
+            select_subprotocol=lambda _conn, offered: select_subprotocol(offered),
+            compression=None,
+            max_size=c.limits.max_message_bytes,
+            max_queue=4,
+            write_limit=c.write_limit,
+            ping_interval=c.ping_interval_s,
+            ping_timeout=c.ping_timeout_s,
+            close_timeout=c.close_timeout_s,
+        )
         self._tasks = [asyncio.create_task(self._watch_loading(w)) for w in self.workers]
         self._tasks.append(asyncio.create_task(self._cleanup_store()))
         logger.info("listening on %s:%d (%d worker(s))", c.host, self.port, len(self.workers))
@@ -87,7 +111,8 @@ class StreamingServer:
         return all(w.ready for w in self.workers)
 
     async def shutdown(self) -> None:
-        """Stop accepting, checkpoint and close every session (``final`` reason ``shutdown``), stop workers."""
+        """Stop accepting, checkpoint and close every session (``final`` reason ``shutdown``), stop
+        workers."""
         if self.closing.is_set():
             return
         self.closing.set()
@@ -98,8 +123,9 @@ class StreamingServer:
         for session in sessions:
             session.request_end("shutdown")
         if sessions:
-            done, pending = await asyncio.wait([asyncio.create_task(s.ended.wait()) for s in sessions],
-                                               timeout=deadline)
+            done, pending = await asyncio.wait(
+                [asyncio.create_task(s.ended.wait()) for s in sessions], timeout=deadline
+            )
             if pending:
                 logger.warning("shutdown: %d session(s) did not finish in %.0f s", len(pending), deadline)
         if self._server is not None:
@@ -137,7 +163,7 @@ class StreamingServer:
         finally:
             self.metrics.connections.inc(-1)
 
-    # ---- sessions --------------------------------------------------------------------------------------------
+    # ---- sessions ------------------------------------------------------------------------------------------
 
     async def admit(self, msg: P.Open, outbox: Outbox) -> LiveSession:
         """Turn a valid ``open`` into a queued or active session and queue ``accepted`` (+ ``queued``).
@@ -158,23 +184,44 @@ class StreamingServer:
         seed = resume.next_seed if resume else settings.seed
         schedule = SteeringSchedule(msg.prompt, seed, lookahead=msg.lookahead, start_index=start)
         events = LoopEvents(asyncio.get_running_loop())
-        job = Job(JobSpec(session_id, settings, image_condition(msg.image), resume.state if resume else None),
-                  schedule, events)
+        job = Job(
+            JobSpec(session_id, settings, image_condition(msg.image), resume.state if resume else None),
+            schedule,
+            events,
+        )
         stored = bool(resume and resume.stored_id == session_id)
-        session = LiveSession(job, worker.scheduler, outbox, self.services,
-                              (resume.segment_index, resume.state, stored) if resume else None)
+        session = LiveSession(
+            job,
+            worker.scheduler,
+            outbox,
+            self.services,
+            (resume.segment_index, resume.state, stored) if resume else None,
+        )
         events.session = session
         position = worker.scheduler.add(job)  # raises server.queue_full
         self.sessions[session_id], self._by_job[job], self._worker_of[job] = session, session, worker
-        outbox.put(P.Accepted(session_id=session_id, protocol_version=P.PROTOCOL_VERSION, settings=msg.settings,
-                              limits=P.LimitsInfo.from_limits(self.config.limits), mime=mime,
-                              resumed_from_segment=resume.segment_index if resume else None))
+        outbox.put(
+            P.Accepted(
+                session_id=session_id,
+                protocol_version=P.PROTOCOL_VERSION,
+                settings=msg.settings,
+                limits=P.LimitsInfo.from_limits(self.config.limits),
+                mime=mime,
+                resumed_from_segment=resume.segment_index if resume else None,
+            )
+        )
         if position is not None:
             session.queue_position = position
             session.on_queued(position)
         self._update_gauges()
-        logger.info("session %s accepted (%s %dx%d, %s)", session_id, settings.preset, settings.width,
-                    settings.height, f"queued at {position}" if position is not None else "active")
+        logger.info(
+            "session %s accepted (%s %dx%d, %s)",
+            session_id,
+            settings.preset,
+            settings.width,
+            settings.height,
+            f"queued at {position}" if position is not None else "active",
+        )
         return session
 
     def _pick_worker(self, preset: str) -> Worker:
@@ -183,15 +230,18 @@ class StreamingServer:
             raise SessionError("no model host could be loaded; see the server log", code=INTERNAL)
         worker = min(usable, key=lambda w: sum(w.scheduler.counts()))
         if worker.host is not None and preset not in worker.host.presets:
-            raise ProtocolError(f"open.settings.preset: {preset!r} is not one of "
-                                f"{', '.join(map(repr, worker.host.presets))}", code=OUT_OF_RANGE)
+            raise ProtocolError(
+                f"open.settings.preset: {preset!r} is not one of {', '.join(map(repr, worker.host.presets))}",
+                code=OUT_OF_RANGE,
+            )
         return worker
 
     async def _wait_until_ended(self, session_id: str | None) -> bool:
         """Wait (up to ``close_timeout_s``) for a live session with this id to end; True if it is still live.
 
         A client that reconnects right after losing its connection races the server noticing the loss: waiting
-        here makes the resume see the checkpoint of the old connection. Still live afterwards: resume as a branch.
+        here makes the resume see the checkpoint of the old connection. Still live afterwards: resume as a
+        branch.
         """
         live = self.sessions.get(session_id) if session_id is not None else None
         if live is None:
@@ -235,4 +285,3 @@ class StreamingServer:
         self.metrics.sessions.set(active, state="active")
         self.metrics.sessions.set(waiting, state="queued")
         self.metrics.queue_length.set(waiting)
-

@@ -19,8 +19,15 @@ from ltx2stream.server.protocol.codes import AUTH_FAILED, ORIGIN_FORBIDDEN
 SUBPROTOCOL = "ltx2stream"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 
-__all__ = ["SUBPROTOCOL", "AccessDenied", "check_access", "check_origin", "check_token", "offered_subprotocols",
-           "select_subprotocol"]
+__all__ = [
+    "SUBPROTOCOL",
+    "AccessDenied",
+    "check_access",
+    "check_origin",
+    "check_token",
+    "offered_subprotocols",
+    "select_subprotocol",
+]
 
 
 class AccessDenied(LTX2StreamError):
@@ -31,7 +38,12 @@ class AccessDenied(LTX2StreamError):
 
 def offered_subprotocols(headers: Headers) -> list[str]:
     """The subprotocols a client offered (``Sec-WebSocket-Protocol``, comma separated, possibly repeated)."""
-    return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for p in value.split(",") if p.strip()]
+    return [
+        p.strip()
+        for value in headers.get_all("Sec-WebSocket-Protocol")
+        for p in value.split(",")
+        if p.strip()
+    ]
 
 
 def presented_tokens(path: str, headers: Headers) -> list[str]:
@@ -42,8 +54,11 @@ def presented_tokens(path: str, headers: Headers) -> list[str]:
     if scheme.lower() == "bearer" and value.strip():
         tokens.append(value.strip())
     tokens += parse_qs(urlsplit(path).query).get("token", [])
-    tokens += [p[len(BEARER_SUBPROTOCOL_PREFIX):] for p in offered_subprotocols(headers)
-               if p.startswith(BEARER_SUBPROTOCOL_PREFIX)]
+    tokens += [
+        p[len(BEARER_SUBPROTOCOL_PREFIX) :]
+        for p in offered_subprotocols(headers)
+        if p.startswith(BEARER_SUBPROTOCOL_PREFIX)
+    ]
     return tokens
 
 
@@ -58,8 +73,11 @@ def check_token(path: str, headers: Headers, token: str | None) -> None:
     expected = token.encode()
     if any(hmac.compare_digest(t.encode(), expected) for t in presented_tokens(path, headers)):
         return
-    raise AccessDenied("missing or wrong bearer token: send 'Authorization: Bearer <token>', the query parameter "
-                       "'token', or the subprotocol 'bearer.<token>' next to 'ltx2stream'", code=AUTH_FAILED)
+    raise AccessDenied(
+        "missing or wrong bearer token: send 'Authorization: Bearer <token>', the query parameter "
+        "'token', or the subprotocol 'bearer.<token>' next to 'ltx2stream'",
+        code=AUTH_FAILED,
+    )
 
 
 def check_origin(headers: Headers, allowed: Sequence[str]) -> None:
@@ -77,8 +95,10 @@ def check_origin(headers: Headers, allowed: Sequence[str]) -> None:
     elif urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
         return
     shown = origin[:200]
-    raise AccessDenied(f"origin {shown!r} is not allowed; allowed: {', '.join(allowed) or 'same host only'}",
-                       code=ORIGIN_FORBIDDEN)
+    raise AccessDenied(
+        f"origin {shown!r} is not allowed; allowed: {', '.join(allowed) or 'same host only'}",
+        code=ORIGIN_FORBIDDEN,
+    )
 
 
 def check_access(path: str, headers: Headers, *, token: str | None, origins: Sequence[str]) -> None:

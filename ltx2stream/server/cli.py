@@ -31,32 +31,62 @@ TOKEN_ENV = "LTX2STREAM_TOKEN"
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``serve`` subcommand to an ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("serve", help="run the WebSocket streaming server",
-                              description="Serve streaming sessions over WebSocket + msgpack (docs/server.md).")
+    p = subparsers.add_parser(
+        "serve",
+        help="run the WebSocket streaming server",
+        description="Serve streaming sessions over WebSocket + msgpack (docs/server.md).",
+    )
     d = ServerConfig()
     net = p.add_argument_group("network and security")
     net.add_argument("--host", default=d.host, help="address to bind (default %(default)s: localhost only)")
     net.add_argument("--port", type=int, default=d.port, help="port (0 = any free port; default %(default)s)")
     net.add_argument("--token", default=None, help=f"bearer token clients must present (or env {TOKEN_ENV})")
-    net.add_argument("--origin", action="append", default=[], dest="origins",
-                     help="allowed browser Origin (repeatable; default: same host only)")
+    net.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        dest="origins",
+        help="allowed browser Origin (repeatable; default: same host only)",
+    )
     sched = p.add_argument_group("sessions")
-    sched.add_argument("--max-active", type=int, default=d.max_active_per_worker,
-                       help="sessions sharing one worker round-robin (default %(default)s)")
+    sched.add_argument(
+        "--max-active",
+        type=int,
+        default=d.max_active_per_worker,
+        help="sessions sharing one worker round-robin (default %(default)s)",
+    )
     sched.add_argument("--max-queue", type=int, default=d.max_queue, help="waiting sessions per worker")
-    sched.add_argument("--slow-client-timeout", type=float, default=d.slow_client_timeout_s,
-                       help="seconds a blocked send may take before the client is closed")
+    sched.add_argument(
+        "--slow-client-timeout",
+        type=float,
+        default=d.slow_client_timeout_s,
+        help="seconds a blocked send may take before the client is closed",
+    )
     sched.add_argument("--max-message-bytes", type=int, default=ProtocolLimits().max_message_bytes)
     store = p.add_argument_group("storage and web client")
     store.add_argument("--store-dir", type=Path, default=d.store_dir, help="continuation states directory")
-    store.add_argument("--store-ttl", type=float, default=d.store_ttl_s, help="seconds a stored session is kept")
+    store.add_argument(
+        "--store-ttl", type=float, default=d.store_ttl_s, help="seconds a stored session is kept"
+    )
     store.add_argument("--web-root", type=Path, default=d.web_root, help="directory served at / (if present)")
     model = p.add_argument_group("model host (passed to the host factory)")
-    model.add_argument("--host-factory", default=DEFAULT_HOST_FACTORY, help="module:function (default %(default)s)")
-    model.add_argument("--device", action="append", default=None, dest="devices",
-                       help="one worker per device (repeatable; default: cuda if available, else cpu)")
-    model.add_argument("--preset", action="append", default=None, dest="presets",
-                       help=f"preset(s) to offer (repeatable; default {DEFAULT_PRESET})")
+    model.add_argument(
+        "--host-factory", default=DEFAULT_HOST_FACTORY, help="module:function (default %(default)s)"
+    )
+    model.add_argument(
+        "--device",
+        action="append",
+        default=None,
+        dest="devices",
+        help="one worker per device (repeatable; default: cuda if available, else cpu)",
+    )
+    model.add_argument(
+        "--preset",
+        action="append",
+        default=None,
+        dest="presets",
+        help=f"preset(s) to offer (repeatable; default {DEFAULT_PRESET})",
+    )
     model.add_argument("--checkpoint", type=Path, help="official single-file checkpoint (.safetensors)")
     model.add_argument("--gemma", type=Path, help="Gemma 3 directory (Hugging Face layout) or .gguf file")
     model.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
@@ -69,11 +99,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
     """The ServerConfig the parsed arguments describe."""
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
-    return ServerConfig(host=args.host, port=args.port, token=token, origins=tuple(args.origins),
-                        max_active_per_worker=args.max_active, max_queue=args.max_queue,
-                        slow_client_timeout_s=args.slow_client_timeout, store_dir=args.store_dir,
-                        store_ttl_s=args.store_ttl, web_root=args.web_root,
-                        limits=ProtocolLimits(max_message_bytes=args.max_message_bytes))
+    return ServerConfig(
+        host=args.host,
+        port=args.port,
+        token=token,
+        origins=tuple(args.origins),
+        max_active_per_worker=args.max_active,
+        max_queue=args.max_queue,
+        slow_client_timeout_s=args.slow_client_timeout,
+        store_dir=args.store_dir,
+        store_ttl_s=args.store_ttl,
+        web_root=args.web_root,
+        limits=ProtocolLimits(max_message_bytes=args.max_message_bytes),
+    )
 
 
 def load_factory(spec: str) -> Callable[..., Any]:
@@ -95,11 +133,13 @@ def load_factory(spec: str) -> Callable[..., Any]:
 
 
 def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
-    """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no files)."""
+    """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no
+    files)."""
     from ltx2stream.session.host import PipelineHost
 
-    return PipelineHost(tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device,
-                        dtype=dtype_of(args))
+    return PipelineHost(
+        tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device, dtype=dtype_of(args)
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -120,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
     except LTX2StreamError as e:

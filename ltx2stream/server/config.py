@@ -16,27 +16,21 @@ MiB = 1 << 20
 class ServerConfig:
     """Everything the server needs besides the model host factory.
 
-    Network and security:
-        host, port: where to listen (localhost by default; port 0 picks a free port).
-        token: optional bearer token; clients send ``Authorization: Bearer <t>``, ``?token=<t>`` or the
-            subprotocol ``bearer.<t>`` (next to ``ltx2stream``). ``/metrics`` needs it too.
-        origins: allowed ``Origin`` values; empty = only requests without ``Origin`` (programs) or whose
-            ``Origin`` host equals the ``Host`` header (the page served at ``/``).
-    Scheduling:
-        max_active_per_worker: sessions sharing one worker round-robin; more wait in a FIFO queue.
-        max_queue: waiting sessions per worker before ``server.queue_full``.
-    Flow control and timeouts:
-        send_high_water: queued bytes per connection above which its session stops starting segments.
-        slow_client_timeout_s: a send blocked this long closes the connection (``client.too_slow``).
-        open_timeout_s: time to send ``open`` after the handshake (``session.timeout``).
-        write_limit: websockets transport write buffer (bytes) above which ``send`` waits.
-        ping_interval_s, ping_timeout_s, close_timeout_s: websockets keepalive and closing handshake.
-        shutdown_timeout_s: how long a graceful shutdown waits for sessions to checkpoint and close.
-    Storage and media:
-        store_dir: where continuation states are kept (``SessionStore``); store_ttl_s, store_keep_last as there.
-        store_cleanup_interval_s: how often expired states are removed.
-        encode_threads: threads of the shared encoder pool (PyAV releases the GIL).
-        web_root: directory served at ``/`` (``index.html``) when it exists.
+    Network and security: host, port: where to listen (localhost by default; port 0 picks a free port). token:
+    optional bearer token; clients send ``Authorization: Bearer <t>``, ``?token=<t>`` or the subprotocol
+    ``bearer.<t>`` (next to ``ltx2stream``). ``/metrics`` needs it too. origins: allowed ``Origin`` values;
+    empty = only requests without ``Origin`` (programs) or whose ``Origin`` host equals the ``Host`` header
+    (the page served at ``/``). Scheduling: max_active_per_worker: sessions sharing one worker round-robin;
+    more wait in a FIFO queue. max_queue: waiting sessions per worker before ``server.queue_full``. Flow
+    control and timeouts: send_high_water: queued bytes per connection above which its session stops starting
+    segments. slow_client_timeout_s: a send blocked this long closes the connection (``client.too_slow``).
+    open_timeout_s: time to send ``open`` after the handshake (``session.timeout``). write_limit: websockets
+    transport write buffer (bytes) above which ``send`` waits. ping_interval_s, ping_timeout_s,
+    close_timeout_s: websockets keepalive and closing handshake. shutdown_timeout_s: how long a graceful
+    shutdown waits for sessions to checkpoint and close. Storage and media: store_dir: where continuation
+    states are kept (``SessionStore``); store_ttl_s, store_keep_last as there. store_cleanup_interval_s: how
+    often expired states are removed. encode_threads: threads of the shared encoder pool (PyAV releases the
+    GIL). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -62,24 +56,40 @@ class ServerConfig:
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 
     def __post_init__(self) -> None:
-        positive = ("max_active_per_worker", "send_high_water", "slow_client_timeout_s", "open_timeout_s",
-                    "write_limit", "close_timeout_s", "shutdown_timeout_s", "store_ttl_s", "store_keep_last",
-                    "store_cleanup_interval_s", "encode_threads")
+        positive = (
+            "max_active_per_worker",
+            "send_high_water",
+            "slow_client_timeout_s",
+            "open_timeout_s",
+            "write_limit",
+            "close_timeout_s",
+            "shutdown_timeout_s",
+            "store_ttl_s",
+            "store_keep_last",
+            "store_cleanup_interval_s",
+            "encode_threads",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
-                raise ConfigError(f"server.{name} must be > 0; got {getattr(self, name)!r}",
-                                  code="config.out_of_range")
+                raise ConfigError(
+                    f"server.{name} must be > 0; got {getattr(self, name)!r}", code="config.out_of_range"
+                )
         if self.max_queue < 0 or not 0 <= self.port <= 65535:
-            raise ConfigError(f"server.max_queue must be >= 0 and port in [0, 65535]; got {self.max_queue}, "
-                              f"{self.port}", code="config.out_of_range")
-        if self.token is not None and (not self.token or not self.token.isascii() or not self.token.isprintable()
-                                       or " " in self.token):
-            raise ConfigError("server.token must be non-empty printable ASCII without spaces",
-                              code="config.out_of_range")
+            raise ConfigError(
+                f"server.max_queue must be >= 0 and port in [0, 65535]; got {self.max_queue}, {self.port}",
+                code="config.out_of_range",
+            )
+        if self.token is not None and (
+            not self.token or not self.token.isascii() or not self.token.isprintable() or " " in self.token
+        ):
+            raise ConfigError(
+                "server.token must be non-empty printable ASCII without spaces", code="config.out_of_range"
+            )
         if self.limits.sender != "client":
-            raise ConfigError("server.limits must decode client messages (sender='client')",
-                              code="config.out_of_range")
+            raise ConfigError(
+                "server.limits must decode client messages (sender='client')", code="config.out_of_range"
+            )
 
-    def replace(self, **changes: object) -> "ServerConfig":
+    def replace(self, **changes: object) -> ServerConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ FINAL_REASON_BY_CODE = {SHUTDOWN: "shutdown", TIMEOUT: "timeout"}
 class Connection:
     """Drives one client connection from handshake to close."""
 
-    def __init__(self, app: "StreamingServer", ws: ServerConnection) -> None:
+    def __init__(self, app: StreamingServer, ws: ServerConnection) -> None:
         self.app, self.ws = app, ws
         self.outbox = Outbox(app.config.send_high_water, self._on_pressure)
         self.session: LiveSession | None = None
@@ -59,15 +59,16 @@ class Connection:
             except (TimeoutError, asyncio.CancelledError):
                 sender.cancel()
 
-    # ---- before accepted -------------------------------------------------------------------------------------
+    # ---- before accepted -----------------------------------------------------------------------------------
 
     async def _start(self) -> LiveSession | None:
         """Check access, wait for ``open`` and admit the session; refusals are reported, then None."""
         try:
             request = self.ws.request
             assert request is not None
-            check_access(request.path, request.headers, token=self.app.config.token,
-                         origins=self.app.config.origins)
+            check_access(
+                request.path, request.headers, token=self.app.config.token, origins=self.app.config.origins
+            )
             msg = await self._receive_open()
             if msg is None:
                 return None
@@ -80,8 +81,9 @@ class Connection:
         recv = asyncio.ensure_future(self.ws.recv())
         closing = asyncio.ensure_future(self.app.closing.wait())
         try:
-            done, _ = await asyncio.wait({recv, closing}, timeout=self.app.config.open_timeout_s,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {recv, closing}, timeout=self.app.config.open_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             closing.cancel()
         if recv not in done:
@@ -105,8 +107,14 @@ class Connection:
         self.outbox.put(P.Final(reason=reason, segments=0, error_code=err.code))
         self.outbox.close(int(error_spec(err.code).close_code), err.code)
 
-    def send_error(self, error: BaseException, *, accepted: bool, request_id: int | None = None,
-                   ends_session: bool = False) -> P.Error:
+    def send_error(
+        self,
+        error: BaseException,
+        *,
+        accepted: bool,
+        request_id: int | None = None,
+        ends_session: bool = False,
+    ) -> P.Error:
         """Queue the ``error`` message for ``error`` and count it; ``ends_session`` forces ``fatal`` (an error
         the table calls non-fatal, e.g. ``input.size_rule`` from the generator, may still end a session)."""
         if not isinstance(error, LTX2StreamError):
@@ -118,7 +126,7 @@ class Connection:
         self.outbox.put(err)
         return err
 
-    # ---- after accepted --------------------------------------------------------------------------------------
+    # ---- after accepted ------------------------------------------------------------------------------------
 
     async def _serve(self, session: LiveSession) -> None:
         reader = asyncio.create_task(self._read_loop(session), name="ltx2stream-reader")

@@ -2,7 +2,8 @@
 
 Outcomes (``LiveSession.request_end``):
 
-* ``stopped``  – the client sent ``stop`` and every started segment was delivered → ``final`` ``stopped``, 1000.
+* ``stopped``  – the client sent ``stop`` and every started segment was delivered → ``final`` ``stopped``,
+  1000.
 * ``shutdown`` – the server is going down: the segment in flight is cancelled → ``error`` ``server.shutdown``,
   ``final`` ``shutdown`` with the resumable id, close 1001.
 * ``failed``   – a fatal error (protocol, generator, encoder, slow client) → ``error``, ``final`` ``failed``,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-async def end_session(app: "StreamingServer", session: LiveSession, outcome: Outcome, conn: "Connection") -> None:
+async def end_session(app: StreamingServer, session: LiveSession, outcome: Outcome, conn: Connection) -> None:
     """Run the ending sequence once; later calls wait for the first to finish."""
     if session.ending:
         await session.ended.wait()
@@ -43,14 +44,19 @@ async def end_session(app: "StreamingServer", session: LiveSession, outcome: Out
         await _detach(app, session, cancel=outcome.reason != "stopped")
         resumable = await _checkpoint(app, session)
         _notify(session, outcome, resumable, conn)
-        logger.info("session %s ended: %s (%d segment(s) delivered, resumable: %s)", session.session_id,
-                    outcome.reason, session.delivered, resumable is not None)
+        logger.info(
+            "session %s ended: %s (%d segment(s) delivered, resumable: %s)",
+            session.session_id,
+            outcome.reason,
+            session.delivered,
+            resumable is not None,
+        )
     finally:
         app.forget(session)
         session.ended.set()
 
 
-async def _detach(app: "StreamingServer", session: LiveSession, *, cancel: bool) -> None:
+async def _detach(app: StreamingServer, session: LiveSession, *, cancel: bool) -> None:
     job = session.job
     if cancel:
         job.cancel.cancel()
@@ -61,11 +67,14 @@ async def _detach(app: "StreamingServer", session: LiveSession, *, cancel: bool)
     try:
         await asyncio.wait_for(session.released.wait(), app.config.shutdown_timeout_s)
     except TimeoutError:
-        logger.warning("session %s: worker still busy with it after %.0f s", session.session_id,
-                       app.config.shutdown_timeout_s)
+        logger.warning(
+            "session %s: worker still busy with it after %.0f s",
+            session.session_id,
+            app.config.shutdown_timeout_s,
+        )
 
 
-async def _checkpoint(app: "StreamingServer", session: LiveSession) -> str | None:
+async def _checkpoint(app: StreamingServer, session: LiveSession) -> str | None:
     """Store the state after the last delivered segment; returns the id it can be resumed by (or None)."""
     if session.last_state is None:
         return None
@@ -82,7 +91,7 @@ async def _checkpoint(app: "StreamingServer", session: LiveSession) -> str | Non
     return session.session_id
 
 
-def _notify(session: LiveSession, outcome: Outcome, resumable: str | None, conn: "Connection") -> None:
+def _notify(session: LiveSession, outcome: Outcome, resumable: str | None, conn: Connection) -> None:
     out = session.outbox
     if outcome.reason == "gone":
         _settle(session, SessionState.CLOSED, "client left", send=False)
@@ -99,10 +108,20 @@ def _notify(session: LiveSession, outcome: Outcome, resumable: str | None, conn:
     assert error is not None
     err = conn.send_error(error, accepted=True, ends_session=True)
     final_reason = "shutdown" if outcome.reason == "shutdown" else "failed"
-    _settle(session, SessionState.CLOSED if final_reason == "shutdown" else SessionState.FAILED, err.code,
-            send=True)
-    out.put(P.Final(reason=final_reason, segments=session.delivered, resumable_session_id=resumable,
-                    error_code=err.code))
+    _settle(
+        session,
+        SessionState.CLOSED if final_reason == "shutdown" else SessionState.FAILED,
+        err.code,
+        send=True,
+    )
+    out.put(
+        P.Final(
+            reason=final_reason,
+            segments=session.delivered,
+            resumable_session_id=resumable,
+            error_code=err.code,
+        )
+    )
     out.close(int(error_spec(err.code).close_code), err.code)
 
 

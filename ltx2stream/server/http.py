@@ -1,9 +1,10 @@
-"""Plain HTTP on the WebSocket port (websockets ``process_request``): health, readiness, metrics, the web client.
+"""Plain HTTP on the WebSocket port (websockets ``process_request``): health, readiness, metrics, the web
+client.
 
 Routes: ``GET /healthz`` (200 while the process and its workers live, 500 when a model host failed to load),
-``GET /readyz`` (503 until every worker loaded and warmed its host, then 200), ``GET /metrics`` (Prometheus text;
-needs the bearer token when one is configured), ``GET /`` and static files of ``web_root`` (when present).
-A WebSocket upgrade on ``/`` or ``/ws`` continues to the handshake; on any other path it gets 404.
+``GET /readyz`` (503 until every worker loaded and warmed its host, then 200), ``GET /metrics`` (Prometheus
+text; needs the bearer token when one is configured), ``GET /`` and static files of ``web_root`` (when
+present). A WebSocket upgrade on ``/`` or ``/ws`` continues to the handshake; on any other path it gets 404.
 """
 
 from __future__ import annotations
@@ -33,15 +34,21 @@ MAX_STATIC_BYTES = 16 << 20
 def response(status: int, body: bytes | str, content_type: str = "text/plain; charset=utf-8") -> Response:
     """A complete HTTP response with length, type and no caching."""
     data = body.encode() if isinstance(body, str) else body
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(data))),
-                       ("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")])
+    headers = Headers(
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(data))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 
 class HttpRoutes:
     """The ``process_request`` hook of one server."""
 
-    def __init__(self, app: "StreamingServer") -> None:
+    def __init__(self, app: StreamingServer) -> None:
         self.app = app
         root = app.config.web_root
         self.web_root = root.resolve() if root is not None and (root / "index.html").is_file() else None
@@ -61,7 +68,11 @@ class HttpRoutes:
 
     def _healthz(self) -> Response:
         failed = [f"{w.name}: {type(w.error).__name__}" for w in self.app.workers if w.error is not None]
-        return response(500, "model host failed: " + "; ".join(failed) + "\n") if failed else response(200, "ok\n")
+        return (
+            response(500, "model host failed: " + "; ".join(failed) + "\n")
+            if failed
+            else response(200, "ok\n")
+        )
 
     def _metrics(self, request: Request) -> Response:
         try:
@@ -75,7 +86,11 @@ class HttpRoutes:
             return response(404, "not found\n")
         relative = unquote(path).lstrip("/") or "index.html"
         target = (self.web_root / relative).resolve()
-        if not target.is_relative_to(self.web_root) or target.suffix not in STATIC_TYPES or not target.is_file():
+        if (
+            not target.is_relative_to(self.web_root)
+            or target.suffix not in STATIC_TYPES
+            or not target.is_file()
+        ):
             return response(404, "not found\n")
         if target.stat().st_size > MAX_STATIC_BYTES:
             return response(404, "not found\n")

@@ -52,7 +52,8 @@ class Fragment:
 
 @dataclass(frozen=True)
 class SegmentResult:
-    """A generated and encoded segment: the generator's report, the continuation state after it, wall times."""
+    """A generated and encoded segment: the generator's report, the continuation state after it, wall
+    times."""
 
     report: SegmentReport
     state: bytes
@@ -74,7 +75,7 @@ class JobEvents(Protocol):
 
     def media(self, fragment: Fragment) -> None: ...
 
-    def segment_encoded(self, result: "SegmentResult") -> None:
+    def segment_encoded(self, result: SegmentResult) -> None:
         """Every fragment of ``result.report.index`` was handed to ``media``."""
 
     def cancelled(self, index: int) -> None: ...
@@ -103,7 +104,7 @@ class Job:
     def session_id(self) -> str:
         return self.spec.session_id
 
-    # ---- loop side -------------------------------------------------------------------------------------------
+    # ---- loop side -----------------------------------------------------------------------------------------
 
     def set_hold(self, reason: str, on: bool) -> bool:
         """Add or remove one reason to start nothing new; returns whether anything changed."""
@@ -119,7 +120,9 @@ class Job:
     def steer(self, prompt: str, *, transition: str, blend_segments: int, seed: int | None) -> int:
         """Schedule a prompt change; returns the segment index it applies from."""
         with self.lock:
-            return self.schedule.steer(prompt, transition=transition, blend_segments=blend_segments, seed=seed)
+            return self.schedule.steer(
+                prompt, transition=transition, blend_segments=blend_segments, seed=seed
+            )
 
     def delivered(self, index: int) -> None:
         """Segment ``index`` reached the client: frees one lookahead slot."""
@@ -137,10 +140,11 @@ class Job:
         if streamer is not None:
             streamer.close()
 
-    # ---- worker side -----------------------------------------------------------------------------------------
+    # ---- worker side ---------------------------------------------------------------------------------------
 
     def take_turn(self) -> SegmentPlan | str | None:
-        """The next thing to do for this job, committing to it: ``OPEN``, a started segment's plan, or None."""
+        """The next thing to do for this job, committing to it: ``OPEN``, a started segment's plan, or
+        None."""
         if self.cancel.cancelled:
             return None
         if self.generator is None:

@@ -1,7 +1,7 @@
 """One accepted session on the event loop: client commands in, worker events in, protocol messages out.
 
-All methods run on the event loop. The rules (lifecycle, steering, rate limit) come from the Sans-I/O classes in
-``ltx2stream.session.state_machine``; this class only wires them to the job (worker side) and the outbox.
+All methods run on the event loop. The rules (lifecycle, steering, rate limit) come from the Sans-I/O classes
+in ``ltx2stream.session.state_machine``; this class only wires them to the job (worker side) and the outbox.
 Worker and encoder threads reach it through :class:`LoopEvents`, which posts each call to the loop.
 """
 
@@ -34,7 +34,8 @@ TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode")
 
 @dataclass(frozen=True)
 class Outcome:
-    """Why a session ends: ``stopped`` (client stop), ``failed`` (error), ``shutdown``, ``gone`` (client left)."""
+    """Why a session ends: ``stopped`` (client stop), ``failed`` (error), ``shutdown``, ``gone`` (client
+    left)."""
 
     reason: str
     error: BaseException | None = None
@@ -52,8 +53,14 @@ class Services:
 class LiveSession:
     """A session from ``accepted`` to ``final``; the connection ends it when ``end_requested`` is set."""
 
-    def __init__(self, job: Job, scheduler: Scheduler, outbox: Outbox, services: Services,
-                 resumed: tuple[int, bytes, bool] | None = None) -> None:
+    def __init__(
+        self,
+        job: Job,
+        scheduler: Scheduler,
+        outbox: Outbox,
+        services: Services,
+        resumed: tuple[int, bytes, bool] | None = None,
+    ) -> None:
         self.job, self.scheduler, self.outbox, self.services = job, scheduler, outbox, services
         self.session_id = job.session_id
         self.machine = SessionStateMachine(job.session_id)
@@ -71,7 +78,7 @@ class LiveSession:
         self.outcome: Outcome | None = None  # why the session ends; set once
         self.end_requested = asyncio.Event()
 
-    # ---- helpers ---------------------------------------------------------------------------------------------
+    # ---- helpers -------------------------------------------------------------------------------------------
 
     def send(self, msg: P.Message, **kwargs: object) -> None:
         self.outbox.put(msg, **kwargs)  # type: ignore[arg-type]
@@ -91,19 +98,22 @@ class LiveSession:
         """The outbox crossed its high-water mark (True) or drained below half of it (False)."""
         if self.job.set_hold(HOLD_BACKPRESSURE, on):
             self.services.metrics.backpressured.inc(1 if on else -1)
-            logger.info("session %s: client %s", self.session_id, "falls behind, holding" if on else "caught up")
+            logger.info(
+                "session %s: client %s", self.session_id, "falls behind, holding" if on else "caught up"
+            )
             if not on:
                 self.scheduler.poke()
 
-    # ---- client commands -------------------------------------------------------------------------------------
+    # ---- client commands -----------------------------------------------------------------------------------
 
     async def handle(self, msg: P.Message) -> None:
         """Apply one client message after ``open``; raises LTX2StreamError for the connection to report."""
         if isinstance(msg, P.Steer):
             self.machine.command("steer")
             self.rate.check(time.monotonic())
-            at = self.job.steer(msg.prompt, transition=msg.transition, blend_segments=msg.blend_segments,
-                                seed=msg.seed)
+            at = self.job.steer(
+                msg.prompt, transition=msg.transition, blend_segments=msg.blend_segments, seed=msg.seed
+            )
             self.send(P.SteerAck(applies_at=at, request_id=msg.request_id))
         elif isinstance(msg, P.Pause):
             self.send(P.State.from_change(self.machine.command("pause")))  # type: ignore[arg-type]
@@ -119,8 +129,9 @@ class LiveSession:
             self.job.set_hold(HOLD_STOPPING, True)
             self.check_stop_done()
         else:
-            raise ProtocolError(f"{msg.type!r} is only allowed as the first message of a connection",
-                                code=UNEXPECTED)
+            raise ProtocolError(
+                f"{msg.type!r} is only allowed as the first message of a connection", code=UNEXPECTED
+            )
 
     async def _snapshot(self, msg: P.Snapshot) -> None:
         self.machine.command("snapshot")
@@ -131,15 +142,22 @@ class LiveSession:
             await asyncio.to_thread(self.services.store.save, self.session_id, index, state)
             self.state_stored = True
             self.services.metrics.states_saved.inc()
-        self.send(P.SnapshotResult(session_id=self.session_id, segment_index=index, stored=msg.store,
-                                   data=None if msg.store else state, request_id=msg.request_id))
+        self.send(
+            P.SnapshotResult(
+                session_id=self.session_id,
+                segment_index=index,
+                stored=msg.store,
+                data=None if msg.store else state,
+                request_id=msg.request_id,
+            )
+        )
 
     def check_stop_done(self) -> None:
         """After ``stop``: once every started segment was delivered, end the session."""
         if self.machine.state == SessionState.STOPPING and self.job.in_flight() == 0:
             self.request_end("stopped")
 
-    # ---- worker events (posted to the loop by LoopEvents) ----------------------------------------------------
+    # ---- worker events (posted to the loop by LoopEvents) --------------------------------------------------
 
     def on_opening(self) -> None:
         if self.machine.state == SessionState.QUEUED:
@@ -159,7 +177,9 @@ class LiveSession:
         if self.ending:
             return
         if stage in P.STAGES and total >= 1:
-            self.send(P.Progress(segment=index, stage=stage, step=min(step, total), total=total), droppable=True)
+            self.send(
+                P.Progress(segment=index, stage=stage, step=min(step, total), total=total), droppable=True
+            )
 
     def on_media_init(self, mime: str, data: bytes) -> None:
         if self.ending:
@@ -170,8 +190,16 @@ class LiveSession:
         if self.ending:
             return
         self._segment_first_queued.setdefault(fragment.segment, time.perf_counter())
-        self.send(P.Media(segment=fragment.segment, seq=self._seq, t0=fragment.t0, duration=fragment.duration,
-                          data=fragment.data, last=fragment.last))
+        self.send(
+            P.Media(
+                segment=fragment.segment,
+                seq=self._seq,
+                t0=fragment.t0,
+                duration=fragment.duration,
+                data=fragment.data,
+                last=fragment.last,
+            )
+        )
         self._seq += 1
         self.media_seconds += fragment.duration
 
@@ -185,8 +213,11 @@ class LiveSession:
 
         def build() -> P.SegmentDone:
             send_s = time.perf_counter() - first
-            return P.SegmentDone(index=index, media_duration=duration, timings=P.SegmentTimings(
-                **timings, encode=result.encode_s, send=send_s))
+            return P.SegmentDone(
+                index=index,
+                media_duration=duration,
+                timings=P.SegmentTimings(**timings, encode=result.encode_s, send=send_s),
+            )
 
         self.outbox.put_later("segment_done", build, on_sent=lambda: self._delivered(result, duration))
 
@@ -259,4 +290,3 @@ class LoopEvents:
 
     def released(self) -> None:
         self._post("on_released")
-

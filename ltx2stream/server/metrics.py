@@ -7,8 +7,8 @@ encoder threads may update them directly; ``render()`` is what ``/metrics`` retu
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -41,7 +41,7 @@ class _Metric(ABC):
         return tuple(str(labels[k]) for k in self.labels)
 
     def _series(self, key: LabelValues, suffix: str = "", extra: tuple[tuple[str, str], ...] = ()) -> str:
-        pairs = list(zip(self.labels, key)) + list(extra)
+        pairs = list(zip(self.labels, key, strict=True)) + list(extra)
         inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
         return f"{self.name}{suffix}" + (f"{{{inner}}}" if inner else "")
 
@@ -94,8 +94,14 @@ class Histogram(_Metric):
 
     kind = "histogram"
 
-    def __init__(self, name: str, help_text: str, labels: Sequence[str], lock: threading.Lock,
-                 buckets: Sequence[float] = STAGE_BUCKETS) -> None:
+    def __init__(
+        self,
+        name: str,
+        help_text: str,
+        labels: Sequence[str],
+        lock: threading.Lock,
+        buckets: Sequence[float] = STAGE_BUCKETS,
+    ) -> None:
         super().__init__(name, help_text, labels, lock)
         self.buckets = tuple(sorted(buckets)) + (math.inf,)
         self._data: dict[LabelValues, tuple[list[int], list[float]]] = {}
@@ -117,7 +123,7 @@ class Histogram(_Metric):
     def lines(self) -> list[str]:
         out = self.header()
         for key, (counts, total) in sorted(self._data.items()):
-            for bound, n in zip(self.buckets, counts):
+            for bound, n in zip(self.buckets, counts, strict=True):
                 out.append(f"{self._series(key, '_bucket', (('le', _number(bound)),))} {n}")
             out.append(f"{self._series(key, '_sum')} {_number(total[0])}")
             out.append(f"{self._series(key, '_count')} {counts[-1]}")
@@ -137,8 +143,9 @@ class Registry:
     def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
         return self._add(Gauge(f"ltx2stream_{name}", help_text, labels, self._lock))
 
-    def histogram(self, name: str, help_text: str, labels: Sequence[str] = (),
-                  buckets: Sequence[float] = STAGE_BUCKETS) -> Histogram:
+    def histogram(
+        self, name: str, help_text: str, labels: Sequence[str] = (), buckets: Sequence[float] = STAGE_BUCKETS
+    ) -> Histogram:
         return self._add(Histogram(f"ltx2stream_{name}", help_text, labels, self._lock, buckets))
 
     def _add(self, metric: M) -> M:
@@ -159,12 +166,18 @@ class ServerMetrics:
         self.connections = r.gauge("connections", "open WebSocket connections")
         self.sessions = r.gauge("sessions", "sessions by scheduling state", ("state",))
         self.queue_length = r.gauge("queue_length", "sessions waiting for a worker slot")
-        self.backpressured = r.gauge("sessions_backpressured", "sessions held because their client reads slowly")
+        self.backpressured = r.gauge(
+            "sessions_backpressured", "sessions held because their client reads slowly"
+        )
         self.segments = r.counter("segments_total", "segments generated, encoded and sent")
         self.cancelled = r.counter("segments_cancelled_total", "segments cancelled mid-generation")
-        self.stage_seconds = r.histogram("segment_stage_seconds", "wall seconds per segment stage", ("stage",))
+        self.stage_seconds = r.histogram(
+            "segment_stage_seconds", "wall seconds per segment stage", ("stage",)
+        )
         self.media_seconds = r.counter("media_seconds_total", "seconds of media delivered")
-        self.generate_seconds = r.counter("generate_seconds_total", "worker seconds spent generating segments")
+        self.generate_seconds = r.counter(
+            "generate_seconds_total", "worker seconds spent generating segments"
+        )
         self.realtime_factor = r.gauge("realtime_factor", "media seconds per generation second, last segment")
         self.bytes_sent = r.counter("bytes_sent_total", "bytes of protocol messages sent")
         self.errors = r.counter("errors_total", "error messages sent, by code", ("code",))

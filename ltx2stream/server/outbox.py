@@ -2,8 +2,9 @@
 
 Bounded by design rather than by blocking producers: producers live on the event loop and must never wait.
 Media is bounded by the session's lookahead (a segment is only started while at most ``1 + lookahead`` are
-undelivered); above ``high_water`` queued bytes the session is told to start nothing new (``on_pressure(True)``)
-until the queue drains below half of it; droppable messages (``progress``) are dropped while over the mark.
+undelivered); above ``high_water`` queued bytes the session is told to start nothing new
+(``on_pressure(True)``) until the queue drains below half of it; droppable messages (``progress``) are dropped
+while over the mark.
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ class Outbox:
         """A close was requested: nothing more is queued."""
         return self._close is not None
 
-    def put(self, msg: Message, *, droppable: bool = False, on_sent: Callable[[], None] | None = None) -> bool:
+    def put(
+        self, msg: Message, *, droppable: bool = False, on_sent: Callable[[], None] | None = None
+    ) -> bool:
         """Queue ``msg``; returns False when it was dropped (closing, or droppable while over the mark)."""
         if self._close is not None or (droppable and self.queued_bytes > self.high_water):
             self.dropped += 1
@@ -72,8 +75,9 @@ class Outbox:
         self._wakeup.set()
         return True
 
-    def put_later(self, kind: str, build: Callable[[], Message], *, on_sent: Callable[[], None] | None = None
-                  ) -> bool:
+    def put_later(
+        self, kind: str, build: Callable[[], Message], *, on_sent: Callable[[], None] | None = None
+    ) -> bool:
         """Queue a message that is built (and encoded) only when its turn to be sent comes."""
         if self._close is not None:
             self.dropped += 1

@@ -19,7 +19,8 @@ from ltx2stream.session.state_machine import SegmentPlan
 
 @dataclass(frozen=True)
 class Admission:
-    """What changed when a job was added or removed: newly active jobs and the new position of every waiter."""
+    """What changed when a job was added or removed: newly active jobs and the new position of every
+    waiter."""
 
     admitted: tuple[Job, ...] = ()
     positions: tuple[tuple[Job, int], ...] = ()
@@ -38,7 +39,7 @@ class Scheduler:
         self._current: Job | None = None
         self._stopped = False
 
-    # ---- loop side -------------------------------------------------------------------------------------------
+    # ---- loop side -----------------------------------------------------------------------------------------
 
     def add(self, job: Job) -> int | None:
         """Make ``job`` active (returns None) or queue it (returns its position, 0 = next).
@@ -52,8 +53,11 @@ class Scheduler:
                 self._cond.notify_all()
                 return None
             if len(self._waiting) >= self.max_queue:
-                raise SessionError(f"all {self.cap} slots are busy and {len(self._waiting)} sessions wait "
-                                   f"(queue limit {self.max_queue}); try again later", code=QUEUE_FULL)
+                raise SessionError(
+                    f"all {self.cap} slots are busy and {len(self._waiting)} sessions wait "
+                    f"(queue limit {self.max_queue}); try again later",
+                    code=QUEUE_FULL,
+                )
             self._waiting.append(job)
             return len(self._waiting) - 1
 
@@ -94,7 +98,7 @@ class Scheduler:
         with self._cond:
             return self._current
 
-    # ---- worker side -----------------------------------------------------------------------------------------
+    # ---- worker side ---------------------------------------------------------------------------------------
 
     def next_turn(self, timeout: float | None = None) -> tuple[Job, SegmentPlan | str] | None:
         """Block until an active job has a turn (first in round-robin order), or stop / timeout (None)."""

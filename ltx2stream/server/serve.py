@@ -16,10 +16,16 @@ logger = logging.getLogger(__name__)
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
-async def serve(config: ServerConfig, host_factories: HostFactory | Sequence[HostFactory], *,
-                encoder_factory: EncoderFactory = default_encoder_factory, stop: asyncio.Event | None = None,
-                on_started: Callable[[StreamingServer], None] | None = None) -> None:
-    """Start a server, wait for ``stop`` (set by SIGTERM/SIGINT when running in the main thread), shut down."""
+async def serve(
+    config: ServerConfig,
+    host_factories: HostFactory | Sequence[HostFactory],
+    *,
+    encoder_factory: EncoderFactory = default_encoder_factory,
+    stop: asyncio.Event | None = None,
+    on_started: Callable[[StreamingServer], None] | None = None,
+) -> None:
+    """Start a server, wait for ``stop`` (set by SIGTERM/SIGINT when running in the main thread), shut
+    down."""
     stop = stop or asyncio.Event()
     app = StreamingServer(config, host_factories, encoder_factory=encoder_factory)
     loop = asyncio.get_running_loop()
@@ -46,8 +52,12 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
     stop.set()
 
 
-def run(config: ServerConfig, host_factories: HostFactory | Sequence[HostFactory], *,
-        encoder_factory: EncoderFactory = default_encoder_factory) -> int:
+def run(
+    config: ServerConfig,
+    host_factories: HostFactory | Sequence[HostFactory],
+    *,
+    encoder_factory: EncoderFactory = default_encoder_factory,
+) -> int:
     """Blocking entry point for the CLI (the app logs ``listening on HOST:PORT``); returns the exit code."""
     asyncio.run(serve(config, host_factories, encoder_factory=encoder_factory))
     return 0

@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 
 
 class MediaEncoder(Protocol):
-    """The session encoder (``ltx2stream.media.SessionEncoder``): persistent x264/AAC with absolute timestamps,
-    the same init segment for the whole session, progressive ``drain()`` and one ``flush_segment`` per segment."""
+    """The session encoder (``ltx2stream.media.SessionEncoder``): persistent x264/AAC with absolute
+    timestamps, the same init segment for the whole session, progressive ``drain()`` and one ``flush_segment``
+    per segment."""
 
     @property
     def init_segment(self) -> bytes: ...
@@ -96,10 +97,12 @@ class SerialExecutor:
 
 
 class SegmentStreamer:
-    """One session's encoder, fed in order on a :class:`SerialExecutor`; reports fragments to the job events."""
+    """One session's encoder, fed in order on a :class:`SerialExecutor`; reports fragments to the job
+    events."""
 
-    def __init__(self, make_encoder: Callable[[], MediaEncoder], fps: float, pool: Executor,
-                 events: JobEvents) -> None:
+    def __init__(
+        self, make_encoder: Callable[[], MediaEncoder], fps: float, pool: Executor, events: JobEvents
+    ) -> None:
         self.events = events
         self._fps = float(fps)
         self._serial = SerialExecutor(pool, events.failed)
@@ -119,9 +122,10 @@ class SegmentStreamer:
             t0 = time.perf_counter()
             fn(self._encoder)
             self._encode_s += time.perf_counter() - t0
+
         return run
 
-    def sink(self, index: int) -> "StreamSink":
+    def sink(self, index: int) -> StreamSink:
         """The SegmentSink for segment ``index`` (called on the worker thread)."""
         return StreamSink(self, index)
 
@@ -141,7 +145,8 @@ class SegmentStreamer:
         self._serial.submit(self._close)
 
     def _encode_video(self, encoder: MediaEncoder, index: int, frames: np.ndarray) -> None:
-        """Encode a chunk and pass on what the muxer produced, one piece behind (the last one gets ``last``)."""
+        """Encode a chunk and pass on what the muxer produced, one piece behind (the last one gets
+        ``last``)."""
         fps = self._fps
         start = self._frames
         encoder.add_video(frames)

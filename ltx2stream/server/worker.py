@@ -1,7 +1,7 @@
 """One worker per device: a thread that owns the model host and runs its sessions' turns, one at a time.
 
-The host is built and warmed on the worker's own thread (so CUDA state lives on the thread that uses it and the
-event loop stays free while weights load). A turn is either opening a session's generator or one segment;
+The host is built and warmed on the worker's own thread (so CUDA state lives on the thread that uses it and
+the event loop stays free while weights load). A turn is either opening a session's generator or one segment;
 between turns the scheduler picks the next session round-robin. Cancellation is the generator's job: it checks
 the job's ``CancelToken`` between denoising steps, so a removed session frees the worker within one step.
 """
@@ -31,8 +31,14 @@ HostFactory = Callable[[], ModelHost]
 class Worker:
     """A device, its host, its scheduler and the thread that runs turns."""
 
-    def __init__(self, name: str, host_factory: HostFactory, scheduler: Scheduler, encode_pool: Executor,
-                 encoder_factory: EncoderFactory) -> None:
+    def __init__(
+        self,
+        name: str,
+        host_factory: HostFactory,
+        scheduler: Scheduler,
+        encode_pool: Executor,
+        encoder_factory: EncoderFactory,
+    ) -> None:
         self.name = name
         self.scheduler = scheduler
         self.host: ModelHost | None = None
@@ -91,8 +97,12 @@ class Worker:
             return False
         self.host = host
         self.loaded.set()
-        logger.info("worker %s: host ready in %.2f s (presets: %s)", self.name, time.perf_counter() - t0,
-                    ", ".join(host.presets))
+        logger.info(
+            "worker %s: host ready in %.2f s (presets: %s)",
+            self.name,
+            time.perf_counter() - t0,
+            ", ".join(host.presets),
+        )
         return True
 
     def _open(self, job: Job) -> None:
@@ -103,28 +113,44 @@ class Worker:
             generator = self.host.open_session(spec.settings, image=spec.image, state=spec.state)
             expected = job.schedule.next_index
             if generator.next_index != expected:
-                raise SessionError(f"generator starts at segment {generator.next_index}, the session expects "
-                                   f"{expected}", code=INTERNAL)
+                raise SessionError(
+                    f"generator starts at segment {generator.next_index}, the session expects {expected}",
+                    code=INTERNAL,
+                )
         except BaseException as e:
             job.events.failed(e)
             return
         job.generator = generator
-        job.streamer = SegmentStreamer(lambda: self._encoder_factory(spec.settings, generator.sample_rate),
-                                       spec.settings.fps, self._pool, job.events)
+        job.streamer = SegmentStreamer(
+            lambda: self._encoder_factory(spec.settings, generator.sample_rate),
+            spec.settings.fps,
+            self._pool,
+            job.events,
+        )
 
     def _segment(self, job: Job, plan: SegmentPlan) -> None:
         assert job.generator is not None and job.streamer is not None
         job.events.segment_started(plan)
-        request = SegmentRequest(index=plan.index, prompt=plan.prompt, seed=plan.seed,
-                                 transition="blend" if plan.previous_prompt is not None else "cut",
-                                 blend_from=plan.previous_prompt, blend_weight=plan.weight)
+        request = SegmentRequest(
+            index=plan.index,
+            prompt=plan.prompt,
+            seed=plan.seed,
+            transition="blend" if plan.previous_prompt is not None else "cut",
+            blend_from=plan.previous_prompt,
+            blend_weight=plan.weight,
+        )
         t0 = time.perf_counter()
         try:
             report = job.generator.run_segment(request, job.streamer.sink(plan.index), job.cancel)
             state = job.generator.snapshot()
         except SegmentCancelled:
-            logger.info("worker %s: session %s segment %d cancelled after %.3f s", self.name, job.session_id,
-                        plan.index, time.perf_counter() - t0)
+            logger.info(
+                "worker %s: session %s segment %d cancelled after %.3f s",
+                self.name,
+                job.session_id,
+                plan.index,
+                time.perf_counter() - t0,
+            )
             job.events.cancelled(plan.index)
             return
         except BaseException as e:
