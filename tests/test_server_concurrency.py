@@ -172,3 +172,29 @@ def test_never_reading_client_pauses_its_session_with_bounded_memory_then_is_clo
             assert other.received[-1].type == "final"
 
     asyncio.run(main())
+
+
+def test_sessions_spread_over_workers(tmp_path):
+    """Two workers (devices) with one slot each: two sessions run at once, one per worker, nobody queues."""
+    from server_doubles import make_config
+
+    from ltx2stream.server.app import StreamingServer
+
+    async def main() -> None:
+        hosts = [ToyHost(), ToyHost()]
+        app = StreamingServer(make_config(tmp_path, max_active_per_worker=1), [lambda h=h: h for h in hosts])
+        await app.start()
+        try:
+            clients = [await Client.connect(app.port) for _ in hosts]
+            for c in clients:
+                await c.open()
+            for c in clients:
+                await c.expect("segment_done", index=1)
+                await c.send(P.Stop())
+                assert (await c.drain_to_close())[0] == 1000
+            assert not any(c.of_type("queued") for c in clients)
+            assert all(len(h.segments) >= 2 for h in hosts)
+        finally:
+            await app.shutdown()
+
+    asyncio.run(main())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ltx2stream.errors import ProtocolError, SessionError
@@ -30,6 +31,7 @@ from ltx2stream.session.store import SessionStore
 
 logger = logging.getLogger(__name__)
 TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode")
+FOLDED_INTO_DECODE = ("audio",)  # the generator's audio decode (audio VAE + vocoder) counts as ``decode``
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ class LiveSession:
             return
         index = result.report.index
         first = self._segment_first_queued.pop(index, time.perf_counter())
-        timings = {k: float(result.report.timings.get(k, 0.0)) for k in TIMING_KEYS}
+        timings = wire_timings(result.report.timings)
         duration = result.report.frames / self.job.spec.settings.fps
 
         def build() -> P.SegmentDone:
@@ -243,11 +245,17 @@ class LiveSession:
         m.media_seconds.inc(duration)
         m.generate_seconds.inc(result.generate_s)
         m.realtime_factor.set(duration / result.generate_s if result.generate_s > 0 else 0.0)
-        for stage, seconds in result.report.timings.items():
-            if stage in P.STAGES:
-                m.stage_seconds.observe(float(seconds), stage=stage)
+        for stage, seconds in wire_timings(result.report.timings).items():
+            m.stage_seconds.observe(seconds, stage=stage)
         m.stage_seconds.observe(result.encode_s, stage="encode")
         self.check_stop_done()
+
+
+def wire_timings(reported: Mapping[str, float]) -> dict[str, float]:
+    """The generator's stage timings as the ``segment_done.timings`` stages (missing stages are 0)."""
+    out = {k: float(reported.get(k, 0.0)) for k in TIMING_KEYS}
+    out["decode"] += sum(float(reported.get(k, 0.0)) for k in FOLDED_INTO_DECODE)
+    return out
 
 
 class LoopEvents:
