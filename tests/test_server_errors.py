@@ -109,6 +109,17 @@ def test_bad_input_gets_documented_codes_and_other_sessions_are_unaffected(tmp_p
                     "state.corrupt",
                     4422,
                 ),
+                (
+                    _raw_open(image={"data": b"\xff\xd8\xff" + b"\x00" * 20, "mime": "image/png"}),
+                    "protocol.bad_image",
+                    4400,
+                ),
+                (
+                    _raw_open(prompt="x" * (P.ProtocolLimits().max_prompt_chars + 1)),
+                    "protocol.out_of_range",
+                    4400,
+                ),
+                (_raw_open(lookahead=9), "protocol.out_of_range", 4400),
                 (None, "session.timeout", 4408),
             ]
             for first, code, close in cases:
