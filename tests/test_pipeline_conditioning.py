@@ -54,7 +54,7 @@ def test_audio_prefix_and_order_of_items() -> None:
 def test_appended_tokens_and_target_only() -> None:
     s = canvas(12).appended(torch.ones(1, 4, 4), torch.ones(1, 3, 4, 2), strength=1.0)
     assert s.num_tokens == 16 and s.num_target == 12
-    assert torch.equal(s.latent[:, 12:], torch.zeros(1, 4, 4)) and torch.equal(s.clean_latent[:, 12:], torch.ones(1, 4, 4))
+    assert torch.equal(s.latent[:, 12:], torch.ones(1, 4, 4)) and torch.equal(s.clean_latent[:, 12:], torch.ones(1, 4, 4))
     assert s.denoise_mask[0, 12:].tolist() == [0.0] * 4
     t = s.target_only()
     assert t.num_tokens == 12 and t.positions.shape[2] == 12

@@ -55,13 +55,17 @@ class LatentState:
         return replace(self, latent=latent, clean_latent=clean, denoise_mask=mask)
 
     def appended(self, tokens: torch.Tensor, positions: torch.Tensor, strength: float) -> "LatentState":
-        """Append conditioning tokens (B, n, C) with their own positions (B, n_axes, n, 2); mask = 1 − strength."""
+        """Append conditioning tokens (B, n, C) with their own positions (B, n_axes, n, 2); mask = 1 − strength.
+
+        The noisy part starts equal to the clean tokens (as ``with_tokens`` does), so a stage that is not re-noised
+        keeps mask-0 tokens exact; a noised stage mixes noise in by the mask.
+        """
         b, n, _ = tokens.shape
         mask = torch.full((b, n), 1.0 - strength, dtype=self.denoise_mask.dtype, device=tokens.device)
         tokens = tokens.to(self.latent.dtype)
         return replace(
             self,
-            latent=torch.cat([self.latent, torch.zeros_like(tokens)], dim=1),
+            latent=torch.cat([self.latent, tokens], dim=1),  # like with_tokens: the noiser mixes noise in by mask
             clean_latent=torch.cat([self.clean_latent, tokens], dim=1),
             denoise_mask=torch.cat([self.denoise_mask, mask], dim=1),
             positions=torch.cat([self.positions, positions.to(self.positions.dtype)], dim=2),
