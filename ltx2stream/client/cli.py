@@ -1,0 +1,226 @@
+"""``ltx2stream client``: stream a session from a server into an MP4 file, steering it on the way.
+
+    ltx2stream client ws://127.0.0.1:8765/ws --prompt "a red fox in snow" --segments 4 -o fox.mp4 \\
+        --steer-after 2 "the fox looks up at falling snow" --transition blend --blend-segments 2
+
+``register(subparsers)`` adds the subcommand to the main CLI. The file is fragmented MP4 written as media arrives
+(playable while it grows); it holds exactly ``--segments`` segments. A lost connection is resumed by session id
+(``--reconnects``). A summary (JSON) goes to stdout; progress goes to the log.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ltx2stream.client.session import StreamClient
+from websockets.exceptions import InvalidHandshake
+
+from ltx2stream.errors import InputError, LTX2StreamError, SessionError
+from ltx2stream.server import protocol as P
+
+logger = logging.getLogger(__name__)
+TOKEN_ENV = "LTX2STREAM_TOKEN"
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``client`` subcommand to an ``add_subparsers()`` object; returns its parser."""
+    p = subparsers.add_parser("client", help="stream a session from a server into an MP4 file",
+                              description="Open a streaming session, record it to fragmented MP4, steer it "
+                                          "(docs/clients.md).")
+    p.add_argument("url", help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
+    p.add_argument("--prompt", required=True, help="the first prompt")
+    p.add_argument("-o", "--output", type=Path, required=True, help="fragmented MP4 file to write")
+    p.add_argument("--segments", type=int, default=3, help="segments to generate, then stop (default %(default)s)")
+    p.add_argument("--token", default=None, help=f"bearer token (or env {TOKEN_ENV})")
+    s = p.add_argument_group("settings (defaults: the preset's, when this installation knows it)")
+    s.add_argument("--preset", default=None, help="preset id (default: the pipeline's default preset)")
+    s.add_argument("--width", type=int)
+    s.add_argument("--height", type=int)
+    s.add_argument("--fps", type=float)
+    s.add_argument("--frames", type=int, help="pixel frames per segment (1 + 8k)")
+    s.add_argument("--overlap", type=int, default=0, help="latent frames carried into the next segment")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--lookahead", type=int, default=1, help="segments generated ahead of delivery")
+    s.add_argument("--image", type=Path, help="conditioning image (PNG/JPEG/WebP) for the first segment")
+    s.add_argument("--image-strength", type=float, default=1.0)
+    s.add_argument("--image-frame", type=int, default=0)
+    st = p.add_argument_group("steering")
+    st.add_argument("--steer-after", nargs=2, action="append", default=[], metavar=("N", "PROMPT"),
+                    help="after N segments were delivered, steer to PROMPT (repeatable)")
+    st.add_argument("--transition", choices=("cut", "blend"), default="cut")
+    st.add_argument("--blend-segments", type=int, default=1)
+    r = p.add_argument_group("resuming")
+    r.add_argument("--resume", metavar="SESSION_ID", help="continue a stored session instead of starting one")
+    r.add_argument("--resume-segment", type=int, help="stored segment to continue after (default: latest)")
+    r.add_argument("--reconnects", type=int, default=3, help="resume attempts after a lost connection")
+    p.set_defaults(func=run_client)
+    return p
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the command does: open settings, steers by delivered-segment count, and how many segments."""
+
+    prompt: str
+    settings: P.Settings
+    image: P.Image | None
+    lookahead: int
+    resume_from: P.ResumeFrom | None
+    steers: tuple[tuple[int, str], ...]  # (after N delivered segments, prompt), sorted
+    transition: str
+    blend_segments: int
+    segments: int
+
+
+def settings_from_args(args: argparse.Namespace) -> P.Settings:
+    """Settings from the options, filling size, rate and length from the preset when it is known here.
+
+    Raises:
+        InputError: ``client.missing_setting`` when a value is neither given nor known from the preset.
+    """
+    from ltx2stream.pipeline.presets import DEFAULT_PRESET, PRESETS
+
+    name = args.preset or DEFAULT_PRESET
+    preset = PRESETS.get(name)
+    values: dict[str, Any] = {}
+    for key in ("width", "height", "fps", "frames"):
+        value = getattr(args, key)
+        if value is None and preset is not None:
+            value = getattr(preset, key)
+        if value is None:
+            raise InputError(f"--{key} is required for preset {name!r} (not known to this installation)",
+                             code="client.missing_setting")
+        values[key] = value
+    return P.Settings(preset=name, width=values["width"], height=values["height"], fps=float(values["fps"]),
+                      frames=values["frames"], overlap=args.overlap, seed=args.seed)
+
+
+def plan_from_args(args: argparse.Namespace) -> Plan:
+    """Validate the options into a Plan (raises InputError naming the option)."""
+    if args.segments < 1:
+        raise InputError(f"--segments must be >= 1; got {args.segments}", code="client.bad_option")
+    steers = []
+    for count, prompt in args.steer_after:
+        if not count.isdigit():
+            raise InputError(f"--steer-after N must be a segment count; got {count!r}", code="client.bad_option")
+        steers.append((int(count), prompt))
+    image = None
+    if args.image is not None:
+        data = args.image.read_bytes()
+        mime = P.sniff_image(data)
+        if mime is None:
+            raise InputError(f"--image {args.image} is not a PNG, JPEG or WebP file", code="client.bad_option")
+        image = P.Image(data=data, mime=mime, strength=args.image_strength, frame=args.image_frame)
+    resume = P.ResumeFrom(session_id=args.resume, segment_index=args.resume_segment) if args.resume else None
+    return Plan(args.prompt, settings_from_args(args), image, args.lookahead, resume, tuple(sorted(steers)),
+                args.transition, args.blend_segments if args.transition == "blend" else 1, args.segments)
+
+
+async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.Final | None:
+    """Run the plan on ``client``: open, steer after the given counts, stop once the last segment started.
+
+    Returns the ``final`` message (None if the connection was lost and could not be resumed).
+    """
+    accepted = await client.open(plan.prompt, plan.settings, image=plan.image, lookahead=plan.lookahead,
+                                 resume_from=plan.resume_from)
+    first = 0 if accepted.resumed_from_segment is None else accepted.resumed_from_segment + 1
+    last = first + plan.segments - 1
+    if client.recorder is not None:
+        client.recorder.segment_limit = last + 1
+    steers, stopping, attempts = list(plan.steers), False, 0
+    while True:
+        async for msg in client.events():
+            delivered = sum(1 for i in client.done if i >= first)
+            while steers and steers[0][0] <= delivered and not stopping:
+                _, prompt = steers.pop(0)
+                await client.steer(prompt, transition=plan.transition, blend_segments=plan.blend_segments)
+            if isinstance(msg, P.SegmentStarted) and msg.index >= last and not stopping:
+                stopping = True
+                await client.stop()
+            _log(msg)
+        if client.final is not None or attempts >= reconnects or client.close_code in (1000, None):
+            return client.final
+        attempts += 1
+        logger.warning("connection lost (%s); resuming session %s (attempt %d)", client.close_code,
+                       client.session_id, attempts)
+        await asyncio.sleep(min(0.5 * 2**attempts, 8.0))
+        accepted = await client.reconnect()
+        stopping = False
+
+
+def _log(msg: P.Message) -> None:
+    if isinstance(msg, P.SegmentStarted):
+        blend = f" ({msg.weight:.2f}, from {msg.previous_prompt!r})" if msg.previous_prompt else ""
+        logger.info("segment %d started: %r%s seed %d", msg.index, msg.prompt, blend, msg.seed)
+    elif isinstance(msg, P.SegmentDone):
+        t = msg.timings
+        logger.info("segment %d done: %.2f s of media; text %.2f stage1 %.2f upsample %.2f stage2 %.2f decode %.2f "
+                    "encode %.2f send %.2f", msg.index, msg.media_duration, t.text, t.stage1, t.upsample, t.stage2,
+                    t.decode, t.encode, t.send)
+    elif isinstance(msg, P.SteerAck):
+        logger.info("steer #%s applies at segment %d", msg.request_id, msg.applies_at)
+    elif isinstance(msg, P.State):
+        logger.info("state %s -> %s%s", msg.previous, msg.state, f" ({msg.reason})" if msg.reason else "")
+    elif isinstance(msg, P.Queued):
+        logger.info("queued at position %d", msg.position)
+
+
+def summary(client: StreamClient, final: P.Final | None, output: Path) -> dict[str, Any]:
+    """The JSON summary printed at the end."""
+    return {
+        "session_id": client.session_id, "output": str(output),
+        "final": final.reason if final else None, "error_code": final.error_code if final else None,
+        "resumable_session_id": final.resumable_session_id if final else None,
+        "segments_recorded": client.recorder.complete_segments if client.recorder else [],
+        "steers": {str(k): v.applies_at for k, v in client.acks.items()},
+        "segments": [{"index": i, "prompt": s.prompt, "seed": s.seed, "weight": s.weight,
+                      "media_s": client.done[i].media_duration if i in client.done else None}
+                     for i, s in sorted(client.started.items())],
+        "errors": [{"code": e.code, "message": e.message} for e in client.errors],
+        "close_code": client.close_code,
+    }
+
+
+def run_client(args: argparse.Namespace) -> int:
+    """The ``client`` command; exit status 0 when the session ended with ``final`` ``stopped``."""
+    plan = plan_from_args(args)
+    token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+
+    async def main() -> tuple[StreamClient, P.Final | None]:
+        async with StreamClient(args.url, token=token, output=args.output) as client:
+            final = await stream(client, plan, reconnects=args.reconnects)
+            return client, final
+
+    try:
+        client, final = asyncio.run(main())
+    except (OSError, InvalidHandshake, TimeoutError) as e:
+        raise SessionError(f"cannot connect to {args.url}: {e}", code="client.connect_failed") from e
+    print(json.dumps(summary(client, final, args.output), indent=2))
+    return 0 if final is not None and final.reason == "stopped" else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry: ``python -m ltx2stream.client.cli client URL ...``."""
+    parser = argparse.ArgumentParser(prog="ltx2stream")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except LTX2StreamError as e:
+        logging.getLogger("ltx2stream").error("%s", e)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
