@@ -14,6 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from server_doubles import SETTINGS as TOY_SETTINGS
+from server_doubles import running
 
 from ltx2stream.client import Fmp4Recorder, StreamClient, shift_decode_times
 from ltx2stream.client.cli import main as cli_main
@@ -21,8 +23,6 @@ from ltx2stream.errors import SessionError
 from ltx2stream.media import SessionEncoder
 from ltx2stream.media.fmp4 import fragment_runs
 from ltx2stream.server import protocol as P
-from server_doubles import SETTINGS as TOY_SETTINGS
-from server_doubles import running
 
 TINY = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)
 
@@ -76,7 +76,9 @@ def test_open_two_segments_steer_applied_at_announced_index_then_stop(tmp_path, 
                 request = await client.steer("the fox looks up at falling snow")
                 ack = await until(client, lambda m: isinstance(m, P.SteerAck))
                 assert ack.request_id == request and ack.applies_at in (2, 3)
-                started = await until(client, lambda m: isinstance(m, P.SegmentStarted) and m.index == ack.applies_at)
+                started = await until(
+                    client, lambda m: isinstance(m, P.SegmentStarted) and m.index == ack.applies_at
+                )
                 await client.stop()
                 await drain(client)
                 assert started.prompt == "the fox looks up at falling snow"
@@ -130,9 +132,27 @@ def test_cli_records_exactly_the_requested_segments_and_steers(tmp_path, pipelin
 
     async def main() -> int:
         async with running(tmp_path, host=pipeline_host) as (app, _):
-            argv = ["client", f"ws://127.0.0.1:{app.port}/ws", "--prompt", "waves on a beach", "-o", str(out),
-                    "--preset", "tiny-ltx2", "--overlap", "1", "--seed", "5", "--lookahead", "0",
-                    "--segments", "2", "--steer-after", "1", "a storm rolls in"]
+            argv = [
+                "client",
+                f"ws://127.0.0.1:{app.port}/ws",
+                "--prompt",
+                "waves on a beach",
+                "-o",
+                str(out),
+                "--preset",
+                "tiny-ltx2",
+                "--overlap",
+                "1",
+                "--seed",
+                "5",
+                "--lookahead",
+                "0",
+                "--segments",
+                "2",
+                "--steer-after",
+                "1",
+                "a storm rolls in",
+            ]
             return await asyncio.to_thread(cli_main, argv)
 
     assert asyncio.run(main()) == 0
@@ -169,7 +189,7 @@ def test_refusals_raise_with_the_server_code_and_token_is_sent(tmp_path):
 def _encode(enc: SessionEncoder, first_frame: int, frames: int) -> np.ndarray:
     """A moving gradient, [frames, H, W, 3] uint8."""
     t = (first_frame + np.arange(frames))[:, None, None]  # [f, 1, 1]
-    y, x = np.mgrid[0:enc.height, 0:enc.width]
+    y, x = np.mgrid[0 : enc.height, 0 : enc.width]
     return np.stack([(x + 4 * t) % 256, (y + 2 * t) % 256, np.full_like(x + t, 90)], -1).astype(np.uint8)
 
 
@@ -196,9 +216,12 @@ def test_recorder_drops_a_partial_segment_and_rebases_a_resumed_stream(tmp_path)
         second.add_audio(np.zeros((2, 48000), np.float32))
         frag = second.flush_segment(index - 1)
         shifted = shift_decode_times(frag.data, {1: 90000})
-        assert [r.base_decode_time for r in fragment_runs(shifted) if r.track_id == 1] == \
-            [r.base_decode_time + 90000 for r in fragment_runs(frag.data) if r.track_id == 1]
-        rec.write_media(P.Media(segment=index, seq=index, t0=start / fps, duration=1.0, data=frag.data, last=True))
+        assert [r.base_decode_time for r in fragment_runs(shifted) if r.track_id == 1] == [
+            r.base_decode_time + 90000 for r in fragment_runs(frag.data) if r.track_id == 1
+        ]
+        rec.write_media(
+            P.Media(segment=index, seq=index, t0=start / fps, duration=1.0, data=frag.data, last=True)
+        )
     rec.close()
     assert rec.complete_segments == [0, 1, 2]
     times = video_times(tmp_path / "r.mp4")

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ltx2stream.client.session import StreamClient
 from websockets.exceptions import InvalidHandshake
 
+from ltx2stream.client.session import StreamClient
 from ltx2stream.errors import InputError, LTX2StreamError, SessionError
 from ltx2stream.server import protocol as P
 
@@ -32,13 +32,17 @@ TOKEN_ENV = "LTX2STREAM_TOKEN"
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``client`` subcommand to an ``add_subparsers()`` object; returns its parser."""
-    p = subparsers.add_parser("client", help="stream a session from a server into an MP4 file",
-                              description="Open a streaming session, record it to fragmented MP4, steer it "
-                                          "(docs/clients.md).")
+    p = subparsers.add_parser(
+        "client",
+        help="stream a session from a server into an MP4 file",
+        description="Open a streaming session, record it to fragmented MP4, steer it (docs/clients.md).",
+    )
     p.add_argument("url", help="server WebSocket URL, e.g. ws://127.0.0.1:8765/ws")
     p.add_argument("--prompt", required=True, help="the first prompt")
     p.add_argument("-o", "--output", type=Path, required=True, help="fragmented MP4 file to write")
-    p.add_argument("--segments", type=int, default=3, help="segments to generate, then stop (default %(default)s)")
+    p.add_argument(
+        "--segments", type=int, default=3, help="segments to generate, then stop (default %(default)s)"
+    )
     p.add_argument("--token", default=None, help=f"bearer token (or env {TOKEN_ENV})")
     s = p.add_argument_group("settings (defaults: the preset's, when this installation knows it)")
     s.add_argument("--preset", default=None, help="preset id (default: the pipeline's default preset)")
@@ -53,8 +57,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--image-strength", type=float, default=1.0)
     s.add_argument("--image-frame", type=int, default=0)
     st = p.add_argument_group("steering")
-    st.add_argument("--steer-after", nargs=2, action="append", default=[], metavar=("N", "PROMPT"),
-                    help="after N segments were delivered, steer to PROMPT (repeatable)")
+    st.add_argument(
+        "--steer-after",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("N", "PROMPT"),
+        help="after N segments were delivered, steer to PROMPT (repeatable)",
+    )
     st.add_argument("--transition", choices=("cut", "blend"), default="cut")
     st.add_argument("--blend-segments", type=int, default=1)
     r = p.add_argument_group("resuming")
@@ -96,11 +106,20 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
         if value is None and preset is not None:
             value = getattr(preset, key)
         if value is None:
-            raise InputError(f"--{key} is required for preset {name!r} (not known to this installation)",
-                             code="client.missing_setting")
+            raise InputError(
+                f"--{key} is required for preset {name!r} (not known to this installation)",
+                code="client.missing_setting",
+            )
         values[key] = value
-    return P.Settings(preset=name, width=values["width"], height=values["height"], fps=float(values["fps"]),
-                      frames=values["frames"], overlap=args.overlap, seed=args.seed)
+    return P.Settings(
+        preset=name,
+        width=values["width"],
+        height=values["height"],
+        fps=float(values["fps"]),
+        frames=values["frames"],
+        overlap=args.overlap,
+        seed=args.seed,
+    )
 
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
@@ -110,18 +129,31 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     steers = []
     for count, prompt in args.steer_after:
         if not count.isdigit():
-            raise InputError(f"--steer-after N must be a segment count; got {count!r}", code="client.bad_option")
+            raise InputError(
+                f"--steer-after N must be a segment count; got {count!r}", code="client.bad_option"
+            )
         steers.append((int(count), prompt))
     image = None
     if args.image is not None:
         data = args.image.read_bytes()
         mime = P.sniff_image(data)
         if mime is None:
-            raise InputError(f"--image {args.image} is not a PNG, JPEG or WebP file", code="client.bad_option")
+            raise InputError(
+                f"--image {args.image} is not a PNG, JPEG or WebP file", code="client.bad_option"
+            )
         image = P.Image(data=data, mime=mime, strength=args.image_strength, frame=args.image_frame)
     resume = P.ResumeFrom(session_id=args.resume, segment_index=args.resume_segment) if args.resume else None
-    return Plan(args.prompt, settings_from_args(args), image, args.lookahead, resume, tuple(sorted(steers)),
-                args.transition, args.blend_segments if args.transition == "blend" else 1, args.segments)
+    return Plan(
+        args.prompt,
+        settings_from_args(args),
+        image,
+        args.lookahead,
+        resume,
+        tuple(sorted(steers)),
+        args.transition,
+        args.blend_segments if args.transition == "blend" else 1,
+        args.segments,
+    )
 
 
 async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.Final | None:
@@ -129,8 +161,9 @@ async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.
 
     Returns the ``final`` message (None if the connection was lost and could not be resumed).
     """
-    accepted = await client.open(plan.prompt, plan.settings, image=plan.image, lookahead=plan.lookahead,
-                                 resume_from=plan.resume_from)
+    accepted = await client.open(
+        plan.prompt, plan.settings, image=plan.image, lookahead=plan.lookahead, resume_from=plan.resume_from
+    )
     first = 0 if accepted.resumed_from_segment is None else accepted.resumed_from_segment + 1
     last = first + plan.segments - 1
     if client.recorder is not None:
@@ -149,8 +182,12 @@ async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.
         if client.final is not None or attempts >= reconnects or client.close_code in (1000, None):
             return client.final
         attempts += 1
-        logger.warning("connection lost (%s); resuming session %s (attempt %d)", client.close_code,
-                       client.session_id, attempts)
+        logger.warning(
+            "connection lost (%s); resuming session %s (attempt %d)",
+            client.close_code,
+            client.session_id,
+            attempts,
+        )
         await asyncio.sleep(min(0.5 * 2**attempts, 8.0))
         accepted = await client.reconnect()
         stopping = False
@@ -162,9 +199,19 @@ def _log(msg: P.Message) -> None:
         logger.info("segment %d started: %r%s seed %d", msg.index, msg.prompt, blend, msg.seed)
     elif isinstance(msg, P.SegmentDone):
         t = msg.timings
-        logger.info("segment %d done: %.2f s of media; text %.2f stage1 %.2f upsample %.2f stage2 %.2f decode %.2f "
-                    "encode %.2f send %.2f", msg.index, msg.media_duration, t.text, t.stage1, t.upsample, t.stage2,
-                    t.decode, t.encode, t.send)
+        logger.info(
+            "segment %d done: %.2f s of media; text %.2f stage1 %.2f upsample %.2f stage2 %.2f decode %.2f "
+            "encode %.2f send %.2f",
+            msg.index,
+            msg.media_duration,
+            t.text,
+            t.stage1,
+            t.upsample,
+            t.stage2,
+            t.decode,
+            t.encode,
+            t.send,
+        )
     elif isinstance(msg, P.SteerAck):
         logger.info("steer #%s applies at segment %d", msg.request_id, msg.applies_at)
     elif isinstance(msg, P.State):
@@ -176,14 +223,23 @@ def _log(msg: P.Message) -> None:
 def summary(client: StreamClient, final: P.Final | None, output: Path) -> dict[str, Any]:
     """The JSON summary printed at the end."""
     return {
-        "session_id": client.session_id, "output": str(output),
-        "final": final.reason if final else None, "error_code": final.error_code if final else None,
+        "session_id": client.session_id,
+        "output": str(output),
+        "final": final.reason if final else None,
+        "error_code": final.error_code if final else None,
         "resumable_session_id": final.resumable_session_id if final else None,
         "segments_recorded": client.recorder.complete_segments if client.recorder else [],
         "steers": {str(k): v.applies_at for k, v in client.acks.items()},
-        "segments": [{"index": i, "prompt": s.prompt, "seed": s.seed, "weight": s.weight,
-                      "media_s": client.done[i].media_duration if i in client.done else None}
-                     for i, s in sorted(client.started.items())],
+        "segments": [
+            {
+                "index": i,
+                "prompt": s.prompt,
+                "seed": s.seed,
+                "weight": s.weight,
+                "media_s": client.done[i].media_duration if i in client.done else None,
+            }
+            for i, s in sorted(client.started.items())
+        ],
         "errors": [{"code": e.code, "message": e.message} for e in client.errors],
         "close_code": client.close_code,
     }
@@ -213,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
     except LTX2StreamError as e:

@@ -51,8 +51,9 @@ def shift_decode_times(data: bytes, shift_ticks: dict[int, int]) -> bytes:
             fmt = ">Q" if tfdt.payload[0] == 1 else ">I"
             (value,) = struct.unpack_from(fmt, out, body)
             if value + shift < 0 or (fmt == ">I" and value + shift >= 1 << 32):
-                raise InputError(f"tfdt {value} + {shift} is out of range for track {track}",
-                                 code="media.bad_shift")
+                raise InputError(
+                    f"tfdt {value} + {shift} is out of range for track {track}", code="media.bad_shift"
+                )
             struct.pack_into(fmt, out, body, value + shift)
     return bytes(out)
 
@@ -95,8 +96,10 @@ class Fmp4Recorder:
         if keep is None:
             keep = Boundary(len(self.init) if self.init is not None else 0, 0.0)
         if keep.position < self.position:
-            logger.info("recorder: dropping %d byte(s) of a segment the server generates again",
-                        self.position - keep.position)
+            logger.info(
+                "recorder: dropping %d byte(s) of a segment the server generates again",
+                self.position - keep.position,
+            )
             self._file.seek(self._origin + keep.position)
             self._file.truncate()
             self.position = keep.position
@@ -111,10 +114,14 @@ class Fmp4Recorder:
         """
         if self.init is not None:
             if msg.data != self.init:
-                raise InputError("the server sent a different init segment; it cannot continue the same file",
-                                 code="client.init_mismatch")
+                raise InputError(
+                    "the server sent a different init segment; it cannot continue the same file",
+                    code="client.init_mismatch",
+                )
             return
-        self._timescales = {track: scale for track, (_, scale) in track_timescales(parse_boxes(msg.data)).items()}
+        self._timescales = {
+            track: scale for track, (_, scale) in track_timescales(parse_boxes(msg.data)).items()
+        }
         self.init = msg.data
         self._write(msg.data)
 
@@ -128,7 +135,9 @@ class Fmp4Recorder:
             self._shift_s, self._rebase_s = self._rebase_s - msg.t0, None
         data = msg.data
         if self._shift_s:
-            data = shift_decode_times(data, {t: round(self._shift_s * s) for t, s in self._timescales.items()})
+            data = shift_decode_times(
+                data, {t: round(self._shift_s * s) for t, s in self._timescales.items()}
+            )
         self._write(data)
         self.fragments += 1
         if msg.last:

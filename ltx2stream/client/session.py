@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import BinaryIO, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -57,9 +57,16 @@ class StreamClient:
         final: the ``final`` message once received; close_code, close_reason: how the last connection closed.
     """
 
-    def __init__(self, url: str, *, token: str | None = None, output: str | Path | BinaryIO | None = None,
-                 segment_limit: int | None = None, limits: P.ProtocolLimits | None = None,
-                 open_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        output: str | Path | BinaryIO | None = None,
+        segment_limit: int | None = None,
+        limits: P.ProtocolLimits | None = None,
+        open_timeout: float = 30.0,
+    ) -> None:
         self.url, self.token, self.open_timeout = url, token, open_timeout
         self.limits = limits or P.ProtocolLimits.for_client()
         self.recorder = Fmp4Recorder(output, segment_limit=segment_limit) if output is not None else None
@@ -83,19 +90,27 @@ class StreamClient:
 
     # ---- lifecycle -------------------------------------------------------------------------------------------
 
-    async def __aenter__(self) -> "StreamClient":
+    async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     @property
     def session_id(self) -> str | None:
         return self.accepted.session_id if self.accepted else None
 
-    async def open(self, prompt: str, settings: P.Settings, *, image: P.Image | None = None, lookahead: int = 1,
-                   resume_from: P.ResumeFrom | None = None) -> P.Accepted:
+    async def open(
+        self,
+        prompt: str,
+        settings: P.Settings,
+        *,
+        image: P.Image | None = None,
+        lookahead: int = 1,
+        resume_from: P.ResumeFrom | None = None,
+    ) -> P.Accepted:
         """Connect, send ``open`` and wait for ``accepted``.
 
         Raises:
@@ -104,8 +119,14 @@ class StreamClient:
             OSError, websockets.exceptions.InvalidHandshake: the connection failed (``InvalidStatus`` with
                 401/403 for a wrong token or origin).
         """
-        msg = P.Open(protocol_version=P.PROTOCOL_VERSION, settings=settings, prompt=prompt, image=image,
-                     resume_from=resume_from, lookahead=lookahead)
+        msg = P.Open(
+            protocol_version=P.PROTOCOL_VERSION,
+            settings=settings,
+            prompt=prompt,
+            image=image,
+            resume_from=resume_from,
+            lookahead=lookahead,
+        )
         self._open_msg, self._prompt = msg, prompt
         return await self._open(msg)
 
@@ -116,21 +137,34 @@ class StreamClient:
         the one the session was heading to; the image is not sent again.
         """
         if self._open_msg is None or self.session_id is None:
-            raise SessionError("reconnect() needs a session that was accepted before", code="client.no_session")
+            raise SessionError(
+                "reconnect() needs a session that was accepted before", code="client.no_session"
+            )
         await self._drop_connection()
-        msg = P.Open(protocol_version=P.PROTOCOL_VERSION, settings=self._open_msg.settings,
-                     prompt=self._prompt or self._open_msg.prompt, lookahead=self._open_msg.lookahead,
-                     resume_from=P.ResumeFrom(session_id=self.session_id, segment_index=segment_index))
+        msg = P.Open(
+            protocol_version=P.PROTOCOL_VERSION,
+            settings=self._open_msg.settings,
+            prompt=self._prompt or self._open_msg.prompt,
+            lookahead=self._open_msg.lookahead,
+            resume_from=P.ResumeFrom(session_id=self.session_id, segment_index=segment_index),
+        )
         return await self._open(msg)
 
     async def _open(self, msg: P.Open) -> P.Accepted:
         await self._drop_connection()
         self.final, self.close_code, self.close_reason, self._pending = None, None, "", []
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-        self._ws = await connect(self.url, additional_headers=headers, subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
-                                 compression=None, max_size=self.limits.max_message_bytes,
-                                 open_timeout=self.open_timeout)
-        with contextlib.suppress(SessionError):  # refused at once (token, origin): the reason is in the replies
+        self._ws = await connect(
+            self.url,
+            additional_headers=headers,
+            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            compression=None,
+            max_size=self.limits.max_message_bytes,
+            open_timeout=self.open_timeout,
+        )
+        with contextlib.suppress(
+            SessionError
+        ):  # refused at once (token, origin): the reason is in the replies
             await self._send(msg)
         async with asyncio.timeout(self.open_timeout):
             while True:
@@ -142,17 +176,23 @@ class StreamClient:
                 self._pending.append(reply)
         if self.recorder is not None:
             self.recorder.begin_connection(reply.resumed_from_segment)
-        logger.info("session %s accepted (%s)", reply.session_id,
-                    f"resumed after segment {reply.resumed_from_segment}"
-                    if reply.resumed_from_segment is not None else "new")
+        logger.info(
+            "session %s accepted (%s)",
+            reply.session_id,
+            f"resumed after segment {reply.resumed_from_segment}"
+            if reply.resumed_from_segment is not None
+            else "new",
+        )
         return reply
 
     def _refusal(self) -> SessionError:
         err = self.errors[-1] if self.errors else None
         if err is not None:
             return SessionError(err.message, code=err.code)
-        return SessionError(f"the server closed the connection ({self.close_code}) before accepting the session",
-                            code="client.closed")
+        return SessionError(
+            f"the server closed the connection ({self.close_code}) before accepting the session",
+            code="client.closed",
+        )
 
     async def close(self) -> None:
         """Close the connection (without ``stop``: a stored session stays resumable) and the output file."""
@@ -168,13 +208,21 @@ class StreamClient:
 
     # ---- commands --------------------------------------------------------------------------------------------
 
-    async def steer(self, prompt: str, *, transition: str = "cut", blend_segments: int = 1,
-                    seed: int | None = None) -> int:
+    async def steer(
+        self, prompt: str, *, transition: str = "cut", blend_segments: int = 1, seed: int | None = None
+    ) -> int:
         """Send ``steer``; returns its request id (``acks[id]`` holds the ``steer_ack`` once it arrives)."""
         request_id = next(self._request_ids)
         self._steer_prompts[request_id] = prompt
-        await self._send(P.Steer(prompt=prompt, transition=transition, blend_segments=blend_segments, seed=seed,
-                                 request_id=request_id))
+        await self._send(
+            P.Steer(
+                prompt=prompt,
+                transition=transition,
+                blend_segments=blend_segments,
+                seed=seed,
+                request_id=request_id,
+            )
+        )
         return request_id
 
     async def pause(self) -> None:
@@ -199,8 +247,9 @@ class StreamClient:
         try:
             await self._ws.send(P.encode(msg))
         except ConnectionClosed as e:
-            raise SessionError(f"cannot send {msg.type!r}: the connection closed ({e})",
-                               code="client.not_connected") from e
+            raise SessionError(
+                f"cannot send {msg.type!r}: the connection closed ({e})", code="client.not_connected"
+            ) from e
 
     # ---- events ----------------------------------------------------------------------------------------------
 
