@@ -1,0 +1,346 @@
+"""The web client (``clients/web``): its msgpack codec and message builders under node, the page in Chromium.
+
+* ``node`` (skipped when absent) runs ``msgpack.js`` against fixtures packed by Python's msgpack (every type and
+  size class the protocol can use, and every server message), encodes them back for Python to unpack, refuses
+  malformed input, and builds each client message with ``protocol.js`` for the Python protocol decoder to accept.
+* Headless ``chromium`` (skipped when absent) loads the page from a real server (tiny LTX-2 host), which opens a
+  session from its query string: the video element plays (currentTime advances, buffered media grows), a steer
+  sent from the page's form is acknowledged and applied at the announced segment, and stop ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import math
+import shutil
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import msgpack
+import pytest
+from server_doubles import running
+from websockets.asyncio.client import connect
+
+from ltx2stream.server import protocol as P
+
+WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
+NODE = shutil.which("node")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+# ---- msgpack codec and message builders under node ---------------------------------------------------------
+
+HARNESS = r"""
+import { readFileSync } from "node:fs";
+import { decode, encode, DecodeError } from "./msgpack.js";
+import * as proto from "./protocol.js";
+
+const hex = (b) => Buffer.from(b).toString("hex");
+const unhex = (s) => new Uint8Array(Buffer.from(s, "hex"));
+function tag(v) {  // JS value -> tagged JSON (the fixtures' notation)
+  if (v instanceof Uint8Array) return { $bin: Buffer.from(v).toString("base64") };
+  if (typeof v === "bigint") return { $int: v.toString() };
+  if (typeof v === "number" && !Number.isFinite(v)) return { $float: String(v) };
+  if (Array.isArray(v)) return v.map(tag);
+  if (v !== null && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, tag(x)]));
+  return v;
+}
+function untag(v) {
+  if (Array.isArray(v)) return v.map(untag);
+  if (v !== null && typeof v === "object") {
+    if ("$bin" in v) return new Uint8Array(Buffer.from(v.$bin, "base64"));
+    if ("$int" in v) return BigInt(v.$int);
+    if ("$float" in v) return Number(v.$float);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, untag(x)]));
+  }
+  return v;
+}
+const fixtures = JSON.parse(readFileSync(process.argv[2], "utf8"));
+const out = { decoded: {}, encoded: {}, refused: {}, messages: {} };
+for (const [name, f] of Object.entries(fixtures.values)) {
+  out.decoded[name] = tag(decode(unhex(f.packed)));
+  out.encoded[name] = hex(encode(untag(f.value)));
+}
+for (const [name, h] of Object.entries(fixtures.malformed)) {
+  try { decode(unhex(h)); out.refused[name] = "accepted"; }
+  catch (e) { out.refused[name] = e instanceof DecodeError ? "DecodeError" : `${e.name}: ${e.message}`; }
+}
+const image = { data: new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0, 1, 2]),
+                mime: "image/png", strength: 0.5, frame: 0 };
+const settings = { preset: "tiny-ltx2", width: 64, height: 64, fps: 12, frames: 17, overlap: 1, seed: 3 };
+const built = {
+  open: proto.openMessage({ prompt: "a fox", settings, image, lookahead: 0 }),
+  open_resume: proto.openMessage({ prompt: "a fox", settings: { ...settings, overlap: undefined, seed: undefined },
+                                   resumeFrom: { session_id: "abcdefgh12" } }),
+  steer_cut: proto.steerMessage({ prompt: "snow", requestId: 1 }),
+  steer_blend: proto.steerMessage({ prompt: "snow", transition: "blend", blendSegments: 3,
+                                    seed: proto.parseSeed("9223372036854775807"), requestId: 2 }),
+  pause: proto.pauseMessage(), resume: proto.resumeMessage(), stop: proto.stopMessage(),
+  snapshot: proto.snapshotMessage({ store: true, requestId: 3 }),
+};
+for (const [name, msg] of Object.entries(built)) out.messages[name] = hex(proto.encodeMessage(msg));
+out.sniff = proto.sniffImage(image.data);
+out.target = proto.connectionTarget("ws://h:1/ws", "tok.en_1");
+out.target_query = proto.connectionTarget("ws://h:1/ws", "a/b=c");
+process.stdout.write(JSON.stringify(out));
+"""
+
+
+def _tag(value: Any) -> Any:
+    """Python value -> the tagged JSON notation the harness shares (bin, big ints, non-finite floats)."""
+    if isinstance(value, bytes):
+        return {"$bin": base64.b64encode(value).decode()}
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) <= 2**53 - 1 else {"$int": str(value)}
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"$float": "NaN" if math.isnan(value) else
+                                                   ("Infinity" if value > 0 else "-Infinity")}
+    if isinstance(value, list):
+        return [_tag(v) for v in value]
+    return {k: _tag(v) for k, v in value.items()}
+
+
+def _has_whole_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return value.is_integer() or not math.isfinite(value)
+    if isinstance(value, list):
+        return any(_has_whole_float(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_whole_float(v) for v in value.values())
+    return False
+
+
+def _values() -> dict[str, Any]:
+    ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**53 - 1, 2**53 + 1, 2**63 - 1, 2**64 - 1,
+            -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**53) + 1, -(2**63)]
+    values: dict[str, Any] = {f"int_{i}": v for i, v in enumerate(ints)}
+    values |= {"nil": None, "true": True, "false": False, "float": 0.1, "float_neg": -1.25e300,
+               "float_whole": 24.0, "nan": float("nan"), "inf": float("-inf")}
+    values |= {"str_empty": "", "str_fix": "a" * 31, "str8": "b" * 32, "str16": "c" * 300, "str32": "d" * 70000,
+               "str_utf8": "é漢🦊 snow", "bin_empty": b"", "bin8": bytes(range(255)), "bin16": bytes(300),
+               "bin32": bytes(range(256)) * 300, "arr_empty": [], "arr_fix": list(range(15)),
+               "arr16": list(range(16)), "arr32": [1] * 70000, "map_empty": {},
+               "map_fix": {f"k{i}": i for i in range(15)}, "map16": {f"k{i}": [i, None] for i in range(16)},
+               "map_proto": {"__proto__": {"polluted": True}, "x": 1},
+               "nested": {"a": [{"b": [b"\x00\x01", 2.5, "z"]}]}}
+    return values
+
+
+def _server_messages() -> dict[str, bytes]:
+    settings = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)
+    limits = P.LimitsInfo.from_limits(P.ProtocolLimits())
+    timings = P.SegmentTimings(text=0.2, stage1=3.9, upsample=0.0, stage2=2.6, decode=0.8, encode=0.6, send=0.02)
+    msgs: list[P.Message] = [
+        P.Accepted(session_id="Qm8f3kTzR1a0bXy2cV9wLg", protocol_version=1, settings=settings, limits=limits,
+                   mime='video/mp4; codecs="avc1.64001e, mp4a.40.2"', resumed_from_segment=4),
+        P.Queued(position=3), P.State(state="running", previous="starting", reason="first segment"),
+        P.SegmentStarted(index=2, prompt="snow", seed=2**63 - 1, previous_prompt="fox", weight=0.5),
+        P.Progress(segment=2, stage="stage1", step=3, total=8),
+        P.MediaInit(mime="video/mp4", data=bytes(range(200)) * 6),
+        P.Media(segment=2, seq=7, t0=5.0417, duration=4.6667, data=bytes(range(256)) * 1000, last=False),
+        P.SegmentDone(index=2, media_duration=4.6667, timings=timings), P.SteerAck(applies_at=3, request_id=1),
+        P.SnapshotResult(session_id="Qm8f3kTzR1a0bXy2cV9wLg", segment_index=2, stored=False, data=b"state" * 10),
+        P.Error(code="session.rate_limited", message="retry in 2 s", retryable=True, fatal=False),
+        P.Final(reason="stopped", segments=3, resumable_session_id="Qm8f3kTzR1a0bXy2cV9wLg"),
+    ]
+    return {f"msg_{m.type}": P.encode(m) for m in msgs}
+
+
+MALFORMED = {
+    "truncated_str": "a5616263",  # fixstr of 5 with 3 bytes
+    "truncated_bin": "c40a0102",
+    "ext": "d40102",
+    "never_used": "c1",
+    "int_key": "810102",  # {1: 2}
+    "bad_utf8": "a2c328",
+    "trailing": "0101",
+    "empty": "",
+}
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) -> None:
+    """msgpack.js decodes what Python packs (all size classes, 64-bit ints, bin as bytes, every server message),
+    what it encodes unpacks to the same values in Python, malformed input raises DecodeError, and every message
+    protocol.js builds is accepted by the Python protocol decoder."""
+    for name in ("msgpack.js", "protocol.js"):
+        shutil.copy(WEB / name, tmp_path / name)
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "harness.js").write_text(HARNESS)
+    values = {name: v for name, v in _values().items()}
+    packed = {name: msgpack.packb(v, use_bin_type=True) for name, v in values.items()}
+    for name, data in _server_messages().items():
+        values[name] = msgpack.unpackb(data, raw=False)
+        packed[name] = data
+    packed["float32"] = msgpack.packb(0.5, use_single_float=True)
+    values["float32"] = 0.5
+    fixtures = {"values": {n: {"packed": packed[n].hex(), "value": _tag(v)} for n, v in values.items()},
+                "malformed": MALFORMED}
+    (tmp_path / "fixtures.json").write_text(json.dumps(fixtures))
+    run = subprocess.run([NODE, "harness.js", "fixtures.json"], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=60)
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+
+    for name, value in values.items():
+        if name in ("nan",):
+            assert out["decoded"][name] == {"$float": "NaN"}
+            continue
+        assert out["decoded"][name] == _tag(value), name
+        again = msgpack.unpackb(bytes.fromhex(out["encoded"][name]), raw=False, strict_map_key=True)
+        assert again == value, name
+    # byte for byte the same as Python's packing (smallest int/str/bin/array/map forms), except whole floats,
+    # which JS cannot tell from ints (the protocol accepts ints for float fields) and float32
+    exact = [n for n, v in values.items() if not _has_whole_float(v) and n not in ("float32", "nan")]
+    assert len(exact) > 50
+    assert {n: out["encoded"][n] for n in exact} == {n: packed[n].hex() for n in exact}
+    assert out["refused"] == {name: "DecodeError" for name in MALFORMED}
+
+    limits = P.ProtocolLimits()
+    decoded = {name: P.decode(bytes.fromhex(h), limits=limits) for name, h in out["messages"].items()}
+    assert decoded["open"].image.mime == "image/png" and decoded["open"].lookahead == 0
+    assert decoded["open"].settings == P.Settings("tiny-ltx2", 64, 64, 12.0, 17, 1, 3)
+    assert decoded["open_resume"].resume_from == P.ResumeFrom(session_id="abcdefgh12")
+    assert decoded["open_resume"].settings.overlap == 0 and decoded["open_resume"].lookahead == 1
+    assert decoded["steer_cut"] == P.Steer(prompt="snow", request_id=1)
+    assert decoded["steer_blend"] == P.Steer(prompt="snow", transition="blend", blend_segments=3, seed=2**63 - 1,
+                                             request_id=2)
+    assert decoded["snapshot"] == P.Snapshot(store=True, request_id=3)
+    assert [decoded[k].type for k in ("pause", "resume", "stop")] == ["pause", "resume", "stop"]
+    assert out["sniff"] == "image/png"
+    assert out["target"] == {"url": "ws://h:1/ws", "protocols": ["ltx2stream", "bearer.tok.en_1"]}
+    assert out["target_query"] == {"url": "ws://h:1/ws?token=a%2Fb%3Dc", "protocols": ["ltx2stream"]}
+
+
+# ---- the page in headless Chromium -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A headless Chromium with DevTools on a free port; yields the page target's DevTools WebSocket URL."""
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    root = tmp_path_factory.mktemp("chromium")
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0",
+            f"--user-data-dir={root / 'profile'}", "about:blank"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port_file = root / "profile" / "DevToolsActivePort"
+        deadline = time.monotonic() + 30
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("chromium did not start")
+            time.sleep(0.1)
+        port = port_file.read_text().split()[0]
+        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
+        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client: commands by id, events collected, page JS evaluation."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws, self.events, self._ids, self._waiting = ws, [], iter(range(1, 1 << 30)), {}
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for raw in self.ws:
+            message = json.loads(raw)
+            future = self._waiting.pop(message.get("id"), None)
+            if future is not None:
+                future.set_result(message)
+            else:
+                self.events.append(message)
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        request_id = next(self._ids)
+        future = self._waiting[request_id] = asyncio.get_running_loop().create_future()
+        await self.ws.send(json.dumps({"id": request_id, "method": method, "params": params}))
+        reply = await asyncio.wait_for(future, 30)
+        assert "error" not in reply, reply
+        return reply["result"]
+
+    async def evaluate(self, expression: str) -> Any:
+        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    async def status(self) -> dict[str, Any] | None:
+        return await self.evaluate("window.ltx2 ? window.ltx2.status() : null")
+
+    async def wait_for(self, predicate: Any, what: str, timeout: float = 120.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = await self.status()
+            if status is not None and predicate(status):
+                return status
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"timed out waiting for {what}; page status: {json.dumps(status)[:3000]}")
+
+    def exceptions(self) -> list[str]:
+        return [json.dumps(e["params"])[:500] for e in self.events if e.get("method") == "Runtime.exceptionThrown"]
+
+
+def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_applied(tmp_path, chromium, tiny_cache):
+    """The page served at / opens a session (autostart), plays it through MSE (currentTime advances, buffered
+    media grows as one range from 0), steers from its form (ack with an index, then that segment starts with the
+    new prompt), and stops (final 'stopped', close 1000) without errors."""
+    from ltx2stream.session.host import PipelineHost
+
+    host = PipelineHost(("tiny-ltx2",))
+    query = urlencode({"autostart": 1, "prompt": "a red fox in snow", "preset": "tiny-ltx2", "width": 64,
+                       "height": 64, "fps": 12, "frames": 17, "overlap": 1, "seed": 3, "lookahead": 0})
+
+    async def main() -> None:
+        async with running(tmp_path, host=host, web_root=WEB) as (app, _):
+            async with connect(chromium, max_size=None, compression=None) as ws:
+                page = DevTools(ws)
+                await page.call("Runtime.enable")
+                await page.call("Page.navigate", url=f"http://127.0.0.1:{app.port}/?{query}")
+                first = await page.wait_for(lambda s: s["lastDone"] is not None and s["player"]["currentTime"] > 0,
+                                            "the first segment to play")
+                later = await page.wait_for(
+                    lambda s: s["player"]["currentTime"] > first["player"]["currentTime"] + 0.5
+                    and s["player"]["buffered"] and first["player"]["buffered"]
+                    and s["player"]["buffered"][-1][1] > first["player"]["buffered"][-1][1],
+                    "playback to advance and the buffer to grow")
+                assert later["player"]["decodedFrames"] > 0 and later["player"]["mediaError"] is None
+
+                await page.evaluate("""(() => {
+                    document.getElementById('steer-prompt').value = 'the fox looks up at falling snow';
+                    document.getElementById('steer-send').click(); })()""")
+                acked = await page.wait_for(lambda s: s["steers"] and s["steers"][0]["appliesAt"] is not None,
+                                            "steer_ack")
+                applies_at = acked["steers"][0]["appliesAt"]
+                assert applies_at > acked["lastDone"] >= 0
+                applied = await page.wait_for(lambda s: s["steers"][0]["status"] != "scheduled", "the steer to apply")
+                assert applied["steers"][0]["status"] == "applied"
+                segment = next(x for x in applied["segments"] if x["index"] == applies_at)
+                assert segment["prompt"] == "the fox looks up at falling snow"
+
+                await page.evaluate("document.getElementById('stop').click()")
+                done = await page.wait_for(lambda s: s["finals"] and s["closes"], "final and close")
+                assert done["finals"][0]["reason"] == "stopped" and done["closes"][0]["code"] == 1000
+                assert done["state"] == "closed" and done["errors"] == []
+                player = done["player"]
+                assert player["errors"] == [] and player["mediaError"] is None
+                assert len(player["buffered"]) == 1 and player["buffered"][0][0] == pytest.approx(0, abs=0.05)
+                media = sum(x["duration"] for x in done["segments"] if x["duration"] is not None)
+                assert player["buffered"][0][1] == pytest.approx(media, abs=0.1)
+                assert page.exceptions() == []
+
+    asyncio.run(main())
