@@ -214,14 +214,17 @@ class LiveSession:
         duration = result.report.frames / self.job.spec.settings.fps
 
         def build() -> P.SegmentDone:
+            # Every piece of the segment has been handed to the socket: it is delivered. Record it before the
+            # client can read segment_done, so a snapshot or resume it sends next sees this segment.
             send_s = time.perf_counter() - first
+            self._delivered(result, duration)
             return P.SegmentDone(
                 index=index,
                 media_duration=duration,
                 timings=P.SegmentTimings(**timings, encode=result.encode_s, send=send_s),
             )
 
-        self.outbox.put_later("segment_done", build, on_sent=lambda: self._delivered(result, duration))
+        self.outbox.put_later("segment_done", build)
 
     def on_cancelled(self, index: int) -> None:
         self.services.metrics.cancelled.inc()
