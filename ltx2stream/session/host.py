@@ -15,6 +15,7 @@ from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.components import Components, ModelPaths, components_for_preset
 from ltx2stream.pipeline.pipeline import LTX2Pipeline
 from ltx2stream.pipeline.presets import get_preset
+from ltx2stream.pipeline.request import GenerationRequest
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.continuation import ContinuationState
 from ltx2stream.session.controller import ContinuationOptions, SessionController
@@ -56,9 +57,16 @@ class PipelineHost:
             return self._pipelines[preset_name]
 
     def warm_up(self) -> None:
-        """Load every preset's models and run one text encode so the first session starts fast."""
+        """Load every preset's models and run one smallest generation + decode through every stage, so kernels,
+        allocators and caches are warm before /readyz turns green and the first session starts fast."""
         for name in self.presets:
-            self.pipeline(name).encode_prompt("warm up")
+            pipeline = self.pipeline(name)
+            m = pipeline.preset.size_multiple
+            request = GenerationRequest("warm up", height=m, width=m, frames=9, fps=pipeline.preset.fps, seed=0)
+            result = pipeline.generate_latents(request)
+            for _ in pipeline.decode_video(result.video_latent):
+                pass
+            pipeline.decode_audio(result.audio_latent)
         log.info("host ready: %s", ", ".join(self.presets))
 
     def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
