@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import math
 import shutil
@@ -27,6 +28,7 @@ import msgpack
 import pytest
 from server_doubles import running
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from ltx2stream.server import protocol as P
 
@@ -101,8 +103,11 @@ def _tag(value: Any) -> Any:
     if isinstance(value, int):
         return value if abs(value) <= 2**53 - 1 else {"$int": str(value)}
     if isinstance(value, float):
-        return value if math.isfinite(value) else {"$float": "NaN" if math.isnan(value) else
-                                                   ("Infinity" if value > 0 else "-Infinity")}
+        return (
+            value
+            if math.isfinite(value)
+            else {"$float": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")}
+        )
     if isinstance(value, list):
         return [_tag(v) for v in value]
     return {k: _tag(v) for k, v in value.items()}
@@ -119,35 +124,94 @@ def _has_whole_float(value: Any) -> bool:
 
 
 def _values() -> dict[str, Any]:
-    ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**53 - 1, 2**53 + 1, 2**63 - 1, 2**64 - 1,
-            -1, -32, -33, -128, -129, -32768, -32769, -(2**31), -(2**31) - 1, -(2**53) + 1, -(2**63)]
+    ints = [
+        0,
+        1,
+        127,
+        128,
+        255,
+        256,
+        65535,
+        65536,
+        2**32 - 1,
+        2**32,
+        2**53 - 1,
+        2**53 + 1,
+        2**63 - 1,
+        2**64 - 1,
+        -1,
+        -32,
+        -33,
+        -128,
+        -129,
+        -32768,
+        -32769,
+        -(2**31),
+        -(2**31) - 1,
+        -(2**53) + 1,
+        -(2**63),
+    ]
     values: dict[str, Any] = {f"int_{i}": v for i, v in enumerate(ints)}
-    values |= {"nil": None, "true": True, "false": False, "float": 0.1, "float_neg": -1.25e300,
-               "float_whole": 24.0, "nan": float("nan"), "inf": float("-inf")}
-    values |= {"str_empty": "", "str_fix": "a" * 31, "str8": "b" * 32, "str16": "c" * 300, "str32": "d" * 70000,
-               "str_utf8": "é漢🦊 snow", "bin_empty": b"", "bin8": bytes(range(255)), "bin16": bytes(300),
-               "bin32": bytes(range(256)) * 300, "arr_empty": [], "arr_fix": list(range(15)),
-               "arr16": list(range(16)), "arr32": [1] * 70000, "map_empty": {},
-               "map_fix": {f"k{i}": i for i in range(15)}, "map16": {f"k{i}": [i, None] for i in range(16)},
-               "map_proto": {"__proto__": {"polluted": True}, "x": 1},
-               "nested": {"a": [{"b": [b"\x00\x01", 2.5, "z"]}]}}
+    values |= {
+        "nil": None,
+        "true": True,
+        "false": False,
+        "float": 0.1,
+        "float_neg": -1.25e300,
+        "float_whole": 24.0,
+        "nan": float("nan"),
+        "inf": float("-inf"),
+    }
+    values |= {
+        "str_empty": "",
+        "str_fix": "a" * 31,
+        "str8": "b" * 32,
+        "str16": "c" * 300,
+        "str32": "d" * 70000,
+        "str_utf8": "é漢🦊 snow",
+        "bin_empty": b"",
+        "bin8": bytes(range(255)),
+        "bin16": bytes(300),
+        "bin32": bytes(range(256)) * 300,
+        "arr_empty": [],
+        "arr_fix": list(range(15)),
+        "arr16": list(range(16)),
+        "arr32": [1] * 70000,
+        "map_empty": {},
+        "map_fix": {f"k{i}": i for i in range(15)},
+        "map16": {f"k{i}": [i, None] for i in range(16)},
+        "map_proto": {"__proto__": {"polluted": True}, "x": 1},
+        "nested": {"a": [{"b": [b"\x00\x01", 2.5, "z"]}]},
+    }
     return values
 
 
 def _server_messages() -> dict[str, bytes]:
     settings = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)
     limits = P.LimitsInfo.from_limits(P.ProtocolLimits())
-    timings = P.SegmentTimings(text=0.2, stage1=3.9, upsample=0.0, stage2=2.6, decode=0.8, encode=0.6, send=0.02)
+    timings = P.SegmentTimings(
+        text=0.2, stage1=3.9, upsample=0.0, stage2=2.6, decode=0.8, encode=0.6, send=0.02
+    )
     msgs: list[P.Message] = [
-        P.Accepted(session_id="Qm8f3kTzR1a0bXy2cV9wLg", protocol_version=1, settings=settings, limits=limits,
-                   mime='video/mp4; codecs="avc1.64001e, mp4a.40.2"', resumed_from_segment=4),
-        P.Queued(position=3), P.State(state="running", previous="starting", reason="first segment"),
+        P.Accepted(
+            session_id="Qm8f3kTzR1a0bXy2cV9wLg",
+            protocol_version=1,
+            settings=settings,
+            limits=limits,
+            mime='video/mp4; codecs="avc1.64001e, mp4a.40.2"',
+            resumed_from_segment=4,
+        ),
+        P.Queued(position=3),
+        P.State(state="running", previous="starting", reason="first segment"),
         P.SegmentStarted(index=2, prompt="snow", seed=2**63 - 1, previous_prompt="fox", weight=0.5),
         P.Progress(segment=2, stage="stage1", step=3, total=8),
         P.MediaInit(mime="video/mp4", data=bytes(range(200)) * 6),
         P.Media(segment=2, seq=7, t0=5.0417, duration=4.6667, data=bytes(range(256)) * 1000, last=False),
-        P.SegmentDone(index=2, media_duration=4.6667, timings=timings), P.SteerAck(applies_at=3, request_id=1),
-        P.SnapshotResult(session_id="Qm8f3kTzR1a0bXy2cV9wLg", segment_index=2, stored=False, data=b"state" * 10),
+        P.SegmentDone(index=2, media_duration=4.6667, timings=timings),
+        P.SteerAck(applies_at=3, request_id=1),
+        P.SnapshotResult(
+            session_id="Qm8f3kTzR1a0bXy2cV9wLg", segment_index=2, stored=False, data=b"state" * 10
+        ),
         P.Error(code="session.rate_limited", message="retry in 2 s", retryable=True, fatal=False),
         P.Final(reason="stopped", segments=3, resumable_session_id="Qm8f3kTzR1a0bXy2cV9wLg"),
     ]
@@ -182,11 +246,14 @@ def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) ->
         packed[name] = data
     packed["float32"] = msgpack.packb(0.5, use_single_float=True)
     values["float32"] = 0.5
-    fixtures = {"values": {n: {"packed": packed[n].hex(), "value": _tag(v)} for n, v in values.items()},
-                "malformed": MALFORMED}
+    fixtures = {
+        "values": {n: {"packed": packed[n].hex(), "value": _tag(v)} for n, v in values.items()},
+        "malformed": MALFORMED,
+    }
     (tmp_path / "fixtures.json").write_text(json.dumps(fixtures))
-    run = subprocess.run([NODE, "harness.js", "fixtures.json"], cwd=tmp_path, capture_output=True, text=True,
-                         timeout=60)
+    run = subprocess.run(
+        [NODE, "harness.js", "fixtures.json"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
 
@@ -211,8 +278,9 @@ def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) ->
     assert decoded["open_resume"].resume_from == P.ResumeFrom(session_id="abcdefgh12")
     assert decoded["open_resume"].settings.overlap == 0 and decoded["open_resume"].lookahead == 1
     assert decoded["steer_cut"] == P.Steer(prompt="snow", request_id=1)
-    assert decoded["steer_blend"] == P.Steer(prompt="snow", transition="blend", blend_segments=3, seed=2**63 - 1,
-                                             request_id=2)
+    assert decoded["steer_blend"] == P.Steer(
+        prompt="snow", transition="blend", blend_segments=3, seed=2**63 - 1, request_id=2
+    )
     assert decoded["snapshot"] == P.Snapshot(store=True, request_id=3)
     assert [decoded[k].type for k in ("pause", "resume", "stop")] == ["pause", "resume", "stop"]
     assert out["sniff"] == "image/png"
@@ -229,10 +297,21 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed")
     root = tmp_path_factory.mktemp("chromium")
-    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--autoplay-policy=no-user-gesture-required", "--remote-debugging-port=0",
-            f"--user-data-dir={root / 'profile'}", "about:blank"]
+    args = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--mute-audio",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",
+        "--remote-debugging-port=0",
+        f"--user-data-dir={root / 'profile'}",
+        "about:blank",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         port_file = root / "profile" / "DevToolsActivePort"
@@ -257,13 +336,14 @@ class DevTools:
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
-        async for raw in self.ws:
-            message = json.loads(raw)
-            future = self._waiting.pop(message.get("id"), None)
-            if future is not None:
-                future.set_result(message)
-            else:
-                self.events.append(message)
+        with contextlib.suppress(ConnectionClosed):
+            async for raw in self.ws:
+                message = json.loads(raw)
+                future = self._waiting.pop(message.get("id"), None)
+                if future is not None:
+                    future.set_result(message)
+                else:
+                    self.events.append(message)
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         request_id = next(self._ids)
@@ -274,7 +354,9 @@ class DevTools:
         return reply["result"]
 
     async def evaluate(self, expression: str) -> Any:
-        result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         assert "exceptionDetails" not in result, result
         return result["result"].get("value")
 
@@ -292,42 +374,74 @@ class DevTools:
         raise AssertionError(f"timed out waiting for {what}; page status: {json.dumps(status)[:3000]}")
 
     def exceptions(self) -> list[str]:
-        return [json.dumps(e["params"])[:500] for e in self.events if e.get("method") == "Runtime.exceptionThrown"]
+        return [
+            json.dumps(e["params"])[:500] for e in self.events if e.get("method") == "Runtime.exceptionThrown"
+        ]
 
 
-def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_applied(tmp_path, chromium, tiny_cache):
+@pytest.fixture(scope="module")
+def pipeline_host(tiny_cache):  # type: ignore[no-untyped-def]
+    from ltx2stream.session.host import PipelineHost
+
+    return PipelineHost(("tiny-ltx2",))
+
+
+QUERY = urlencode(
+    {
+        "autostart": 1,
+        "prompt": "a red fox in snow",
+        "preset": "tiny-ltx2",
+        "width": 64,
+        "height": 64,
+        "fps": 12,
+        "frames": 17,
+        "overlap": 1,
+        "seed": 3,
+        "lookahead": 0,
+    }
+)
+
+
+def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_applied(
+    tmp_path, chromium, pipeline_host
+):
     """The page served at / opens a session (autostart), plays it through MSE (currentTime advances, buffered
     media grows as one range from 0), steers from its form (ack with an index, then that segment starts with the
     new prompt), and stops (final 'stopped', close 1000) without errors."""
-    from ltx2stream.session.host import PipelineHost
-
-    host = PipelineHost(("tiny-ltx2",))
-    query = urlencode({"autostart": 1, "prompt": "a red fox in snow", "preset": "tiny-ltx2", "width": 64,
-                       "height": 64, "fps": 12, "frames": 17, "overlap": 1, "seed": 3, "lookahead": 0})
+    query = QUERY
 
     async def main() -> None:
-        async with running(tmp_path, host=host, web_root=WEB) as (app, _):
+        async with running(tmp_path, host=pipeline_host, web_root=WEB) as (app, _):
             async with connect(chromium, max_size=None, compression=None) as ws:
                 page = DevTools(ws)
                 await page.call("Runtime.enable")
                 await page.call("Page.navigate", url=f"http://127.0.0.1:{app.port}/?{query}")
-                first = await page.wait_for(lambda s: s["lastDone"] is not None and s["player"]["currentTime"] > 0,
-                                            "the first segment to play")
+                first = await page.wait_for(
+                    lambda s: s["lastDone"] is not None and s["player"]["currentTime"] > 0,
+                    "the first segment to play",
+                )
                 later = await page.wait_for(
-                    lambda s: s["player"]["currentTime"] > first["player"]["currentTime"] + 0.5
-                    and s["player"]["buffered"] and first["player"]["buffered"]
-                    and s["player"]["buffered"][-1][1] > first["player"]["buffered"][-1][1],
-                    "playback to advance and the buffer to grow")
+                    lambda s: (
+                        s["player"]["currentTime"] > first["player"]["currentTime"] + 0.5
+                        and s["player"]["buffered"]
+                        and first["player"]["buffered"]
+                        and s["player"]["buffered"][-1][1] > first["player"]["buffered"][-1][1]
+                    ),
+                    "playback to advance and the buffer to grow",
+                )
                 assert later["player"]["decodedFrames"] > 0 and later["player"]["mediaError"] is None
 
                 await page.evaluate("""(() => {
                     document.getElementById('steer-prompt').value = 'the fox looks up at falling snow';
                     document.getElementById('steer-send').click(); })()""")
-                acked = await page.wait_for(lambda s: s["steers"] and s["steers"][0]["appliesAt"] is not None,
-                                            "steer_ack")
+                acked = await page.wait_for(
+                    lambda s: s["steers"] and s["steers"][0]["appliesAt"] is not None, "steer_ack"
+                )
                 applies_at = acked["steers"][0]["appliesAt"]
                 assert applies_at > acked["lastDone"] >= 0
-                applied = await page.wait_for(lambda s: s["steers"][0]["status"] != "scheduled", "the steer to apply")
+                applied = await page.wait_for(
+                    lambda s: s["steers"][0]["status"] != "scheduled", "the steer to apply"
+                )
                 assert applied["steers"][0]["status"] == "applied"
                 segment = next(x for x in applied["segments"] if x["index"] == applies_at)
                 assert segment["prompt"] == "the fox looks up at falling snow"
@@ -342,5 +456,49 @@ def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_app
                 media = sum(x["duration"] for x in done["segments"] if x["duration"] is not None)
                 assert player["buffered"][0][1] == pytest.approx(media, abs=0.1)
                 assert page.exceptions() == []
+
+    asyncio.run(main())
+
+
+def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
+    tmp_path, chromium, pipeline_host
+):
+    """The page's socket drops mid-session: it reconnects by itself, the server resumes after the last delivered
+    segment, and the player continues the same buffered range (the partial segment is replaced, no gap)."""
+
+    async def main() -> None:
+        # close_timeout_s: how long a resume waits for the old connection's checkpoint
+        async with running(tmp_path, host=pipeline_host, web_root=WEB, close_timeout_s=15.0) as (app, _):
+            async with connect(chromium, max_size=None, compression=None) as ws:
+                page = DevTools(ws)
+                await page.call("Runtime.enable")
+                await page.call("Page.navigate", url=f"http://127.0.0.1:{app.port}/?{QUERY}")
+                before = await page.wait_for(
+                    lambda s: s["lastDone"] is not None and s["lastDone"] >= 1, "two segments"
+                )
+                await page.evaluate("window.ltx2.page.conn.ws.close(3001, 'test: connection lost')")
+                resumed = await page.wait_for(
+                    lambda s: len(s["closes"]) == 1 and s["state"] == "running" and s["lastDone"] >= 3,
+                    "the resumed session to deliver two more segments",
+                )
+                assert resumed["sessionId"] == before["sessionId"] and resumed["closes"][0]["code"] == 3001
+                await page.evaluate("document.getElementById('stop').click()")
+                done = await page.wait_for(lambda s: s["finals"] and len(s["closes"]) == 2, "final and close")
+                assert done["finals"][0]["reason"] == "stopped" and done["errors"] == []
+                player = done["player"]
+                assert player["errors"] == [] and player["mediaError"] is None
+                # the AAC frames the old connection's encoder still held are lost with it: at most a short audio
+                # gap at the resume point, which the player jumps (the video continues without one)
+                ranges = player["buffered"]
+                assert ranges[0][0] == pytest.approx(0, abs=0.05) and len(ranges) <= 2
+                assert all(b[0] - a[1] < 0.15 for a, b in zip(ranges, ranges[1:], strict=False))
+                media = sum(x["duration"] for x in done["segments"] if x["duration"] is not None)
+                assert ranges[-1][1] == pytest.approx(media, abs=0.1)
+                assert [x["index"] for x in done["segments"]] == list(range(len(done["segments"])))
+                played = await page.wait_for(
+                    lambda s: s["player"]["currentTime"] > ranges[0][1] + 0.3,
+                    "playback past the resume point",
+                )
+                assert played["player"]["errors"] == [] and page.exceptions() == []
 
     asyncio.run(main())

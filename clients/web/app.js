@@ -300,11 +300,12 @@ async function openSession(event) {
       lookahead: Number($("lookahead").value),
       resumeFrom: resumeId ? { session_id: resumeId } : undefined,
     };
-    const continuing = resumeId !== "" && resumeId === page.sessionId && page.player !== null;
+    const continuing = resumeId !== "" && resumeId === page.sessionId;
     if (!continuing) {
       resetSession();
-      page.player = newPlayer();
+      page.player.reset();  // a new timeline; a resumed session continues the one it has
     }
+    Object.assign(page.player.options, { catchUp: $("catch-up").checked, maxLagS: Number($("max-lag").value) });
     page.openParams = params;
     page.currentPrompt = params.prompt;
     page.reconnects = 0;
@@ -332,7 +333,7 @@ function resetSession() {
 }
 
 function newPlayer() {
-  const player = new MsePlayer($("video"), { catchUp: $("catch-up").checked, maxLagS: Number($("max-lag").value) });
+  const player = new MsePlayer($("video"));
   player.addEventListener("update", render);
   player.addEventListener("error", (e) => log(`player: ${e.detail}`, "error"));
   return player;
@@ -390,8 +391,9 @@ function setup() {
   for (const name of ["pause", "resume", "snapshot", "stop"]) $(name).addEventListener("click", () => command(name));
   $("reconnect").addEventListener("click", () => { page.reconnects = 0; reconnect(); });
   $("video").addEventListener("timeupdate", render);
-  $("catch-up").addEventListener("change", () => { if (page.player) page.player.options.catchUp = $("catch-up").checked; });
-  $("max-lag").addEventListener("change", () => { if (page.player) page.player.options.maxLagS = Number($("max-lag").value); });
+  $("catch-up").addEventListener("change", () => { page.player.options.catchUp = $("catch-up").checked; });
+  $("max-lag").addEventListener("change", () => { page.player.options.maxLagS = Number($("max-lag").value); });
+  page.player = newPlayer();
   window.ltx2 = { status, page };
   setState("idle");
   if (query.get("autostart") === "1") openSession();

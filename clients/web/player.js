@@ -12,6 +12,7 @@
 //    fragments get a timestampOffset that places them after the last complete segment received before.
 
 const EPS = 0.05;
+const GAP_LOOKAHEAD_S = 0.25;  // a range ending closer than this ahead of a stalled playhead counts as a hole
 
 function ranges(tr) {
   const out = [];
@@ -28,6 +29,8 @@ export class MsePlayer extends EventTarget {
     this.objectUrl = null;
     video.addEventListener("waiting", () => this.jumpGap());
     video.addEventListener("timeupdate", () => this.onTime());
+    this.lastTime = -1;
+    this.watchdog = setInterval(() => this.checkStall(), 500);
     this.reset();
   }
 
@@ -118,10 +121,11 @@ export class MsePlayer extends EventTarget {
       const op = this.ops[0];
       if (!this.sb) {
         if (this.mime === null) return;  // wait for media_init
-        this.sb = ms.addSourceBuffer(this.mime);
-        this.sb.mode = "segments";
-        this.sb.addEventListener("updateend", () => this.onUpdateEnd());
-        this.sb.addEventListener("error", () => this.fail("SourceBuffer error"));
+        const sb = ms.addSourceBuffer(this.mime);
+        sb.mode = "segments";
+        sb.addEventListener("updateend", () => { if (sb === this.sb) this.onUpdateEnd(); });  // not after reset()
+        sb.addEventListener("error", () => { if (sb === this.sb) this.fail("SourceBuffer error"); });
+        this.sb = sb;
       }
       try {
         if (this.run(op) === "wait") return;
@@ -229,18 +233,36 @@ export class MsePlayer extends EventTarget {
     }
   }
 
-  /** On `waiting`: if the playhead sits in a hole before later media, jump to that media. */
+  /**
+   * On `waiting` (and from the stall watchdog): if the playhead sits in a hole, or so close to the end of its
+   * range that the next frame cannot be complete, and later media exists, jump to that media. Holes appear at a
+   * resume point, where the AAC frames the old connection's encoder still held are lost with it.
+   */
   jumpGap() {
     const v = this.video;
     const t = v.currentTime;
-    for (const [start, end] of ranges(v.buffered)) {
-      if (start <= t + EPS && t < end - EPS) return;  // inside buffered media: just waiting for decode
-      if (start > t) {
+    const all = ranges(v.buffered);
+    for (let i = 0; i < all.length; i++) {
+      const [start, end] = all[i];
+      const inside = start <= t + EPS && t < end;
+      if (inside && (end - t > GAP_LOOKAHEAD_S || i === all.length - 1)) return;  // waiting for decode or data
+      const next = inside ? all[i + 1] : start > t ? all[i] : null;
+      if (next) {
         this.stats.gapJumps += 1;
-        v.currentTime = start + 0.01;
+        v.currentTime = next[0] + 0.01;
         return;
       }
     }
+  }
+
+  /** Called twice a second: playback that should run but has not moved is treated like `waiting`. */
+  checkStall() {
+    const v = this.video;
+    const t = v.currentTime;
+    if (!v.paused && !v.ended && v.readyState < HTMLMediaElement.HAVE_FUTURE_DATA && t === this.lastTime) {
+      this.jumpGap();
+    }
+    this.lastTime = t;
   }
 
   onTime() {
