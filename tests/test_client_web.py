@@ -478,7 +478,8 @@ def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
     tmp_path, chromium, pipeline_host
 ):
     """The page's socket drops mid-session: it reconnects by itself, the server resumes after the last delivered
-    segment, and the player continues the same buffered range (the partial segment is replaced, no gap)."""
+    segment, and the player continues the same timeline (the partial segment is replaced; a short audio hole at
+    the resume point is jumped)."""
 
     async def main() -> None:
         # close_timeout_s: how long a resume waits for the old connection's checkpoint
@@ -512,3 +513,186 @@ def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
             assert played["player"]["errors"] == [] and page.exceptions() == []
 
     asyncio.run(main())
+
+
+# ---- the MSE player's policies under node, with fake MediaSource / SourceBuffer / video -----------------------
+
+PLAYER_HARNESS = r"""
+// Fakes: a SourceBuffer whose "media" is JSON {start, end} (seconds before timestampOffset), a quota in bytes,
+// asynchronous updateend; a video element whose buffered ranges are the SourceBuffer's.
+const enc = (o) => new TextEncoder().encode(JSON.stringify(o));
+class Ranges {
+  constructor(list) { this.list = list; this.length = list.length; }
+  start(i) { return this.list[i][0]; }
+  end(i) { return this.list[i][1]; }
+}
+function subtract(list, a, b) {
+  const out = [];
+  for (const [s, e] of list) {
+    if (e <= a || s >= b) out.push([s, e]);
+    else { if (s < a) out.push([s, a]); if (e > b) out.push([b, e]); }
+  }
+  return out;
+}
+function add(list, s, e) {
+  const all = [...subtract(list, s, e), [s, e]].sort((x, y) => x[0] - y[0]);
+  const out = [];
+  for (const r of all) {
+    if (out.length && r[0] <= out[out.length - 1][1] + 1e-9) out[out.length - 1][1] = Math.max(out[out.length - 1][1], r[1]);
+    else out.push([...r]);
+  }
+  return out;
+}
+class FakeSourceBuffer extends EventTarget {
+  constructor() { super(); this.updating = false; this.timestampOffset = 0; this.mode = "segments"; this.ranges = [];
+                  this.log = []; this.quota = Infinity; this.bytes = 0; }
+  appendBuffer(data) {
+    const m = JSON.parse(new TextDecoder().decode(data));
+    const size = m.init ? 0 : (m.end - m.start);
+    if (this.bytes + size > this.quota) { const e = new Error("quota"); e.name = "QuotaExceededError"; throw e; }
+    this.updating = true;
+    this.log.push(m.init ? ["init"] : ["append", m.start + this.timestampOffset, m.end + this.timestampOffset]);
+    setTimeout(() => {
+      if (!m.init) { this.ranges = add(this.ranges, m.start + this.timestampOffset, m.end + this.timestampOffset);
+                     this.bytes += size; }
+      this.updating = false; this.dispatchEvent(new Event("updateend"));
+    }, 1);
+  }
+  remove(a, b) {
+    this.updating = true;
+    this.log.push(["remove", a, b]);
+    setTimeout(() => {
+      const before = this.ranges.reduce((n, [s, e]) => n + e - s, 0);
+      this.ranges = subtract(this.ranges, a, b);
+      this.bytes -= before - this.ranges.reduce((n, [s, e]) => n + e - s, 0);
+      this.updating = false; this.dispatchEvent(new Event("updateend"));
+    }, 1);
+  }
+  changeType() {}
+}
+class FakeMediaSource extends EventTarget {
+  static isTypeSupported() { return true; }
+  constructor() { super(); this.readyState = "closed"; this.sourceBuffers = []; this.duration = Infinity;
+                  setTimeout(() => { this.readyState = "open"; this.dispatchEvent(new Event("sourceopen")); }, 1); }
+  addSourceBuffer() { const sb = new FakeSourceBuffer(); this.sourceBuffers.push(sb); return sb; }
+  endOfStream() { this.readyState = "ended"; }
+}
+class FakeVideo extends EventTarget {
+  constructor() { super(); this.currentTime = 0; this.paused = true; this.ended = false; this.readyState = 4;
+                  this.muted = false; this.error = null; this.source = null; }
+  set src(url) { this.source = objects.get(url); }
+  get buffered() { const sb = this.source && this.source.sourceBuffers[0]; return new Ranges(sb ? sb.ranges : []); }
+  play() { this.paused = false; return Promise.resolve(); }
+}
+const objects = new Map();
+let nextUrl = 0;
+globalThis.window = globalThis;
+globalThis.MediaSource = FakeMediaSource;
+globalThis.HTMLMediaElement = { HAVE_FUTURE_DATA: 3 };
+URL.createObjectURL = (o) => { const u = `blob:${nextUrl++}`; objects.set(u, o); return u; };
+URL.revokeObjectURL = (u) => objects.delete(u);
+
+const { MsePlayer } = await import("./player.js");
+const settle = () => new Promise((r) => setTimeout(r, 30));
+const results = {};
+const frag = (segment, t0, duration, last = true) =>
+  ({ segment, t0, duration, last, data: enc({ start: t0, end: t0 + duration }) });
+
+{ // order, resume rebase (partial segment dropped), end of stream
+  const v = new FakeVideo();
+  const p = new MsePlayer(v, { catchUp: false });
+  p.beginConnection(null);
+  p.init("video/mp4", enc({ init: true }));
+  p.media(frag(0, 0, 1)); p.media(frag(1, 1, 1)); p.media(frag(2, 2, 0.5, false));
+  await settle();
+  const sb = v.source.sourceBuffers[0];
+  const first = JSON.parse(JSON.stringify(sb.ranges));
+  p.beginConnection(1);                        // resumed after segment 1: segment 2 comes again, from t0 = 0
+  p.init("video/mp4", enc({ init: true }));
+  p.media(frag(2, 0, 1)); p.media(frag(3, 1, 1));
+  p.end();
+  await settle();
+  results.resume = { first, ranges: sb.ranges, log: sb.log, offset: sb.timestampOffset, playing: !v.paused,
+                     ready: v.source.readyState, segStart: [...p.segStart.entries()] };
+}
+{ // quota: evict behind the playhead at a keyframe, retry; nothing evictable -> wait for the playhead
+  const v = new FakeVideo();
+  const p = new MsePlayer(v, { catchUp: false, keepBehindS: 1000 });
+  p.beginConnection(null);
+  p.init("video/mp4", enc({ init: true }));
+  for (let i = 0; i < 4; i++) p.media(frag(i, i, 1));
+  await settle();
+  const sb = v.source.sourceBuffers[0];
+  sb.quota = 4;
+  v.currentTime = 2.5;
+  p.media(frag(4, 4, 1));                      // full: remove [0, 1) (the keyframe at or before 2.5 - 1), retry
+  await settle();
+  const evicted = { ranges: sb.ranges, log: sb.log.slice(-2), stats: { ...p.stats } };
+  v.currentTime = 2.5; sb.quota = 3;
+  p.media(frag(5, 5, 1));                      // full again, nothing before the keyframe at 1: wait
+  await settle();
+  const waited = { ranges: sb.ranges, waiting: p.waitingForRoom };
+  v.currentTime = 4.2; v.dispatchEvent(new Event("timeupdate"));   // playhead moved: evict to 3, append
+  await settle();
+  results.quota = { evicted, waited, ranges: sb.ranges, stats: { ...p.stats, errors: undefined } };
+}
+{ // catch-up to the live edge; gap jump near a range end; trimming far behind
+  const v = new FakeVideo();
+  const p = new MsePlayer(v, { catchUp: true, maxLagS: 10, targetLagS: 1, keepBehindS: 5 });
+  p.beginConnection(null);
+  p.init("video/mp4", enc({ init: true }));
+  for (let i = 0; i < 20; i++) p.media(frag(i, 2 * i, 2));
+  await settle();
+  const caughtUp = v.currentTime;
+  v.source.sourceBuffers[0].ranges = [[0, 2], [2.08, 40]];
+  v.currentTime = 1.95; v.readyState = 2;
+  p.jumpGap();
+  const jumped = v.currentTime;
+  v.currentTime = 1.0; p.jumpGap();
+  const stayed = v.currentTime;
+  v.readyState = 4; v.currentTime = 39; v.source.sourceBuffers[0].ranges = [[0, 40]];
+  p.media(frag(20, 40, 2));
+  await settle();
+  results.policy = { caughtUp, jumped, stayed, ranges: v.source.sourceBuffers[0].ranges, stats: { ...p.stats } };
+}
+process.stdout.write(JSON.stringify(results));
+process.exit(0);
+"""
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_player_queue_resume_quota_catch_up_and_gaps_with_fake_mse(tmp_path: Path) -> None:
+    """player.js with fake MediaSource/SourceBuffer/video under node: init before media, a resumed connection
+    drops the partial segment and continues at the resumed segment's end (timestampOffset), QuotaExceededError
+    evicts behind the playhead at a keyframe and retries (or waits for the playhead), the player catches up to
+    the live edge, jumps a hole near a range end, and trims media far behind."""
+    shutil.copy(WEB / "player.js", tmp_path / "player.js")
+    (tmp_path / "package.json").write_text('{"type": "module"}')
+    (tmp_path / "harness.js").write_text(PLAYER_HARNESS)
+    run = subprocess.run(
+        [NODE, "harness.js"], check=False, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout)
+
+    resume = out["resume"]
+    assert resume["first"] == [[0, 2.5]] and resume["log"][0] == ["init"]
+    assert ["remove", 2, None] in resume["log"]  # Infinity is null in JSON
+    assert resume["offset"] == 2 and resume["ranges"] == [[0, 4]]
+    assert resume["log"][-2:] == [["append", 2, 3], ["append", 3, 4]]
+    assert resume["playing"] and resume["ready"] == "ended"
+    assert resume["segStart"] == [[0, 0], [1, 1], [2, 2], [3, 3]]
+
+    quota = out["quota"]
+    assert quota["evicted"]["log"] == [["remove", 0, 1], ["append", 4, 5]]
+    assert quota["evicted"]["ranges"] == [[1, 5]]
+    assert quota["waited"] == {"ranges": [[1, 5]], "waiting": True}
+    assert quota["ranges"] == [[3, 6]]
+    assert quota["stats"]["quotaErrors"] == 3 and quota["stats"]["evictions"] == 2
+
+    policy = out["policy"]
+    # media arrives 40 s at once; whenever the lag passed 10 s the playhead jumped to 1 s behind the newest end
+    assert 30 <= policy["caughtUp"] < 40 and policy["caughtUp"] % 2 == 1
+    assert policy["jumped"] == pytest.approx(2.09) and policy["stayed"] == 1.0
+    assert policy["ranges"] == [[34, 42]]  # trimmed at the keyframe (segment start) at or before 39 - 5
+    assert policy["stats"]["catchUps"] >= 1 and policy["stats"]["gapJumps"] == 1
