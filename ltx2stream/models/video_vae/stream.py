@@ -9,8 +9,9 @@ frame is the one-shot arithmetic, so the concatenated chunks equal ``VideoDecode
 (convolution kernels may sum in another order for another input length).
 
 Items flowing between stages are ``(frames, last)``; ``frames`` is never empty and ``last`` marks the end of the
-sequence. A stage running at r times the latent frame rate emits pieces of at most ``chunk · r`` frames, so the
-working set of every stage stays a few chunks however long the segment is.
+sequence. Every stage cuts its work into pieces of about one element budget (``piece_budget``: a few frames of the
+last, highest-resolution activation), so the working set of every stage stays bounded however long the segment
+is, while the cheap latent-resolution stages still run on many frames per kernel call.
 
 Not streamable: GroupNorm (``norm_layer=group_norm`` or the ``norm3`` of ``res_x_y``) normalises over all frames;
 ``VideoVAEConfig.decoder_streamable`` is False for those configs and callers fall back to one-shot decoding.
@@ -22,7 +23,8 @@ starts once min(R, all) latent frames have passed the low-resolution stages, and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
@@ -57,25 +59,56 @@ class FrameQueue:
         return out[0] if len(out) == 1 else torch.cat(out, dim=2)
 
 
-def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, max_frames: int) -> Iterator[Item]:
-    """Stream a stride-1 CausalConv3d: same temporal padding as ``conv.forward``, pieces of <= max_frames."""
+def _apply(fn: Callable[[torch.Tensor], torch.Tensor], holder: list[torch.Tensor]) -> torch.Tensor:
+    """fn(holder.pop()): the caller keeps no reference to the input while the output travels downstream."""
+    return fn(holder.pop())
+
+
+def map_items(fn: Callable[[torch.Tensor], torch.Tensor], items: Iterable[Item]) -> Iterator[Item]:
+    """Per-frame stage (norm, activation, AdaLN...)."""
+    for x, last in items:
+        holder = [x]
+        del x
+        yield _apply(fn, holder), last
+
+
+def piece_frames(x: torch.Tensor, budget: int) -> int:
+    """Frames of ``x`` ([B, C, f, H, W]) per piece so that one piece holds about ``budget`` elements (>= 1)."""
+    return max(1, budget // (x.shape[0] * x.shape[1] * x.shape[3] * x.shape[4]))
+
+
+def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int) -> Iterator[Item]:
+    """Stream a stride-1 CausalConv3d: same temporal padding as ``conv.forward``; pieces of ~``budget`` elements.
+
+    Between pieces only the last ``k-1`` input frames are kept (as a copy), never the consumed input.
+    """
     front, back = conv.time_padding(causal)
     keep = conv.kernel_t - 1
-    buf: torch.Tensor | None = None
+    state: torch.Tensor | None = None
     for x, last in items:
-        buf = torch.cat([x[:, :, :1]] * front + [x], dim=2) if buf is None else torch.cat([buf, x], dim=2)
-        if last:
-            buf = torch.cat([buf] + [buf[:, :, -1:]] * back, dim=2)
+        parts = (
+            ([x[:, :, :1]] * front if state is None else [state])
+            + [x]
+            + ([x[:, :, -1:]] * back if last else [])
+        )
+        buf = torch.cat(parts, dim=2)  # [B, C, state + f (+ pad), H, W]
+        del x, parts
         n_out = buf.shape[2] - keep
-        for start in range(0, max(n_out, 0), max_frames):
+        if n_out <= 0:
+            state = buf
+            continue
+        state = buf[:, :, n_out:].clone()
+        max_frames = piece_frames(buf, budget)
+        for start in range(0, n_out, max_frames):
             stop = min(start + max_frames, n_out)
-            yield conv.conv(buf[:, :, start : stop + keep]), last and stop == n_out
-        if n_out > 0:
-            buf = buf[:, :, n_out:].clone()  # keep only the state frames (drop the big buffer)
+            holder = [buf[:, :, start : stop + keep]]
+            if stop == n_out:
+                del buf  # the last piece's view is now the only reference
+            yield _apply(conv.conv, holder), last and stop == n_out
 
 
 def stream_resnet(
-    block: ResnetBlock3D, items: Iterable[Item], causal: bool, embed: torch.Tensor | None, max_frames: int
+    block: ResnetBlock3D, items: Iterable[Item], causal: bool, embed: torch.Tensor | None, budget: int
 ) -> Iterator[Item]:
     ada = block.ada_values(embed)
     skip = FrameQueue()
@@ -83,16 +116,20 @@ def stream_resnet(
     def main_branch() -> Iterator[Item]:
         for x, last in items:
             skip.push(block.shortcut(x))
-            yield block.pre_conv1(x, ada), last
+            holder = [x]
+            del x
+            yield _apply(lambda t: block.pre_conv1(t, ada), holder), last
 
-    h = stream_conv(block.conv1, main_branch(), causal, max_frames)
-    h = ((block.pre_conv2(t, ada), last) for t, last in h)
-    for t, last in stream_conv(block.conv2, h, causal, max_frames):
-        yield skip.pop(t.shape[2]) + t, last
+    h = stream_conv(block.conv1, main_branch(), causal, budget)
+    h = map_items(lambda t: block.pre_conv2(t, ada), h)
+    for t, last in stream_conv(block.conv2, h, causal, budget):
+        out = [skip.pop(t.shape[2]) + t]
+        del t
+        yield out.pop(), last
 
 
 def stream_upsample(
-    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, max_frames: int
+    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int
 ) -> Iterator[Item]:
     residual = FrameQueue()
 
@@ -103,42 +140,52 @@ def stream_upsample(
             yield x, last
 
     first = True
-    for y, last in stream_conv(block.conv, source(), causal, max_frames):
+    for y, last in stream_conv(block.conv, source(), causal, budget):
         y = depth_to_space(y, block.stride)  # [B, C·p, f, h, w] -> [B, C, f·p1, h·p2, w·p3]
         if block.residual:
             y = y + residual.pop(y.shape[2])
         if first and block.drops_first_frame:
             y = y[:, :, 1:]
         first = False
-        yield y, last
+        out = [y]
+        del y
+        yield out.pop(), last
 
 
 def stream_decoder(
-    decoder: VideoDecoder, latent_chunks: Iterable[torch.Tensor], scaled_t: torch.Tensor | None, chunk: int
+    decoder: VideoDecoder, latent_chunks: Iterable[torch.Tensor], scaled_t: torch.Tensor | None, budget: int
 ) -> Iterator[torch.Tensor]:
     """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.
 
-    ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned).
+    ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned). Every stage
+    processes pieces of about ``budget`` elements of its input (at least one frame): the high-resolution stages,
+    where memory goes, work on a few frames at a time, the latent-resolution ones on many (efficient kernels).
     """
-    causal, rate = decoder.causal, 1
+    causal = decoder.causal
     dtype = decoder.conv_in.conv.weight.dtype
     items = _mark_last(c.to(dtype) for c in latent_chunks)
-    x = stream_conv(decoder.conv_in, items, causal, chunk)
+    x = stream_conv(decoder.conv_in, items, causal, budget)
     for block in decoder.up_blocks:
         if isinstance(block, UNetMidBlock3D):
             embed = block.embed(scaled_t, dtype)
             for res in block.res_blocks:
-                x = stream_resnet(res, x, causal, embed, chunk * rate)
+                x = stream_resnet(res, x, causal, embed, budget)
         elif isinstance(block, DepthToSpaceUpsample):
-            x = stream_upsample(block, x, causal, chunk * rate)
-            rate *= block.stride[0]
+            x = stream_upsample(block, x, causal, budget)
         else:
             raise TypeError(
                 f"decoder block {type(block).__name__} cannot be streamed (GroupNorm over all frames)"
             )
-    x = ((decoder.output_head(t, scaled_t), last) for t, last in x)
-    for t, _ in stream_conv(decoder.conv_out, x, causal, chunk * rate):
-        yield unpatchify(t, decoder.patch_size)  # [B, 48, f, H/4, W/4] -> [B, 3, f, H, W]
+    x = map_items(lambda t: decoder.output_head(t, scaled_t), x)
+    x = stream_conv(decoder.conv_out, x, causal, budget)
+    yield from (t for t, _ in map_items(lambda t: unpatchify(t, decoder.patch_size), x))
+
+
+def piece_budget(decoder: VideoDecoder, latent_shape: Sequence[int], pixel_frames: int) -> int:
+    """Elements per piece: ``pixel_frames`` frames of the decoder's last (highest-resolution) activation."""
+    b, _, _, h, w = latent_shape
+    scale = math.prod(blk.stride[1] for blk in decoder.up_blocks if isinstance(blk, DepthToSpaceUpsample))
+    return b * decoder.conv_out.conv.in_channels * (h * scale) * (w * scale) * pixel_frames
 
 
 def _mark_last(chunks: Iterable[torch.Tensor]) -> Iterator[Item]:

@@ -27,7 +27,12 @@ import torch
 
 from ltx2stream.errors import ConfigError, InputError
 from ltx2stream.models.video_vae.config import VideoVAEConfig
-from ltx2stream.models.video_vae.stream import spatial_radius, stream_decoder, temporal_lookahead
+from ltx2stream.models.video_vae.stream import (
+    piece_budget,
+    spatial_radius,
+    stream_decoder,
+    temporal_lookahead,
+)
 from ltx2stream.models.video_vae.vae import VideoVAE
 from ltx2stream.types import VIDEO_SPACE_SCALE as S
 from ltx2stream.types import VIDEO_TIME_SCALE as T
@@ -201,8 +206,9 @@ def decode_progressive(
     """Yield pixel chunks (B, 3, f, 32h, 32w) in order; their concatenation is the decode of ``latent``.
 
     Exact in time (streamed decoder; equal to ``vae.decode`` up to float rounding); with spatial tiles, equal to
-    the spatially tiled decode. ``chunk_latent_frames`` bounds the working set: a stage at r× the latent rate
-    processes <= chunk·r frames at a time. Decoders with GroupNorm are not streamable: they are decoded whole
+    the spatially tiled decode. ``chunk_latent_frames`` sets the piece size: every stage works on pieces of about
+    ``8 · chunk_latent_frames`` frames of the last (highest-resolution) activation's size, so chunks come out
+    about that long and the working set is a few such pieces per stage. Decoders with GroupNorm are not streamable: they are decoded whole
     (tiled if ``tiling``) and then yielded in chunks. Validation happens at call time, decoding lazily.
     """
     if chunk_latent_frames < 1:
@@ -230,12 +236,11 @@ def _progressive(
     scaled_t = vae.decoder.scaled_timestep(timestep, b, z)
     plan_h, plan_w = _spatial_plans(h, w, tiling)
     grid = [(th, tw) for th in plan_h for tw in plan_w]
-    streams = [
-        stream_decoder(
-            vae.decoder, _latent_chunks(z[:, :, :, th.lo : th.hi, tw.lo : tw.hi], chunk), scaled_t, chunk
-        )
-        for th, tw in grid
-    ]
+    streams = []
+    for th, tw in grid:
+        tile = z[:, :, :, th.lo : th.hi, tw.lo : tw.hi]
+        budget = piece_budget(vae.decoder, tile.shape, T * chunk)
+        streams.append(stream_decoder(vae.decoder, [tile], scaled_t, budget))
     # every tile stream yields the same frame counts in the same order
     for pieces in zip(*streams, strict=True):
         if len(grid) == 1:
@@ -245,11 +250,6 @@ def _progressive(
         for (th, tw), piece in zip(grid, pieces, strict=True):
             out[:, :, :, th.out, tw.out] += piece[:, :, :, th.keep, tw.keep].float() * _mask(th, tw, out)
         yield out.to(out_dtype)
-
-
-def _latent_chunks(z: torch.Tensor, chunk: int) -> Iterator[torch.Tensor]:
-    for start in range(0, z.shape[2], chunk):
-        yield z[:, :, start : start + chunk]  # [B, C, F', h, w] -> [B, C, <=chunk, h, w]
 
 
 def _chunked_whole(
