@@ -340,6 +340,7 @@ class DevTools:
     def __init__(self, ws: Any) -> None:
         self.ws, self.events, self._ids, self._waiting = ws, [], iter(range(1, 1 << 30)), {}
         self._reader = asyncio.create_task(self._read())
+        self.port = 0  # the server's port, set by page_session
 
     async def _read(self) -> None:
         with contextlib.suppress(ConnectionClosed):
@@ -409,15 +410,18 @@ QUERY = urlencode(
 
 
 @contextlib.asynccontextmanager
-async def page_session(tmp_path: Path, chromium: str, host: Any, **overrides: Any) -> AsyncIterator[DevTools]:
-    """A real server serving clients/web, and the Chromium page navigated to it with ``QUERY`` (autostart)."""
+async def page_session(
+    tmp_path: Path, chromium: str, host: Any, query: str = QUERY, **overrides: Any
+) -> AsyncIterator[DevTools]:
+    """A real server serving clients/web, and the Chromium page navigated to it with ``query`` (autostart)."""
     async with (
         running(tmp_path, host=host, web_root=WEB, **overrides) as (app, _),
         connect(chromium, max_size=None, compression=None) as ws,
     ):
         page = DevTools(ws)
         await page.call("Runtime.enable")
-        await page.call("Page.navigate", url=f"http://127.0.0.1:{app.port}/?{QUERY}")
+        page.port = app.port
+        await page.call("Page.navigate", url=f"http://127.0.0.1:{app.port}/?{query}")
         yield page
 
 
@@ -471,6 +475,13 @@ def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_app
             assert player["buffered"][0][1] == pytest.approx(media, abs=0.1)
             assert page.exceptions() == []
 
+            bad = QUERY.replace("frames=17", "frames=10")  # not 1 + 8k: refused before accepted
+            await page.call("Page.navigate", url=f"http://127.0.0.1:{page.port}/?{bad}")
+            refused = await page.wait_for(lambda s: s["closes"], "the refusal")
+            assert [e["code"] for e in refused["errors"]] == ["protocol.out_of_range"]
+            assert refused["errors"][0]["fatal"] and "frames" in refused["errors"][0]["message"]
+            assert refused["closes"][0]["code"] == 4400 and refused["state"] == "failed"
+
     asyncio.run(main())
 
 
@@ -483,7 +494,11 @@ def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
 
     async def main() -> None:
         # close_timeout_s: how long a resume waits for the old connection's checkpoint
-        async with page_session(tmp_path, chromium, pipeline_host, close_timeout_s=15.0) as page:
+        # with a token: the page sends it (subprotocol bearer.<token>) on the first and the resumed connection
+        query = f"{QUERY}&token=s3cret"
+        async with page_session(
+            tmp_path, chromium, pipeline_host, query, close_timeout_s=15.0, token="s3cret"
+        ) as page:
             before = await page.wait_for(
                 lambda s: s["lastDone"] is not None and s["lastDone"] >= 1, "two segments"
             )

@@ -212,6 +212,7 @@ const handlers = {
     log(`final: ${m.reason}, ${m.segments} segment(s)` + (m.error_code ? `, ${m.error_code}` : "") +
         (m.resumable_session_id ? `; resumable as ${m.resumable_session_id}` : ""), m.reason === "stopped" ? "info" : "error");
     if (m.resumable_session_id) $("resume-id").value = m.resumable_session_id;
+    setState(m.reason === "stopped" || m.reason === "shutdown" ? "closed" : "failed");
     page.player.end();
   },
 };
