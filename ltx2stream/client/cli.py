@@ -72,7 +72,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     r.add_argument("--resume-segment", type=int, help="stored segment to continue after (default: latest)")
     r.add_argument("--reconnects", type=int, default=3, help="resume attempts after a lost connection")
     p.set_defaults(func=run_client)
-    return p
+    parser: argparse.ArgumentParser = p
+    return parser
 
 
 @dataclass(frozen=True)

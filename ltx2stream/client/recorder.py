@@ -89,12 +89,11 @@ class Fmp4Recorder:
         Drops bytes after the last complete segment the new stream continues from, and places the new stream's
         first fragment at that segment's end.
         """
+        start = Boundary(len(self.init) if self.init is not None else 0, 0.0)  # nothing complete yet
         if resumed_from is not None and resumed_from in self._boundaries:
             keep = self._boundaries[resumed_from]
         else:
-            keep = max(self._boundaries.values(), key=lambda b: b.position, default=None)
-        if keep is None:
-            keep = Boundary(len(self.init) if self.init is not None else 0, 0.0)
+            keep = max(self._boundaries.values(), key=lambda b: b.position, default=start)
         if keep.position < self.position:
             logger.info(
                 "recorder: dropping %d byte(s) of a segment the server generates again",

@@ -116,8 +116,8 @@ class StreamClient:
         Raises:
             SessionError: the server refused the session (the code is the server's, e.g. ``input.size_rule``,
                 ``server.queue_full``, ``session.not_found``), or closed without answering.
-            OSError, websockets.exceptions.InvalidHandshake: the connection failed (``InvalidStatus`` with
-                401/403 for a wrong token or origin).
+            OSError, websockets.exceptions.InvalidHandshake: no connection (nothing listening, an HTTP error).
+                A wrong token or origin is a refusal: ``SessionError`` ``auth.failed`` / ``origin.forbidden``.
         """
         msg = P.Open(
             protocol_version=P.PROTOCOL_VERSION,
@@ -283,7 +283,7 @@ class StreamClient:
             self._note_close(ws)
             return None
         try:
-            msg = P.decode(data, limits=self.limits)
+            msg = P.decode(data, limits=self.limits)  # type: ignore[arg-type]  # a text frame is refused there
         except Exception:
             with contextlib.suppress(Exception):
                 await ws.close(int(P.CloseCode.BAD_REQUEST), "undecodable server message")
