@@ -1,17 +1,27 @@
-"""``ltx2stream demo``: the main job on the embedded default — a scripted, steered session rendered offline on CPU.
+"""``ltx2stream demo``: the main job on the embedded default — a live, steered streaming session, end to end.
 
-Uses the tiny random-weight model (written on first use, no downloads), renders ``sessions/tiny-demo.toml``
-(three prompts, one blended transition) segment by segment with latent continuation, and writes one MP4.
+Starts the streaming server on a free localhost port with the embedded tiny model (written on first use, no
+downloads, CPU), connects the Python client, opens a session, steers it twice (blended transitions) while it
+streams, stops it, and records everything it received — fragmented MP4, H.264 + AAC, continuous across segments —
+to ``demo.mp4``. ``--serve`` keeps the server running afterwards so the browser player can be opened at the
+printed address. ``--offline`` renders the same session from a script instead (no server).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import logging
+import tempfile
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
-DEMO_SCRIPT = """\
+PROMPTS = ("a red ball bouncing on a wooden floor, soft thuds",
+           "the ball rolls into a puddle and splashes, water sounds",
+           "night falls, crickets chirp, the ball rests in moonlight")
+DEMO_SCRIPT = f"""\
 [session]
 preset = "tiny-ltx2"
 width = 64
@@ -22,36 +32,81 @@ overlap = 1
 seed = 7
 
 [[segment]]
-prompt = "a red ball bouncing on a wooden floor, soft thuds"
+prompt = "{PROMPTS[0]}"
 repeat = 2
 
 [[segment]]
-prompt = "the ball rolls into a puddle and splashes, water sounds"
+prompt = "{PROMPTS[1]}"
+repeat = 2
+
+[[segment]]
+prompt = "{PROMPTS[2]}"
 transition = "blend"
 repeat = 2
-
-[[segment]]
-prompt = "night falls, crickets chirp, the ball rests in moonlight"
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="render a short steered session on the embedded tiny model (CPU, offline)")
+    p = sub.add_parser("demo", help="stream a steered session from a local server on the embedded tiny model")
     p.add_argument("-o", "--output", type=Path, default=Path("demo.mp4"))
+    p.add_argument("--segments", type=int, default=6)
+    p.add_argument("--port", type=int, default=0, help="server port (default: any free port)")
+    p.add_argument("--serve", action="store_true", help="keep serving afterwards (browser player at /)")
+    p.add_argument("--offline", action="store_true", help="render the session from a script, without a server")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.offline:
+        return _offline(args)
+    summary = asyncio.run(_live(args))
+    print(json.dumps(summary, indent=2))
+    print(f"demo: wrote {args.output} — {len(summary['segments_recorded'])} segments streamed live and steered "
+          "twice; play it with any video player")
+    return 0 if summary.get("final") == "stopped" else 1
+
+
+async def _live(args: argparse.Namespace) -> dict[str, Any]:
+    from ltx2stream.client.cli import Plan, stream, summary
+    from ltx2stream.client.session import StreamClient
+    from ltx2stream.server import protocol as P
+    from ltx2stream.server.app import StreamingServer
+    from ltx2stream.server.config import ServerConfig
+    from ltx2stream.session.host import PipelineHost
+
+    web = Path(__file__).resolve().parents[2] / "clients" / "web"
+    with tempfile.TemporaryDirectory(prefix="ltx2stream-demo-") as store:
+        config = ServerConfig(port=args.port, store_dir=Path(store), web_root=web if web.is_dir() else None)
+        app = StreamingServer(config, lambda: PipelineHost(("tiny-ltx2",)))
+        await app.start()
+        try:
+            url = f"ws://127.0.0.1:{app.port}/ws"
+            log.info("server on %s (loading the tiny model)", url)
+            settings = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=25, overlap=1, seed=7)
+            third = max(1, args.segments // 3)
+            plan = Plan(PROMPTS[0], settings, None, 1, None, ((third, PROMPTS[1]), (2 * third, PROMPTS[2])),
+                        "blend", 2, args.segments)
+            async with StreamClient(url, output=args.output) as client:
+                final = await stream(client, plan, reconnects=1)
+            result = summary(client, final, args.output)
+            if args.serve:
+                print(f"serving: open http://127.0.0.1:{app.port}/ in a browser (Ctrl-C to stop)", flush=True)
+                await asyncio.Event().wait()
+            return result
+        finally:
+            await app.shutdown()
+
+
+def _offline(args: argparse.Namespace) -> int:
     from ltx2stream.commands import render
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
     script = args.output.with_name(args.output.stem + ".toml")
     script.write_text(DEMO_SCRIPT, encoding="utf-8")
     ns = argparse.Namespace(script=script, output=args.output, work_dir=None, resume=False, from_segment=None,
                             no_progress=args.no_progress, preset=None, checkpoint=None, gemma=None, upsampler=None,
                             lora=None, device="cpu", dtype=None)
     code = render.run(ns)
-    print(f"demo: wrote {args.output} (script {script}); play it with any video player")
+    print(f"demo: wrote {args.output} (rendered offline from {script})")
     return code
-

@@ -1,0 +1,23 @@
+"""The README's main job: ``ltx2stream demo`` streams a steered session from a local server into an MP4."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from ltx2stream.cli import main
+
+
+def test_demo_streams_a_steered_session(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "-o", str(out), "--segments", "3", "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert '"final": "stopped"' in printed and '"steers"' in printed
+    with av.open(str(out)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    assert frames == 25 + 2 * (25 - 1 - 8)
+    with av.open(str(out)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+        rate = c.streams.audio[0].rate
+    assert abs(samples / rate - frames / 12.0) < 1 / 12.0
