@@ -53,8 +53,9 @@ class FrameQueue:
             out.append(head[:, :, :take])
             if take == head.shape[2]:
                 self.parts.pop(0)
-            else:
-                self.parts[0] = head[:, :, take:]
+            else:  # a short remainder is copied so that it does not keep the whole piece's storage alive
+                rest = head[:, :, take:]
+                self.parts[0] = rest.clone() if 2 * rest.shape[2] < head.shape[2] else rest
             n -= take
         return out[0] if len(out) == 1 else torch.cat(out, dim=2)
 
@@ -72,9 +73,11 @@ def map_items(fn: Callable[[torch.Tensor], torch.Tensor], items: Iterable[Item])
         yield _apply(fn, holder), last
 
 
-def piece_frames(x: torch.Tensor, budget: int) -> int:
-    """Frames of ``x`` ([B, C, f, H, W]) per piece so that one piece holds about ``budget`` elements (>= 1)."""
-    return max(1, budget // (x.shape[0] * x.shape[1] * x.shape[3] * x.shape[4]))
+def piece_frames(x: torch.Tensor, channels_out: int, budget: int) -> int:
+    """Frames per piece so that a piece of ``x`` ([B, C, f, H, W]) and of its output each hold <= ~``budget``
+    elements (at least one frame). Sizing by the output too keeps depth-to-space stages (4x channels) bounded."""
+    b, c, _, h, w = x.shape
+    return max(1, budget // (b * max(c, channels_out) * h * w))
 
 
 def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int) -> Iterator[Item]:
@@ -98,7 +101,7 @@ def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, budget:
             state = buf
             continue
         state = buf[:, :, n_out:].clone()
-        max_frames = piece_frames(buf, budget)
+        max_frames = piece_frames(buf, conv.conv.out_channels, budget)
         for start in range(0, n_out, max_frames):
             stop = min(start + max_frames, n_out)
             holder = [buf[:, :, start : stop + keep]]
@@ -131,19 +134,20 @@ def stream_resnet(
 def stream_upsample(
     block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int
 ) -> Iterator[Item]:
-    residual = FrameQueue()
+    inputs = FrameQueue()  # the residual is expanded per piece, from the input frames the piece was made of
 
     def source() -> Iterator[Item]:
         for x, last in items:
             if block.residual:
-                residual.push(block.residual_of(x))
+                inputs.push(x)
             yield x, last
 
     first = True
     for y, last in stream_conv(block.conv, source(), causal, budget):
+        n = y.shape[2]  # conv output frame j belongs to input frame j (stride 1)
         y = depth_to_space(y, block.stride)  # [B, C·p, f, h, w] -> [B, C, f·p1, h·p2, w·p3]
         if block.residual:
-            y = y + residual.pop(y.shape[2])
+            y = y + block.residual_of(inputs.pop(n))
         if first and block.drops_first_frame:
             y = y[:, :, 1:]
         first = False
@@ -182,10 +186,11 @@ def stream_decoder(
 
 
 def piece_budget(decoder: VideoDecoder, latent_shape: Sequence[int], pixel_frames: int) -> int:
-    """Elements per piece: ``pixel_frames`` frames of the decoder's last (highest-resolution) activation."""
+    """Elements per piece: ``pixel_frames`` frames of the decoder's widest last-level (highest-resolution) tensor."""
     b, _, _, h, w = latent_shape
     scale = math.prod(blk.stride[1] for blk in decoder.up_blocks if isinstance(blk, DepthToSpaceUpsample))
-    return b * decoder.conv_out.conv.in_channels * (h * scale) * (w * scale) * pixel_frames
+    widest = max(decoder.conv_out.conv.in_channels, decoder.conv_out.conv.out_channels)
+    return b * widest * (h * scale) * (w * scale) * pixel_frames
 
 
 def _mark_last(chunks: Iterable[torch.Tensor]) -> Iterator[Item]:
