@@ -27,12 +27,12 @@ from ltx2stream.server.job import Job, JobSpec
 from ltx2stream.server.live import LiveSession, LoopEvents, Outcome, Services
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
-from ltx2stream.server.protocol.codes import INTERNAL, OUT_OF_RANGE, SHUTDOWN
+from ltx2stream.server.protocol.codes import INTERNAL, OUT_OF_RANGE, SESSION_BUSY, SHUTDOWN
 from ltx2stream.server.scheduler import Admission, Scheduler
 from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
-from ltx2stream.session.store import SessionStore, new_session_id
+from ltx2stream.session.store import SESSION_NOT_FOUND, SessionStore, new_session_id
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,12 @@ class StreamingServer:
         worker = self._pick_worker(settings.preset)
         wanted = msg.resume_from.session_id if msg.resume_from else None
         still_live = await self._wait_until_ended(wanted)  # its checkpoint must be written before we load
-        resume = await load_resume(msg.resume_from, settings, self.store)
+        try:
+            resume = await load_resume(msg.resume_from, settings, self.store)
+        except SessionError as e:
+            if still_live and e.code == SESSION_NOT_FOUND:  # nothing stored to branch from: not "not found"
+                raise _busy(wanted, "is still live on another connection") from e
+            raise
         mime = await self.mimes.mime_for(settings)
         if self.closing.is_set():
             raise SessionError("the server is shutting down", code=SHUTDOWN)
@@ -237,20 +242,28 @@ class StreamingServer:
         return worker
 
     async def _wait_until_ended(self, session_id: str | None) -> bool:
-        """Wait (up to ``close_timeout_s``) for a live session with this id to end; True if it is still live.
+        """Wait for a live session with this id to end; True if it is still live (not ending) afterwards.
 
         A client that reconnects right after losing its connection races the server noticing the loss: waiting
-        here makes the resume see the checkpoint of the old connection. Still live afterwards: resume as a
-        branch.
+        here makes the resume see the checkpoint of the old connection. Up to ``close_timeout_s`` for the server
+        to notice; once the old session is ending, its worker may still be inside a denoising step, so up to
+        ``shutdown_timeout_s`` more (the bound of the ending sequence) for its checkpoint to land. Still live
+        and not ending afterwards: resume as a branch.
+
+        Raises:
+            SessionError: ``session.busy`` (retryable) when the old session's ending outlasts both bounds.
         """
         live = self.sessions.get(session_id) if session_id is not None else None
         if live is None:
             return False
-        try:
-            await asyncio.wait_for(live.ended.wait(), self.config.close_timeout_s)
-        except TimeoutError:
+        if await _ended_within(live, self.config.close_timeout_s):
+            return False
+        if live.outcome is None:  # its connection is alive: a branch
             return True
-        return False
+        logger.info("resume of %s waits for its previous connection's checkpoint", session_id)
+        if await _ended_within(live, self.config.shutdown_timeout_s):
+            return False
+        raise _busy(live.session_id, "is still ending on its previous connection")
 
     async def end_session(self, session: LiveSession, outcome: Outcome, conn: Connection) -> None:
         """Detach the session from its worker, checkpoint it and tell the client (see ``ending``)."""
@@ -285,3 +298,19 @@ class StreamingServer:
         self.metrics.sessions.set(active, state="active")
         self.metrics.sessions.set(waiting, state="queued")
         self.metrics.queue_length.set(waiting)
+
+
+async def _ended_within(session: LiveSession, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(session.ended.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
+
+
+def _busy(session_id: str | None, why: str) -> SessionError:
+    return SessionError(
+        f"resume_from.session_id: session {session_id} {why} and its state is not stored yet; "
+        "retry in a few seconds",
+        code=SESSION_BUSY,
+    )

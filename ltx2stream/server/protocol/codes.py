@@ -62,6 +62,7 @@ SHUTDOWN = "server.shutdown"
 INTERNAL = "server.internal"
 CLIENT_TOO_SLOW = "client.too_slow"
 TIMEOUT = "session.timeout"
+SESSION_BUSY = "session.busy"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ ERRORS: dict[str, ErrorSpec] = {s.code: s for s in (
     _spec(COMMAND_NOT_ALLOWED, C.CONFLICT, False, False, "steer/snapshot not possible in the current state"),
     _spec(BAD_SESSION_ID, C.BAD_REQUEST, False, True, "a session id outside [A-Za-z0-9_-]{8,64}"),
     _spec(SESSION_NOT_FOUND, C.NOT_FOUND, False, True, "no stored session with that id (expired or never saved)"),
+    _spec(SESSION_BUSY, C.CONFLICT, True, True, "session still live or ending; its state is not stored yet"),
     _spec(SEGMENT_NOT_FOUND, C.NOT_FOUND, False, True, "the session has no stored state at that segment"),
     _spec(WRITE_FAILED, C.INTERNAL_ERROR, True, False, "storing a snapshot failed; the previous one is intact"),
     _spec(STATE_CORRUPT, C.BAD_STATE, False, True, "state blob truncated, unreadable or failing its checksum"),

@@ -1,0 +1,160 @@
+"""How a session's end reaches the client and the store: the audio tail after ``stop``, and a resume by id
+that races the old connection's ending."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import av
+import pytest
+from server_doubles import SETTINGS, Client, ToyHost, running
+
+from ltx2stream.client.recorder import Fmp4Recorder
+from ltx2stream.media.codecs import AAC_FRAME
+from ltx2stream.server import protocol as P
+
+PRIMING = AAC_FRAME  # the AAC encoder delay, documented in ltx2stream/media/encoder.py
+
+
+def _durations(data: bytes) -> tuple[float, float, int]:
+    """(video seconds, audio seconds, audio sample rate) of an fMP4 stream, from its decoded frames."""
+    with av.open(io.BytesIO(data)) as c:
+        frames = sum(1 for _ in c.decode(video=0))
+    with av.open(io.BytesIO(data)) as c:
+        rate = c.streams.audio[0].rate
+        samples = sum(f.samples for f in c.decode(audio=0))
+    return frames / SETTINGS.fps, samples / rate, rate
+
+
+def _assert_audio_matches(video_s: float, audio_s: float, rate: int) -> None:
+    """Decoded audio = the encoder's priming (one AAC frame, decoded too) + every fed sample + the last frame's
+    padding (< one AAC frame): so it covers the video and ends less than one frame after it."""
+    content_s = audio_s - PRIMING / rate
+    assert video_s - 1e-9 <= content_s < video_s + AAC_FRAME / rate, (video_s, audio_s, rate)
+
+
+async def _stopped_session(app_port: int, *, stop_after: int, lookahead: int) -> Client:
+    client = await Client.connect(app_port)
+    await client.open("a red fox", lookahead=lookahead)
+    await client.expect("segment_done", index=stop_after, timeout=10)
+    await client.send(P.Stop())
+    assert (await client.drain_to_close()) == (1000, "stopped")
+    return client
+
+
+@pytest.mark.parametrize("lookahead", [0, 1])
+def test_stopped_session_audio_lasts_as_long_as_its_video(tmp_path, lookahead):
+    """After stop, the encoder's audio tail (FIFO remainder + the AAC frame inside the encoder) reaches the
+    client before ``final``: the recorded stream's audio ends with its video (within one AAC frame of padding).
+    lookahead 0: the last segment is still generating when stop arrives (the tail rides in its last piece);
+    lookahead 1: it is usually encoded already (the tail comes as one more piece of it)."""
+
+    async def main() -> Client:
+        async with running(tmp_path, host=ToyHost(step_s=0.01)) as (app, _):
+            return await _stopped_session(app.port, stop_after=1, lookahead=lookahead)
+
+    client = asyncio.run(main())
+    final = client.received[-1]
+    assert isinstance(final, P.Final) and final.reason == "stopped"
+    done = client.of_type("segment_done")
+    media = client.of_type("media")
+    assert media and all(m.segment < len(done) for m in media)
+    assert client.received.index(media[-1]) < client.received.index(final)
+    init = client.of_type("media_init")[0].data
+    video_s, audio_s, rate = _durations(init + b"".join(m.data for m in media))
+    assert video_s == pytest.approx(len(done) * SETTINGS.frames / SETTINGS.fps)
+    _assert_audio_matches(video_s, audio_s, rate)
+
+    # The same through the Python client's recorder (it writes every media message until final).
+    out = tmp_path / "rec.mp4"
+    recorder = Fmp4Recorder(out)
+    for msg in client.received:
+        if isinstance(msg, P.MediaInit):
+            recorder.write_init(msg)
+        elif isinstance(msg, P.Media):
+            recorder.write_media(msg)
+    recorder.close()
+    assert _durations(out.read_bytes())[:2] == (video_s, audio_s)
+
+
+def test_stopped_session_tail_precedes_segment_done_when_stop_comes_first(tmp_path):
+    """Stop while the last segment is still generating: its tail is inside its own media, before its
+    ``segment_done`` (a recorder that stops at segment_done keeps it), and each segment has one ``last``."""
+
+    async def main() -> Client:
+        async with running(tmp_path, host=ToyHost(steps=4, step_s=0.1)) as (app, _):
+            client = await Client.connect(app.port)
+            await client.open("a red fox", lookahead=0)
+            await client.expect("segment_done", index=0, timeout=10)
+            await client.expect("progress", segment=1, step=1)
+            await client.send(P.Stop())
+            assert (await client.drain_to_close()) == (1000, "stopped")
+            return client
+
+    client = asyncio.run(main())
+    media = client.of_type("media")
+    assert [m.segment for m in media if m.last] == [0, 1]
+    assert media[-1].last and media[-1].segment == 1
+    last_done = client.of_type("segment_done")[-1]
+    assert last_done.index == 1 and client.received.index(media[-1]) < client.received.index(last_done)
+    init = client.of_type("media_init")[0].data
+    _assert_audio_matches(*_durations(init + b"".join(m.data for m in media)))
+
+
+def test_resume_waits_for_the_old_connection_checkpoint_when_a_step_outlasts_close_timeout(tmp_path):
+    """The client drops mid-step and reconnects at once; the worker needs longer than close_timeout_s to
+    notice the cancel. The resume waits for the old session's checkpoint and continues under the same id."""
+
+    async def main() -> None:
+        host = ToyHost(steps=3, step_s=0.4)
+        async with running(tmp_path, host=host, close_timeout_s=0.1) as (app, _):
+            client = await Client.connect(app.port)
+            accepted = await client.open("a heron", lookahead=0)
+            await client.expect("segment_done", index=0, timeout=10)
+            await client.expect("progress", segment=1, step=1, timeout=10)  # the worker is inside step 2 of 3
+            await client.ws.close()
+
+            resumed = await Client.connect(app.port)
+            again = await resumed.open(
+                "a heron", lookahead=0, resume_from=P.ResumeFrom(session_id=accepted.session_id)
+            )
+            assert again.session_id == accepted.session_id and again.resumed_from_segment == 0
+            assert host.cancels and host.cancels[-1][0] == 1
+            started = await resumed.expect("segment_started", timeout=10)
+            assert (started.index, started.seed) == (1, SETTINGS.seed + 1)
+            await resumed.send(P.Stop())
+            assert (await resumed.drain_to_close(timeout=10))[0] == 1000
+
+    asyncio.run(main())
+
+
+def test_resume_of_a_live_session_without_stored_state_is_busy_and_retryable(tmp_path):
+    """Resuming by the id of a session that is still live on its own connection and has nothing stored yet:
+    ``session.busy`` (retryable), not ``session.not_found``; the live session goes on."""
+
+    async def main() -> None:
+        async with running(tmp_path, close_timeout_s=0.1) as (app, _):
+            client = await Client.connect(app.port)
+            accepted = await client.open("a heron", lookahead=0)
+            await client.expect("segment_done", index=0, timeout=10)
+
+            other = await Client.connect(app.port)
+            await other.send(
+                P.Open(
+                    protocol_version=P.PROTOCOL_VERSION,
+                    prompt="a heron",
+                    settings=SETTINGS,
+                    resume_from=P.ResumeFrom(session_id=accepted.session_id),
+                )
+            )
+            err = await other.expect("error")
+            assert (err.code, err.retryable, err.fatal) == ("session.busy", True, True)
+            assert accepted.session_id in err.message
+            assert (await other.drain_to_close())[0] == 4409
+
+            await client.expect("segment_done", index=1, timeout=10)
+            await client.send(P.Stop())
+            assert (await client.drain_to_close())[0] == 1000
+
+    asyncio.run(main())
