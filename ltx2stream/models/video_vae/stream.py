@@ -17,7 +17,7 @@ Not streamable: GroupNorm (``norm_layer=group_norm`` or the ``norm3`` of ``res_x
 ``VideoVAEConfig.decoder_streamable`` is False for those configs and callers fall back to one-shot decoding.
 
 Latency: a non-causal decoder looks ahead one frame per convolution, so its first output frame depends on the
-next ~R latent frames (R = ``temporal_lookahead(cfg)``; about 21.6 for LTX-2, 13.4 for LTX-2.3). Output therefore
+next ~R latent frames (R = ``temporal_lookahead(cfg)``; 21.6 for LTX-2, 13.5 for LTX-2.3). Output therefore
 starts once min(R, all) latent frames have passed the low-resolution stages, and then flows in pieces.
 """
 
