@@ -150,7 +150,7 @@ def test_temporally_tiled_decode_with_context_equals_one_shot(vae):
 
 
 def test_single_tile_and_progressive_tiles_match_tiled(vae):
-    z = latent(3, h=2, w=4)
+    z = latent(2, h=2, w=4)
     assert max_diff(decode_tiled(vae, z, TilingConfig(spatial_tile_px=512)), one_shot(vae, z)) <= ATOL
     spatial = TilingConfig(spatial_tile_px=64, spatial_overlap_px=32, temporal_tile_frames=None)
     tiled = decode_tiled(vae, z, spatial)  # official-style: no context, seams blended
