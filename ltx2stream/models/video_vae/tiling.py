@@ -208,8 +208,9 @@ def decode_progressive(
     Exact in time (streamed decoder; equal to ``vae.decode`` up to float rounding); with spatial tiles, equal to
     the spatially tiled decode. ``chunk_latent_frames`` sets the piece size: every stage works on pieces of about
     ``8 · chunk_latent_frames`` frames of the last (highest-resolution) activation's size, so chunks come out
-    about that long and the working set is a few such pieces per stage. Decoders with GroupNorm are not streamable: they are decoded whole
-    (tiled if ``tiling``) and then yielded in chunks. Validation happens at call time, decoding lazily.
+    about that long and the working set is a few such pieces per stage. Decoders with GroupNorm are not
+    streamable: they are decoded whole (tiled if ``tiling``) and then yielded in chunks. Validation happens at
+    call time, decoding lazily.
     """
     if chunk_latent_frames < 1:
         raise InputError(f"chunk_latent_frames must be >= 1; got {chunk_latent_frames}", code="input.chunk")
