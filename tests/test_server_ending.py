@@ -34,72 +34,62 @@ def _assert_audio_matches(video_s: float, audio_s: float, rate: int) -> None:
     assert video_s - 1e-9 <= content_s < video_s + AAC_FRAME / rate, (video_s, audio_s, rate)
 
 
-async def _stopped_session(app_port: int, *, stop_after: int, lookahead: int) -> Client:
-    client = await Client.connect(app_port)
-    await client.open("a red fox", lookahead=lookahead)
-    await client.expect("segment_done", index=stop_after, timeout=10)
+async def _stop(client: Client, *, when: str) -> None:
+    """Stop while the last segment is still generating (``generating``) or after it was delivered, with
+    generation paused (``paused``); then read until the server closes."""
+    await client.open("a red fox", lookahead=0)
+    if when == "generating":
+        await client.expect("segment_done", index=0, timeout=10)
+        await client.expect("progress", segment=1, step=1, timeout=10)  # 3 steps of 0.1 s still to go
+    else:
+        await client.expect("segment_started", index=1, timeout=10)
+        await client.send(P.Pause())
+        await client.expect("segment_done", index=1, timeout=10)
     await client.send(P.Stop())
     assert (await client.drain_to_close()) == (1000, "stopped")
-    return client
 
 
-@pytest.mark.parametrize("lookahead", [0, 1])
-def test_stopped_session_audio_lasts_as_long_as_its_video(tmp_path, lookahead):
+@pytest.mark.parametrize("when", ["generating", "paused"])
+def test_stopped_session_audio_lasts_as_long_as_its_video(tmp_path, when):
     """After stop, the encoder's audio tail (FIFO remainder + the AAC frame inside the encoder) reaches the
-    client before ``final``: the recorded stream's audio ends with its video (within one AAC frame of padding).
-    lookahead 0: the last segment is still generating when stop arrives (the tail rides in its last piece);
-    lookahead 1: it is usually encoded already (the tail comes as one more piece of it)."""
+    client before ``final``, so the recorded stream's audio covers its video (within one AAC frame of padding
+    plus the priming). Stopped while the last segment generates: the tail is in that segment's last piece,
+    before its ``segment_done``. Stopped after it was encoded: one more piece of it (``last``, duration 0)."""
 
     async def main() -> Client:
-        async with running(tmp_path, host=ToyHost(step_s=0.01)) as (app, _):
-            return await _stopped_session(app.port, stop_after=1, lookahead=lookahead)
+        async with running(tmp_path, host=ToyHost(steps=4, step_s=0.1)) as (app, _):
+            client = await Client.connect(app.port)
+            await _stop(client, when=when)
+            return client
 
     client = asyncio.run(main())
-    final = client.received[-1]
-    assert isinstance(final, P.Final) and final.reason == "stopped"
-    done = client.of_type("segment_done")
-    media = client.of_type("media")
-    assert media and all(m.segment < len(done) for m in media)
-    assert client.received.index(media[-1]) < client.received.index(final)
+    final, received = client.received[-1], client.received
+    assert isinstance(final, P.Final) and final.reason == "stopped" and final.segments == 2
+    media, done = client.of_type("media"), client.of_type("segment_done")
+    assert [d.index for d in done] == [0, 1] and media[-1].segment == 1 and media[-1].last
+    if when == "generating":
+        assert [m.segment for m in media if m.last] == [0, 1]
+        assert received.index(media[-1]) < received.index(done[-1])
+    else:
+        tail = media[-1]
+        assert tail.duration == 0 and tail.t0 == pytest.approx(2 * SETTINGS.frames / SETTINGS.fps)
+        assert received.index(done[-1]) < received.index(tail) < received.index(final)
     init = client.of_type("media_init")[0].data
     video_s, audio_s, rate = _durations(init + b"".join(m.data for m in media))
-    assert video_s == pytest.approx(len(done) * SETTINGS.frames / SETTINGS.fps)
+    assert video_s == pytest.approx(2 * SETTINGS.frames / SETTINGS.fps)
     _assert_audio_matches(video_s, audio_s, rate)
 
     # The same through the Python client's recorder (it writes every media message until final).
     out = tmp_path / "rec.mp4"
-    recorder = Fmp4Recorder(out)
-    for msg in client.received:
+    recorder = Fmp4Recorder(out, segment_limit=2)
+    for msg in received:
         if isinstance(msg, P.MediaInit):
             recorder.write_init(msg)
         elif isinstance(msg, P.Media):
             recorder.write_media(msg)
     recorder.close()
-    assert _durations(out.read_bytes())[:2] == (video_s, audio_s)
-
-
-def test_stopped_session_tail_precedes_segment_done_when_stop_comes_first(tmp_path):
-    """Stop while the last segment is still generating: its tail is inside its own media, before its
-    ``segment_done`` (a recorder that stops at segment_done keeps it), and each segment has one ``last``."""
-
-    async def main() -> Client:
-        async with running(tmp_path, host=ToyHost(steps=4, step_s=0.1)) as (app, _):
-            client = await Client.connect(app.port)
-            await client.open("a red fox", lookahead=0)
-            await client.expect("segment_done", index=0, timeout=10)
-            await client.expect("progress", segment=1, step=1)
-            await client.send(P.Stop())
-            assert (await client.drain_to_close()) == (1000, "stopped")
-            return client
-
-    client = asyncio.run(main())
-    media = client.of_type("media")
-    assert [m.segment for m in media if m.last] == [0, 1]
-    assert media[-1].last and media[-1].segment == 1
-    last_done = client.of_type("segment_done")[-1]
-    assert last_done.index == 1 and client.received.index(media[-1]) < client.received.index(last_done)
-    init = client.of_type("media_init")[0].data
-    _assert_audio_matches(*_durations(init + b"".join(m.data for m in media)))
+    assert _durations(out.read_bytes()) == (video_s, audio_s, rate)
+    assert recorder.complete_segments == [0, 1]
 
 
 def test_resume_waits_for_the_old_connection_checkpoint_when_a_step_outlasts_close_timeout(tmp_path):

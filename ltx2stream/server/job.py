@@ -78,6 +78,9 @@ class JobEvents(Protocol):
     def segment_encoded(self, result: SegmentResult) -> None:
         """Every fragment of ``result.report.index`` was handed to ``media``."""
 
+    def media_ended(self) -> None:
+        """After :meth:`Job.end_media`: the encoder's tail was handed to ``media`` (the stream is complete)."""
+
     def cancelled(self, index: int) -> None: ...
 
     def failed(self, error: BaseException) -> None: ...
@@ -98,6 +101,7 @@ class Job:
         self.generator: SessionGenerator | None = None  # worker thread only
         self.streamer: SegmentStreamer | None = None  # worker thread only
         self.segments_generated = 0  # worker thread writes; others read (for tests and metrics)
+        self._first_index = schedule.next_index  # the first segment this job generates
         self._holds: set[str] = set()
 
     @property
@@ -133,6 +137,18 @@ class Job:
         """Segments started and not yet delivered."""
         with self.lock:
             return self.schedule.in_flight
+
+    def end_media(self) -> bool:
+        """After ``stop`` (no segment starts any more): the last started segment ends the stream, so the
+        encoder hands out its audio tail with it and ``events.media_ended`` follows. False (and no event) when
+        no segment started on this job: nothing was encoded."""
+        with self.lock:
+            last = self.schedule.next_index - 1
+        streamer = self.streamer  # set by the worker before any segment could start
+        if streamer is None or last < self._first_index:
+            return False
+        streamer.end_after(last)
+        return True
 
     def release(self) -> None:
         """Drop the generator and close the encoder (after its queued work); only once no turn can run."""

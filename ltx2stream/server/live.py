@@ -73,6 +73,7 @@ class LiveSession:
         self.released = asyncio.Event()
         self.ended = asyncio.Event()
         self.ending = False  # set by the ending sequence: worker products arriving later are dropped
+        self.tail_pending = False  # after stop: the encoder's audio tail has not reached the outbox yet
         self.media_seconds = 0.0
         self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
         self._seq = 0
@@ -129,6 +130,7 @@ class LiveSession:
         elif isinstance(msg, P.Stop):
             self.send(P.State.from_change(self.machine.command("stop")))  # type: ignore[arg-type]
             self.job.set_hold(HOLD_STOPPING, True)
+            self.tail_pending = self.job.end_media()
             self.check_stop_done()
         else:
             raise ProtocolError(
@@ -155,8 +157,13 @@ class LiveSession:
         )
 
     def check_stop_done(self) -> None:
-        """After ``stop``: once every started segment was delivered, end the session."""
-        if self.machine.state == SessionState.STOPPING and self.job.in_flight() == 0:
+        """After ``stop``: once every started segment was delivered and the audio tail queued, end the
+        session."""
+        if (
+            self.machine.state == SessionState.STOPPING
+            and self.job.in_flight() == 0
+            and not self.tail_pending
+        ):
             self.request_end("stopped")
 
     # ---- worker events (posted to the loop by LoopEvents) --------------------------------------------------
@@ -226,6 +233,10 @@ class LiveSession:
 
         self.outbox.put_later("segment_done", build)
 
+    def on_media_ended(self) -> None:
+        self.tail_pending = False
+        self.check_stop_done()
+
     def on_cancelled(self, index: int) -> None:
         self.services.metrics.cancelled.inc()
 
@@ -292,6 +303,9 @@ class LoopEvents:
 
     def segment_encoded(self, result: SegmentResult) -> None:
         self._post("on_segment_encoded", result)
+
+    def media_ended(self) -> None:
+        self._post("on_media_ended")
 
     def cancelled(self, index: int) -> None:
         self._post("on_cancelled", index)

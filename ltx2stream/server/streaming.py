@@ -44,7 +44,8 @@ class MediaEncoder(Protocol):
     def flush_segment(self, index: int) -> Any:
         """A MediaFragment: ``start_s``, ``duration_s`` and ``remainder`` (bytes not drained yet)."""
 
-    def close(self) -> Any: ...
+    def close(self) -> Any:
+        """Flush the audio FIFO and both encoders; the media bytes not handed out yet (the audio tail)."""
 
 
 EncoderFactory = Callable[[SessionSettings, int], MediaEncoder]
@@ -111,6 +112,8 @@ class SegmentStreamer:
         self._encode_s = 0.0  # encoder thread only: seconds spent on the current segment
         self._frames = 0  # frames added so far (encoder thread only)
         self._held: Fragment | None = None  # the newest drained piece, sent once we know it is not the last
+        self._flushed: tuple[int, float] | None = None  # (index, end in seconds) of the last flushed segment
+        self._final: int | None = None  # the segment whose last piece also carries the encoder's tail
         self._serial.submit(lambda: self._create(make_encoder))
 
     def _create(self, make_encoder: Callable[[], MediaEncoder]) -> None:
@@ -140,6 +143,16 @@ class SegmentStreamer:
         self._serial.submit(self._timed(lambda enc: self._flush(enc, report.index)))
         self._serial.submit(lambda: self._report(report, state, generate_s))
 
+    def end_after(self, index: int) -> None:
+        """Segment ``index`` is the session's last (after ``stop``, called on the loop): hand out the encoder's
+        audio tail with it, then report ``media_ended``.
+
+        The encoder keeps up to 2047 audio samples that would travel in the next segment's bytes. If ``index``
+        is not flushed yet, they go into its last piece (before its ``segment_done``); if it was, they go out as
+        one more piece of it (``last``, duration 0, after its ``segment_done``).
+        """
+        self._serial.submit(lambda: self._end(index))
+
     def close(self) -> None:
         """Release the encoder after everything queued before."""
         self._serial.submit(self._close)
@@ -160,11 +173,33 @@ class SegmentStreamer:
     def _flush(self, encoder: MediaEncoder, index: int) -> None:
         fragment = encoder.flush_segment(index)
         end = float(fragment.start_s) + float(fragment.duration_s)
+        self._flushed = (index, end)
         held, self._held = self._held, None
         data = (held.data if held else b"") + bytes(fragment.remainder)
+        final = index == self._final
+        if final:
+            data += self._take_tail()
         t0 = held.t0 if held else float(fragment.start_s)
         if data:
             self._emit(encoder, Fragment(index, data, t0, max(end - t0, 0.0), last=True))
+        if final:
+            self.events.media_ended()
+
+    def _end(self, index: int) -> None:
+        if self._flushed is None or self._flushed[0] < index:
+            self._final = index  # its flush is still to come
+            return
+        _, end = self._flushed
+        encoder = self._encoder
+        tail = self._take_tail()
+        if tail and encoder is not None:
+            self._emit(encoder, Fragment(index, tail, end, 0.0, last=True))
+        self.events.media_ended()
+
+    def _take_tail(self) -> bytes:
+        """Close the encoder and return its remaining bytes (the audio it still held)."""
+        encoder, self._encoder = self._encoder, None
+        return bytes(encoder.close() or b"") if encoder is not None else b""
 
     def _send_held(self, encoder: MediaEncoder) -> None:
         if self._held is not None:
