@@ -2,9 +2,10 @@
 
 The down/up-sampling stages (SpaceToDepthDownsample, DepthToSpaceUpsample) and the pixel (un)patchify live in
 ``sampling.py``. Every temporal operation here is a kernel-3 convolution whose temporal padding is done by
-*replicating frames* (never zeros): causal -> two copies of the first frame in front; non-causal -> one copy of
-the first frame in front and one of the last frame behind. Everything else is per frame (PixelNorm, SiLU, AdaLN),
-except GroupNorm which normalises over all frames (only used by ``norm_layer=group_norm`` and ``res_x_y``).
+*replicating frames* (never zeros): causal -> two copies of the first frame in front; non-causal -> one copy
+of the first frame in front and one of the last frame behind. Everything else is per frame (PixelNorm, SiLU,
+AdaLN), except GroupNorm which normalises over all frames (only used by ``norm_layer=group_norm`` and
+``res_x_y``).
 
 Module attribute names follow the official key names (``conv1.conv.weight``, ``norm3``, ``conv_shortcut``,
 ``scale_shift_table``, ``time_embedder``...).
@@ -82,9 +83,9 @@ class ResnetBlock3D(nn.Module):
     """norm1 -> [AdaLN] -> SiLU -> conv1 -> norm2 -> [AdaLN] -> SiLU -> dropout -> conv2, + shortcut.
 
     The shortcut is identity, or GroupNorm(1) ``norm3`` + 1×1×1 ``conv_shortcut`` when channels change. With
-    ``timestep_conditioning`` a ``scale_shift_table`` [4, C] is added to the per-sample embedding (rows: shift1,
-    scale1, shift2, scale2). The pieces (``pre_conv1``, ``pre_conv2``, ``shortcut``) are public so the streaming
-    decoder runs exactly the same arithmetic chunk by chunk.
+    ``timestep_conditioning`` a ``scale_shift_table`` [4, C] is added to the per-sample embedding (rows:
+    shift1, scale1, shift2, scale2). The pieces (``pre_conv1``, ``pre_conv2``, ``shortcut``) are public so the
+    streaming decoder runs exactly the same arithmetic chunk by chunk.
     """
 
     def __init__(

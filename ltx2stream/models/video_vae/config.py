@@ -1,17 +1,17 @@
 """Frozen config of the causal video VAE, read from the checkpoint's embedded ``vae`` section.
 
-Official key names (``core:model/video_vae/model_configurator.py``): ``dims``, ``in_channels``, ``out_channels``,
-``latent_channels``, ``patch_size``, ``norm_layer``, ``latent_log_var``, ``encoder_blocks``, ``decoder_blocks``,
-``causal_decoder``, ``timestep_conditioning``, ``decoder_base_channels`` and the padding modes. Blocks are
-``[name, int]`` (``int`` = ``num_layers``) or ``[name, {...}]``; ``decoder_blocks`` is written in encoder order and
-built reversed.
+Official key names (``core:model/video_vae/model_configurator.py``): ``dims``, ``in_channels``,
+``out_channels``, ``latent_channels``, ``patch_size``, ``norm_layer``, ``latent_log_var``, ``encoder_blocks``,
+``decoder_blocks``, ``causal_decoder``, ``timestep_conditioning``, ``decoder_base_channels`` and the padding
+modes. Blocks are ``[name, int]`` (``int`` = ``num_layers``) or ``[name, {...}]``; ``decoder_blocks`` is
+written in encoder order and built reversed.
 
 Padding modes: since LTX-2.3 one key ``spatial_padding_mode`` serves both halves; the LTX-2 release read
-``encoder_spatial_padding_mode`` / ``decoder_spatial_padding_mode``. We take ``spatial_padding_mode`` when present,
-else the half-specific key, else the official defaults (encoder ``zeros``, decoder ``reflect``).
+``encoder_spatial_padding_mode`` / ``decoder_spatial_padding_mode``. We take ``spatial_padding_mode`` when
+present, else the half-specific key, else the official defaults (encoder ``zeros``, decoder ``reflect``).
 
-Missing keys take the official defaults — note ``timestep_conditioning`` defaults to **True** when absent, as in
-the official configurator. Unsupported values raise ConfigError naming key, value and what is supported.
+Missing keys take the official defaults — note ``timestep_conditioning`` defaults to **True** when absent, as
+in the official configurator. Unsupported values raise ConfigError naming key, value and what is supported.
 """
 
 from __future__ import annotations
@@ -232,7 +232,7 @@ class VideoVAEConfig:
     def decoder_streamable(self) -> bool:
         """True when every decoder op is per-frame or a k=3 temporal conv (no GroupNorm over all frames).
 
-        GroupNorm (``norm_layer=group_norm``, or the ``norm3`` of a channel-changing ``res_x_y``) normalises over
-        all frames at once, so it cannot be decoded exactly in temporal chunks.
+        GroupNorm (``norm_layer=group_norm``, or the ``norm3`` of a channel-changing ``res_x_y``) normalises
+        over all frames at once, so it cannot be decoded exactly in temporal chunks.
         """
         return self.norm_layer == "pixel_norm" and all(b.name != "res_x_y" for b in self.decoder_blocks)

@@ -1,13 +1,13 @@
 """Video decoder: un-normalised latent [B, 128, 1+k, h, w] -> pixels [B, 3, 1+8k, 32h, 32w] in about [-1, 1].
 
-conv_in (to 8 · ``decoder_base_channels``) -> ``up_blocks`` (``decoder_blocks`` reversed) -> norm -> [final AdaLN]
--> SiLU -> conv_out -> unpatchify ×4. Temporal padding follows ``causal_decoder`` (False for LTX-2/2.3: each conv
-sees one frame before and one after, replicated at the ends).
+conv_in (to 8 · ``decoder_base_channels``) -> ``up_blocks`` (``decoder_blocks`` reversed) -> norm -> [final
+AdaLN] -> SiLU -> conv_out -> unpatchify ×4. Temporal padding follows ``causal_decoder`` (False for LTX-2/2.3:
+each conv sees one frame before and one after, replicated at the ends).
 
 Timestep conditioning (off in the released configs, implemented as the official code path): the timestep
-(default 0.05) is multiplied by the learned ``timestep_scale_multiplier``; every ``res_x`` block embeds it into a
-4-row AdaLN per res block, and ``last_time_embedder`` + ``last_scale_shift_table`` modulate the output norm. The
-latent noising that goes with it (0.975·z + 0.025·ε in normalised space) is done by ``VideoVAE``.
+(default 0.05) is multiplied by the learned ``timestep_scale_multiplier``; every ``res_x`` block embeds it
+into a 4-row AdaLN per res block, and ``last_time_embedder`` + ``last_scale_shift_table`` modulate the output
+norm. The latent noising that goes with it (0.975·z + 0.025·ε in normalised space) is done by ``VideoVAE``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Causal video encoder: pixels [B, 3, 1+8k, H, W] -> latent means [B, 128, 1+k, H/32, W/32] (not normalised).
 
-patchify ×4 -> conv_in (to ``latent_channels`` features) -> ``down_blocks`` from ``encoder_blocks`` -> norm -> SiLU
--> conv_out. conv_out predicts the means plus a log-variance (``uniform``/``constant``: one channel,
+patchify ×4 -> conv_in (to ``latent_channels`` features) -> ``down_blocks`` from ``encoder_blocks`` -> norm ->
+SiLU -> conv_out. conv_out predicts the means plus a log-variance (``uniform``/``constant``: one channel,
 ``per_channel``: one per mean); only the means are returned. Every temporal conv is causal, so latent frame j
 depends on pixel frames <= 8j only.
 """

@@ -1,8 +1,8 @@
 """Pixel (un)patchify and the VAE's resampling stages (space-to-depth down, depth-to-space up).
 
 Patchify ×4 moves each 4×4 pixel block into channels with channel order (c, w-offset, h-offset), as the
-official ``patchify`` does. The temporal ×2 stages keep the causal frame rule F = 1 + 8k: the encoder prepends a
-copy of frame 0 before folding pairs of frames, the decoder unfolds each frame into two and drops the first.
+official ``patchify`` does. The temporal ×2 stages keep the causal frame rule F = 1 + 8k: the encoder prepends
+a copy of frame 0 before folding pairs of frames, the decoder unfolds each frame into two and drops the first.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ def depth_to_space(x: torch.Tensor, stride: tuple[int, int, int]) -> torch.Tenso
 class SpaceToDepthDownsample(nn.Module):
     """Encoder ``compress_*_res``: space-to-depth(conv(x)) + group-mean(space-to-depth(x)).
 
-    conv: in -> out / prod(stride) channels (causal); the skip averages groups of prod(stride)·in/out channels.
-    With a temporal stride of 2 a copy of frame 0 is prepended so 1 + 2k frames become 1 + k.
+    conv: in -> out / prod(stride) channels (causal); the skip averages groups of prod(stride)·in/out
+    channels. With a temporal stride of 2 a copy of frame 0 is prepended so 1 + 2k frames become 1 + k.
     """
 
     def __init__(

@@ -1,20 +1,22 @@
 """Exact streaming (temporal-chunk) execution of the video decoder, in bounded memory.
 
 Every temporal operation of the decoder is a kernel-3 convolution; everything else acts on each frame alone
-(PixelNorm, SiLU, AdaLN, depth-to-space, unpatchify). So the decoder can run as a chain of pull-based generators:
-each convolution keeps the last two input frames as state, replicates the first frame in front once and the last
-frame behind once (non-causal) exactly like the one-shot padding, and emits every output frame whose inputs have
-arrived. Residual branches queue their frames until the convolution branch catches up. The arithmetic per output
-frame is the one-shot arithmetic, so the concatenated chunks equal ``VideoDecoder.forward`` up to float rounding
-(convolution kernels may sum in another order for another input length).
+(PixelNorm, SiLU, AdaLN, depth-to-space, unpatchify). So the decoder can run as a chain of pull-based
+generators: each convolution keeps the last two input frames as state, replicates the first frame in front
+once and the last frame behind once (non-causal) exactly like the one-shot padding, and emits every output
+frame whose inputs have arrived. Residual branches queue their frames until the convolution branch catches up.
+The arithmetic per output frame is the one-shot arithmetic, so the concatenated chunks equal
+``VideoDecoder.forward`` up to float rounding (convolution kernels may sum in another order for another input
+length).
 
-Items flowing between stages are ``(frames, last)``; ``frames`` is never empty and ``last`` marks the end of the
-sequence. Every stage cuts its work into pieces of about one element budget (``piece_budget``: a few frames of the
-last, highest-resolution activation), so the working set of every stage stays bounded however long the segment
-is, while the cheap latent-resolution stages still run on many frames per kernel call.
+Items flowing between stages are ``(frames, last)``; ``frames`` is never empty and ``last`` marks the end of
+the sequence. Every stage cuts its work into pieces of about one element budget (``piece_budget``: a few
+frames of the last, highest-resolution activation), so the working set of every stage stays bounded however
+long the segment is, while the cheap latent-resolution stages still run on many frames per kernel call.
 
-Not streamable: GroupNorm (``norm_layer=group_norm`` or the ``norm3`` of ``res_x_y``) normalises over all frames;
-``VideoVAEConfig.decoder_streamable`` is False for those configs and callers fall back to one-shot decoding.
+Not streamable: GroupNorm (``norm_layer=group_norm`` or the ``norm3`` of ``res_x_y``) normalises over all
+frames; ``VideoVAEConfig.decoder_streamable`` is False for those configs and callers fall back to one-shot
+decoding.
 
 Latency: a non-causal decoder looks ahead one frame per convolution, so its first output frame depends on the
 next ~R latent frames (R = ``temporal_lookahead(cfg)``; 21.6 for LTX-2, 13.5 for LTX-2.3). Output therefore
@@ -162,8 +164,9 @@ def stream_decoder(
     """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.
 
     ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned). Every stage
-    processes pieces of about ``budget`` elements of its input (at least one frame): the high-resolution stages,
-    where memory goes, work on a few frames at a time, the latent-resolution ones on many (efficient kernels).
+    processes pieces of about ``budget`` elements of its input (at least one frame): the high-resolution
+    stages, where memory goes, work on a few frames at a time, the latent-resolution ones on many (efficient
+    kernels).
     """
     causal = decoder.causal
     dtype = decoder.conv_in.conv.weight.dtype

@@ -1,19 +1,20 @@
 """Memory-bounded video decoding: tiled (spatial + temporal tiles, linear blend) and progressive (streamed).
 
-``decode_tiled`` cuts the latent into a grid of tiles (defaults as the spec: 512 px with 64 px overlap, 64 frames
-with 24 frames overlap), decodes each tile alone and blends neighbours with linear ramps over their overlap; the
-peak memory is one tile's activations plus the output. A tile's edge sees padding instead of its neighbour's data,
-so with ``*_context_*`` = 0 (the official behaviour) the result differs from the one-shot decode near seams; each
-tile may also be decoded with a context margin of extra latents that is cropped away before blending — a margin
->= the decoder's receptive radius (``TilingConfig.exact_for``) makes tiled == one-shot up to float rounding.
+``decode_tiled`` cuts the latent into a grid of tiles (defaults as the spec: 512 px with 64 px overlap, 64
+frames with 24 frames overlap), decodes each tile alone and blends neighbours with linear ramps over their
+overlap; the peak memory is one tile's activations plus the output. A tile's edge sees padding instead of its
+neighbour's data, so with ``*_context_*`` = 0 (the official behaviour) the result differs from the one-shot
+decode near seams; each tile may also be decoded with a context margin of extra latents that is cropped away
+before blending — a margin >= the decoder's receptive radius (``TilingConfig.exact_for``) makes tiled ==
+one-shot up to float rounding.
 
-``decode_progressive`` streams the decoder over temporal chunks (``stream.py``: exact in time, bounded memory) and
-yields pixel chunks in order as soon as each is ready; spatial tiles, if configured, are streamed side by side
-and blended per chunk (temporal tile fields are not used: streaming already bounds memory in time).
+``decode_progressive`` streams the decoder over temporal chunks (``stream.py``: exact in time, bounded memory)
+and yields pixel chunks in order as soon as each is ready; spatial tiles, if configured, are streamed side by
+side and blended per chunk (temporal tile fields are not used: streaming already bounds memory in time).
 
-Frame bookkeeping: latent frame 0 owns pixel frame 0 and latent j >= 1 owns pixel frames 8j-7 .. 8j; decoding the
-latent frames [lo, hi) gives pixel frames [8·lo, 8·hi-7) — so a temporal tile that starts at latent s > 0 decodes
-from s-1 at least to produce the frames s owns.
+Frame bookkeeping: latent frame 0 owns pixel frame 0 and latent j >= 1 owns pixel frames 8j-7 .. 8j; decoding
+the latent frames [lo, hi) gives pixel frames [8·lo, 8·hi-7) — so a temporal tile that starts at latent s > 0
+decodes from s-1 at least to produce the frames s owns.
 """
 
 from __future__ import annotations
@@ -175,7 +176,8 @@ def decode_tiled(
 ) -> torch.Tensor:
     """Normalised latent (B, 128, F', h, w) -> pixels (B, 3, 8(F'-1)+1, 32h, 32w), one tile at a time.
 
-    ``tiling=None`` uses ``TilingConfig()`` (the spec defaults). Accumulates in float32, returns ``latent``'s dtype.
+    ``tiling=None`` uses ``TilingConfig()`` (the spec defaults). Accumulates in float32, returns ``latent``'s
+    dtype.
     """
     tiling = tiling or TilingConfig()
     z = vae.prepare_latent(latent, generator)  # decoder noise (if any) drawn once for the whole latent
@@ -205,12 +207,12 @@ def decode_progressive(
 ) -> Iterator[torch.Tensor]:
     """Yield pixel chunks (B, 3, f, 32h, 32w) in order; their concatenation is the decode of ``latent``.
 
-    Exact in time (streamed decoder; equal to ``vae.decode`` up to float rounding); with spatial tiles, equal to
-    the spatially tiled decode. ``chunk_latent_frames`` sets the piece size: every stage works on pieces of about
-    ``8 · chunk_latent_frames`` frames of the last (highest-resolution) activation's size, so chunks come out
-    about that long and the working set is a few such pieces per stage. Decoders with GroupNorm are not
-    streamable: they are decoded whole (tiled if ``tiling``) and then yielded in chunks. Validation happens at
-    call time, decoding lazily.
+    Exact in time (streamed decoder; equal to ``vae.decode`` up to float rounding); with spatial tiles, equal
+    to the spatially tiled decode. ``chunk_latent_frames`` sets the piece size: every stage works on pieces of
+    about ``8 · chunk_latent_frames`` frames of the last (highest-resolution) activation's size, so chunks
+    come out about that long and the working set is a few such pieces per stage. Decoders with GroupNorm are
+    not streamable: they are decoded whole (tiled if ``tiling``) and then yielded in chunks. Validation
+    happens at call time, decoding lazily.
     """
     if chunk_latent_frames < 1:
         raise InputError(f"chunk_latent_frames must be >= 1; got {chunk_latent_frames}", code="input.chunk")

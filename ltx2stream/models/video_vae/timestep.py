@@ -1,7 +1,8 @@
 """Timestep embedding for the timestep-conditioned decoder (PixArt-α style, as in the official VAE).
 
-sinusoid(t) with 256 channels, ``[cos, sin]`` order, frequencies exp(-ln(10000) · i / 128), computed in float32;
-then Linear(256 -> D) -> SiLU -> Linear(D -> D). Keys: ``<name>.timestep_embedder.linear_{1,2}.{weight,bias}``.
+sinusoid(t) with 256 channels, ``[cos, sin]`` order, frequencies exp(-ln(10000) · i / 128), computed in
+float32; then Linear(256 -> D) -> SiLU -> Linear(D -> D). Keys:
+``<name>.timestep_embedder.linear_{1,2}.{weight,bias}``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Tiny video VAE configs with the real block structure (for tests, benches and tiny full checkpoints).
 
 Same block kinds and order as the released configs — LTX-2: ``compress_*_res`` encoder, residual ×2
-``compress_all`` decoder; LTX-2.3: non-residual decoder with ``compress_time`` / ``compress_space`` stages and a
-×1 (``multiplier: 1``) ``compress_all`` on both sides — and the same total compression (×32 space, ×8 time) and
-latent width (128 channels, so it matches the tiny transformer's ``in_channels``). Only the widths and the
+``compress_all`` decoder; LTX-2.3: non-residual decoder with ``compress_time`` / ``compress_space`` stages and
+a ×1 (``multiplier: 1``) ``compress_all`` on both sides — and the same total compression (×32 space, ×8 time)
+and latent width (128 channels, so it matches the tiny transformer's ``in_channels``). Only the widths and the
 number of res blocks shrink: decoder base 8 (conv_in 128 -> 64), one res block per ``res_x``, and channel
 multipliers of 1 in the encoder's high-resolution stages (its first width is tied to ``latent_channels``).
 """

@@ -1,10 +1,10 @@
 """The video VAE as one module: ``encoder``, ``decoder``, ``per_channel_statistics`` (keys match ``vae.*``).
 
-Latent space convention: ``encode`` returns *normalised* latents, z = (μ − mean-of-means) / std-of-means, which is
-the space the diffusion transformer, conditioning latents and the latent upsampler's callers work in; ``decode``
-un-normalises first. Only ``mean-of-means`` and ``std-of-means`` are used; the other three statistics buffers of
-the official file (``mean-of-stds``, ``mean-of-stds_over_std-of-means``, ``channel``) are kept so the checkpoint
-loads with zero unexpected keys.
+Latent space convention: ``encode`` returns *normalised* latents, z = (μ − mean-of-means) / std-of-means,
+which is the space the diffusion transformer, conditioning latents and the latent upsampler's callers work in;
+``decode`` un-normalises first. Only ``mean-of-means`` and ``std-of-means`` are used; the other three
+statistics buffers of the official file (``mean-of-stds``, ``mean-of-stds_over_std-of-means``, ``channel``)
+are kept so the checkpoint loads with zero unexpected keys.
 """
 
 from __future__ import annotations
