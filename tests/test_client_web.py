@@ -711,3 +711,25 @@ def test_player_queue_resume_quota_catch_up_and_gaps_with_fake_mse(tmp_path: Pat
     assert policy["jumped"] == pytest.approx(2.09) and policy["stayed"] == 1.0
     assert policy["ranges"] == [[34, 42]]  # trimmed at the keyframe (segment start) at or before 39 - 5
     assert policy["stats"]["catchUps"] >= 1 and policy["stats"]["gapJumps"] == 1
+
+
+def test_page_prefills_its_form_from_the_servers_presets(tmp_path, chromium):  # type: ignore[no-untyped-def]
+    """Without a preset in the query, the page takes the served preset and its defaults from GET /presets."""
+    from server_doubles import ToyHost
+
+    async def main() -> None:
+        async with page_session(tmp_path, chromium, ToyHost(presets=("tiny-ltx2",)), query="") as page:
+            deadline = time.monotonic() + 30
+            values: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                values = await page.evaluate(
+                    "({preset: document.getElementById('preset')?.value, width: document.getElementById('width')"
+                    "?.value, frames: document.getElementById('frames')?.value, overlap: document"
+                    ".getElementById('overlap')?.value})"
+                ) or {}
+                if values.get("preset") == "tiny-ltx2":
+                    break
+                await asyncio.sleep(0.2)
+            assert values == {"preset": "tiny-ltx2", "width": "64", "frames": "17", "overlap": "1"}
+
+    asyncio.run(main())

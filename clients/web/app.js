@@ -397,7 +397,31 @@ function setup() {
   page.player = newPlayer();
   window.ltx2 = { status, page };
   setState("idle");
-  if (query.get("autostart") === "1") openSession();
+  const prefilled = prefillFromServer(query);
+  if (query.get("autostart") === "1") prefilled.then(() => openSession());
+}
+
+// When the page is served by ltx2stream, take the preset and its defaults from GET /presets unless the query
+// already chose them (so the form matches what this server can run).
+async function prefillFromServer(query) {
+  if (query.has("preset") || !location.protocol.startsWith("http")) return;
+  try {
+    let presets = [];
+    for (let attempt = 0; attempt < 30 && !presets.length; attempt++) {  // hosts may still be loading
+      if (attempt) await new Promise((done) => setTimeout(done, 1000));
+      const reply = await fetch("/presets", { cache: "no-store" });
+      if (!reply.ok) return;
+      presets = await reply.json();
+    }
+    if (!presets.length) return;
+    const list = $("presets");
+    list.replaceChildren(...presets.map((p) => Object.assign(document.createElement("option"), { value: p.preset })));
+    const p = presets[0];
+    $("preset").value = p.preset;
+    for (const name of ["width", "height", "fps", "frames", "overlap"]) if (!query.has(name)) $(name).value = p[name];
+  } catch (e) {
+    log(`presets: ${e.message}`, "error");
+  }
 }
 
 setup();

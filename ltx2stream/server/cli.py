@@ -110,8 +110,15 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         store_dir=args.store_dir,
         store_ttl_s=args.store_ttl,
         web_root=args.web_root,
-        limits=ProtocolLimits(max_message_bytes=args.max_message_bytes),
+        limits=ProtocolLimits(max_message_bytes=args.max_message_bytes, presets=_known_presets(args)),
     )
+
+
+def _known_presets(args: argparse.Namespace) -> tuple[str, ...]:
+    """The presets the default host will serve (known before it loads); a custom host factory decides its own."""
+    if args.host_factory != DEFAULT_HOST_FACTORY:
+        return ()
+    return tuple(args.presets or [DEFAULT_PRESET])
 
 
 def load_factory(spec: str) -> Callable[..., Any]:

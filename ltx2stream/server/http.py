@@ -3,13 +3,14 @@ client.
 
 Routes: ``GET /healthz`` (200 while the process and its workers live, 500 when a model host failed to load),
 ``GET /readyz`` (503 until every worker loaded and warmed its host, then 200), ``GET /metrics`` (Prometheus
-text; needs the bearer token when one is configured), ``GET /`` and static files of ``web_root`` (when
+text; needs the bearer token when one is configured), ``GET /presets`` (JSON: the presets served and their default settings), ``GET /`` and static files of ``web_root`` (when
 present). A WebSocket upgrade on ``/`` or ``/ws`` continues to the handshake; on any other path it gets 404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import mimetypes
 from http import HTTPStatus
 from pathlib import Path
@@ -64,6 +65,8 @@ class HttpRoutes:
             return response(200, "ready\n") if self.app.ready else response(503, "loading\n")
         if path == "/metrics":
             return self._metrics(request)
+        if path == "/presets":
+            return self._presets()
         return await asyncio.to_thread(self._static, path)  # disk reads stay off the loop
 
     def _healthz(self) -> Response:
@@ -73,6 +76,22 @@ class HttpRoutes:
             if failed
             else response(200, "ok\n")
         )
+
+    def _presets(self) -> Response:
+        """The presets this server offers with their default settings (the web player prefills its form)."""
+        from ltx2stream.pipeline.presets import PRESETS
+
+        served = {p for w in self.app.workers if w.host is not None for p in w.host.presets}
+        names = sorted(served or set(self.app.config.limits.presets))
+        out = []
+        for name in names:
+            p = PRESETS.get(name)
+            if p is None:
+                continue
+            latent_frames = (p.frames - 1) // 8 + 1
+            out.append({"preset": name, "width": p.width, "height": p.height, "fps": p.fps, "frames": p.frames,
+                        "overlap": 1 if latent_frames >= 3 else 0, "notes": p.notes})
+        return response(200, json.dumps(out), "application/json")
 
     def _metrics(self, request: Request) -> Response:
         try:
