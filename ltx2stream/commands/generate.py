@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         frames, audio, _ = pipeline.generate(request, progress=bars)
     finally:
         bars.close()
-    wave = audio.waveform[0].clamp(-1, 1).numpy()
+    wave = audio.waveform[0].clamp(-1, 1).cpu().numpy()
     out = write_mp4(args.output, frames, request.fps, wave, audio.sample_rate)
     log.info("wrote %s: %d frames %dx%d @ %g fps, %.2f s audio at %d Hz", out, frames.shape[0], frames.shape[2],
              frames.shape[1], request.fps, wave.shape[1] / audio.sample_rate, audio.sample_rate)

@@ -48,7 +48,7 @@ class LatentState:
                 code="conditioning.shape",
             )
         latent, clean, mask = self.latent.clone(), self.clean_latent.clone(), self.denoise_mask.clone()
-        tokens = tokens.to(latent.dtype)
+        tokens = tokens.to(device=latent.device, dtype=latent.dtype)
         latent[:, start : start + n] = tokens
         clean[:, start : start + n] = tokens
         mask[:, start : start + n] = 1.0 - strength
@@ -61,14 +61,14 @@ class LatentState:
         keeps mask-0 tokens exact; a noised stage mixes noise in by the mask.
         """
         b, n, _ = tokens.shape
+        tokens = tokens.to(device=self.latent.device, dtype=self.latent.dtype)
         mask = torch.full((b, n), 1.0 - strength, dtype=self.denoise_mask.dtype, device=tokens.device)
-        tokens = tokens.to(self.latent.dtype)
         return replace(
             self,
             latent=torch.cat([self.latent, tokens], dim=1),  # like with_tokens: the noiser mixes noise in by mask
             clean_latent=torch.cat([self.clean_latent, tokens], dim=1),
             denoise_mask=torch.cat([self.denoise_mask, mask], dim=1),
-            positions=torch.cat([self.positions, positions.to(self.positions.dtype)], dim=2),
+            positions=torch.cat([self.positions, positions.to(self.positions)], dim=2),
             attention_mask=None if self.attention_mask is None else _grow_mask(self.attention_mask, n),
         )
 

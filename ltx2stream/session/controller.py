@@ -136,7 +136,9 @@ class SessionController:
         st = self._state
         if st is None or not st.tensors:
             return SegmentConditioning(**timeline)  # type: ignore[arg-type]
-        tensors = {k: self._noised(v, req.seed, i) for i, (k, v) in enumerate(sorted(st.tensors.items()))}
+        device = self.pipeline.c.device  # a resumed state arrives on the CPU
+        tensors = {k: self._noised(v.to(device), req.seed, i)
+                   for i, (k, v) in enumerate(sorted(st.tensors.items()))}
         strength = self.options.carry_strength
         audio: tuple[ConditioningItem, ...] = (AudioLatentCondition(tensors["audio_tail"], 0, strength),)
         stage1 = (VideoLatentCondition(tensors["anchor1"], 0, 1.0), VideoLatentCondition(tensors["stage1_tail"], 1,
@@ -152,7 +154,8 @@ class SessionController:
         if s == 0.0:
             return t
         g = torch.Generator().manual_seed((seed * 31 + salt) & (2**63 - 1))
-        return (t.float() * (1.0 - s) + torch.randn(t.shape, generator=g) * s).to(t.dtype)
+        noise = torch.randn(t.shape, generator=g).to(t.device)
+        return (t.float() * (1.0 - s) + noise * s).to(t.dtype)
 
     def _emit_video(self, n: int, result: GenerationResult, sink: SegmentSink) -> tuple[int, np.ndarray | None]:
         first, anchor_at = self.timeline.first_new_frame(n), self.timeline.anchor_index
