@@ -456,7 +456,9 @@ def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_app
                 lambda s: s["steers"] and s["steers"][0]["appliesAt"] is not None, "steer_ack"
             )
             applies_at = acked["steers"][0]["appliesAt"]
-            assert applies_at > acked["lastDone"] >= 0
+            # (lastDone is polled after the ack arrived, so tiny fast segments may already have passed applies_at;
+            # that the steer lands exactly at applies_at is checked on the segment itself below)
+            assert isinstance(applies_at, int) and applies_at >= 1 and acked["lastDone"] >= 0
             applied = await page.wait_for(
                 lambda s: s["steers"][0]["status"] != "scheduled", "the steer to apply"
             )
