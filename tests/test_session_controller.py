@@ -145,3 +145,37 @@ def test_one_stage_preset_carries_stage1_only(tiny_host: Any) -> None:
     run(c, range(2))
     assert set(c.state.tensors) == {"stage1_tail", "anchor1", "audio_tail"}
     assert c.state.tensors["stage1_tail"].shape[-2:] == (2, 2)
+
+
+def test_keyframe_carry_appends_the_tail_at_the_canvas_positions(tiny_host: Any) -> None:
+    from ltx2stream.session.controller import ContinuationOptions, SessionController
+
+    pipeline = tiny_host.pipeline("tiny-ltx2")
+    c = SessionController(pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"))
+    run(c, range(1))
+    carried = {k: v.clone() for k, v in c.state.tensors.items()}
+    seen: dict[str, Any] = {}
+    denoise = pipeline.stage1.__class__.__call__
+
+    def spy(self, state, contexts, stage, **kw):  # type: ignore[no-untyped-def]
+        seen.setdefault("states", []).append(state)
+        return denoise(self, state, contexts, stage, **kw)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(pipeline.stage1.__class__, "__call__", spy):
+        (frames, _, r1), = run(c, range(1, 2))
+    s1 = seen["states"][0]  # stage-1 input: canvas + appended tail tokens
+    n = s1.grid.latent_height * s1.grid.latent_width
+    assert s1.video.num_tokens == s1.video.num_target + n
+    appended = s1.video.clean_latent[:, s1.video.num_target:]
+    assert torch.equal(appended, carried["stage1_tail"].flatten(2).transpose(1, 2))
+    torch.testing.assert_close(s1.video.positions[:, :, s1.video.num_target:], s1.video.positions[:, :, n : 2 * n])
+    # the canvas frame 1 is regenerated (not a copy) and the appended tokens are gone from the result
+    assert not torch.equal(r1.stage1.video_latent()[:, :, 1:2], carried["stage1_tail"])
+    assert r1.stage1.video_latent().shape[2] == 4 and frames.shape[0] == 16
+    assert torch.equal(r1.stage1.video_latent()[:, :, 0:1], carried["anchor1"])
+    assert SessionController(pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"),
+                             state=c.state).next_index == 2
+    with pytest.raises(StateError):  # a state made with one scheme does not resume under the other
+        SessionController(pipeline, SETTINGS, state=c.state)

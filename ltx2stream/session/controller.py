@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from ltx2stream.errors import InputError, SessionError
-from ltx2stream.pipeline.conditioning import AudioLatentCondition, ConditioningItem, VideoLatentCondition
+from ltx2stream.pipeline.conditioning import (AudioLatentCondition, ConditioningItem, KeyframeCondition,
+                                             VideoLatentCondition)
 from ltx2stream.pipeline.images import decode_image_bytes
 from ltx2stream.pipeline.pipeline import GenerationResult, LTX2Pipeline, SegmentConditioning
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput, validate_request
@@ -28,20 +29,27 @@ from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import VIDEO_TIME_SCALE
 
 log = logging.getLogger(__name__)
+SCHEMES = ("latent_carry", "keyframe_carry")
 
 
 @dataclass(frozen=True)
 class ContinuationOptions:
     """Settings of the carry: strength of the carried latents (mask 1 − strength), extra audio context latents,
-    and optional conditioning noise (std of Gaussian noise mixed into the carried latents; 0 keeps them exact)."""
+    optional conditioning noise (std of Gaussian noise mixed into the carried latents; 0 keeps them exact), and the
+    scheme: ``latent_carry`` (default) writes the tail into canvas frames 1..k; ``keyframe_carry`` appends it as
+    extra tokens at the same positions (docs/continuation.md), so canvas frames 1..k are regenerated while
+    attending to it."""
 
     carry_strength: float = 1.0
     audio_context: int = 0
     carry_noise: float = 0.0
+    scheme: str = "latent_carry"
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
             raise InputError("carry_strength and carry_noise must be in [0, 1]", code="input.carry")
+        if self.scheme not in SCHEMES:
+            raise InputError(f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code="input.carry")
 
 
 class SessionController:
@@ -141,13 +149,19 @@ class SessionController:
                    for i, (k, v) in enumerate(sorted(st.tensors.items()))}
         strength = self.options.carry_strength
         audio: tuple[ConditioningItem, ...] = (AudioLatentCondition(tensors["audio_tail"], 0, strength),)
-        stage1 = (VideoLatentCondition(tensors["anchor1"], 0, 1.0), VideoLatentCondition(tensors["stage1_tail"], 1,
-                                                                                         strength)) + audio
+        stage1 = (VideoLatentCondition(tensors["anchor1"], 0, 1.0), self._tail(tensors["stage1_tail"])) + audio
         stage2: tuple[ConditioningItem, ...] = ()
         if "stage2_tail" in tensors:
-            stage2 = (VideoLatentCondition(tensors["anchor2"], 0, 1.0),
-                      VideoLatentCondition(tensors["stage2_tail"], 1, strength)) + audio
+            stage2 = (VideoLatentCondition(tensors["anchor2"], 0, 1.0), self._tail(tensors["stage2_tail"])) + audio
         return SegmentConditioning(stage1, stage2, **timeline)  # type: ignore[arg-type]
+
+    def _tail(self, tail: torch.Tensor) -> ConditioningItem:
+        """The carried tail at canvas latent frames 1..k: written in place, or appended at the same positions
+        (pixel offset 1: latent j of a k-frame grid then covers [8j + 1, 8j + 9), as canvas frame j + 1 does)."""
+        if self.options.scheme == "keyframe_carry":
+            return KeyframeCondition(tail, pixel_frame=1, fps=self.settings.fps, strength=self.options.carry_strength,
+                                     from_single_image=False)
+        return VideoLatentCondition(tail, 1, self.options.carry_strength)
 
     def _noised(self, t: torch.Tensor, seed: int, salt: int) -> torch.Tensor:
         s = self.options.carry_noise

@@ -1,7 +1,7 @@
 """Session scripts (``sessions/*.toml``): session settings, then segments with prompt, seed, image, transition, repeat.
 
     [session]                  # preset, width, height, fps, frames (1 + 8k per segment), overlap (k), seed
-    [continuation]             # optional: carry_strength, audio_context, carry_noise
+    [continuation]             # optional: carry_strength, audio_context, carry_noise, scheme
     [[segment]]                # prompt (required), repeat (1), seed, transition ("cut" | "blend"),
                                # blend_segments (1), image (first segment only; path relative to the script),
                                # image_strength (1.0)
@@ -25,7 +25,7 @@ from ltx2stream.session.controller import ContinuationOptions
 MAX_SEED = 2**63 - 1
 SESSION_KEYS = {"preset", "width", "height", "fps", "frames", "overlap", "seed"}
 SEGMENT_KEYS = {"prompt", "repeat", "seed", "transition", "blend_segments", "image", "image_strength"}
-CONTINUATION_KEYS = {"carry_strength", "audio_context", "carry_noise"}
+CONTINUATION_KEYS = {"carry_strength", "audio_context", "carry_noise", "scheme"}
 
 
 @dataclass(frozen=True)
