@@ -92,6 +92,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
     model.add_argument("--lora", type=Path, help="refine LoRA for stage 2")
     model.add_argument("--dtype", choices=sorted(DTYPES), help="weights dtype (default: the preset's)")
+    carry = p.add_argument_group("continuation (docs/continuation.md)")
+    carry.add_argument("--carry-scheme", choices=("latent_carry", "keyframe_carry"), default="latent_carry")
+    carry.add_argument("--carry-strength", type=float, default=1.0, help="strength of the carried latents")
+    carry.add_argument("--audio-context", type=int, default=0, help="extra audio latents carried")
     p.set_defaults(func=run_serve)
     return p
 
@@ -142,10 +146,15 @@ def load_factory(spec: str) -> Callable[..., Any]:
 def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
     """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no
     files)."""
+    from ltx2stream.session.controller import ContinuationOptions
     from ltx2stream.session.host import PipelineHost
 
+    options = ContinuationOptions(carry_strength=getattr(args, "carry_strength", 1.0),
+                                  audio_context=getattr(args, "audio_context", 0),
+                                  scheme=getattr(args, "carry_scheme", "latent_carry"))
     return PipelineHost(
-        tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device, dtype=dtype_of(args)
+        tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device, dtype=dtype_of(args),
+        options=options,
     )
 
 
