@@ -24,6 +24,7 @@ AUDIO_LATENT_BINS = 16
 # Audio latents generated past a clip's end: the causal audio decoder returns 4T - 3 mel frames, and a segment's
 # audio start is rounded to the latent grid, so a few extra latents keep the decoded audio covering the video.
 AUDIO_MARGIN_LATENTS = 3
+MAX_SEED = 2**63 - 1  # seeds are non-negative int64 everywhere (requests, sessions, the wire)
 
 
 def check_frames(frames: int) -> None:

@@ -19,7 +19,6 @@ import math
 import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from urllib.parse import urlencode
 
 import msgpack
 import pytest
+from headless_chromium import launch
 from server_doubles import running
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
@@ -35,7 +35,6 @@ from ltx2stream.server import protocol as P
 
 WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
 NODE = shutil.which("node")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # ---- msgpack codec and message builders under node ---------------------------------------------------------
 
@@ -300,38 +299,8 @@ def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A headless Chromium with DevTools on a free port; yields the page target's DevTools WebSocket URL."""
-    if CHROMIUM is None:
-        pytest.skip("chromium is not installed")
-    root = tmp_path_factory.mktemp("chromium")
-    args = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--mute-audio",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required",
-        "--remote-debugging-port=0",
-        f"--user-data-dir={root / 'profile'}",
-        "about:blank",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = root / "profile" / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("chromium did not start")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with launch(tmp_path_factory.mktemp("chromium")) as url:
+        yield url
 
 
 class DevTools:

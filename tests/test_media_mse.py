@@ -11,20 +11,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
+from headless_chromium import CHROMIUM, launch
 from websockets.asyncio.client import connect
 
 from ltx2stream.media import SessionEncoder
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 W, H, FPS, SR, SEGMENT, CHUNK = 128, 96, 24, 48000, 48, 8
 
@@ -80,32 +77,8 @@ def _stream() -> tuple[str, list[bytes], list[bytes]]:
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A headless Chromium with DevTools on a free port: yields (page websocket url, scratch dir)."""
     root = tmp_path_factory.mktemp("chromium")
-    args = [
-        CHROMIUM,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--mute-audio",
-        "--autoplay-policy=no-user-gesture-required",
-        "--remote-debugging-port=0",
-        f"--user-data-dir={root / 'profile'}",
-        "about:blank",
-    ]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = root / "profile" / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("chromium did not start")
-            time.sleep(0.1)
-        port = port_file.read_text().split()[0]
-        targets = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10))
-        yield next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page"), root
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with launch(root) as url:
+        yield url, root
 
 
 async def _play(ws_url: str, page: Path, timeout_s: float = 40) -> dict:

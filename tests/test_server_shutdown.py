@@ -62,7 +62,7 @@ async def _start_server(tmp_path: Path, log: Path) -> tuple[asyncio.subprocess.P
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "ltx2stream.server.cli",
+        "ltx2stream.cli",
         "serve",
         "--port",
         "0",

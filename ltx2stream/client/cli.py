@@ -15,7 +15,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from websockets.exceptions import InvalidHandshake
 
 from ltx2stream.client.session import StreamClient
-from ltx2stream.errors import InputError, LTX2StreamError, SessionError
+from ltx2stream.errors import InputError, SessionError
 from ltx2stream.server import protocol as P
 
 logger = logging.getLogger(__name__)
@@ -265,22 +264,3 @@ def run_client(args: argparse.Namespace) -> int:
     print(json.dumps(summary(client, final, args.output), indent=2))
     return 0 if final is not None and final.reason == "stopped" else 1
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry: ``python -m ltx2stream.client.cli client URL ...``."""
-    parser = argparse.ArgumentParser(prog="ltx2stream")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return int(args.func(args))
-    except LTX2StreamError as e:
-        logging.getLogger("ltx2stream").error("%s", e)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -64,5 +63,3 @@ class StageBars:
             self._bar = None
             self._stage = None
 
-
-ProgressFn = Callable[[str, int, int], None]

@@ -70,8 +70,13 @@ def embedded_vocoder_config(flavour: str) -> Any:
 
 def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """All tensors of a tiny single-file checkpoint under official prefixes, and its embedded config."""
-    from ltx2stream.models.audio import (AudioVAE, audio_vae_checkpoint_tensors, build_vocoder, tiny_audio_vae_config,
-                                         vocoder_checkpoint_tensors)
+    from ltx2stream.models.audio import (
+        AudioVAE,
+        audio_vae_checkpoint_tensors,
+        build_vocoder,
+        tiny_audio_vae_config,
+        vocoder_checkpoint_tensors,
+    )
     from ltx2stream.models.text import TextPathConfig, text_path_checkpoint_tensors, tiny_text_projection
     from ltx2stream.models.transformer import tiny_transformer, transformer_checkpoint_tensors
     from ltx2stream.models.video_vae import VideoVAE, tiny_video_vae_config, video_vae_checkpoint_tensors

@@ -1,18 +1,8 @@
-"""Seeded noise in token order, the Gaussian noiser, the post-step restore and the Euler step (float32 math)."""
+"""The Gaussian noiser, the post-step restore and the Euler step (float32 math)."""
 
 from __future__ import annotations
 
 import torch
-
-
-def seeded_noise(shape: tuple[int, ...], seed: int, *, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """Standard normal noise of ``shape`` (token layout [B, T, C]) from a CPU generator seeded with ``seed``.
-
-    Drawn on the CPU so the same seed gives the same latents on every device, then moved.
-    """
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
-    return torch.randn(shape, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
 def gaussian_noiser(noise: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:

@@ -29,11 +29,10 @@ from ltx2stream.pipeline.stages.latents import LTX2LatentPreparationStage, add_n
 from ltx2stream.pipeline.stages.refine import LTX2RefineInitStage, LTX2RefineLoRAStage, LTX2UpsampleStage
 from ltx2stream.pipeline.stages.text import LTX2TextEncodingStage
 from ltx2stream.pipeline.state import AVState, PromptContexts, StageGrid
-from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS
+from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS, MAX_SEED
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
-MAX_SEED = 2**63 - 1
 STAGE2_SEED_MIX = 0x2545F4914F6CDD1D
 
 

@@ -13,9 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ltx2stream.errors import InputError
-from ltx2stream.types import VIDEO_TIME_SCALE, check_frames, check_spatial
-
-MAX_SEED = 2**63 - 1
+from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE, check_frames, check_spatial
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,13 @@ from dataclasses import dataclass, replace
 import torch
 
 from ltx2stream.pipeline.latent_state import LatentState, tokens_to_audio, tokens_to_video
-from ltx2stream.types import (AUDIO_LATENT_BINS, AUDIO_LATENT_CHANNELS, AUDIO_LATENTS_PER_SECOND, VIDEO_SPACE_SCALE,
-                              VIDEO_TIME_SCALE)
+from ltx2stream.types import (
+    AUDIO_LATENT_BINS,
+    AUDIO_LATENT_CHANNELS,
+    AUDIO_LATENTS_PER_SECOND,
+    VIDEO_SPACE_SCALE,
+    VIDEO_TIME_SCALE,
+)
 
 
 @dataclass(frozen=True)

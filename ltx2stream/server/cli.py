@@ -3,7 +3,6 @@
 The model host is built by a factory named ``module:function`` (``--host-factory``), called once per
 ``--device`` on that worker's thread as ``factory(args, device) -> ModelHost``; model options such as
 ``--checkpoint`` and ``--preset`` are parsed here and passed through in ``args``.
-Also runnable alone: ``python -m ltx2stream.server.cli serve ...``.
 """
 
 from __future__ import annotations
@@ -11,15 +10,13 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
-import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ltx2stream.commands.common import DTYPES, dtype_of, model_paths
-from ltx2stream.errors import ConfigError, LTX2StreamError
+from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.protocol import ProtocolLimits
@@ -169,22 +166,3 @@ def run_serve(args: argparse.Namespace) -> int:
     devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
     return run(config, [functools.partial(factory, args, device) for device in devices])
 
-
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry: ``python -m ltx2stream.server.cli serve ...``."""
-    parser = argparse.ArgumentParser(prog="ltx2stream")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return int(args.func(args))
-    except LTX2StreamError as e:
-        logging.getLogger("ltx2stream").error("%s", e)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

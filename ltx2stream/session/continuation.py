@@ -10,6 +10,7 @@ stage-1 tensors (at full size). Metadata: settings, segment index, timeline posi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -20,6 +21,13 @@ from ltx2stream.session.state import STATE_INCOMPATIBLE, SerializedState
 
 SCHEME = "frame_aligned_latent_carry"
 TENSOR_NAMES = ("stage1_tail", "stage2_tail", "anchor1", "anchor2", "audio_tail")
+
+
+def compatibility(settings: SessionSettings, options: Mapping[str, Any]) -> dict[str, Any]:
+    """What must match between a state and the session that resumes it."""
+    s = settings
+    return {"preset": s.preset, "width": s.width, "height": s.height, "fps": s.fps, "frames": s.frames,
+            "overlap": s.overlap, "scheme": SCHEME, **{f"option.{k}": v for k, v in options.items()}}
 
 
 @dataclass(frozen=True)
@@ -43,10 +51,11 @@ class ContinuationState:
         return self.prompt_history[-1]["prompt"] if self.prompt_history else None
 
     def compatibility(self) -> dict[str, Any]:
-        """What must match between a state and the session that resumes it."""
-        s = self.settings
-        return {"preset": s.preset, "width": s.width, "height": s.height, "fps": s.fps, "frames": s.frames,
-                "overlap": s.overlap, "scheme": SCHEME, **{f"option.{k}": v for k, v in self.options.items()}}
+        return compatibility(self.settings, self.options)
+
+    def check_compatible(self, expected: dict[str, Any]) -> None:
+        """Refuse (StateError ``state.incompatible``, naming every difference) a state made for other settings."""
+        self.to_serialized().check_compatible(expected)
 
     def to_serialized(self) -> SerializedState:
         s = self.settings

@@ -16,15 +16,26 @@ import numpy as np
 import torch
 
 from ltx2stream.errors import InputError, SessionError
-from ltx2stream.pipeline.conditioning import (AudioLatentCondition, ConditioningItem, KeyframeCondition,
-                                             VideoLatentCondition)
+from ltx2stream.pipeline.conditioning import (
+    AudioLatentCondition,
+    ConditioningItem,
+    KeyframeCondition,
+    VideoLatentCondition,
+)
 from ltx2stream.pipeline.images import decode_image_bytes
 from ltx2stream.pipeline.pipeline import GenerationResult, LTX2Pipeline, SegmentConditioning
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput, validate_request
 from ltx2stream.pipeline.state import PromptContexts
-from ltx2stream.session.api import (CancelToken, ImageCondition, SegmentCancelled, SegmentReport, SegmentRequest,
-                                    SegmentSink, SessionSettings)
-from ltx2stream.session.continuation import ContinuationState
+from ltx2stream.session.api import (
+    CancelToken,
+    ImageCondition,
+    SegmentCancelled,
+    SegmentReport,
+    SegmentRequest,
+    SegmentSink,
+    SessionSettings,
+)
+from ltx2stream.session.continuation import ContinuationState, compatibility
 from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import VIDEO_TIME_SCALE
 
@@ -68,7 +79,7 @@ class SessionController:
         self._image = self._image_input(image)
         validate_request(self._request(SegmentRequest(0, "probe", 0)), two_stage=pipeline.preset.two_stage)
         if state is not None:
-            state = ContinuationState.from_serialized(state.to_serialized(), self._blank().compatibility())
+            state.check_compatible(compatibility(settings, asdict(options)))
         self._state = state
         self.last_result: GenerationResult | None = None  # latents of the last segment (diagnostics, tests)
 
@@ -106,7 +117,6 @@ class SessionController:
 
         result = self.pipeline.generate_latents(self._request(request), contexts, extra=self._conditioning(n, request),
                                                 progress=progress)
-        clock.mark("denoise")
         frames, anchor = self._emit_video(n, result, sink)
         clock.mark("decode")
         samples = self._emit_audio(n, result, sink)

@@ -72,8 +72,5 @@ class PipelineHost:
     def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
                      state: bytes | None = None) -> SessionController:
         pipeline = self.pipeline(settings.preset)
-        resumed = None
-        if state is not None:
-            probe = SessionController(pipeline, settings, options=self.options)
-            resumed = ContinuationState.from_bytes(state, probe._blank().compatibility())
+        resumed = None if state is None else ContinuationState.from_bytes(state)  # the controller checks the fit
         return SessionController(pipeline, settings, options=self.options, image=image, state=resumed)

@@ -21,8 +21,8 @@ from typing import Any
 from ltx2stream.errors import InputError
 from ltx2stream.session.api import ImageCondition, SegmentRequest, SessionSettings
 from ltx2stream.session.controller import ContinuationOptions
+from ltx2stream.types import MAX_SEED
 
-MAX_SEED = 2**63 - 1
 SESSION_KEYS = {"preset", "width", "height", "fps", "frames", "overlap", "seed"}
 SEGMENT_KEYS = {"prompt", "repeat", "seed", "transition", "blend_segments", "image", "image_strength"}
 CONTINUATION_KEYS = {"carry_strength", "audio_context", "carry_noise", "scheme"}

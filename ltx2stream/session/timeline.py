@@ -22,8 +22,6 @@ from ltx2stream.errors import InputError
 from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS, VIDEO_TIME_SCALE
 
 
-
-
 @dataclass(frozen=True)
 class Timeline:
     frames: int  # pixel frames per generated segment (1 + 8m)

@@ -10,45 +10,10 @@ timesteps are per token, broadcast over tokens when they are one scalar per samp
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-TIMESTEP_CHANNELS = 256
-MAX_PERIOD = 10000
-
-
-def timestep_sinusoid(t: torch.Tensor, channels: int = TIMESTEP_CHANNELS) -> torch.Tensor:
-    """[N] -> [N, channels] float32, order [cos, sin] (flip_sin_to_cos), frequency shift 0."""
-    half = channels // 2
-    exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    args = t.float()[:, None] * torch.exp(exponent)[None, :]  # [N, half]
-    return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-
-
-class TimestepEmbedding(nn.Module):
-    """Linear(256 -> D) -> SiLU -> Linear(D -> D); keys ``linear_1``, ``linear_2``."""
-
-    def __init__(self, in_channels: int, dim: int) -> None:
-        super().__init__()
-        self.linear_1 = nn.Linear(in_channels, dim)
-        self.act = nn.SiLU()
-        self.linear_2 = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear_2(self.act(self.linear_1(x)))
-
-
-class CombinedTimestepEmbedding(nn.Module):
-    """Sinusoid + MLP; exists so the official key path ``emb.timestep_embedder.*`` is kept."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.timestep_embedder = TimestepEmbedding(TIMESTEP_CHANNELS, dim)
-
-    def forward(self, t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-        return self.timestep_embedder(timestep_sinusoid(t).to(dtype))
+from ltx2stream.models.timestep import CombinedTimestepEmbedding
 
 
 class AdaLayerNormSingle(nn.Module):

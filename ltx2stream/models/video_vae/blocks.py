@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltx2stream.models.video_vae.timestep import TimestepEmbedder
+from ltx2stream.models.timestep import CombinedTimestepEmbedding as TimestepEmbedder
 
 GROUPS = 32  # GroupNorm groups for norm_layer=group_norm (official default)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ltx2stream.models.timestep import CombinedTimestepEmbedding as TimestepEmbedder
 from ltx2stream.models.video_vae.blocks import (
     CausalConv3d,
     ResnetBlock3D,
@@ -24,7 +25,6 @@ from ltx2stream.models.video_vae.blocks import (
 )
 from ltx2stream.models.video_vae.config import STRIDES, BlockSpec, VideoVAEConfig
 from ltx2stream.models.video_vae.sampling import DepthToSpaceUpsample, unpatchify
-from ltx2stream.models.video_vae.timestep import TimestepEmbedder
 
 DECODE_TIMESTEP = 0.05
 DECODE_NOISE_SCALE = 0.025

@@ -7,6 +7,7 @@ encode (a clip: a joint multi-frame encode). Stage 2 re-encodes at full resoluti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Protocol
 
 import numpy as np
@@ -62,8 +63,6 @@ class LTX2ImageConditioningStage:
 
 def condition(state: AVState, items: tuple[ConditioningItem, ...]) -> AVState:
     """Apply video and audio items to a stage state (later items win where they overlap)."""
-    from dataclasses import replace
-
     grid = _Grid(state.grid.latent_frames, state.grid.latent_height, state.grid.latent_width)
     return replace(state, video=apply_conditioning(state.video, items, "video", grid),
                    audio=apply_conditioning(state.audio, items, "audio", None))

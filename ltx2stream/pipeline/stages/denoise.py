@@ -98,15 +98,11 @@ class LTX2DenoisingStage:
 
 def _modality(s: LatentState, context: torch.Tensor, sigma: float) -> Modality:
     b = s.latent.shape[0]
-    dtype = _param_dtype(context)
+    dtype = context.dtype  # the model's dtype: contexts come from the text path loaded alongside it
     timesteps = s.denoise_mask * sigma  # [B, T] per-token sigma; 0 on clean conditioning tokens
     return Modality(latent=s.latent.to(dtype), timesteps=timesteps,
                     sigma=torch.full((b,), sigma, device=s.latent.device, dtype=torch.float32),
                     positions=s.positions, context=context.to(dtype), attention_mask=s.attention_mask)
-
-
-def _param_dtype(context: torch.Tensor) -> torch.dtype:
-    return context.dtype
 
 
 def _step(s: LatentState, x0: torch.Tensor, sigma: float, sigma_next: float) -> LatentState:

@@ -4,7 +4,7 @@ re-applied at full size, re-noise at the first stage-2 sigma), RefineLoRA (stage
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
