@@ -71,15 +71,19 @@ def main() -> int:
         worst_drift = max(worst_drift, drift)
         rss.append(rss_mib())
         stages = " ".join(f"{k}={v:.2f}" for k, v in report.timings.items())
-        print(f"{i:3d}  {sink.frames:6d}  {sink.samples:7d}  {drift * 1e3:8.3f}  {rss[-1]:7.1f}  "
-              f"{time.perf_counter() - t:7.2f}  {stages}")
+        print(
+            f"{i:3d}  {sink.frames:6d}  {sink.samples:7d}  {drift * 1e3:8.3f}  {rss[-1]:7.1f}  "
+            f"{time.perf_counter() - t:7.2f}  {stages}"
+        )
     wall = time.perf_counter() - t0
     half = len(rss) // 2
-    growth = float(np.mean(rss[half:]) - np.mean(rss[max(1, half // 2):half])) if len(rss) >= 4 else 0.0
+    growth = float(np.mean(rss[half:]) - np.mean(rss[max(1, half // 2) : half])) if len(rss) >= 4 else 0.0
     media_s = sink.frames / args.fps
     print(f"\nsegments {args.segments}: {sink.frames} frames, {sink.samples} samples at {c.sample_rate} Hz")
     print(f"worst A/V drift {worst_drift * 1e3:.3f} ms (one frame = {1e3 / args.fps:.1f} ms)")
-    print(f"RSS first {rss[0]:.1f} MiB, last {rss[-1]:.1f} MiB, mean growth second half vs first half {growth:.2f} MiB")
+    print(
+        f"RSS first {rss[0]:.1f} MiB, last {rss[-1]:.1f} MiB, mean growth second half vs first half {growth:.2f} MiB"
+    )
     print(f"real-time factor {media_s / wall:.3f} (media {media_s:.1f} s in {wall:.1f} s wall)")
     ok = worst_drift <= 1.0 / args.fps and growth <= args.max_growth_mib
     return 0 if ok else 1

@@ -17,8 +17,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
     ckpt = open_checkpoint(args.checkpoint)
     prefixes = sorted({k.split(".")[0] for k in ckpt.keys})
-    print(json.dumps({"path": str(ckpt.path), "tensors": len(ckpt.keys), "prefixes": prefixes,
-                      "model_version": ckpt.model_version, "config_sections": sorted(ckpt.config)}, indent=2))
+    print(
+        json.dumps(
+            {
+                "path": str(ckpt.path),
+                "tensors": len(ckpt.keys),
+                "prefixes": prefixes,
+                "model_version": ckpt.model_version,
+                "config_sections": sorted(ckpt.config),
+            },
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -57,13 +67,17 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 
     for p in PRESETS.values():
         stages = "two-stage" if p.two_stage else "one-stage"
-        print(f"{p.name:22s} {p.flavour:7s} {stages:9s} {p.width}x{p.height} {p.frames}f@{p.fps:g}  {p.notes}")
+        print(
+            f"{p.name:22s} {p.flavour:7s} {stages:9s} {p.width}x{p.height} {p.frames}f@{p.fps:g}  {p.notes}"
+        )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args))
     except LTX2StreamError as e:

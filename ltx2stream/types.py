@@ -61,7 +61,7 @@ class VideoLatentShape(NamedTuple):
     width: int
 
     @staticmethod
-    def from_pixel_shape(shape: VideoPixelShape, channels: int = VIDEO_LATENT_CHANNELS) -> "VideoLatentShape":
+    def from_pixel_shape(shape: VideoPixelShape, channels: int = VIDEO_LATENT_CHANNELS) -> VideoLatentShape:
         check_frames(shape.frames)
         check_spatial(shape.height, shape.width)
         return VideoLatentShape(
@@ -90,13 +90,13 @@ class AudioLatentShape(NamedTuple):
     bins: int
 
     @staticmethod
-    def from_duration(batch: int, duration_s: float) -> "AudioLatentShape":
+    def from_duration(batch: int, duration_s: float) -> AudioLatentShape:
         """Audio latent frames for a clip of ``duration_s`` seconds: round(duration · 25)."""
         frames = round(duration_s * AUDIO_LATENTS_PER_SECOND)
         return AudioLatentShape(batch, AUDIO_LATENT_CHANNELS, frames, AUDIO_LATENT_BINS)
 
     @staticmethod
-    def from_video(batch: int, pixel_frames: int, fps: float) -> "AudioLatentShape":
+    def from_video(batch: int, pixel_frames: int, fps: float) -> AudioLatentShape:
         return AudioLatentShape.from_duration(batch, pixel_frames / fps)
 
     def to_torch_shape(self) -> tuple[int, int, int, int]:

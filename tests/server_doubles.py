@@ -109,7 +109,7 @@ class ToyGenerator:
         return out
 
     def _tone(self, latent: torch.Tensor, frames: int) -> np.ndarray:
-        n = int(round(frames / self.settings.fps * self.sample_rate))
+        n = round(frames / self.settings.fps * self.sample_rate)
         t = np.arange(n, dtype=np.float32) / self.sample_rate
         tone = 0.2 * np.sin(2 * np.pi * (220 + 100 * float(latent[0])) * t)
         return np.stack([tone, tone]).astype(np.float32)  # [2, n]
@@ -176,14 +176,14 @@ def host_from_args(args: Any, device: str) -> ToyHost:
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> ServerConfig:
-    base: dict[str, Any] = dict(
-        port=0,
-        store_dir=tmp_path / "store",
-        web_root=None,
-        ping_interval_s=None,
-        close_timeout_s=1.0,
-        shutdown_timeout_s=5.0,
-    )
+    base: dict[str, Any] = {
+        "port": 0,
+        "store_dir": tmp_path / "store",
+        "web_root": None,
+        "ping_interval_s": None,
+        "close_timeout_s": 1.0,
+        "shutdown_timeout_s": 5.0,
+    }
     base.update(overrides)
     return ServerConfig(**base)
 

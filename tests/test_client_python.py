@@ -17,8 +17,8 @@ import pytest
 from server_doubles import SETTINGS as TOY_SETTINGS
 from server_doubles import running
 
-from ltx2stream.client import Fmp4Recorder, StreamClient, shift_decode_times
 from ltx2stream.cli import main as cli_main
+from ltx2stream.client import Fmp4Recorder, StreamClient, shift_decode_times
 from ltx2stream.errors import SessionError
 from ltx2stream.media import SessionEncoder
 from ltx2stream.media.fmp4 import fragment_runs

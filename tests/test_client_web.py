@@ -696,11 +696,14 @@ def test_page_prefills_its_form_from_the_servers_presets(tmp_path, chromium):  #
             deadline = time.monotonic() + 30
             values: dict[str, Any] = {}
             while time.monotonic() < deadline:
-                values = await page.evaluate(
-                    "({preset: document.getElementById('preset')?.value, width: document.getElementById('width')"
-                    "?.value, frames: document.getElementById('frames')?.value, overlap: document"
-                    ".getElementById('overlap')?.value})"
-                ) or {}
+                values = (
+                    await page.evaluate(
+                        "({preset: document.getElementById('preset')?.value, width: document.getElementById('width')"
+                        "?.value, frames: document.getElementById('frames')?.value, overlap: document"
+                        ".getElementById('overlap')?.value})"
+                    )
+                    or {}
+                )
                 if values.get("preset") == "tiny-ltx2":
                     break
                 await asyncio.sleep(0.2)

@@ -23,7 +23,9 @@ def _state() -> dict[str, torch.Tensor]:
 def test_roundtrip_with_config(tmp_path):
     """A saved file reopens with its embedded config and loads into a meta-built module exactly."""
     st = _state()
-    p = save_checkpoint(tmp_path / "a.safetensors", st, config={"transformer": {"x": 1}}, metadata={"model_version": "2.3"})
+    p = save_checkpoint(
+        tmp_path / "a.safetensors", st, config={"transformer": {"x": 1}}, metadata={"model_version": "2.3"}
+    )
     ck = open_checkpoint(p)
     assert ck.section("transformer") == {"x": 1} and ck.model_version == "2.3"
     m = load_strict(build_on_meta(_Tiny), ck.read("m."), what="tiny")
@@ -40,7 +42,9 @@ def test_missing_unexpected_and_shape_are_listed(tmp_path):
     with pytest.raises(CheckpointError) as e:
         load_strict(build_on_meta(_Tiny), ck.read("m."), what="tiny")
     msg = str(e.value)
-    assert "lin.bias" in msg and "extra" in msg and "stat" in msg and e.value.code == "checkpoint.key_mismatch"
+    assert (
+        "lin.bias" in msg and "extra" in msg and "stat" in msg and e.value.code == "checkpoint.key_mismatch"
+    )
 
 
 def test_truncated_and_garbage_files(tmp_path):

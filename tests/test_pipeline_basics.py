@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -11,8 +13,13 @@ from ltx2stream.pipeline.guidance import GuidanceParams, guide
 from ltx2stream.pipeline.noise import euler_step, gaussian_noiser, restore_conditioning
 from ltx2stream.pipeline.presets import PRESETS, get_preset
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput, VideoClipInput, validate_request
-from ltx2stream.pipeline.schedules import (DISTILLED_STAGE1, DISTILLED_STAGE2, check_schedule, shifted_schedule,
-                                           subset_schedule)
+from ltx2stream.pipeline.schedules import (
+    DISTILLED_STAGE1,
+    DISTILLED_STAGE2,
+    check_schedule,
+    shifted_schedule,
+    subset_schedule,
+)
 
 
 def test_distilled_lists_match_spec() -> None:
@@ -25,7 +32,7 @@ def test_shifted_schedule_matches_spec_values() -> None:
     assert len(s) == 41 and s[0] == 1.0 and s[-1] == 0.0
     assert s[1:3] == pytest.approx([0.9964, 0.9927], abs=1e-4)
     assert s[-5:-1] == pytest.approx([0.4207, 0.3378, 0.2339, 0.1], abs=1e-4)
-    assert all(a > b for a, b in zip(s, s[1:]))
+    assert all(a > b for a, b in itertools.pairwise(s))
 
 
 def test_shifted_schedule_depends_on_tokens() -> None:
@@ -86,21 +93,27 @@ def test_noiser_restore_and_euler_keep_conditioned_tokens_exact() -> None:
 
 
 def _req(**kw: object) -> GenerationRequest:
-    base = dict(prompt="a cat", height=128, width=128, frames=17, fps=24.0)
+    base = {"prompt": "a cat", "height": 128, "width": 128, "frames": 17, "fps": 24.0}
     base.update(kw)
     return GenerationRequest(**base)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("kw, code", [
-    (dict(frames=16), "input.frames_rule"),
-    (dict(height=96), "input.size_rule"),  # two-stage needs multiples of 64
-    (dict(images=(ImageInput(path="/nonexistent.png"),)), "input.image_not_found"),
-    (dict(images=(ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), strength=1.5),)), "input.strength"),
-    (dict(images=(ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), latent_frame=3),)), "input.latent_frame_range"),
-    (dict(video_clips=(VideoClipInput(pixels=np.zeros((4, 8, 8, 3), np.uint8)),)), "input.frames_rule"),
-    (dict(fps=0.0), "input.fps"),
-    (dict(seed=-1), "input.seed"),
-])
+@pytest.mark.parametrize(
+    "kw, code",
+    [
+        ({"frames": 16}, "input.frames_rule"),
+        ({"height": 96}, "input.size_rule"),  # two-stage needs multiples of 64
+        ({"images": (ImageInput(path="/nonexistent.png"),)}, "input.image_not_found"),
+        ({"images": (ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), strength=1.5),)}, "input.strength"),
+        (
+            {"images": (ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), latent_frame=3),)},
+            "input.latent_frame_range",
+        ),
+        ({"video_clips": (VideoClipInput(pixels=np.zeros((4, 8, 8, 3), np.uint8)),)}, "input.frames_rule"),
+        ({"fps": 0.0}, "input.fps"),
+        ({"seed": -1}, "input.seed"),
+    ],
+)
 def test_invalid_requests_fail_with_codes(kw: dict[str, object], code: str) -> None:
     with pytest.raises(InputError) as e:
         validate_request(_req(**kw), two_stage=True)
@@ -108,13 +121,20 @@ def test_invalid_requests_fail_with_codes(kw: dict[str, object], code: str) -> N
 
 
 def test_valid_request_passes_and_one_stage_allows_32() -> None:
-    validate_request(_req(images=(ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), latent_frame=2),)), two_stage=True)
+    validate_request(
+        _req(images=(ImageInput(pixels=np.zeros((8, 8, 3), np.uint8), latent_frame=2),)), two_stage=True
+    )
     validate_request(_req(height=96), two_stage=False)
 
 
 def test_presets_are_data() -> None:
     p = get_preset("ltx2-distilled")
-    assert p.two_stage and p.stage1.sigmas == DISTILLED_STAGE1 and p.stage2 and p.stage2.sigmas == DISTILLED_STAGE2
+    assert (
+        p.two_stage
+        and p.stage1.sigmas == DISTILLED_STAGE1
+        and p.stage2
+        and p.stage2.sigmas == DISTILLED_STAGE2
+    )
     assert get_preset("ltx2-dev").stage1.video_guidance.stg_blocks == (29,)
     assert get_preset("ltx2.3-dev").stage1.video_guidance.stg_blocks == (28,)
     assert get_preset("ltx2.3-dev").stage1.steps == 30 and get_preset("ltx2-dev").stage1.steps == 40

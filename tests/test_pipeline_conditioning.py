@@ -44,7 +44,13 @@ def test_video_condition_errors() -> None:
 def test_audio_prefix_and_order_of_items() -> None:
     a = torch.randn(1, 8, 2, 16)
     s = apply_conditioning(canvas(5, 128), (AudioLatentCondition(a, start=0),), "audio")
-    assert torch.equal(s.clean_latent[:, :2], audio_to_tokens(a)) and s.denoise_mask[0].tolist() == [0, 0, 1, 1, 1]
+    assert torch.equal(s.clean_latent[:, :2], audio_to_tokens(a)) and s.denoise_mask[0].tolist() == [
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
     first, second = torch.randn(1, 4, 1, 2, 2), torch.randn(1, 4, 1, 2, 2)
     items = (VideoLatentCondition(first, 0), VideoLatentCondition(second, 0))
     s = apply_conditioning(canvas(12), items, "video", Grid())
@@ -54,7 +60,9 @@ def test_audio_prefix_and_order_of_items() -> None:
 def test_appended_tokens_and_target_only() -> None:
     s = canvas(12).appended(torch.ones(1, 4, 4), torch.ones(1, 3, 4, 2), strength=1.0)
     assert s.num_tokens == 16 and s.num_target == 12
-    assert torch.equal(s.latent[:, 12:], torch.ones(1, 4, 4)) and torch.equal(s.clean_latent[:, 12:], torch.ones(1, 4, 4))
+    assert torch.equal(s.latent[:, 12:], torch.ones(1, 4, 4)) and torch.equal(
+        s.clean_latent[:, 12:], torch.ones(1, 4, 4)
+    )
     assert s.denoise_mask[0, 12:].tolist() == [0.0] * 4
     t = s.target_only()
     assert t.num_tokens == 12 and t.positions.shape[2] == 12

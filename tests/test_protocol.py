@@ -24,23 +24,43 @@ SETTINGS = P.Settings(preset="ltx2-distilled", width=768, height=512, fps=24.0, 
 TIMINGS = P.SegmentTimings(text=0.1, stage1=2.0, upsample=0.2, stage2=1.5, decode=0.4, encode=0.3, send=0.05)
 
 SAMPLES: list[P.Message] = [
-    P.Open(protocol_version=P.PROTOCOL_VERSION, settings=SETTINGS, prompt="a red fox in snow",
-           image=P.Image(data=PNG, mime="image/png", strength=0.8), lookahead=2),
-    P.Open(protocol_version=1, settings=SETTINGS, prompt="x", resume_from=P.ResumeFrom(session_id="abcdEFGH_-12",
-                                                                                       segment_index=3)),
+    P.Open(
+        protocol_version=P.PROTOCOL_VERSION,
+        settings=SETTINGS,
+        prompt="a red fox in snow",
+        image=P.Image(data=PNG, mime="image/png", strength=0.8),
+        lookahead=2,
+    ),
+    P.Open(
+        protocol_version=1,
+        settings=SETTINGS,
+        prompt="x",
+        resume_from=P.ResumeFrom(session_id="abcdEFGH_-12", segment_index=3),
+    ),
     P.Open(protocol_version=1, settings=SETTINGS, prompt="x", resume_from=P.ResumeFrom(state=b"\x00" * 64)),
     P.Steer(prompt="now it rains", transition="blend", blend_segments=3, seed=2**63 - 1, request_id=4),
-    P.Pause(), P.Resume(), P.Snapshot(store=True, request_id=9), P.Stop(),
-    P.Accepted(session_id="abcdEFGH_-12", protocol_version=1, settings=SETTINGS,
-               limits=P.LimitsInfo.from_limits(SERVER_SIDE), mime='video/mp4; codecs="avc1.64001e,mp4a.40.2"'),
-    P.Queued(position=2), P.State(state="running", previous="starting", reason="resume"),
+    P.Pause(),
+    P.Resume(),
+    P.Snapshot(store=True, request_id=9),
+    P.Stop(),
+    P.Accepted(
+        session_id="abcdEFGH_-12",
+        protocol_version=1,
+        settings=SETTINGS,
+        limits=P.LimitsInfo.from_limits(SERVER_SIDE),
+        mime='video/mp4; codecs="avc1.64001e,mp4a.40.2"',
+    ),
+    P.Queued(position=2),
+    P.State(state="running", previous="starting", reason="resume"),
     P.SegmentStarted(index=4, prompt="b", seed=11, previous_prompt="a", weight=0.5),
     P.Progress(segment=4, stage="stage1", step=3, total=8),
     P.MediaInit(mime="video/mp4", data=b"\x00\x00\x00\x18ftypiso6"),
     P.Media(segment=4, seq=17, t0=20.0, duration=5.041666, data=bytes(range(256)) * 4, last=False),
     P.SegmentDone(index=4, media_duration=5.0, timings=TIMINGS),
     P.SteerAck(applies_at=5, request_id=4),
-    P.SnapshotResult(session_id="abcdEFGH_-12", segment_index=4, stored=False, data=b"\x01" * 32, request_id=9),
+    P.SnapshotResult(
+        session_id="abcdEFGH_-12", segment_index=4, stored=False, data=b"\x01" * 32, request_id=9
+    ),
     P.Error(code="protocol.out_of_range", message="m", retryable=False, fatal=False),
     P.Final(reason="stopped", segments=5, resumable_session_id="abcdEFGH_-12"),
 ]
@@ -116,7 +136,7 @@ def test_not_a_typed_map(obj):
 
 def test_text_frame_and_ext_types_refused():
     """A text frame (str) and msgpack ext values are protocol.malformed."""
-    assert _code("{\"type\": \"stop\"}") == "protocol.malformed"  # type: ignore[arg-type]
+    assert _code('{"type": "stop"}') == "protocol.malformed"  # type: ignore[arg-type]
     ext = msgpack.packb({"type": "stop", "x": msgpack.ExtType(5, b"abcd")}, use_bin_type=True)
     assert _code(ext) == "protocol.malformed"
 
@@ -143,9 +163,18 @@ def test_missing_required_field():
     assert _code(_raw(type="steer")) == "protocol.missing_field"
 
 
-@pytest.mark.parametrize("overrides", [
-    {"width": "768"}, {"width": 768.0}, {"width": True}, {"fps": "24"}, {"fps": False}, {"preset": 3}, {"seed": [1]},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"width": "768"},
+        {"width": 768.0},
+        {"width": True},
+        {"fps": "24"},
+        {"fps": False},
+        {"preset": 3},
+        {"seed": [1]},
+    ],
+)
 def test_wrong_field_types(overrides):
     """Strings for numbers, floats or bools for ints, and containers for scalars are protocol.bad_type."""
     assert _code(_raw(**_settings_map(**overrides))) == "protocol.bad_type"
@@ -163,11 +192,28 @@ def test_float_field_accepts_msgpack_int():
     assert msg.settings.fps == 24.0 and isinstance(msg.settings.fps, float)
 
 
-@pytest.mark.parametrize("overrides", [
-    {"width": 770}, {"width": 0}, {"width": 3872}, {"height": 16}, {"frames": 120}, {"frames": 0}, {"frames": 489},
-    {"fps": 0.5}, {"fps": 61}, {"fps": float("nan")}, {"fps": float("inf")}, {"seed": -1}, {"seed": 2**63},
-    {"overlap": 16}, {"overlap": -1}, {"preset": "Bad Preset"}, {"preset": ""},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"width": 770},
+        {"width": 0},
+        {"width": 3872},
+        {"height": 16},
+        {"frames": 120},
+        {"frames": 0},
+        {"frames": 489},
+        {"fps": 0.5},
+        {"fps": 61},
+        {"fps": float("nan")},
+        {"fps": float("inf")},
+        {"seed": -1},
+        {"seed": 2**63},
+        {"overlap": 16},
+        {"overlap": -1},
+        {"preset": "Bad Preset"},
+        {"preset": ""},
+    ],
+)
 def test_out_of_range_settings(overrides):
     """Sizes off the 32-pixel grid, frames not 1+8k, fps/seed/overlap out of bounds are protocol.out_of_range."""
     assert _code(_raw(**_settings_map(**overrides))) == "protocol.out_of_range"
@@ -186,11 +232,17 @@ def test_preset_allow_list_from_limits():
     assert _code(_raw(**_settings_map(preset="ltx23-dev")), limits) == "protocol.out_of_range"
 
 
-@pytest.mark.parametrize("fields", [
-    {"prompt": ""}, {"prompt": "x", "transition": "fade"}, {"prompt": "x", "blend_segments": 0},
-    {"prompt": "x", "transition": "blend", "blend_segments": 9}, {"prompt": "x", "blend_segments": 2},
-    {"prompt": "x", "request_id": -3},
-])
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"prompt": ""},
+        {"prompt": "x", "transition": "fade"},
+        {"prompt": "x", "blend_segments": 0},
+        {"prompt": "x", "transition": "blend", "blend_segments": 9},
+        {"prompt": "x", "blend_segments": 2},
+        {"prompt": "x", "request_id": -3},
+    ],
+)
 def test_out_of_range_steer(fields):
     """Empty prompts, unknown transitions, blend lengths out of range or with a cut are protocol.out_of_range."""
     assert _code(_raw(type="steer", **fields)) == "protocol.out_of_range"
@@ -261,8 +313,12 @@ def test_every_field_has_a_declared_spec():
 
 def test_error_table_covers_every_code_and_uses_allowed_close_codes():
     """Every code constant of the protocol and session modules is in the table, with an allowed close code."""
-    constants = {v for mod in (codes, state_mod, sm_mod, store_mod) for k, v in vars(mod).items()
-                 if k.isupper() and isinstance(v, str) and re.fullmatch(r"[a-z_]+\.[a-z_]+", v)}
+    constants = {
+        v
+        for mod in (codes, state_mod, sm_mod, store_mod)
+        for k, v in vars(mod).items()
+        if k.isupper() and isinstance(v, str) and re.fullmatch(r"[a-z_]+\.[a-z_]+", v)
+    }
     assert constants <= set(P.ERRORS), constants - set(P.ERRORS)
     for spec in P.ERRORS.values():
         assert spec.close_code in (1000, 1001, 1008, 1009, 1011) or 4000 <= spec.close_code <= 4999
@@ -275,7 +331,11 @@ def test_error_from_maps_exceptions_to_wire_errors():
     assert P.error_from(ProtocolError("bad", code="protocol.bad_type"), accepted=False).fatal
     assert P.error_from(StateError("x", code="state.future_version")).fatal
     internal = P.error_from(RuntimeError("secret path /x"))
-    assert (internal.code, internal.message, internal.fatal) == ("server.internal", "internal server error", True)
+    assert (internal.code, internal.message, internal.fatal) == (
+        "server.internal",
+        "internal server error",
+        True,
+    )
     assert P.error_spec("input.frames_rule").close_code == P.CloseCode.BAD_REQUEST
     assert P.error_spec("something.new").code == "something.new"
 
@@ -297,7 +357,9 @@ def test_docs_tables_match_the_schemas():
 
 def test_messages_built_from_session_objects():
     """State and SegmentStarted are built straight from the state machine's StateChange and SegmentPlan."""
-    change = sm_mod.SessionStateMachine("abcdEFGH").transition(sm_mod.SessionState.STARTING, reason="assigned")
+    change = sm_mod.SessionStateMachine("abcdEFGH").transition(
+        sm_mod.SessionState.STARTING, reason="assigned"
+    )
     state = P.State.from_change(change)
     assert (state.previous, state.state, state.reason) == ("queued", "starting", "assigned")
     plan = sm_mod.SegmentPlan(3, "b", 9, previous_prompt="a", weight=0.5)

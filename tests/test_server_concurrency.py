@@ -55,7 +55,7 @@ def test_queue_positions_beyond_the_cap_and_admission_in_order(tmp_path):
     moves to 0; a 5th beyond max_queue gets server.queue_full (4503)."""
 
     async def main() -> None:
-        async with running(tmp_path, max_active_per_worker=2, max_queue=2) as (app, host):
+        async with running(tmp_path, max_active_per_worker=2, max_queue=2) as (app, _host):
             clients = [await Client.connect(app.port) for _ in range(4)]
             for c in clients:
                 await c.open()

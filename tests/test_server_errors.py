@@ -77,7 +77,7 @@ def test_bad_input_gets_documented_codes_and_other_sessions_are_unaffected(tmp_p
     limits = P.ProtocolLimits(max_message_bytes=64 * 1024)
 
     async def main() -> None:
-        async with running(tmp_path, token=TOKEN, limits=limits, open_timeout_s=0.3) as (app, host):
+        async with running(tmp_path, token=TOKEN, limits=limits, open_timeout_s=0.3) as (app, _host):
             await healthy_session.start(app.port)
             auth = {"additional_headers": {"Authorization": f"Bearer {TOKEN}"}}
             cases = [
@@ -140,7 +140,7 @@ def test_errors_after_accepted_are_fatal_or_not_as_documented(tmp_path):
     with 4400 and a resumable id once a segment was delivered."""
 
     async def main() -> None:
-        async with running(tmp_path) as (app, host):
+        async with running(tmp_path) as (app, _host):
             client = await Client.connect(app.port)
             accepted = await client.open()
             await client.ws.send(msgpack.packb({"type": "dance"}))
@@ -169,7 +169,7 @@ def test_incompatible_state_is_refused(tmp_path):
     """A state made for another size is refused before accepted with state.incompatible (4409)."""
 
     async def main() -> None:
-        async with running(tmp_path) as (app, host):
+        async with running(tmp_path) as (app, _host):
             client = await Client.connect(app.port)
             await client.open(lookahead=0)
             await client.expect("segment_done", index=0)
@@ -191,7 +191,7 @@ def test_token_and_origin_checks(tmp_path):
     gets origin.forbidden (4403)."""
 
     async def main() -> None:
-        async with running(tmp_path, token=TOKEN, origins=("http://good.example",)) as (app, host):
+        async with running(tmp_path, token=TOKEN, origins=("http://good.example",)) as (app, _host):
             for first, connect in [
                 (P.encode(OPEN), {}),
                 (P.encode(OPEN), {"additional_headers": {"Authorization": "Bearer nope"}}),
@@ -257,7 +257,7 @@ def test_generator_and_encoder_failures_end_only_their_session(tmp_path):
         return Exploding(settings.width, settings.height, settings.fps, sample_rate)
 
     async def main() -> None:
-        async with running(tmp_path, encoder_factory=factory) as (app, host):
+        async with running(tmp_path, encoder_factory=factory) as (app, _host):
             for width, code, close in ((1024, "input.size_rule", 4400), (96, "server.internal", 1011)):
                 client = await Client.connect(app.port)
                 await client.open(settings=dataclasses.replace(SETTINGS, width=width))

@@ -21,7 +21,14 @@ def test_presets_lists_what_the_hosts_serve(tmp_path) -> None:  # type: ignore[n
             assert status == 200 and kind.startswith("application/json")
             presets = json.loads(body)
             assert [p["preset"] for p in presets] == ["tiny-ltx2"]  # unknown ids ("toy") have no defaults
-            assert presets[0] | {"notes": ""} == {"preset": "tiny-ltx2", "width": 64, "height": 64, "fps": 12.0,
-                                                 "frames": 17, "overlap": 1, "notes": ""}
+            assert presets[0] | {"notes": ""} == {
+                "preset": "tiny-ltx2",
+                "width": 64,
+                "height": 64,
+                "fps": 12.0,
+                "frames": 17,
+                "overlap": 1,
+                "notes": "",
+            }
 
     asyncio.run(main())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import logging
 
 import av
@@ -87,7 +88,7 @@ def test_full_session_streams_decodable_fmp4_and_steer_lands_at_announced_segmen
     scales = track_timescales(parse_boxes(inits[0].data))
     video_track = next(t for t, (kind, _) in scales.items() if kind == "vide")
     runs = [r for m in media for r in fragment_runs(m.data) if r.track_id == video_track]
-    for a, b in zip(runs, runs[1:], strict=False):
+    for a, b in itertools.pairwise(runs):
         assert b.base_decode_time == a.end_decode_time  # tfdt continuous across pieces and segments
     assert not [r for r in caplog.records if "took" in r.getMessage()], "event loop blocked"
 
@@ -122,7 +123,7 @@ def test_snapshot_returns_state_blob_and_stores_it(tmp_path):
     """snapshot answers with the state after the last delivered segment, as bytes or stored under the id."""
 
     async def main() -> None:
-        async with running(tmp_path) as (app, host):
+        async with running(tmp_path) as (app, _host):
             client = await Client.connect(app.port)
             accepted = await client.open(lookahead=0)
             await client.send(P.Snapshot(request_id=1))
@@ -153,7 +154,7 @@ def test_steer_rate_limit_and_second_open_are_non_fatal(tmp_path):
     session goes on."""
 
     async def main() -> None:
-        async with running(tmp_path, host=ToyHost(step_s=0.05)) as (app, host):
+        async with running(tmp_path, host=ToyHost(step_s=0.05)) as (app, _host):
             client = await Client.connect(app.port)
             await client.open()
             for i in range(P.ProtocolLimits().steer_burst + 1):

@@ -42,7 +42,7 @@ def test_shutdown_checkpoints_sessions_and_a_new_server_resumes_them(tmp_path):
             assert app.store.load_latest(accepted.session_id).segment_index == delivered - 1
             assert not app.workers[0]._thread.is_alive()
 
-        async with running(tmp_path) as (app2, host2):
+        async with running(tmp_path) as (app2, _host2):
             client = await Client.connect(app2.port)
             again = await client.open(
                 "a lighthouse", resume_from=P.ResumeFrom(session_id=accepted.session_id)

@@ -22,7 +22,9 @@ def run(controller: Any, indices: range) -> list[tuple[np.ndarray, np.ndarray, A
     for i in indices:
         sink = NullSink()
         controller.run_segment(SegmentRequest(i, PROMPTS[i % len(PROMPTS)], 100 + i), sink)
-        out.append((np.concatenate(sink.frames), np.concatenate(sink.samples, axis=1), controller.last_result))
+        out.append(
+            (np.concatenate(sink.frames), np.concatenate(sink.samples, axis=1), controller.last_result)
+        )
     return out
 
 
@@ -34,12 +36,16 @@ def token_slice(state: Any, frame: int) -> slice:
 
 def test_carried_tails_are_bit_exact_and_positions_follow_the_timeline(tiny_host: Any) -> None:
     c = tiny_host.open_session(SETTINGS)
-    (_, _, r0), = run(c, range(1))
+    ((_, _, r0),) = run(c, range(1))
     carried = {k: v.clone() for k, v in c.state.tensors.items()}
-    (_, _, r1), = run(c, range(1, 2))
+    ((_, _, r1),) = run(c, range(1, 2))
     s1, s2 = r1.stage1.video_latent(), r1.stage2.video_latent()
-    assert torch.equal(s1[:, :, 1:2], carried["stage1_tail"]) and torch.equal(s1[:, :, 0:1], carried["anchor1"])
-    assert torch.equal(s2[:, :, 1:2], carried["stage2_tail"]) and torch.equal(s2[:, :, 0:1], carried["anchor2"])
+    assert torch.equal(s1[:, :, 1:2], carried["stage1_tail"]) and torch.equal(
+        s1[:, :, 0:1], carried["anchor1"]
+    )
+    assert torch.equal(s2[:, :, 1:2], carried["stage2_tail"]) and torch.equal(
+        s2[:, :, 0:1], carried["anchor2"]
+    )
     # the tail is what segment 0 ended with
     assert torch.equal(carried["stage1_tail"], r0.stage1.video_latent()[:, :, -1:])
     n_audio = carried["audio_tail"].shape[2]
@@ -164,18 +170,24 @@ def test_keyframe_carry_appends_the_tail_at_the_canvas_positions(tiny_host: Any)
     import unittest.mock
 
     with unittest.mock.patch.object(pipeline.stage1.__class__, "__call__", spy):
-        (frames, _, r1), = run(c, range(1, 2))
+        ((frames, _, r1),) = run(c, range(1, 2))
     s1 = seen["states"][0]  # stage-1 input: canvas + appended tail tokens
     n = s1.grid.latent_height * s1.grid.latent_width
     assert s1.video.num_tokens == s1.video.num_target + n
-    appended = s1.video.clean_latent[:, s1.video.num_target:]
+    appended = s1.video.clean_latent[:, s1.video.num_target :]
     assert torch.equal(appended, carried["stage1_tail"].flatten(2).transpose(1, 2))
-    torch.testing.assert_close(s1.video.positions[:, :, s1.video.num_target:], s1.video.positions[:, :, n : 2 * n])
+    torch.testing.assert_close(
+        s1.video.positions[:, :, s1.video.num_target :], s1.video.positions[:, :, n : 2 * n]
+    )
     # the canvas frame 1 is regenerated (not a copy) and the appended tokens are gone from the result
     assert not torch.equal(r1.stage1.video_latent()[:, :, 1:2], carried["stage1_tail"])
     assert r1.stage1.video_latent().shape[2] == 4 and frames.shape[0] == 16
     assert torch.equal(r1.stage1.video_latent()[:, :, 0:1], carried["anchor1"])
-    assert SessionController(pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"),
-                             state=c.state).next_index == 2
+    assert (
+        SessionController(
+            pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"), state=c.state
+        ).next_index
+        == 2
+    )
     with pytest.raises(StateError):  # a state made with one scheme does not resume under the other
         SessionController(pipeline, SETTINGS, state=c.state)

@@ -64,7 +64,10 @@ def test_script_expansion_and_errors(tmp_path: Path) -> None:
     assert [r.seed for r in s.segments] == [5, 6, 7]
     assert s.segments[2].transition == "blend" and s.segments[2].blend_from == "a ball bounces"
     assert s.segments[2].blend_weight == 0.5
-    bad = {"session": {"preset": "tiny-ltx2", "width": 64, "height": 64, "fps": 12, "frames": 25}, "segment": []}
+    bad = {
+        "session": {"preset": "tiny-ltx2", "width": 64, "height": 64, "fps": 12, "frames": 25},
+        "segment": [],
+    }
     with pytest.raises(InputError):
         parse_script(bad, tmp_path / "x.toml")
     bad["segment"] = [{"prompt": "x", "colour": "red"}]
@@ -106,15 +109,29 @@ def test_render_three_segments_is_continuous(tiny_host: Any, tmp_path: Path) -> 
 
 
 def _render_cmd(script: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ltx2stream.cli", "render", str(script), "-o", str(out), "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ltx2stream.cli",
+        "render",
+        str(script),
+        "-o",
+        str(out),
+        "--no-progress",
+        *extra,
+    ]
 
 
 def test_killed_render_resumes_without_loss_or_duplication(tmp_path: Path) -> None:
-    script = write_script(tmp_path, SCRIPT.replace('repeat = 2', 'repeat = 3'))
+    script = write_script(tmp_path, SCRIPT.replace("repeat = 2", "repeat = 3"))
     env = dict(os.environ)
-    subprocess.run(_render_cmd(script, tmp_path / "full.mp4"), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        _render_cmd(script, tmp_path / "full.mp4"), check=True, env=env, capture_output=True, timeout=600
+    )
     out = tmp_path / "killed.mp4"
-    proc = subprocess.Popen(_render_cmd(script, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _render_cmd(script, out), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     first_state = tmp_path / "killed.mp4.session" / "states" / "render-session" / "seg-00000001.ltxstate"
     deadline = time.time() + 300
     while not first_state.exists() and proc.poll() is None and time.time() < deadline:
@@ -122,7 +139,9 @@ def test_killed_render_resumes_without_loss_or_duplication(tmp_path: Path) -> No
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists(), "killed before assembling"
-    subprocess.run(_render_cmd(script, out, "--resume"), check=True, env=env, capture_output=True, timeout=600)
+    subprocess.run(
+        _render_cmd(script, out, "--resume"), check=True, env=env, capture_output=True, timeout=600
+    )
     full, killed = decode(tmp_path / "full.mp4"), decode(out)
     assert full[0].shape == killed[0].shape == (25 + 3 * 16, 64, 64, 3)
     assert np.array_equal(full[0], killed[0]) and np.array_equal(full[1], killed[1])

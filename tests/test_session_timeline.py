@@ -8,7 +8,9 @@ from ltx2stream.errors import InputError
 from ltx2stream.session.timeline import Timeline
 
 
-@pytest.mark.parametrize("frames, fps, k", [(17, 12.0, 1), (33, 24.0, 2), (121, 24.0, 1), (25, 25.0, 1), (41, 30.0, 3)])
+@pytest.mark.parametrize(
+    "frames, fps, k", [(17, 12.0, 1), (33, 24.0, 2), (121, 24.0, 1), (25, 25.0, 1), (41, 30.0, 3)]
+)
 def test_frames_and_audio_stay_aligned(frames: int, fps: float, k: int) -> None:
     t = Timeline(frames, fps, k, audio_context=2)
     sr = 24000

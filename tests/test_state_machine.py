@@ -19,9 +19,15 @@ S = SessionState
 
 
 def _machine_in(state: SessionState) -> SessionStateMachine:
-    path = {S.QUEUED: [], S.STARTING: [S.STARTING], S.RUNNING: [S.STARTING, S.RUNNING],
-            S.PAUSED: [S.STARTING, S.RUNNING, S.PAUSED], S.STOPPING: [S.STOPPING],
-            S.CLOSED: [S.STOPPING, S.CLOSED], S.FAILED: [S.FAILED]}[state]
+    path = {
+        S.QUEUED: [],
+        S.STARTING: [S.STARTING],
+        S.RUNNING: [S.STARTING, S.RUNNING],
+        S.PAUSED: [S.STARTING, S.RUNNING, S.PAUSED],
+        S.STOPPING: [S.STOPPING],
+        S.CLOSED: [S.STOPPING, S.CLOSED],
+        S.FAILED: [S.FAILED],
+    }[state]
     m = SessionStateMachine("sess-test")
     for target in path:
         m.transition(target)
@@ -87,7 +93,10 @@ def test_steer_and_snapshot_allowed_states():
 def test_plans_before_any_steer():
     """Without steering every segment uses the first prompt; seeds count up from the session seed."""
     sched = SteeringSchedule("a cat", seed=10)
-    assert [sched.start_next() for _ in range(2)] == [SegmentPlan(0, "a cat", 10), SegmentPlan(1, "a cat", 11)]
+    assert [sched.start_next() for _ in range(2)] == [
+        SegmentPlan(0, "a cat", 10),
+        SegmentPlan(1, "a cat", 11),
+    ]
 
 
 def test_steer_applies_from_next_unstarted_segment():
@@ -134,7 +143,11 @@ def test_blend_weights_and_end():
     assert sched.steer("b", transition="blend", blend_segments=3) == 1
     plans = [sched.start_next() for _ in range(4)]
     assert [(p.prompt, p.previous_prompt, p.weight) for p in plans] == [
-        ("b", "a", 0.25), ("b", "a", 0.5), ("b", "a", 0.75), ("b", None, 1.0)]
+        ("b", "a", 0.25),
+        ("b", "a", 0.5),
+        ("b", "a", 0.75),
+        ("b", None, 1.0),
+    ]
 
 
 def test_new_steer_interrupts_blend_from_its_target():

@@ -20,9 +20,16 @@ SID = "sessionA_0001"
 
 def _state(index: int = 0, **meta_overrides: object) -> SerializedState:
     g = torch.Generator().manual_seed(index)
-    meta = {"preset": "ltx2-distilled", "width": 768, "height": 512, "fps": 24.0, "segment_index": index,
-            "timeline_position": 5.0 * (index + 1), "prompt_history": [{"segment": 0, "prompt": "a fox"}],
-            "seeds": list(range(index + 1))}
+    meta = {
+        "preset": "ltx2-distilled",
+        "width": 768,
+        "height": 512,
+        "fps": 24.0,
+        "segment_index": index,
+        "timeline_position": 5.0 * (index + 1),
+        "prompt_history": [{"segment": 0, "prompt": "a fox"}],
+        "seeds": list(range(index + 1)),
+    }
     meta.update(meta_overrides)
     tensors = {
         "video_tail": torch.randn(1, 128, 2, 4, 6, generator=g).to(torch.bfloat16),
@@ -64,10 +71,15 @@ def test_file_round_trip(tmp_path):
     assert SerializedState.load(tmp_path / "s.ltxstate").meta == s.meta
 
 
-@pytest.mark.parametrize("mutate", [
-    lambda b: b[:5], lambda b: b[: len(b) // 2], lambda b: b"\xff" * 8 + b[8:],
-    lambda b: b[:8] + b"{not json" + b[17:],
-])
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda b: b[:5],
+        lambda b: b[: len(b) // 2],
+        lambda b: b"\xff" * 8 + b[8:],
+        lambda b: b[:8] + b"{not json" + b[17:],
+    ],
+)
 def test_corrupt_bytes_refused(mutate):
     """Truncated bytes, a bogus header length or a non-JSON header are state.corrupt."""
     assert _state_code(mutate(_state().to_bytes())) == "state.corrupt"
@@ -125,7 +137,17 @@ def test_check_compatible():
 def test_session_ids_refuse_path_traversal(tmp_path):
     """Ids with separators, dots, spaces or wrong length are session.bad_id before any file access."""
     store = SessionStore(tmp_path)
-    for bad in ("../../etc", "..", "a/b/c/d/e", "/abs/path", "short", "x" * 65, "has space1", "dot.dot.dot", 123):
+    for bad in (
+        "../../etc",
+        "..",
+        "a/b/c/d/e",
+        "/abs/path",
+        "short",
+        "x" * 65,
+        "has space1",
+        "dot.dot.dot",
+        123,
+    ):
         with pytest.raises(SessionError) as info:
             store.load_latest(bad)  # type: ignore[arg-type]
         assert info.value.code == "session.bad_id"
@@ -259,7 +281,7 @@ def test_store_header_is_plain_safetensors(tmp_path):
     info = SessionStore(tmp_path).save(SID, 0, _state(0))
     raw = info.path.read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
+    header = json.loads(raw[8 : 8 + n])
     assert header["__metadata__"]["format"] == "ltx2stream.continuation"
     assert header["video_tail"]["dtype"] == "BF16"
 

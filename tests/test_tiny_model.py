@@ -23,11 +23,19 @@ def test_single_file_holds_every_part_and_loads_strictly(flavour: str) -> None:
     assert {p for p in PREFIXES if any(k.startswith(p) for k in ckpt.keys)} == PREFIXES
     assert any(k.startswith("model.diffusion_model.video_embeddings_connector.") for k in ckpt.keys)
     assert (ckpt.model_version or "").startswith("2.3") == (flavour == "ltx2.3")
-    c = load_components(ModelPaths(files.checkpoint, files.gemma, files.upsampler, files.refine_lora),
-                        dtype=torch.float32, text_max_length=64)
+    c = load_components(
+        ModelPaths(files.checkpoint, files.gemma, files.upsampler, files.refine_lora),
+        dtype=torch.float32,
+        text_max_length=64,
+    )
     # every tensor of the file is owned by exactly one loaded part
-    owned = (len(c.transformer.state_dict()) + len(c.text_encoder.projection.state_dict())
-             + len(c.vae.state_dict()) + len(c.audio.vae.state_dict()) + len(c.audio.vocoder.state_dict()))
+    owned = (
+        len(c.transformer.state_dict())
+        + len(c.text_encoder.projection.state_dict())
+        + len(c.vae.state_dict())
+        + len(c.audio.vae.state_dict())
+        + len(c.audio.vocoder.state_dict())
+    )
     assert owned == len(ckpt.keys)
     assert c.audio.sample_rate == (24000 if flavour == "ltx2" else 48000)
     assert c.upsampler is not None and c.refine_lora is not None

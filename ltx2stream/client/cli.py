@@ -49,9 +49,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     s.add_argument("--height", type=int)
     s.add_argument("--fps", type=float)
     s.add_argument("--frames", type=int, help="pixel frames per segment (1 + 8k)")
-    s.add_argument("--overlap", type=int, default=None,
-                   help="latent frames carried into the next segment (default 1 when a segment has >= 3 latent "
-                        "frames, else 0)")
+    s.add_argument(
+        "--overlap",
+        type=int,
+        default=None,
+        help="latent frames carried into the next segment (default 1 when a segment has >= 3 latent "
+        "frames, else 0)",
+    )
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--lookahead", type=int, default=1, help="segments generated ahead of delivery")
     s.add_argument("--image", type=Path, help="conditioning image (PNG/JPEG/WebP) for the first segment")
@@ -119,7 +123,9 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
         height=values["height"],
         fps=float(values["fps"]),
         frames=values["frames"],
-        overlap=args.overlap if args.overlap is not None else (1 if (values["frames"] - 1) // 8 + 1 >= 3 else 0),
+        overlap=args.overlap
+        if args.overlap is not None
+        else (1 if (values["frames"] - 1) // 8 + 1 >= 3 else 0),
         seed=args.seed,
     )
 
@@ -263,4 +269,3 @@ def run_client(args: argparse.Namespace) -> int:
         raise SessionError(f"cannot connect to {args.url}: {e}", code="client.connect_failed") from e
     print(json.dumps(summary(client, final, args.output), indent=2))
     return 0 if final is not None and final.reason == "stopped" else 1
-

@@ -17,14 +17,21 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
-    g.add_argument("--preset", default=DEFAULT_PRESET, help=f"pipeline preset (default {DEFAULT_PRESET}, the "
-                   "embedded tiny model; see `ltx2stream presets`)")
+    g.add_argument(
+        "--preset",
+        default=DEFAULT_PRESET,
+        help=f"pipeline preset (default {DEFAULT_PRESET}, the embedded tiny model; see `ltx2stream presets`)",
+    )
     g.add_argument("--checkpoint", type=Path, help="official single-file checkpoint (.safetensors)")
     g.add_argument("--gemma", type=Path, help="Gemma 3 directory (Hugging Face layout) or .gguf file")
     g.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
-    g.add_argument("--lora", type=Path, help="refine LoRA for stage 2 (e.g. the distilled LoRA for dev presets)")
+    g.add_argument(
+        "--lora", type=Path, help="refine LoRA for stage 2 (e.g. the distilled LoRA for dev presets)"
+    )
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    g.add_argument("--dtype", choices=sorted(DTYPES), help="weights dtype (default: bfloat16, float32 for tiny)")
+    g.add_argument(
+        "--dtype", choices=sorted(DTYPES), help="weights dtype (default: bfloat16, float32 for tiny)"
+    )
 
 
 def model_paths(args: argparse.Namespace) -> ModelPaths | None:
@@ -52,8 +59,9 @@ class StageBars:
         if stage != self._stage:
             self.close()
             self._stage = stage
-            self._bar = tqdm(total=total, desc=f"{self.prefix}{stage}", unit="step", leave=False,
-                             disable=self.disable)
+            self._bar = tqdm(
+                total=total, desc=f"{self.prefix}{stage}", unit="step", leave=False, disable=self.disable
+            )
         assert self._bar is not None
         self._bar.update(step - self._bar.n)
 
@@ -62,4 +70,3 @@ class StageBars:
             self._bar.close()
             self._bar = None
             self._stage = None
-

@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-PROMPTS = ("a red ball bouncing on a wooden floor, soft thuds",
-           "the ball rolls into a puddle and splashes, water sounds",
-           "night falls, crickets chirp, the ball rests in moonlight")
+PROMPTS = (
+    "a red ball bouncing on a wooden floor, soft thuds",
+    "the ball rolls into a puddle and splashes, water sounds",
+    "night falls, crickets chirp, the ball rests in moonlight",
+)
 DEMO_SCRIPT = f"""\
 [session]
 preset = "tiny-ltx2"
@@ -52,7 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--segments", type=int, default=6)
     p.add_argument("--port", type=int, default=0, help="server port (default: any free port)")
     p.add_argument("--serve", action="store_true", help="keep serving afterwards (browser player at /)")
-    p.add_argument("--offline", action="store_true", help="render the session from a script, without a server")
+    p.add_argument(
+        "--offline", action="store_true", help="render the session from a script, without a server"
+    )
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -63,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
         return _offline(args)
     summary = asyncio.run(_live(args))
     print(json.dumps(summary, indent=2))
-    print(f"demo: wrote {args.output} — {len(summary['segments_recorded'])} segments streamed live and steered "
-          "twice; play it with any video player")
+    print(
+        f"demo: wrote {args.output} — {len(summary['segments_recorded'])} segments streamed live and steered "
+        "twice; play it with any video player"
+    )
     return 0 if summary.get("final") == "stopped" else 1
 
 
@@ -84,10 +90,21 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
         try:
             url = f"ws://127.0.0.1:{app.port}/ws"
             log.info("server on %s (loading the tiny model)", url)
-            settings = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=25, overlap=1, seed=7)
+            settings = P.Settings(
+                preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=25, overlap=1, seed=7
+            )
             third = max(1, args.segments // 3)
-            plan = Plan(PROMPTS[0], settings, None, 1, None, ((third, PROMPTS[1]), (2 * third, PROMPTS[2])),
-                        "blend", 2, args.segments)
+            plan = Plan(
+                PROMPTS[0],
+                settings,
+                None,
+                1,
+                None,
+                ((third, PROMPTS[1]), (2 * third, PROMPTS[2])),
+                "blend",
+                2,
+                args.segments,
+            )
             async with StreamClient(url, output=args.output) as client:
                 final = await stream(client, plan, reconnects=1)
             result = summary(client, final, args.output)
@@ -104,9 +121,21 @@ def _offline(args: argparse.Namespace) -> int:
 
     script = args.output.with_name(args.output.stem + ".toml")
     script.write_text(DEMO_SCRIPT, encoding="utf-8")
-    ns = argparse.Namespace(script=script, output=args.output, work_dir=None, resume=False, from_segment=None,
-                            no_progress=args.no_progress, preset=None, checkpoint=None, gemma=None, upsampler=None,
-                            lora=None, device="cpu", dtype=None)
+    ns = argparse.Namespace(
+        script=script,
+        output=args.output,
+        work_dir=None,
+        resume=False,
+        from_segment=None,
+        no_progress=args.no_progress,
+        preset=None,
+        checkpoint=None,
+        gemma=None,
+        upsampler=None,
+        lora=None,
+        device="cpu",
+        dtype=None,
+    )
     code = render.run(ns)
     print(f"demo: wrote {args.output} (rendered offline from {script})")
     return code

@@ -20,7 +20,9 @@ def parse_image(spec: str) -> ImageInput:
         frame = int(parts[1]) if len(parts) > 1 else 0
         strength = float(parts[2]) if len(parts) > 2 else 1.0
     except ValueError:
-        raise InputError(f"--image {spec!r}: expected PATH[@LATENT_FRAME[@STRENGTH]]", code="input.image_spec") from None
+        raise InputError(
+            f"--image {spec!r}: expected PATH[@LATENT_FRAME[@STRENGTH]]", code="input.image_spec"
+        ) from None
     return ImageInput(path=parts[0], latent_frame=frame, strength=strength)
 
 
@@ -29,8 +31,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("prompt")
     p.add_argument("-o", "--output", type=Path, default=Path("output.mp4"))
     p.add_argument("--negative-prompt", default="")
-    p.add_argument("--image", action="append", default=[], metavar="PATH[@FRAME[@STRENGTH]]",
-                   help="conditioning image at a latent frame (repeatable)")
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="PATH[@FRAME[@STRENGTH]]",
+        help="conditioning image at a latent frame (repeatable)",
+    )
     p.add_argument("--height", type=int)
     p.add_argument("--width", type=int)
     p.add_argument("--frames", type=int, help="pixel frames, 1 + 8k")
@@ -38,7 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--seed", type=int, default=10)
     p.add_argument("--steps", type=int, help="num_inference_steps_override for stage 1")
     p.add_argument("--guidance", type=float, help="force_guidance_scale (CFG) for stage 1")
-    p.add_argument("--image-crf", type=int, help="H.264 CRF of the conditioning-image round trip (0 disables)")
+    p.add_argument(
+        "--image-crf", type=int, help="H.264 CRF of the conditioning-image round trip (0 disables)"
+    )
     p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
     p.set_defaults(func=run)
@@ -53,14 +62,23 @@ def run(args: argparse.Namespace) -> int:
 
     preset = get_preset(args.preset)
     request = GenerationRequest(
-        args.prompt, args.height or preset.height, args.width or preset.width, args.frames or preset.frames,
-        args.fps or preset.fps, args.seed, negative_prompt=args.negative_prompt,
+        args.prompt,
+        args.height or preset.height,
+        args.width or preset.width,
+        args.frames or preset.frames,
+        args.fps or preset.fps,
+        args.seed,
+        negative_prompt=args.negative_prompt,
         images=tuple(parse_image(s) for s in args.image),
-        image_crf=preset.image_crf if args.image_crf is None else args.image_crf)
+        image_crf=preset.image_crf if args.image_crf is None else args.image_crf,
+    )
     validate_request(request, two_stage=preset.two_stage)  # before loading anything
-    components = components_for_preset(args.preset, model_paths(args), device=args.device, dtype=dtype_of(args))
-    pipeline = LTX2Pipeline(components, preset, num_inference_steps_override=args.steps,
-                            force_guidance_scale=args.guidance)
+    components = components_for_preset(
+        args.preset, model_paths(args), device=args.device, dtype=dtype_of(args)
+    )
+    pipeline = LTX2Pipeline(
+        components, preset, num_inference_steps_override=args.steps, force_guidance_scale=args.guidance
+    )
     bars = StageBars(disable=args.no_progress)
     try:
         frames, audio, _ = pipeline.generate(request, progress=bars)
@@ -68,6 +86,14 @@ def run(args: argparse.Namespace) -> int:
         bars.close()
     wave = audio.waveform[0].clamp(-1, 1).cpu().numpy()
     out = write_mp4(args.output, frames, request.fps, wave, audio.sample_rate)
-    log.info("wrote %s: %d frames %dx%d @ %g fps, %.2f s audio at %d Hz", out, frames.shape[0], frames.shape[2],
-             frames.shape[1], request.fps, wave.shape[1] / audio.sample_rate, audio.sample_rate)
+    log.info(
+        "wrote %s: %d frames %dx%d @ %g fps, %.2f s audio at %d Hz",
+        out,
+        frames.shape[0],
+        frames.shape[2],
+        frames.shape[1],
+        request.fps,
+        wave.shape[1] / audio.sample_rate,
+        audio.sample_rate,
+    )
     return 0

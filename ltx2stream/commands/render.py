@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("-o", "--output", type=Path, default=Path("render.mp4"))
     p.add_argument("--work-dir", type=Path, help="states and parts (default: <output>.session)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted render from its last state")
-    p.add_argument("--from-segment", type=int, help="branch: re-render from segment N using the state before it")
+    p.add_argument(
+        "--from-segment", type=int, help="branch: re-render from segment N using the state before it"
+    )
     p.add_argument("--no-progress", action="store_true")
     add_model_args(p)
     p.set_defaults(func=run, preset=None)
@@ -41,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
     state = renderer.start_state(resume=args.resume, from_segment=args.from_segment)
     start = 0 if state is None else state.next_index
     bars = StageBars(disable=args.no_progress)
-    with tqdm(total=len(script.segments), initial=start, desc="segments", unit="seg", disable=args.no_progress) as bar:
+    with tqdm(
+        total=len(script.segments), initial=start, desc="segments", unit="seg", disable=args.no_progress
+    ) as bar:
         renderer.run(state, progress=bars, on_segment=lambda r: (bars.close(), bar.update(1)))
     out = renderer.assemble(args.output)
     log.info("wrote %s (%d segments)", out, len(script.segments))

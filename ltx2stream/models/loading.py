@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 M = TypeVar("M", bound=torch.nn.Module)
 
 FP8_DTYPES = tuple(
-    getattr(torch, name) for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
+    getattr(torch, name)
+    for name in ("float8_e4m3fn", "float8_e5m2", "float8_e4m3fnuz", "float8_e5m2fnuz")
     if hasattr(torch, name)
 )
 SCALE_SUFFIXES = (".weight_scale", ".input_scale")
@@ -87,12 +88,14 @@ class Checkpoint:
                 for name in names:
                     raw[name] = f.get_tensor(name)
         except Exception as e:  # safetensors raises its own error types for short reads
-            raise CheckpointError(f"{self.path}: cannot read tensors: {e}", code="checkpoint.unreadable") from e
+            raise CheckpointError(
+                f"{self.path}: cannot read tensors: {e}", code="checkpoint.unreadable"
+            ) from e
         out = dequantize_fp8(raw, dtype)
         if dtype is not None:
             out = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in out.items()}
         if strip:
-            out = {k[len(prefix):]: v for k, v in out.items()}
+            out = {k[len(prefix) :]: v for k, v in out.items()}
         return out
 
 
@@ -116,7 +119,9 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
         try:
             config = json.loads(metadata["config"])
         except json.JSONDecodeError as e:
-            raise CheckpointError(f"{p}: embedded config is not valid JSON: {e}", code="checkpoint.bad_config") from e
+            raise CheckpointError(
+                f"{p}: embedded config is not valid JSON: {e}", code="checkpoint.bad_config"
+            ) from e
     return Checkpoint(path=p, metadata=metadata, config=config, keys=keys, _shapes=shapes)
 
 
@@ -179,7 +184,9 @@ def load_strict(
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
     if missing or unexpected or wrong:
-        raise CheckpointError(_mismatch_message(what, missing, unexpected, wrong), code="checkpoint.key_mismatch")
+        raise CheckpointError(
+            _mismatch_message(what, missing, unexpected, wrong), code="checkpoint.key_mismatch"
+        )
     cast = {
         k: (v.to(device=device, dtype=dtype) if dtype is not None and v.is_floating_point() else v.to(device))
         for k, v in state.items()
@@ -191,7 +198,9 @@ def load_strict(
             hook(torch.device(device))
     leftovers = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
     if leftovers:
-        raise CheckpointError(f"{what}: tensors left on meta after loading: {leftovers[:10]}", code="checkpoint.meta")
+        raise CheckpointError(
+            f"{what}: tensors left on meta after loading: {leftovers[:10]}", code="checkpoint.meta"
+        )
     return module.eval()
 
 
@@ -200,7 +209,11 @@ def _mismatch_message(what: str, missing: list[str], unexpected: list[str], wron
         head = ", ".join(items[:20]) + (f", … (+{len(items) - 20} more)" if len(items) > 20 else "")
         return f"{len(items)} {title} [{head}]"
 
-    parts = [listing(t, i) for t, i in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)) if i]
+    parts = [
+        listing(t, i)
+        for t, i in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+        if i
+    ]
     return f"{what}: checkpoint does not match the model: " + "; ".join(parts)
 
 

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 TINY_FORMAT = 1  # bump when the tiny layout changes so cached copies are rewritten
 FLAVOURS = ("ltx2", "ltx2.3")
 TINY_TEXT_LENGTH = 64  # prompt tokens of the tiny text path (the real one uses 1024)
-TINY_GEMMA_HIDDEN = 32  # hidden size of the tiny Gemma (= the tiny DiT's caption_channels); 2 layers -> 3 states
+TINY_GEMMA_HIDDEN = (
+    32  # hidden size of the tiny Gemma (= the tiny DiT's caption_channels); 2 layers -> 3 states
+)
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,12 @@ class TinyModelFiles:
 
 
 def _files(root: Path) -> TinyModelFiles:
-    return TinyModelFiles(root / "model.safetensors", root / "gemma", root / "upsampler-x2.safetensors",
-                          root / "refine-lora.safetensors")
+    return TinyModelFiles(
+        root / "model.safetensors",
+        root / "gemma",
+        root / "upsampler-x2.safetensors",
+        root / "refine-lora.safetensors",
+    )
 
 
 def _randomise(module: torch.nn.Module, seed: int, scale: float = 0.2) -> None:
@@ -47,7 +53,9 @@ def _randomise(module: torch.nn.Module, seed: int, scale: float = 0.2) -> None:
             fan_in = p.shape[1] if p.ndim > 1 else 1
             for d in p.shape[2:]:
                 fan_in *= d
-            p.copy_(torch.randn(p.shape, generator=g) * (scale / max(fan_in, 1) ** 0.5 if p.ndim > 1 else 0.02))
+            p.copy_(
+                torch.randn(p.shape, generator=g) * (scale / max(fan_in, 1) ** 0.5 if p.ndim > 1 else 0.02)
+            )
 
 
 def embedded_vocoder_config(flavour: str) -> Any:
@@ -58,13 +66,28 @@ def embedded_vocoder_config(flavour: str) -> Any:
     small = {"resblock_kernel_sizes": (3, 5), "resblock_dilation_sizes": ((1, 3, 5), (1, 3, 5))}
     if flavour == "ltx2":
         return VocoderConfig(vocoder=GeneratorConfig(upsample_initial_channel=64, **small))
-    amp: dict[str, Any] = {"resblock": "AMP1", "activation": "snakebeta", "use_tanh_at_final": False,
-                           "use_bias_at_final": False, **small}
-    main = GeneratorConfig(upsample_rates=(5, 2, 2, 2, 2, 2), upsample_kernel_sizes=(11, 4, 4, 4, 4, 4),
-                           upsample_initial_channel=64, output_sampling_rate=16000, **amp)
-    bwe_gen = GeneratorConfig(upsample_rates=(6, 5, 2, 2, 2), upsample_kernel_sizes=(12, 11, 4, 4, 4),
-                              upsample_initial_channel=32, apply_final_activation=False, output_sampling_rate=48000,
-                              **amp)
+    amp: dict[str, Any] = {
+        "resblock": "AMP1",
+        "activation": "snakebeta",
+        "use_tanh_at_final": False,
+        "use_bias_at_final": False,
+        **small,
+    }
+    main = GeneratorConfig(
+        upsample_rates=(5, 2, 2, 2, 2, 2),
+        upsample_kernel_sizes=(11, 4, 4, 4, 4, 4),
+        upsample_initial_channel=64,
+        output_sampling_rate=16000,
+        **amp,
+    )
+    bwe_gen = GeneratorConfig(
+        upsample_rates=(6, 5, 2, 2, 2),
+        upsample_kernel_sizes=(12, 11, 4, 4, 4),
+        upsample_initial_channel=32,
+        apply_final_activation=False,
+        output_sampling_rate=48000,
+        **amp,
+    )
     return VocoderConfig(vocoder=main, bwe=BWEConfig(generator=bwe_gen))
 
 
@@ -84,7 +107,9 @@ def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torc
     check_config_value("tiny model", "flavour", flavour, FLAVOURS)
     transformer = tiny_transformer(flavour, seed)
     section = transformer.config.to_metadata()
-    text_cfg = TextPathConfig.from_metadata(section, max_length=TINY_TEXT_LENGTH).with_gemma(TINY_GEMMA_HIDDEN, 3)
+    text_cfg = TextPathConfig.from_metadata(section, max_length=TINY_TEXT_LENGTH).with_gemma(
+        TINY_GEMMA_HIDDEN, 3
+    )
     text = tiny_text_projection(flavour, seed + 1, text_cfg)
     vae = VideoVAE(tiny_video_vae_config(flavour))
     _randomise(vae, seed + 2)
@@ -93,11 +118,19 @@ def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torc
     vocoder = build_vocoder(embedded_vocoder_config(flavour))
     _randomise(vocoder, seed + 4)
     _randomise_buffers(vae, audio_vae)
-    tensors = {**transformer_checkpoint_tensors(transformer), **text_path_checkpoint_tensors(text),
-               **video_vae_checkpoint_tensors(vae), **audio_vae_checkpoint_tensors(audio_vae),
-               **vocoder_checkpoint_tensors(vocoder)}
-    config = {"transformer": section, "vae": vae.config.to_metadata(), "audio_vae": audio_vae.cfg.to_metadata(),
-              "vocoder": embedded_vocoder_config(flavour).to_metadata()}
+    tensors = {
+        **transformer_checkpoint_tensors(transformer),
+        **text_path_checkpoint_tensors(text),
+        **video_vae_checkpoint_tensors(vae),
+        **audio_vae_checkpoint_tensors(audio_vae),
+        **vocoder_checkpoint_tensors(vocoder),
+    }
+    config = {
+        "transformer": section,
+        "vae": vae.config.to_metadata(),
+        "audio_vae": audio_vae.cfg.to_metadata(),
+        "vocoder": embedded_vocoder_config(flavour).to_metadata(),
+    }
     return tensors, config
 
 
@@ -109,7 +142,9 @@ def _randomise_buffers(*modules: torch.nn.Module) -> None:
                 buf.fill_(1.0)
 
 
-def write_tiny_model(directory: str | os.PathLike[str], flavour: str = "ltx2", seed: int = 0) -> TinyModelFiles:
+def write_tiny_model(
+    directory: str | os.PathLike[str], flavour: str = "ltx2", seed: int = 0
+) -> TinyModelFiles:
     """Write the tiny model's four artefacts into ``directory``."""
     from ltx2stream.models.loading import save_checkpoint
     from ltx2stream.models.lora_weights import random_lora_for, write_lora

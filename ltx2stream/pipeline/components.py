@@ -40,9 +40,16 @@ class ModelPaths:
     refine_lora: Path | None = None
 
 
-def load_components(paths: ModelPaths, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.bfloat16,
-                    vae_dtype: torch.dtype | None = None, load_text: bool = True, group: Any = None,
-                    text_max_length: int = 1024) -> Components:
+def load_components(
+    paths: ModelPaths,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.bfloat16,
+    vae_dtype: torch.dtype | None = None,
+    load_text: bool = True,
+    group: Any = None,
+    text_max_length: int = 1024,
+) -> Components:
     """Load every part from official-layout files (strict keys), each built from its embedded config."""
     from ltx2stream.models.audio import load_audio_codec
     from ltx2stream.models.loading import open_checkpoint
@@ -56,17 +63,27 @@ def load_components(paths: ModelPaths, *, device: torch.device | str = "cpu", dt
     vae_dtype = vae_dtype or dtype
     log.info("loading %s on %s (%s)", paths.checkpoint, device, dtype)
     transformer = load_transformer(ckpt, dtype=dtype, device=device).eval()
-    text = (load_text_path(ckpt, paths.gemma, dtype=dtype, device=device, max_length=text_max_length)
-            if load_text else None)
+    text = (
+        load_text_path(ckpt, paths.gemma, dtype=dtype, device=device, max_length=text_max_length)
+        if load_text
+        else None
+    )
     vae = load_video_vae(ckpt, dtype=vae_dtype, device=device).eval()
     audio = load_audio_codec(ckpt, dtype=torch.float32, device=device)
-    upsampler = load_upsampler(paths.upsampler, dtype=vae_dtype, device=device).eval() if paths.upsampler else None
+    upsampler = (
+        load_upsampler(paths.upsampler, dtype=vae_dtype, device=device).eval() if paths.upsampler else None
+    )
     lora = LoRAWeights.load(paths.refine_lora) if paths.refine_lora else None
     return Components(transformer, text, vae, audio, upsampler, lora, device, dtype, group=group)
 
 
-def components_for_preset(preset_name: str, paths: ModelPaths | None, *, device: torch.device | str = "cpu",
-                          dtype: torch.dtype | None = None) -> Components:
+def components_for_preset(
+    preset_name: str,
+    paths: ModelPaths | None,
+    *,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype | None = None,
+) -> Components:
     """Tiny presets use the embedded default (written on first use, offline); others need ``paths``."""
     from ltx2stream.pipeline.presets import get_preset
 
@@ -76,7 +93,11 @@ def components_for_preset(preset_name: str, paths: ModelPaths | None, *, device:
 
         files = ensure_tiny_model(preset.flavour)
         paths = ModelPaths(files.checkpoint, files.gemma, files.upsampler, files.refine_lora)
-        return load_components(paths, device=device, dtype=dtype or torch.float32, text_max_length=TINY_TEXT_LENGTH)
+        return load_components(
+            paths, device=device, dtype=dtype or torch.float32, text_max_length=TINY_TEXT_LENGTH
+        )
     if paths is None:
-        raise ConfigError(f"preset {preset_name} needs --checkpoint and --gemma paths", code="config.no_checkpoint")
+        raise ConfigError(
+            f"preset {preset_name} needs --checkpoint and --gemma paths", code="config.no_checkpoint"
+        )
     return load_components(paths, device=device, dtype=dtype or torch.bfloat16)

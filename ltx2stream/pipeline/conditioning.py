@@ -88,14 +88,24 @@ class KeyframeCondition:
     fps: float = 24.0
     strength: float = 1.0
     modality: str = "video"
-    from_single_image: bool = True  # a one-latent-frame keyframe encodes one pixel frame (not a carried latent)
+    from_single_image: bool = (
+        True  # a one-latent-frame keyframe encodes one pixel frame (not a carried latent)
+    )
 
     def apply(self, state: LatentState, grid: VideoGrid | None) -> LatentState:
         from ltx2stream.models.transformer import video_positions
 
         b, _, n, h, w = self.latent.shape
-        pos = video_positions(n, h, w, self.fps, batch=b, frame_offset=self.pixel_frame,
-                              causal_fix=self.pixel_frame == 0, single_pixel_frame=n == 1 and self.from_single_image)
+        pos = video_positions(
+            n,
+            h,
+            w,
+            self.fps,
+            batch=b,
+            frame_offset=self.pixel_frame,
+            causal_fix=self.pixel_frame == 0,
+            single_pixel_frame=n == 1 and self.from_single_image,
+        )
         return state.appended(video_to_tokens(self.latent), pos, self.strength)
 
 

@@ -42,15 +42,21 @@ class GuidanceParams:
     def uses_isolated(self) -> bool:
         return self.modality != 1.0
 
-    def with_cfg(self, cfg: float) -> "GuidanceParams":
+    def with_cfg(self, cfg: float) -> GuidanceParams:
         return GuidanceParams(cfg, self.stg, self.modality, self.rescale, self.stg_blocks)
 
 
 OFF = GuidanceParams()
 
 
-def guide(cond: torch.Tensor, params: GuidanceParams, *, uncond_text: torch.Tensor | None = None,
-          perturbed: torch.Tensor | None = None, isolated: torch.Tensor | None = None) -> torch.Tensor:
+def guide(
+    cond: torch.Tensor,
+    params: GuidanceParams,
+    *,
+    uncond_text: torch.Tensor | None = None,
+    perturbed: torch.Tensor | None = None,
+    isolated: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Combine x0 predictions (all float32, same shape) into the guided prediction."""
     pred = cond
     if params.uses_text:

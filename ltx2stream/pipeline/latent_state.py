@@ -15,7 +15,12 @@ from dataclasses import dataclass, replace
 import torch
 
 from ltx2stream.errors import ConditioningError
-from ltx2stream.models.transformer.positions import patchify_audio, patchify_video, unpatchify_audio, unpatchify_video
+from ltx2stream.models.transformer.positions import (
+    patchify_audio,
+    patchify_video,
+    unpatchify_audio,
+    unpatchify_video,
+)
 from ltx2stream.types import VideoLatentShape
 
 
@@ -34,7 +39,7 @@ class LatentState:
     def num_tokens(self) -> int:
         return int(self.latent.shape[1])
 
-    def with_tokens(self, start: int, tokens: torch.Tensor, strength: float) -> "LatentState":
+    def with_tokens(self, start: int, tokens: torch.Tensor, strength: float) -> LatentState:
         """Write clean ``tokens`` (B, n, C) at ``[start, start+n)`` into latent and clean_latent; mask = 1 − strength."""
         n = tokens.shape[1]
         if start < 0 or start + n > self.num_target:
@@ -54,7 +59,7 @@ class LatentState:
         mask[:, start : start + n] = 1.0 - strength
         return replace(self, latent=latent, clean_latent=clean, denoise_mask=mask)
 
-    def appended(self, tokens: torch.Tensor, positions: torch.Tensor, strength: float) -> "LatentState":
+    def appended(self, tokens: torch.Tensor, positions: torch.Tensor, strength: float) -> LatentState:
         """Append conditioning tokens (B, n, C) with their own positions (B, n_axes, n, 2); mask = 1 − strength.
 
         The noisy part starts equal to the clean tokens (as ``with_tokens`` does), so a stage that is not re-noised
@@ -65,14 +70,16 @@ class LatentState:
         mask = torch.full((b, n), 1.0 - strength, dtype=self.denoise_mask.dtype, device=tokens.device)
         return replace(
             self,
-            latent=torch.cat([self.latent, tokens], dim=1),  # like with_tokens: the noiser mixes noise in by mask
+            latent=torch.cat(
+                [self.latent, tokens], dim=1
+            ),  # like with_tokens: the noiser mixes noise in by mask
             clean_latent=torch.cat([self.clean_latent, tokens], dim=1),
             denoise_mask=torch.cat([self.denoise_mask, mask], dim=1),
             positions=torch.cat([self.positions, positions.to(self.positions)], dim=2),
             attention_mask=None if self.attention_mask is None else _grow_mask(self.attention_mask, n),
         )
 
-    def target_only(self) -> "LatentState":
+    def target_only(self) -> LatentState:
         """Drop appended conditioning tokens (keeps the first ``num_target`` tokens)."""
         t = self.num_target
         return replace(

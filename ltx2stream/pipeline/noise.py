@@ -5,7 +5,9 @@ from __future__ import annotations
 import torch
 
 
-def gaussian_noiser(noise: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def gaussian_noiser(
+    noise: torch.Tensor, clean: torch.Tensor, mask: torch.Tensor, scale: float = 1.0
+) -> torch.Tensor:
     """x = ε·(mask·scale) + clean·(1 − mask·scale); mask [B, T] broadcast over channels of [B, T, C]."""
     m = (mask.float() * scale).unsqueeze(-1)  # [B, T] -> [B, T, 1]
     out = noise.float() * m + clean.float() * (1.0 - m)

@@ -68,21 +68,32 @@ class GenerationResult:
 
 
 class LTX2Pipeline:
-    def __init__(self, components: Components, preset: Preset, *, sigmas_override: list[float] | None = None,
-                 num_inference_steps_override: int | None = None, force_guidance_scale: float | None = None,
-                 chunk_latent_frames: int = 2) -> None:
+    def __init__(
+        self,
+        components: Components,
+        preset: Preset,
+        *,
+        sigmas_override: list[float] | None = None,
+        num_inference_steps_override: int | None = None,
+        force_guidance_scale: float | None = None,
+        chunk_latent_frames: int = 2,
+    ) -> None:
         self.c = components
         self.preset = preset
         self.text = LTX2TextEncodingStage(components.text_encoder, group=components.group)
         self.refine_init = LTX2RefineInitStage(enabled=preset.two_stage)
         self.prepare = LTX2LatentPreparationStage(device=components.device, dtype=torch.float32)
         self.images = LTX2ImageConditioningStage(components.vae)
-        self.stage1 = LTX2DenoisingStage(components.transformer, sigmas_override=sigmas_override,
-                                         num_inference_steps_override=num_inference_steps_override,
-                                         force_guidance_scale=force_guidance_scale)
+        self.stage1 = LTX2DenoisingStage(
+            components.transformer,
+            sigmas_override=sigmas_override,
+            num_inference_steps_override=num_inference_steps_override,
+            force_guidance_scale=force_guidance_scale,
+        )
         self.stage2 = LTX2DenoisingStage(components.transformer)
-        self.video_decode = LTX2VideoDecodingStage(components.vae, tiling=components.tiling,
-                                                   chunk_latent_frames=chunk_latent_frames)
+        self.video_decode = LTX2VideoDecodingStage(
+            components.vae, tiling=components.tiling, chunk_latent_frames=chunk_latent_frames
+        )
         self.audio_decode = LTX2AudioDecodingStage(components.audio)
 
     @property
@@ -91,19 +102,36 @@ class LTX2Pipeline:
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None = None) -> PromptContexts:
         guided = self.preset.stage1.guided or self.stage1.force_guidance_scale not in (None, 1.0)
-        neg = (negative_prompt if negative_prompt is not None else self.preset.negative_prompt) if guided else None
+        neg = (
+            (negative_prompt if negative_prompt is not None else self.preset.negative_prompt)
+            if guided
+            else None
+        )
         return self.text(prompt, neg)
 
-    def generate_latents(self, request: GenerationRequest, contexts: PromptContexts | None = None, *,
-                         extra: SegmentConditioning = SegmentConditioning(),
-                         progress: Progress | None = None) -> GenerationResult:
+    def generate_latents(
+        self,
+        request: GenerationRequest,
+        contexts: PromptContexts | None = None,
+        *,
+        extra: SegmentConditioning = SegmentConditioning(),
+        progress: Progress | None = None,
+    ) -> GenerationResult:
         """Validate, then run stage 1 (and the refine path) and return the denoised latents."""
         validate_request(request, two_stage=self.preset.two_stage)
         if contexts is None:
             contexts = self.encode_prompt(request.prompt, request.negative_prompt or None)
-        plan = self.refine_init(StageGrid(request.height, request.width, request.frames, request.fps,
-                                          audio_latents=extra.audio_latents, audio_start_index=extra.audio_start_index,
-                                          time_origin_s=extra.time_origin_s))
+        plan = self.refine_init(
+            StageGrid(
+                request.height,
+                request.width,
+                request.frames,
+                request.fps,
+                audio_latents=extra.audio_latents,
+                audio_start_index=extra.audio_start_index,
+                time_origin_s=extra.time_origin_s,
+            )
+        )
         state = self.prepare(plan.stage1)
         state = condition(state, self.images.items(request, plan.stage1) + extra.stage1)
         sig1 = self.stage1.sigmas(self.preset.stage1)
@@ -113,17 +141,31 @@ class LTX2Pipeline:
             return GenerationResult(s1, None)
         return GenerationResult(s1, self._refine(request, plan.target, s1, contexts, extra, progress))
 
-    def _refine(self, request: GenerationRequest, target: StageGrid, s1: AVState, contexts: PromptContexts,
-                extra: SegmentConditioning, progress: Progress | None) -> AVState:
+    def _refine(
+        self,
+        request: GenerationRequest,
+        target: StageGrid,
+        s1: AVState,
+        contexts: PromptContexts,
+        extra: SegmentConditioning,
+        progress: Progress | None,
+    ) -> AVState:
         assert self.preset.stage2 is not None
         if self.c.upsampler is None:
             from ltx2stream.errors import ConfigError
 
-            raise ConfigError(f"preset {self.preset.name} is two-stage and needs a latent upsampler file",
-                              code="config.no_upsampler")
+            raise ConfigError(
+                f"preset {self.preset.name} is two-stage and needs a latent upsampler file",
+                code="config.no_upsampler",
+            )
         sig2 = self.stage2.sigmas(self.preset.stage2)
-        upsample = LTX2UpsampleStage(upsampler=self.c.upsampler, vae=self.c.vae, sigmas=tuple(sig2),
-                                     add_noise=self.preset.add_noise, prepare=self.prepare)
+        upsample = LTX2UpsampleStage(
+            upsampler=self.c.upsampler,
+            vae=self.c.vae,
+            sigmas=tuple(sig2),
+            add_noise=self.preset.add_noise,
+            prepare=self.prepare,
+        )
         items = self.images.items(request, target) + extra.stage2
         state = upsample(s1, target, items, stage2_seed(request.seed))
         if progress is not None:
@@ -138,16 +180,18 @@ class LTX2Pipeline:
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:
         return self.audio_decode(latent)
 
-    def generate(self, request: GenerationRequest, *, progress: Progress | None = None
-                 ) -> tuple[np.ndarray, DecodedAudio, GenerationResult]:
+    def generate(
+        self, request: GenerationRequest, *, progress: Progress | None = None
+    ) -> tuple[np.ndarray, DecodedAudio, GenerationResult]:
         """Latents, then all frames (uint8 [F, H, W, 3]) and exactly ``frames / fps`` seconds of audio.
 
         The audio canvas gets a few latents past the video's end (the causal audio decoder returns 4T − 3 mel
         frames), and the waveform is cut to the video's duration.
         """
         audio_latents = math.ceil(request.duration_s * AUDIO_LATENTS_PER_SECOND) + AUDIO_MARGIN_LATENTS
-        result = self.generate_latents(request, extra=SegmentConditioning(audio_latents=audio_latents),
-                                       progress=progress)
+        result = self.generate_latents(
+            request, extra=SegmentConditioning(audio_latents=audio_latents), progress=progress
+        )
         frames = np.concatenate(list(self.decode_video(result.video_latent)), axis=0)
         if progress is not None:
             progress("decode", 1, 1)

@@ -81,25 +81,70 @@ _DISTILLED = StagePreset(sigmas=DISTILLED_STAGE1)
 _REFINE = StagePreset(sigmas=DISTILLED_STAGE2)
 _V2, _A2 = _dev_guidance(29)
 _V23, _A23 = _dev_guidance(28)
-_TINY_GUIDED = StagePreset(steps=4, video_guidance=GuidanceParams(cfg=3.0, stg=1.0, modality=2.0, rescale=0.7,
-                                                                  stg_blocks=(1,)),
-                           audio_guidance=GuidanceParams(cfg=4.0, stg=1.0, modality=2.0, rescale=0.7, stg_blocks=(1,)))
-_TINY = {"height": 64, "width": 64, "frames": 17, "fps": 12.0, "tiny": True, "negative_prompt": "blurry, static"}
+_TINY_GUIDED = StagePreset(
+    steps=4,
+    video_guidance=GuidanceParams(cfg=3.0, stg=1.0, modality=2.0, rescale=0.7, stg_blocks=(1,)),
+    audio_guidance=GuidanceParams(cfg=4.0, stg=1.0, modality=2.0, rescale=0.7, stg_blocks=(1,)),
+)
+_TINY = {
+    "height": 64,
+    "width": 64,
+    "frames": 17,
+    "fps": 12.0,
+    "tiny": True,
+    "negative_prompt": "blurry, static",
+}
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (
-    Preset("ltx2-distilled", "ltx2", _DISTILLED, _REFINE, notes="LTX-2 19B distilled, 8 + 3 sigmas, no guidance"),
-    Preset("ltx2-dev", "ltx2", StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2), _REFINE,
-           notes="LTX-2 19B dev, guided stage 1, distilled LoRA for stage 2"),
-    Preset("ltx2-dev-one-stage", "ltx2", StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2),
-           height=512, width=768, notes="LTX-2 19B dev, one guided stage at full resolution"),
-    Preset("ltx2.3-distilled", "ltx2.3", _DISTILLED, _REFINE, notes="LTX-2.3 22B distilled, 8 + 3 sigmas"),
-    Preset("ltx2.3-dev", "ltx2.3", StagePreset(steps=30, video_guidance=_V23, audio_guidance=_A23), _REFINE,
-           notes="LTX-2.3 22B dev, guided stage 1, distilled LoRA for stage 2"),
-    Preset("tiny-ltx2", "ltx2", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2, two stages"),
-    Preset("tiny-ltx2.3", "ltx2.3", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2.3, two stages"),
-    Preset("tiny-ltx2-one-stage", "ltx2", _DISTILLED, **_TINY, notes="embedded tiny LTX-2, one stage"),
-    Preset("tiny-ltx2-dev", "ltx2", _TINY_GUIDED, _REFINE, **_TINY, notes="embedded tiny LTX-2, guided stage 1"),
-)}
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(
+            "ltx2-distilled",
+            "ltx2",
+            _DISTILLED,
+            _REFINE,
+            notes="LTX-2 19B distilled, 8 + 3 sigmas, no guidance",
+        ),
+        Preset(
+            "ltx2-dev",
+            "ltx2",
+            StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2),
+            _REFINE,
+            notes="LTX-2 19B dev, guided stage 1, distilled LoRA for stage 2",
+        ),
+        Preset(
+            "ltx2-dev-one-stage",
+            "ltx2",
+            StagePreset(steps=40, video_guidance=_V2, audio_guidance=_A2),
+            height=512,
+            width=768,
+            notes="LTX-2 19B dev, one guided stage at full resolution",
+        ),
+        Preset(
+            "ltx2.3-distilled", "ltx2.3", _DISTILLED, _REFINE, notes="LTX-2.3 22B distilled, 8 + 3 sigmas"
+        ),
+        Preset(
+            "ltx2.3-dev",
+            "ltx2.3",
+            StagePreset(steps=30, video_guidance=_V23, audio_guidance=_A23),
+            _REFINE,
+            notes="LTX-2.3 22B dev, guided stage 1, distilled LoRA for stage 2",
+        ),
+        Preset("tiny-ltx2", "ltx2", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2, two stages"),
+        Preset(
+            "tiny-ltx2.3", "ltx2.3", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2.3, two stages"
+        ),
+        Preset("tiny-ltx2-one-stage", "ltx2", _DISTILLED, **_TINY, notes="embedded tiny LTX-2, one stage"),
+        Preset(
+            "tiny-ltx2-dev",
+            "ltx2",
+            _TINY_GUIDED,
+            _REFINE,
+            **_TINY,
+            notes="embedded tiny LTX-2, guided stage 1",
+        ),
+    )
+}
 
 DEFAULT_PRESET = "tiny-ltx2"
 
@@ -108,5 +153,6 @@ def get_preset(name: str) -> Preset:
     try:
         return PRESETS[name]
     except KeyError:
-        raise ConfigError(f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}",
-                          code="config.unknown_preset") from None
+        raise ConfigError(
+            f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", code="config.unknown_preset"
+        ) from None

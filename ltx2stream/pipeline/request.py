@@ -67,7 +67,9 @@ class GenerationRequest:
 def validate_request(req: GenerationRequest, *, two_stage: bool, max_prompt_chars: int = 20000) -> None:
     """Raise InputError for any invalid field; checks only, no compute and no model access."""
     if not isinstance(req.prompt, str) or len(req.prompt) > max_prompt_chars:
-        raise InputError(f"prompt must be a string of at most {max_prompt_chars} characters", code="input.prompt")
+        raise InputError(
+            f"prompt must be a string of at most {max_prompt_chars} characters", code="input.prompt"
+        )
     check_frames(req.frames)
     check_spatial(req.height, req.width, 64 if two_stage else 32)
     if not (math.isfinite(req.fps) and 1.0 <= req.fps <= 120.0):
@@ -81,8 +83,13 @@ def validate_request(req: GenerationRequest, *, two_stage: bool, max_prompt_char
         _check_source(f"images[{i}]", (img.path,) if img.path else (), img.pixels)
     for i, clip in enumerate(req.video_clips):
         n = _clip_frames(f"video_clips[{i}]", clip)
-        _check_item(f"video_clips[{i}]", clip.latent_frame, (n - 1) // VIDEO_TIME_SCALE + 1, clip.strength,
-                    req.latent_frames)
+        _check_item(
+            f"video_clips[{i}]",
+            clip.latent_frame,
+            (n - 1) // VIDEO_TIME_SCALE + 1,
+            clip.strength,
+            req.latent_frames,
+        )
 
 
 def _check_item(name: str, latent_frame: int, span: int, strength: float, latent_frames: int) -> None:
@@ -102,9 +109,13 @@ def _check_source(name: str, paths: tuple[str, ...], pixels: np.ndarray | None) 
     for p in paths:
         if not Path(p).is_file():
             raise InputError(f"{name}: image file not found: {p}", code="input.image_not_found")
-    if pixels is not None and (pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or pixels.shape[-1] != 3):
-        raise InputError(f"{name}: pixels must be uint8 [..., H, W, 3]; got {pixels.dtype} {pixels.shape}",
-                         code="input.image_pixels")
+    if pixels is not None and (
+        pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or pixels.shape[-1] != 3
+    ):
+        raise InputError(
+            f"{name}: pixels must be uint8 [..., H, W, 3]; got {pixels.dtype} {pixels.shape}",
+            code="input.image_pixels",
+        )
 
 
 def _clip_frames(name: str, clip: VideoClipInput) -> int:

@@ -6,6 +6,7 @@ All schedules are plain Python float lists ending in 0.0; the denoising loop tur
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -20,8 +21,9 @@ MAX_SHIFT_TOKENS, MAX_SHIFT = 4096, 2.05
 TERMINAL_SIGMA = 0.1
 
 
-def shifted_schedule(steps: int, tokens: int = MAX_SHIFT_TOKENS, *, terminal: float = TERMINAL_SIGMA,
-                     stretch: bool = True) -> list[float]:
+def shifted_schedule(
+    steps: int, tokens: int = MAX_SHIFT_TOKENS, *, terminal: float = TERMINAL_SIGMA, stretch: bool = True
+) -> list[float]:
     """The non-distilled LTX2Scheduler sigmas (``steps + 1`` values from 1.0 to 0.0).
 
     σ_lin = linspace(1, 0, N+1); shift s = tokens·m + b; σ = eˢ / (eˢ + (1/σ_lin − 1)) (σ = 0 kept); then stretched
@@ -47,8 +49,9 @@ def subset_schedule(sigmas: Sequence[float], steps: int) -> list[float]:
     """
     total = len(sigmas) - 1
     if not (1 <= steps <= total):
-        raise InputError(f"num_inference_steps must be in [1, {total}] for this schedule; got {steps}",
-                         code="input.steps")
+        raise InputError(
+            f"num_inference_steps must be in [1, {total}] for this schedule; got {steps}", code="input.steps"
+        )
     idx = sorted({round(i * total / steps) for i in range(steps + 1)})
     return [float(sigmas[i]) for i in idx]
 
@@ -57,8 +60,10 @@ def check_schedule(sigmas: Sequence[float]) -> list[float]:
     """Validate a user-given schedule: at least two values, strictly decreasing, in [0, 1], ending at 0."""
     out = [float(s) for s in sigmas]
     ok = len(out) >= 2 and out[-1] == 0.0 and all(0.0 <= s <= 1.0 for s in out)
-    ok = ok and all(a > b for a, b in zip(out, out[1:]))
+    ok = ok and all(a > b for a, b in itertools.pairwise(out))
     if not ok:
-        raise InputError(f"sigmas must be strictly decreasing values in [0, 1] ending with 0; got {out}",
-                         code="input.sigmas")
+        raise InputError(
+            f"sigmas must be strictly decreasing values in [0, 1] ending with 0; got {out}",
+            code="input.sigmas",
+        )
     return out

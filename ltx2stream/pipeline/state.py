@@ -31,7 +31,9 @@ class StageGrid:
     fps: float
     batch: int = 1
     audio_latents: int | None = None  # audio canvas length; default round(frames / fps · 25)
-    audio_start_index: int = 0  # global audio latent index of the canvas' first audio token (session timeline)
+    audio_start_index: int = (
+        0  # global audio latent index of the canvas' first audio token (session timeline)
+    )
     time_origin_s: float = 0.0  # session time of this stage's pixel frame 0; positions are relative to it
 
     @property
@@ -56,7 +58,7 @@ class StageGrid:
             return self.audio_latents
         return round(self.frames / self.fps * AUDIO_LATENTS_PER_SECOND)
 
-    def half(self) -> "StageGrid":
+    def half(self) -> StageGrid:
         """The stage-1 grid of a two-stage pipeline: half height and width, same frames and fps."""
         return replace(self, height=self.height // 2, width=self.width // 2)
 
@@ -70,13 +72,18 @@ class PromptContexts:
     negative_video: torch.Tensor | None = None
     negative_audio: torch.Tensor | None = None
 
-    def blend(self, other: "PromptContexts", weight: float) -> "PromptContexts":
+    def blend(self, other: PromptContexts, weight: float) -> PromptContexts:
         """(1 − w)·self + w·other, per context (negatives taken from ``other``)."""
+
         def mix(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
             return (a.float() * (1.0 - weight) + b.float() * weight).to(b.dtype)
 
-        return PromptContexts(mix(self.video, other.video), mix(self.audio, other.audio),
-                              other.negative_video, other.negative_audio)
+        return PromptContexts(
+            mix(self.video, other.video),
+            mix(self.audio, other.audio),
+            other.negative_video,
+            other.negative_audio,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,9 @@ class AVState:
     def video_latent(self) -> torch.Tensor:
         """Target video tokens as a latent [B, C, F, H, W] (appended conditioning tokens dropped)."""
         g = self.grid
-        return tokens_to_video(self.video.target_only().latent, g.latent_frames, g.latent_height, g.latent_width)
+        return tokens_to_video(
+            self.video.target_only().latent, g.latent_frames, g.latent_height, g.latent_width
+        )
 
     def audio_latent(self) -> torch.Tensor:
         """Target audio tokens as a latent [B, 8, T, 16]."""

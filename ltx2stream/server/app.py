@@ -123,7 +123,7 @@ class StreamingServer:
         for session in sessions:
             session.request_end("shutdown")
         if sessions:
-            done, pending = await asyncio.wait(
+            _done, pending = await asyncio.wait(
                 [asyncio.create_task(s.ended.wait()) for s in sessions], timeout=deadline
             )
             if pending:

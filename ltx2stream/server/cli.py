@@ -146,11 +146,16 @@ def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
     from ltx2stream.session.controller import ContinuationOptions
     from ltx2stream.session.host import PipelineHost
 
-    options = ContinuationOptions(carry_strength=getattr(args, "carry_strength", 1.0),
-                                  audio_context=getattr(args, "audio_context", 0),
-                                  scheme=getattr(args, "carry_scheme", "latent_carry"))
+    options = ContinuationOptions(
+        carry_strength=getattr(args, "carry_strength", 1.0),
+        audio_context=getattr(args, "audio_context", 0),
+        scheme=getattr(args, "carry_scheme", "latent_carry"),
+    )
     return PipelineHost(
-        tuple(args.presets or [DEFAULT_PRESET]), model_paths(args), device=device, dtype=dtype_of(args),
+        tuple(args.presets or [DEFAULT_PRESET]),
+        model_paths(args),
+        device=device,
+        dtype=dtype_of(args),
         options=options,
     )
 
@@ -165,4 +170,3 @@ def run_serve(args: argparse.Namespace) -> int:
     factory = load_factory(args.host_factory)
     devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
     return run(config, [functools.partial(factory, args, device) for device in devices])
-

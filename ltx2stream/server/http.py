@@ -89,8 +89,17 @@ class HttpRoutes:
             if p is None:
                 continue
             latent_frames = (p.frames - 1) // 8 + 1
-            out.append({"preset": name, "width": p.width, "height": p.height, "fps": p.fps, "frames": p.frames,
-                        "overlap": 1 if latent_frames >= 3 else 0, "notes": p.notes})
+            out.append(
+                {
+                    "preset": name,
+                    "width": p.width,
+                    "height": p.height,
+                    "fps": p.fps,
+                    "frames": p.frames,
+                    "overlap": 1 if latent_frames >= 3 else 0,
+                    "notes": p.notes,
+                }
+            )
         return response(200, json.dumps(out), "application/json")
 
     def _metrics(self, request: Request) -> Response:

@@ -9,8 +9,9 @@ Nothing here does I/O.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -132,8 +133,9 @@ class SessionGenerator(Protocol):
     def next_index(self) -> int:
         """Index of the segment ``run_segment`` will produce next."""
 
-    def run_segment(self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
-                    ) -> SegmentReport:
+    def run_segment(
+        self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
+    ) -> SegmentReport:
         """Generate segment ``request.index`` (must equal ``next_index``); on cancel raise SegmentCancelled and
         leave the state as it was before the call."""
 
@@ -149,6 +151,7 @@ class ModelHost(Protocol):
     def warm_up(self) -> None:
         """Load weights and run one tiny forward so /readyz can turn green."""
 
-    def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
-                     state: bytes | None = None) -> SessionGenerator:
+    def open_session(
+        self, settings: SessionSettings, *, image: ImageCondition | None = None, state: bytes | None = None
+    ) -> SessionGenerator:
         """A generator for a new session, or one resumed from a state blob (checked for compatibility)."""

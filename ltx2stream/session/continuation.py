@@ -9,8 +9,8 @@ stage-1 tensors (at full size). Metadata: settings, segment index, timeline posi
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -26,8 +26,16 @@ TENSOR_NAMES = ("stage1_tail", "stage2_tail", "anchor1", "anchor2", "audio_tail"
 def compatibility(settings: SessionSettings, options: Mapping[str, Any]) -> dict[str, Any]:
     """What must match between a state and the session that resumes it."""
     s = settings
-    return {"preset": s.preset, "width": s.width, "height": s.height, "fps": s.fps, "frames": s.frames,
-            "overlap": s.overlap, "scheme": SCHEME, **{f"option.{k}": v for k, v in options.items()}}
+    return {
+        "preset": s.preset,
+        "width": s.width,
+        "height": s.height,
+        "fps": s.fps,
+        "frames": s.frames,
+        "overlap": s.overlap,
+        "scheme": SCHEME,
+        **{f"option.{k}": v for k, v in options.items()},
+    }
 
 
 @dataclass(frozen=True)
@@ -59,36 +67,62 @@ class ContinuationState:
 
     def to_serialized(self) -> SerializedState:
         s = self.settings
-        meta = {**self.compatibility(), "seed": s.seed, "segment_index": self.segment_index,
-                "timeline_position": self.frames_delivered / s.fps, "frames_delivered": self.frames_delivered,
-                "samples_delivered": self.samples_delivered, "sample_rate": self.sample_rate,
-                "prompt_history": list(self.prompt_history), "seeds": list(self.seeds), "options": self.options}
+        meta = {
+            **self.compatibility(),
+            "seed": s.seed,
+            "segment_index": self.segment_index,
+            "timeline_position": self.frames_delivered / s.fps,
+            "frames_delivered": self.frames_delivered,
+            "samples_delivered": self.samples_delivered,
+            "sample_rate": self.sample_rate,
+            "prompt_history": list(self.prompt_history),
+            "seeds": list(self.seeds),
+            "options": self.options,
+        }
         return SerializedState(tensors=dict(self.tensors), meta=meta)
 
     def to_bytes(self) -> bytes:
         return self.to_serialized().to_bytes()
 
     @classmethod
-    def from_serialized(cls, state: SerializedState, expected: dict[str, Any] | None = None) -> "ContinuationState":
+    def from_serialized(
+        cls, state: SerializedState, expected: dict[str, Any] | None = None
+    ) -> ContinuationState:
         """Rebuild; with ``expected`` (a session's ``compatibility()``) refuse a state made for other settings."""
         if expected is not None:
             state.check_compatible(expected)
         m = state.meta
         try:
-            settings = SessionSettings(preset=m["preset"], width=int(m["width"]), height=int(m["height"]),
-                                       fps=float(m["fps"]), frames=int(m["frames"]), overlap=int(m["overlap"]),
-                                       seed=int(m["seed"]))
+            settings = SessionSettings(
+                preset=m["preset"],
+                width=int(m["width"]),
+                height=int(m["height"]),
+                fps=float(m["fps"]),
+                frames=int(m["frames"]),
+                overlap=int(m["overlap"]),
+                seed=int(m["seed"]),
+            )
             if m.get("scheme") != SCHEME:
-                raise StateError(f"state scheme {m.get('scheme')!r} is not {SCHEME!r}", code=STATE_INCOMPATIBLE)
+                raise StateError(
+                    f"state scheme {m.get('scheme')!r} is not {SCHEME!r}", code=STATE_INCOMPATIBLE
+                )
             unknown = sorted(set(state.tensors) - set(TENSOR_NAMES))
             if unknown:
                 raise StateError(f"state has unknown tensors {unknown}", code="state.corrupt")
-            return cls(settings, int(m["segment_index"]), int(m["frames_delivered"]), int(m["samples_delivered"]),
-                       int(m["sample_rate"]), dict(state.tensors), tuple(m["prompt_history"]),
-                       tuple(int(x) for x in m["seeds"]), dict(m.get("options", {})))
+            return cls(
+                settings,
+                int(m["segment_index"]),
+                int(m["frames_delivered"]),
+                int(m["samples_delivered"]),
+                int(m["sample_rate"]),
+                dict(state.tensors),
+                tuple(m["prompt_history"]),
+                tuple(int(x) for x in m["seeds"]),
+                dict(m.get("options", {})),
+            )
         except (KeyError, TypeError, ValueError) as e:
             raise StateError(f"state metadata is incomplete: {e}", code="state.corrupt") from e
 
     @classmethod
-    def from_bytes(cls, data: bytes, expected: dict[str, Any] | None = None) -> "ContinuationState":
+    def from_bytes(cls, data: bytes, expected: dict[str, Any] | None = None) -> ContinuationState:
         return cls.from_serialized(SerializedState.from_bytes(data), expected)

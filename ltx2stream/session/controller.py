@@ -60,18 +60,28 @@ class ContinuationOptions:
         if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
             raise InputError("carry_strength and carry_noise must be in [0, 1]", code="input.carry")
         if self.scheme not in SCHEMES:
-            raise InputError(f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code="input.carry")
+            raise InputError(
+                f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code="input.carry"
+            )
 
 
 class SessionController:
     """Implements ``SessionGenerator`` on an LTX2Pipeline."""
 
-    def __init__(self, pipeline: LTX2Pipeline, settings: SessionSettings, *,
-                 options: ContinuationOptions = ContinuationOptions(), image: ImageCondition | None = None,
-                 state: ContinuationState | None = None) -> None:
+    def __init__(
+        self,
+        pipeline: LTX2Pipeline,
+        settings: SessionSettings,
+        *,
+        options: ContinuationOptions = ContinuationOptions(),
+        image: ImageCondition | None = None,
+        state: ContinuationState | None = None,
+    ) -> None:
         if settings.preset != pipeline.preset.name:
-            raise InputError(f"session preset {settings.preset!r} does not match the pipeline's "
-                             f"{pipeline.preset.name!r}", code="input.preset")
+            raise InputError(
+                f"session preset {settings.preset!r} does not match the pipeline's {pipeline.preset.name!r}",
+                code="input.preset",
+            )
         self.pipeline = pipeline
         self.settings = settings
         self.options = options
@@ -99,12 +109,15 @@ class SessionController:
     def snapshot(self) -> bytes:
         return (self._state or self._blank()).to_bytes()
 
-    def run_segment(self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
-                    ) -> SegmentReport:
+    def run_segment(
+        self, request: SegmentRequest, sink: SegmentSink, cancel: CancelToken | None = None
+    ) -> SegmentReport:
         n = request.index
         if n != self.next_index:
-            raise SessionError(f"segment {n} requested but the next segment is {self.next_index}",
-                               code="session.segment_order")
+            raise SessionError(
+                f"segment {n} requested but the next segment is {self.next_index}",
+                code="session.segment_order",
+            )
         clock = _Clock()
         contexts = self._contexts(request)
         clock.mark("text")
@@ -115,8 +128,9 @@ class SessionController:
                 raise SegmentCancelled(n)
             sink.progress(stage, step, total)
 
-        result = self.pipeline.generate_latents(self._request(request), contexts, extra=self._conditioning(n, request),
-                                                progress=progress)
+        result = self.pipeline.generate_latents(
+            self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
+        )
         frames, anchor = self._emit_video(n, result, sink)
         clock.mark("decode")
         samples = self._emit_audio(n, result, sink)
@@ -133,13 +147,16 @@ class SessionController:
         if image is None:
             return None
         latent_frame = -(-image.frame // VIDEO_TIME_SCALE)  # pixel frame p -> latent ceil(p / 8)
-        return ImageInput(pixels=decode_image_bytes(image.data), latent_frame=latent_frame, strength=image.strength)
+        return ImageInput(
+            pixels=decode_image_bytes(image.data), latent_frame=latent_frame, strength=image.strength
+        )
 
     def _request(self, req: SegmentRequest) -> GenerationRequest:
         s, p = self.settings, self.pipeline.preset
         images = (self._image,) if req.index == 0 and self._image is not None else ()
-        return GenerationRequest(req.prompt, s.height, s.width, s.frames, s.fps, req.seed, images=images,
-                                 image_crf=p.image_crf)
+        return GenerationRequest(
+            req.prompt, s.height, s.width, s.frames, s.fps, req.seed, images=images, image_crf=p.image_crf
+        )
 
     def _contexts(self, req: SegmentRequest) -> PromptContexts:
         ctx = self.pipeline.encode_prompt(req.prompt)
@@ -149,28 +166,43 @@ class SessionController:
 
     def _conditioning(self, n: int, req: SegmentRequest) -> SegmentConditioning:
         t = self.timeline
-        timeline = dict(audio_latents=t.audio_latents(n), audio_start_index=t.audio_canvas_start(n),
-                        time_origin_s=t.start_time(n))
+        timeline = {
+            "audio_latents": t.audio_latents(n),
+            "audio_start_index": t.audio_canvas_start(n),
+            "time_origin_s": t.start_time(n),
+        }
         st = self._state
         if st is None or not st.tensors:
             return SegmentConditioning(**timeline)  # type: ignore[arg-type]
         device = self.pipeline.c.device  # a resumed state arrives on the CPU
-        tensors = {k: self._noised(v.to(device), req.seed, i)
-                   for i, (k, v) in enumerate(sorted(st.tensors.items()))}
+        tensors = {
+            k: self._noised(v.to(device), req.seed, i) for i, (k, v) in enumerate(sorted(st.tensors.items()))
+        }
         strength = self.options.carry_strength
         audio: tuple[ConditioningItem, ...] = (AudioLatentCondition(tensors["audio_tail"], 0, strength),)
-        stage1 = (VideoLatentCondition(tensors["anchor1"], 0, 1.0), self._tail(tensors["stage1_tail"])) + audio
+        stage1 = (
+            VideoLatentCondition(tensors["anchor1"], 0, 1.0),
+            self._tail(tensors["stage1_tail"]),
+        ) + audio
         stage2: tuple[ConditioningItem, ...] = ()
         if "stage2_tail" in tensors:
-            stage2 = (VideoLatentCondition(tensors["anchor2"], 0, 1.0), self._tail(tensors["stage2_tail"])) + audio
+            stage2 = (
+                VideoLatentCondition(tensors["anchor2"], 0, 1.0),
+                self._tail(tensors["stage2_tail"]),
+            ) + audio
         return SegmentConditioning(stage1, stage2, **timeline)  # type: ignore[arg-type]
 
     def _tail(self, tail: torch.Tensor) -> ConditioningItem:
         """The carried tail at canvas latent frames 1..k: written in place, or appended at the same positions
         (pixel offset 1: latent j of a k-frame grid then covers [8j + 1, 8j + 9), as canvas frame j + 1 does)."""
         if self.options.scheme == "keyframe_carry":
-            return KeyframeCondition(tail, pixel_frame=1, fps=self.settings.fps, strength=self.options.carry_strength,
-                                     from_single_image=False)
+            return KeyframeCondition(
+                tail,
+                pixel_frame=1,
+                fps=self.settings.fps,
+                strength=self.options.carry_strength,
+                from_single_image=False,
+            )
         return VideoLatentCondition(tail, 1, self.options.carry_strength)
 
     def _noised(self, t: torch.Tensor, seed: int, salt: int) -> torch.Tensor:
@@ -181,7 +213,9 @@ class SessionController:
         noise = torch.randn(t.shape, generator=g).to(t.device)
         return (t.float() * (1.0 - s) + noise * s).to(t.dtype)
 
-    def _emit_video(self, n: int, result: GenerationResult, sink: SegmentSink) -> tuple[int, np.ndarray | None]:
+    def _emit_video(
+        self, n: int, result: GenerationResult, sink: SegmentSink
+    ) -> tuple[int, np.ndarray | None]:
         first, anchor_at = self.timeline.first_new_frame(n), self.timeline.anchor_index
         index, sent, anchor = 0, 0, None
         for chunk in self.pipeline.decode_video(result.video_latent):  # [f, H, W, 3] uint8
@@ -203,12 +237,17 @@ class SessionController:
         avail = wave[:, a:b]
         out[:, : avail.shape[1]] = avail
         if avail.shape[1] < b - a:
-            log.warning("segment %d: decoded audio is %d samples short; padded with silence", n, b - a - avail.shape[1])
+            log.warning(
+                "segment %d: decoded audio is %d samples short; padded with silence",
+                n,
+                b - a - avail.shape[1],
+            )
         sink.audio(np.clip(out, -1.0, 1.0))
         return b - a
 
-    def _next_state(self, n: int, req: SegmentRequest, result: GenerationResult, anchor: np.ndarray | None
-                    ) -> ContinuationState:
+    def _next_state(
+        self, n: int, req: SegmentRequest, result: GenerationResult, anchor: np.ndarray | None
+    ) -> ContinuationState:
         t, s = self.timeline, self.settings
         tensors: dict[str, torch.Tensor] = {}
         k = s.overlap
@@ -224,11 +263,26 @@ class SessionController:
             tensors["audio_tail"] = result.audio_latent[:, :, lo:hi].float().clone()
         prev = self._state
         history = (prev.prompt_history if prev else ()) + (
-            {"segment": n, "prompt": req.prompt, "seed": req.seed, "transition": req.transition,
-             "blend_from": req.blend_from, "blend_weight": req.blend_weight},)
-        return ContinuationState(s, n, t.delivered_frames(n), t.delivered_samples(n, self.sample_rate),
-                                 self.sample_rate, tensors, history, (prev.seeds if prev else ()) + (req.seed,),
-                                 asdict(self.options))
+            {
+                "segment": n,
+                "prompt": req.prompt,
+                "seed": req.seed,
+                "transition": req.transition,
+                "blend_from": req.blend_from,
+                "blend_weight": req.blend_weight,
+            },
+        )
+        return ContinuationState(
+            s,
+            n,
+            t.delivered_frames(n),
+            t.delivered_samples(n, self.sample_rate),
+            self.sample_rate,
+            tensors,
+            history,
+            (prev.seeds if prev else ()) + (req.seed,),
+            asdict(self.options),
+        )
 
 
 class _Clock:

@@ -26,9 +26,15 @@ log = logging.getLogger(__name__)
 class PipelineHost:
     """Implements ``ModelHost`` for a fixed list of presets on one device."""
 
-    def __init__(self, presets: tuple[str, ...], paths: ModelPaths | None = None, *,
-                 device: torch.device | str = "cpu", dtype: torch.dtype | None = None,
-                 options: ContinuationOptions = ContinuationOptions()) -> None:
+    def __init__(
+        self,
+        presets: tuple[str, ...],
+        paths: ModelPaths | None = None,
+        *,
+        device: torch.device | str = "cpu",
+        dtype: torch.dtype | None = None,
+        options: ContinuationOptions = ContinuationOptions(),
+    ) -> None:
         if not presets:
             raise ConfigError("a host needs at least one preset", code="config.no_preset")
         for name in presets:
@@ -45,14 +51,17 @@ class PipelineHost:
     def pipeline(self, preset_name: str) -> LTX2Pipeline:
         with self._lock:
             if preset_name not in self.presets:
-                raise ConfigError(f"preset {preset_name!r} is not served here; available: {', '.join(self.presets)}",
-                                  code="config.unknown_preset")
+                raise ConfigError(
+                    f"preset {preset_name!r} is not served here; available: {', '.join(self.presets)}",
+                    code="config.unknown_preset",
+                )
             if preset_name not in self._pipelines:
                 preset = get_preset(preset_name)
                 key = f"tiny-{preset.flavour}" if preset.tiny else "files"
                 if key not in self._components:
-                    self._components[key] = components_for_preset(preset_name, self.paths, device=self.device,
-                                                                  dtype=self.dtype)
+                    self._components[key] = components_for_preset(
+                        preset_name, self.paths, device=self.device, dtype=self.dtype
+                    )
                 self._pipelines[preset_name] = LTX2Pipeline(self._components[key], preset)
             return self._pipelines[preset_name]
 
@@ -62,15 +71,20 @@ class PipelineHost:
         for name in self.presets:
             pipeline = self.pipeline(name)
             m = pipeline.preset.size_multiple
-            request = GenerationRequest("warm up", height=m, width=m, frames=9, fps=pipeline.preset.fps, seed=0)
+            request = GenerationRequest(
+                "warm up", height=m, width=m, frames=9, fps=pipeline.preset.fps, seed=0
+            )
             result = pipeline.generate_latents(request)
             for _ in pipeline.decode_video(result.video_latent):
                 pass
             pipeline.decode_audio(result.audio_latent)
         log.info("host ready: %s", ", ".join(self.presets))
 
-    def open_session(self, settings: SessionSettings, *, image: ImageCondition | None = None,
-                     state: bytes | None = None) -> SessionController:
+    def open_session(
+        self, settings: SessionSettings, *, image: ImageCondition | None = None, state: bytes | None = None
+    ) -> SessionController:
         pipeline = self.pipeline(settings.preset)
-        resumed = None if state is None else ContinuationState.from_bytes(state)  # the controller checks the fit
+        resumed = (
+            None if state is None else ContinuationState.from_bytes(state)
+        )  # the controller checks the fit
         return SessionController(pipeline, settings, options=self.options, image=image, state=resumed)

@@ -51,8 +51,9 @@ class Renderer:
         self.pipeline = pipeline
         self.script = script
         self.paths = RenderPaths(work_dir)
-        self.store = SessionStore(self.paths.states, keep_last=1 << 30, ttl_s=10 * 365 * 86400.0,
-                                  max_total_bytes=1 << 62)
+        self.store = SessionStore(
+            self.paths.states, keep_last=1 << 30, ttl_s=10 * 365 * 86400.0, max_total_bytes=1 << 62
+        )
 
     def start_state(self, *, resume: bool, from_segment: int | None) -> ContinuationState | None:
         """Fresh (work dir cleared), resumed from the latest state, or branched from the state before a segment."""
@@ -78,13 +79,21 @@ class Renderer:
             if not stem.isdigit() or int(stem) >= index:
                 p.unlink()
 
-    def run(self, state: ContinuationState | None, *, progress: Callable[[str, int, int], None] | None = None,
-            on_segment: Callable[[SegmentReport], None] | None = None, cancel: CancelToken | None = None) -> int:
+    def run(
+        self,
+        state: ContinuationState | None,
+        *,
+        progress: Callable[[str, int, int], None] | None = None,
+        on_segment: Callable[[SegmentReport], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> int:
         """Render the remaining segments; returns the number rendered."""
         s = self.script
-        controller = SessionController(self.pipeline, s.settings, options=s.options, image=s.image, state=state)
+        controller = SessionController(
+            self.pipeline, s.settings, options=s.options, image=s.image, state=state
+        )
         done = 0
-        for req in s.segments[controller.next_index:]:
+        for req in s.segments[controller.next_index :]:
             sink = _ProgressSink(progress)
             report = controller.run_segment(req, sink, cancel)
             self._write_part(req.index, sink, controller.sample_rate)
@@ -118,7 +127,9 @@ class Renderer:
         n = len(self.script.segments)
         missing = [i for i in range(n) if not self.paths.part(i, "mp4").is_file()]
         if missing:
-            raise SessionError(f"cannot assemble: segments {missing} are not rendered yet", code="render.incomplete")
+            raise SessionError(
+                f"cannot assemble: segments {missing} are not rendered yet", code="render.incomplete"
+            )
         s = self.script.settings
         sample_rate = self.pipeline.sample_rate
         with Mp4Writer(output, s.width, s.height, s.fps, sample_rate) as writer:

@@ -51,10 +51,15 @@ def load_script(path: str | Path) -> SessionScript:
 def parse_script(data: dict[str, Any], path: Path) -> SessionScript:
     session = _table(data, "session", SESSION_KEYS, path)
     try:
-        settings = SessionSettings(preset=str(session["preset"]), width=int(session["width"]),
-                                   height=int(session["height"]), fps=float(session["fps"]),
-                                   frames=int(session["frames"]), overlap=int(session.get("overlap", 1)),
-                                   seed=int(session.get("seed", 0)))
+        settings = SessionSettings(
+            preset=str(session["preset"]),
+            width=int(session["width"]),
+            height=int(session["height"]),
+            fps=float(session["fps"]),
+            frames=int(session["frames"]),
+            overlap=int(session.get("overlap", 1)),
+            seed=int(session.get("seed", 0)),
+        )
     except KeyError as e:
         raise InputError(f"{path}: [session] needs {e.args[0]}", code="input.script_field") from None
     options = ContinuationOptions(**_table(data, "continuation", CONTINUATION_KEYS, path, required=False))
@@ -65,7 +70,9 @@ def parse_script(data: dict[str, Any], path: Path) -> SessionScript:
     return SessionScript(settings, options, tuple(segments), image, path)
 
 
-def _table(data: dict[str, Any], name: str, keys: set[str], path: Path, required: bool = True) -> dict[str, Any]:
+def _table(
+    data: dict[str, Any], name: str, keys: set[str], path: Path, required: bool = True
+) -> dict[str, Any]:
     table = data.get(name)
     if table is None and not required:
         return {}
@@ -73,12 +80,15 @@ def _table(data: dict[str, Any], name: str, keys: set[str], path: Path, required
         raise InputError(f"{path}: missing [{name}] table", code="input.script_field")
     unknown = sorted(set(table) - keys)
     if unknown:
-        raise InputError(f"{path}: unknown keys in [{name}]: {unknown}; known: {sorted(keys)}",
-                         code="input.script_field")
+        raise InputError(
+            f"{path}: unknown keys in [{name}]: {unknown}; known: {sorted(keys)}", code="input.script_field"
+        )
     return table
 
 
-def _expand(entries: list[Any], session_seed: int, path: Path) -> tuple[list[SegmentRequest], ImageCondition | None]:
+def _expand(
+    entries: list[Any], session_seed: int, path: Path
+) -> tuple[list[SegmentRequest], ImageCondition | None]:
     out: list[SegmentRequest] = []
     image: ImageCondition | None = None
     previous: str | None = None
@@ -88,14 +98,24 @@ def _expand(entries: list[Any], session_seed: int, path: Path) -> tuple[list[Seg
         unknown = sorted(set(e) - SEGMENT_KEYS)
         if unknown:
             raise InputError(f"{path}: unknown keys in segment {i}: {unknown}", code="input.script_field")
-        repeat, transition, blend = int(e.get("repeat", 1)), e.get("transition", "cut"), int(e.get("blend_segments", 1))
+        repeat, transition, blend = (
+            int(e.get("repeat", 1)),
+            e.get("transition", "cut"),
+            int(e.get("blend_segments", 1)),
+        )
         if repeat < 1 or transition not in ("cut", "blend") or blend < 1:
-            raise InputError(f"{path}: segment {i}: repeat >= 1, transition cut|blend, blend_segments >= 1",
-                             code="input.script_field")
+            raise InputError(
+                f"{path}: segment {i}: repeat >= 1, transition cut|blend, blend_segments >= 1",
+                code="input.script_field",
+            )
         if "image" in e:
             if i != 0:
-                raise InputError(f"{path}: only the first segment may have an image", code="input.script_field")
-            image = ImageCondition((path.parent / e["image"]).read_bytes(), float(e.get("image_strength", 1.0)))
+                raise InputError(
+                    f"{path}: only the first segment may have an image", code="input.script_field"
+                )
+            image = ImageCondition(
+                (path.parent / e["image"]).read_bytes(), float(e.get("image_strength", 1.0))
+            )
         for j in range(repeat):
             index = len(out)
             seed = (int(e["seed"]) + j if "seed" in e else session_seed + index) & MAX_SEED

@@ -63,7 +63,9 @@ class SerializedState:
         _check_meta(self.meta)
         for name, t in self.tensors.items():
             if not isinstance(t, torch.Tensor):
-                raise StateError(f"state tensor {name!r} is a {type(t).__name__}, not a tensor", code=STATE_CORRUPT)
+                raise StateError(
+                    f"state tensor {name!r} is a {type(t).__name__}, not a tensor", code=STATE_CORRUPT
+                )
 
     @property
     def segment_index(self) -> int:
@@ -81,7 +83,7 @@ class SerializedState:
         return st_save(tensors, metadata=header)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "SerializedState":
+    def from_bytes(cls, data: bytes) -> SerializedState:
         """Parse and verify bytes written by :meth:`to_bytes`.
 
         Raises:
@@ -98,8 +100,10 @@ class SerializedState:
             raise StateError(f"state meta is a JSON {type(meta).__name__}, not an object", code=STATE_CORRUPT)
         expected = content_checksum(tensors, meta)
         if header.get("checksum") != expected:
-            raise StateError(f"state checksum mismatch: header {header.get('checksum')!r}, content {expected}",
-                             code=STATE_CORRUPT)
+            raise StateError(
+                f"state checksum mismatch: header {header.get('checksum')!r}, content {expected}",
+                code=STATE_CORRUPT,
+            )
         return cls(tensors=tensors, meta=meta, schema_version=version, checksum=expected)
 
     def save(self, path: str | Path) -> None:
@@ -107,7 +111,7 @@ class SerializedState:
         Path(path).write_bytes(self.to_bytes())
 
     @classmethod
-    def load(cls, path: str | Path) -> "SerializedState":
+    def load(cls, path: str | Path) -> SerializedState:
         """Read and verify a file written by :meth:`save` (see :meth:`from_bytes` for errors)."""
         return cls.from_bytes(Path(path).read_bytes())
 
@@ -117,11 +121,15 @@ class SerializedState:
         Raises:
             StateError: ``state.incompatible`` listing every differing key as ``key: state=..., session=...``.
         """
-        diffs = [f"{k}: state={self.meta.get(k)!r}, session={v!r}" for k, v in expected.items()
-                 if not _same(self.meta.get(k), v)]
+        diffs = [
+            f"{k}: state={self.meta.get(k)!r}, session={v!r}"
+            for k, v in expected.items()
+            if not _same(self.meta.get(k), v)
+        ]
         if diffs:
-            raise StateError("continuation state does not fit this session: " + "; ".join(diffs),
-                             code=STATE_INCOMPATIBLE)
+            raise StateError(
+                "continuation state does not fit this session: " + "; ".join(diffs), code=STATE_INCOMPATIBLE
+            )
 
 
 def read_header(data: bytes) -> dict[str, str]:
@@ -134,9 +142,11 @@ def read_header(data: bytes) -> dict[str, str]:
         raise StateError(f"state is {len(data)} bytes; a safetensors file has at least 8", code=STATE_CORRUPT)
     (n,) = struct.unpack("<Q", bytes(data[:8]))
     if n > min(len(data) - 8, MAX_HEADER_BYTES):
-        raise StateError(f"state header length {n} exceeds the {len(data) - 8} bytes present", code=STATE_CORRUPT)
+        raise StateError(
+            f"state header length {n} exceeds the {len(data) - 8} bytes present", code=STATE_CORRUPT
+        )
     try:
-        header = json.loads(bytes(data[8:8 + n]))
+        header = json.loads(bytes(data[8 : 8 + n]))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise StateError(f"state header is not JSON: {e}", code=STATE_CORRUPT) from e
     if not isinstance(header, dict):
@@ -144,8 +154,11 @@ def read_header(data: bytes) -> dict[str, str]:
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_MARKER:
         found = meta.get("format") if isinstance(meta, dict) else None
-        raise StateError(f"safetensors file is not an ltx2stream continuation state (format={found!r}, "
-                         f"expected {FORMAT_MARKER!r})", code=STATE_FOREIGN)
+        raise StateError(
+            f"safetensors file is not an ltx2stream continuation state (format={found!r}, "
+            f"expected {FORMAT_MARKER!r})",
+            code=STATE_FOREIGN,
+        )
     return meta
 
 
@@ -165,8 +178,11 @@ def _schema_version(header: Mapping[str, str]) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise StateError(f"state schema_version {raw!r} is not a positive integer", code=STATE_CORRUPT)
     if int(raw) > SCHEMA_VERSION:
-        raise StateError(f"state schema_version {raw} is newer than this build's {SCHEMA_VERSION}; upgrade "
-                         f"ltx2stream to read it", code=STATE_FUTURE_VERSION)
+        raise StateError(
+            f"state schema_version {raw} is newer than this build's {SCHEMA_VERSION}; upgrade "
+            f"ltx2stream to read it",
+            code=STATE_FUTURE_VERSION,
+        )
     return int(raw)
 
 

@@ -121,8 +121,11 @@ class SessionStateMachine:
             raise ValueError(f"unknown session command {name!r}")
         if self.state not in COMMAND_STATES[name]:
             allowed = ", ".join(sorted(s.value for s in COMMAND_STATES[name]))
-            raise SessionError(f"session {self.session_id}: {name} is not allowed while {self.state.value}; "
-                               f"allowed in: {allowed}", code=COMMAND_NOT_ALLOWED)
+            raise SessionError(
+                f"session {self.session_id}: {name} is not allowed while {self.state.value}; "
+                f"allowed in: {allowed}",
+                code=COMMAND_NOT_ALLOWED,
+            )
         return None
 
 
@@ -184,11 +187,14 @@ class SteeringSchedule:
     def delivered_through(self, index: int) -> None:
         """Record that every segment up to and including ``index`` was delivered."""
         if not self.delivered - 1 <= index < self.next_index:
-            raise ValueError(f"delivered index {index} is outside started range [{self.delivered}, {self.next_index})")
+            raise ValueError(
+                f"delivered index {index} is outside started range [{self.delivered}, {self.next_index})"
+            )
         self.delivered = index + 1
 
-    def steer(self, prompt: str, *, transition: str = "cut", blend_segments: int = 1,
-              seed: int | None = None) -> int:
+    def steer(
+        self, prompt: str, *, transition: str = "cut", blend_segments: int = 1, seed: int | None = None
+    ) -> int:
         """Schedule ``prompt``; returns the segment index it applies from (= the next one not started)."""
         if transition not in ("cut", "blend") or blend_segments < 1:
             raise ValueError(f"bad transition {transition!r} / blend_segments {blend_segments}")
@@ -240,6 +246,9 @@ class RateLimiter:
         self._last = now
         if self._tokens < 1.0:
             wait = (1.0 - self._tokens) / self.per_second
-            raise SessionError(f"{what}: rate limit {self.per_second * 60:g}/min (burst {self.burst}) exceeded; "
-                               f"retry in {wait:.1f} s", code=RATE_LIMITED)
+            raise SessionError(
+                f"{what}: rate limit {self.per_second * 60:g}/min (burst {self.burst}) exceeded; "
+                f"retry in {wait:.1f} s",
+                code=RATE_LIMITED,
+            )
         self._tokens -= 1.0

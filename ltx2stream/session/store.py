@@ -50,8 +50,9 @@ def check_session_id(session_id: object) -> str:
         SessionError: ``session.bad_id`` (this is what keeps ``../`` and absolute paths out of the store).
     """
     if not isinstance(session_id, str) or SESSION_ID_RE.fullmatch(session_id) is None:
-        raise SessionError(f"session id {session_id!r} must be 8-64 characters of [A-Za-z0-9_-]",
-                           code=BAD_SESSION_ID)
+        raise SessionError(
+            f"session id {session_id!r} must be 8-64 characters of [A-Za-z0-9_-]", code=BAD_SESSION_ID
+        )
     return session_id
 
 
@@ -83,11 +84,20 @@ class SessionStore:
     under them (reported as ``session.not_found`` / ``store.write_failed``).
     """
 
-    def __init__(self, root: str | Path, *, keep_last: int = 4, ttl_s: float = 24 * 3600.0,
-                 max_total_bytes: int = 8 << 30, temp_grace_s: float = 600.0) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        keep_last: int = 4,
+        ttl_s: float = 24 * 3600.0,
+        max_total_bytes: int = 8 << 30,
+        temp_grace_s: float = 600.0,
+    ) -> None:
         if keep_last < 1 or ttl_s <= 0 or max_total_bytes <= 0 or temp_grace_s < 0:
-            raise ValueError(f"SessionStore needs keep_last >= 1, ttl_s > 0, max_total_bytes > 0, temp_grace_s >= 0; "
-                             f"got {keep_last}, {ttl_s}, {max_total_bytes}, {temp_grace_s}")
+            raise ValueError(
+                f"SessionStore needs keep_last >= 1, ttl_s > 0, max_total_bytes > 0, temp_grace_s >= 0; "
+                f"got {keep_last}, {ttl_s}, {max_total_bytes}, {temp_grace_s}"
+            )
         self.root = Path(root)
         self.keep_last = keep_last
         self.ttl_s = ttl_s
@@ -106,15 +116,20 @@ class SessionStore:
         directory = self._dir(session_id)
         parsed = state if isinstance(state, SerializedState) else SerializedState.from_bytes(state)
         if segment_index < 0 or parsed.segment_index != segment_index:
-            raise ValueError(f"segment_index {segment_index} does not match the state's {parsed.segment_index}")
+            raise ValueError(
+                f"segment_index {segment_index} does not match the state's {parsed.segment_index}"
+            )
         data = state if isinstance(state, bytes) else state.to_bytes()
         target = directory / _state_name(segment_index)
         try:
             directory.mkdir(exist_ok=True)
             _atomic_write(directory, target, data)
         except OSError as e:
-            raise SessionError(f"session {session_id}: writing segment {segment_index} failed ({e}); previous "
-                               f"states are intact", code=WRITE_FAILED) from e
+            raise SessionError(
+                f"session {session_id}: writing segment {segment_index} failed ({e}); previous "
+                f"states are intact",
+                code=WRITE_FAILED,
+            ) from e
         self._prune(session_id, segment_index)
         st = target.stat()
         return StoredState(session_id, segment_index, target, st.st_size, st.st_mtime)
@@ -143,8 +158,9 @@ class SessionStore:
         """
         stored = self.list(session_id)
         if not stored:
-            raise SessionError(f"session {session_id} has no stored state (never saved, or expired)",
-                               code=SESSION_NOT_FOUND)
+            raise SessionError(
+                f"session {session_id} has no stored state (never saved, or expired)", code=SESSION_NOT_FOUND
+            )
         return _read(stored[-1])
 
     def load(self, session_id: str, segment_index: int) -> SerializedState:
@@ -157,11 +173,14 @@ class SessionStore:
         """
         stored = {s.segment_index: s for s in self.list(session_id)}
         if not stored:
-            raise SessionError(f"session {session_id} has no stored state (never saved, or expired)",
-                               code=SESSION_NOT_FOUND)
+            raise SessionError(
+                f"session {session_id} has no stored state (never saved, or expired)", code=SESSION_NOT_FOUND
+            )
         if segment_index not in stored:
-            raise SessionError(f"session {session_id} has no state at segment {segment_index}; stored: "
-                               f"{sorted(stored)}", code=SEGMENT_NOT_FOUND)
+            raise SessionError(
+                f"session {session_id} has no state at segment {segment_index}; stored: {sorted(stored)}",
+                code=SEGMENT_NOT_FOUND,
+            )
         return _read(stored[segment_index])
 
     def delete(self, session_id: str) -> None:
@@ -185,7 +204,9 @@ class SessionStore:
                 del sessions[sid]
         freed += self._remove_stale_temps(now)
         if removed:
-            logger.info("store cleanup: removed %d session(s), %d file(s), %d bytes", len(removed), files, freed)
+            logger.info(
+                "store cleanup: removed %d session(s), %d file(s), %d bytes", len(removed), files, freed
+            )
         return CleanupReport(tuple(removed), files, freed)
 
     def _dir(self, session_id: str) -> Path:
@@ -229,8 +250,10 @@ def _read(stored: StoredState) -> SerializedState:
     try:
         return SerializedState.load(stored.path)
     except FileNotFoundError as e:  # removed by cleanup or a rewind between list() and the read
-        raise SessionError(f"session {stored.session_id}: state of segment {stored.segment_index} was removed "
-                           f"while loading", code=SEGMENT_NOT_FOUND) from e
+        raise SessionError(
+            f"session {stored.session_id}: state of segment {stored.segment_index} was removed while loading",
+            code=SEGMENT_NOT_FOUND,
+        ) from e
 
 
 def _state_name(segment_index: int) -> str:

@@ -34,11 +34,15 @@ class Timeline:
         if self.frames < 1 or (self.frames - 1) % VIDEO_TIME_SCALE:
             raise InputError(f"frames must be 1 + 8k; got {self.frames}", code="input.frames_rule")
         if not 0 <= self.overlap <= latent - 2:
-            raise InputError(f"overlap must be in [0, {max(latent - 2, 0)}] latent frames for {self.frames}-frame "
-                             f"segments (at least one new latent frame per segment); got {self.overlap}",
-                             code="input.overlap")
+            raise InputError(
+                f"overlap must be in [0, {max(latent - 2, 0)}] latent frames for {self.frames}-frame "
+                f"segments (at least one new latent frame per segment); got {self.overlap}",
+                code="input.overlap",
+            )
         if self.audio_context < 0:
-            raise InputError(f"audio_context must be >= 0; got {self.audio_context}", code="input.audio_context")
+            raise InputError(
+                f"audio_context must be >= 0; got {self.audio_context}", code="input.audio_context"
+            )
 
     @property
     def latent_frames(self) -> int:

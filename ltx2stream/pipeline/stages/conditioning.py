@@ -64,8 +64,11 @@ class LTX2ImageConditioningStage:
 def condition(state: AVState, items: tuple[ConditioningItem, ...]) -> AVState:
     """Apply video and audio items to a stage state (later items win where they overlap)."""
     grid = _Grid(state.grid.latent_frames, state.grid.latent_height, state.grid.latent_width)
-    return replace(state, video=apply_conditioning(state.video, items, "video", grid),
-                   audio=apply_conditioning(state.audio, items, "audio", None))
+    return replace(
+        state,
+        video=apply_conditioning(state.video, items, "video", grid),
+        audio=apply_conditioning(state.audio, items, "audio", None),
+    )
 
 
 class _Grid:

@@ -27,8 +27,14 @@ StepCallback = Callable[[int, int], None]
 class LTX2DenoisingStage:
     """Denoise an ``AVState`` with a transformer; options follow FastVideo's stage of the same name."""
 
-    def __init__(self, transformer: torch.nn.Module, *, sigmas_override: Sequence[float] | None = None,
-                 num_inference_steps_override: int | None = None, force_guidance_scale: float | None = None) -> None:
+    def __init__(
+        self,
+        transformer: torch.nn.Module,
+        *,
+        sigmas_override: Sequence[float] | None = None,
+        num_inference_steps_override: int | None = None,
+        force_guidance_scale: float | None = None,
+    ) -> None:
         self.transformer = transformer
         self.sigmas_override = None if sigmas_override is None else check_schedule(sigmas_override)
         self.num_inference_steps_override = num_inference_steps_override
@@ -53,56 +59,88 @@ class LTX2DenoisingStage:
         return v, a
 
     @torch.inference_mode()
-    def __call__(self, state: AVState, contexts: PromptContexts, stage: StagePreset, *,
-                 callback: StepCallback | None = None) -> AVState:
+    def __call__(
+        self,
+        state: AVState,
+        contexts: PromptContexts,
+        stage: StagePreset,
+        *,
+        callback: StepCallback | None = None,
+    ) -> AVState:
         sigmas = self.sigmas(stage)
         vg, ag = self.guidance(stage)
         total = len(sigmas) - 1
         for i in range(total):
             x0_video, x0_audio = self._predict(state, contexts, sigmas[i], vg, ag)
-            state = replace(state, video=_step(state.video, x0_video, sigmas[i], sigmas[i + 1]),
-                            audio=_step(state.audio, x0_audio, sigmas[i], sigmas[i + 1]))
+            state = replace(
+                state,
+                video=_step(state.video, x0_video, sigmas[i], sigmas[i + 1]),
+                audio=_step(state.audio, x0_audio, sigmas[i], sigmas[i + 1]),
+            )
             if callback is not None:
                 callback(i + 1, total)
         return state
 
-    def _predict(self, state: AVState, ctx: PromptContexts, sigma: float, vg: GuidanceParams,
-                 ag: GuidanceParams) -> tuple[torch.Tensor, torch.Tensor]:
+    def _predict(
+        self, state: AVState, ctx: PromptContexts, sigma: float, vg: GuidanceParams, ag: GuidanceParams
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         cond = self._x0(state, ctx.video, ctx.audio, sigma, Perturbations.none())
         extra: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if vg.uses_text or ag.uses_text:
             if ctx.negative_video is None or ctx.negative_audio is None:
                 raise ValueError("text guidance needs negative-prompt contexts")
-            extra["uncond_text"] = self._x0(state, ctx.negative_video, ctx.negative_audio, sigma, Perturbations.none())
+            extra["uncond_text"] = self._x0(
+                state, ctx.negative_video, ctx.negative_audio, sigma, Perturbations.none()
+            )
         if vg.uses_perturbed or ag.uses_perturbed:
-            skip = Perturbations(skip_video_self_attn=frozenset(vg.stg_blocks if vg.uses_perturbed else ()),
-                                 skip_audio_self_attn=frozenset(ag.stg_blocks if ag.uses_perturbed else ()),
-                                 skip_a2v=False, skip_v2a=False)
+            skip = Perturbations(
+                skip_video_self_attn=frozenset(vg.stg_blocks if vg.uses_perturbed else ()),
+                skip_audio_self_attn=frozenset(ag.stg_blocks if ag.uses_perturbed else ()),
+                skip_a2v=False,
+                skip_v2a=False,
+            )
             extra["perturbed"] = self._x0(state, ctx.video, ctx.audio, sigma, skip)
         if vg.uses_isolated or ag.uses_isolated:
-            iso = Perturbations(skip_video_self_attn=frozenset(), skip_audio_self_attn=frozenset(),
-                                skip_a2v=True, skip_v2a=True)
+            iso = Perturbations(
+                skip_video_self_attn=frozenset(),
+                skip_audio_self_attn=frozenset(),
+                skip_a2v=True,
+                skip_v2a=True,
+            )
             extra["isolated"] = self._x0(state, ctx.video, ctx.audio, sigma, iso)
         video = guide(cond[0], vg, **{k: v[0] for k, v in extra.items()})
         audio = guide(cond[1], ag, **{k: v[1] for k, v in extra.items()})
         return video, audio
 
-    def _x0(self, state: AVState, video_ctx: torch.Tensor, audio_ctx: torch.Tensor, sigma: float,
-            perturbations: Perturbations) -> tuple[torch.Tensor, torch.Tensor]:
+    def _x0(
+        self,
+        state: AVState,
+        video_ctx: torch.Tensor,
+        audio_ctx: torch.Tensor,
+        sigma: float,
+        perturbations: Perturbations,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         v_mod = _modality(state.video, video_ctx, sigma)
         a_mod = _modality(state.audio, audio_ctx, sigma)
         v_vel, a_vel = self.transformer(v_mod, a_mod, perturbations)
-        return (to_denoised(v_mod.latent, v_vel, v_mod.timesteps),
-                to_denoised(a_mod.latent, a_vel, a_mod.timesteps))
+        return (
+            to_denoised(v_mod.latent, v_vel, v_mod.timesteps),
+            to_denoised(a_mod.latent, a_vel, a_mod.timesteps),
+        )
 
 
 def _modality(s: LatentState, context: torch.Tensor, sigma: float) -> Modality:
     b = s.latent.shape[0]
     dtype = context.dtype  # the model's dtype: contexts come from the text path loaded alongside it
     timesteps = s.denoise_mask * sigma  # [B, T] per-token sigma; 0 on clean conditioning tokens
-    return Modality(latent=s.latent.to(dtype), timesteps=timesteps,
-                    sigma=torch.full((b,), sigma, device=s.latent.device, dtype=torch.float32),
-                    positions=s.positions, context=context.to(dtype), attention_mask=s.attention_mask)
+    return Modality(
+        latent=s.latent.to(dtype),
+        timesteps=timesteps,
+        sigma=torch.full((b,), sigma, device=s.latent.device, dtype=torch.float32),
+        positions=s.positions,
+        context=context.to(dtype),
+        attention_mask=s.attention_mask,
+    )
 
 
 def _step(s: LatentState, x0: torch.Tensor, sigma: float, sigma_next: float) -> LatentState:

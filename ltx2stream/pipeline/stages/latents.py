@@ -19,14 +19,30 @@ from ltx2stream.pipeline.state import AVState, StageGrid
 from ltx2stream.types import AUDIO_LATENT_BINS, AUDIO_LATENT_CHANNELS, VIDEO_LATENT_CHANNELS
 
 
-def blank_state(tokens: int, channels: int, positions: torch.Tensor, *, batch: int, device: torch.device | str,
-                dtype: torch.dtype, clean: torch.Tensor | None = None) -> LatentState:
+def blank_state(
+    tokens: int,
+    channels: int,
+    positions: torch.Tensor,
+    *,
+    batch: int,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    clean: torch.Tensor | None = None,
+) -> LatentState:
     """A modality canvas: clean tokens (zeros unless given) [B, T, C], denoise mask 1 [B, T]."""
-    base = clean.to(device=device, dtype=dtype) if clean is not None else torch.zeros(
-        (batch, tokens, channels), device=device, dtype=dtype)
+    base = (
+        clean.to(device=device, dtype=dtype)
+        if clean is not None
+        else torch.zeros((batch, tokens, channels), device=device, dtype=dtype)
+    )
     mask = torch.ones((batch, tokens), device=device, dtype=torch.float32)
-    return LatentState(latent=base.clone(), clean_latent=base, denoise_mask=mask,
-                       positions=positions.to(device), num_target=tokens)
+    return LatentState(
+        latent=base.clone(),
+        clean_latent=base,
+        denoise_mask=mask,
+        positions=positions.to(device),
+        num_target=tokens,
+    )
 
 
 class LTX2LatentPreparationStage:
@@ -36,16 +52,35 @@ class LTX2LatentPreparationStage:
         self.device = device
         self.dtype = dtype
 
-    def __call__(self, grid: StageGrid, *, video_clean: torch.Tensor | None = None,
-                 audio_clean: torch.Tensor | None = None) -> AVState:
+    def __call__(
+        self,
+        grid: StageGrid,
+        *,
+        video_clean: torch.Tensor | None = None,
+        audio_clean: torch.Tensor | None = None,
+    ) -> AVState:
         """``video_clean`` [B, T_v, 128] / ``audio_clean`` [B, T_a, 128] seed the canvas (stage 2: upsampled latent)."""
         b = grid.batch
         vpos = video_positions(grid.latent_frames, grid.latent_height, grid.latent_width, grid.fps, batch=b)
         apos = audio_positions(grid.audio_frames, batch=b, offset=grid.audio_start_index) - grid.time_origin_s
-        video = blank_state(grid.video_tokens, VIDEO_LATENT_CHANNELS, vpos, batch=b, device=self.device,
-                            dtype=self.dtype, clean=video_clean)
-        audio = blank_state(grid.audio_frames, AUDIO_LATENT_CHANNELS * AUDIO_LATENT_BINS, apos, batch=b,
-                            device=self.device, dtype=self.dtype, clean=audio_clean)
+        video = blank_state(
+            grid.video_tokens,
+            VIDEO_LATENT_CHANNELS,
+            vpos,
+            batch=b,
+            device=self.device,
+            dtype=self.dtype,
+            clean=video_clean,
+        )
+        audio = blank_state(
+            grid.audio_frames,
+            AUDIO_LATENT_CHANNELS * AUDIO_LATENT_BINS,
+            apos,
+            batch=b,
+            device=self.device,
+            dtype=self.dtype,
+            clean=audio_clean,
+        )
         return AVState(video=video, audio=audio, grid=grid)
 
 
@@ -55,6 +90,10 @@ def add_noise(state: AVState, seed: int, scale: float = 1.0) -> AVState:
     v, a = state.video, state.audio
     v_noise = torch.randn(tuple(v.clean_latent.shape), generator=gen, dtype=torch.float32)
     a_noise = torch.randn(tuple(a.clean_latent.shape), generator=gen, dtype=torch.float32)
-    video = replace(v, latent=gaussian_noiser(v_noise.to(v.clean_latent.device), v.clean_latent, v.denoise_mask, scale))
-    audio = replace(a, latent=gaussian_noiser(a_noise.to(a.clean_latent.device), a.clean_latent, a.denoise_mask, scale))
+    video = replace(
+        v, latent=gaussian_noiser(v_noise.to(v.clean_latent.device), v.clean_latent, v.denoise_mask, scale)
+    )
+    audio = replace(
+        a, latent=gaussian_noiser(a_noise.to(a.clean_latent.device), a.clean_latent, a.denoise_mask, scale)
+    )
     return replace(state, video=video, audio=audio)

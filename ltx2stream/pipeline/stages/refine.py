@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import torch
 
@@ -44,8 +44,15 @@ class LTX2RefineInitStage:
 class LTX2UpsampleStage:
     """Stage-1 result -> stage-2 starting state at the target grid."""
 
-    def __init__(self, *, upsampler: torch.nn.Module, vae: Any, sigmas: tuple[float, ...] = DISTILLED_STAGE2,
-                 add_noise: bool = True, prepare: LTX2LatentPreparationStage | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        upsampler: torch.nn.Module,
+        vae: Any,
+        sigmas: tuple[float, ...] = DISTILLED_STAGE2,
+        add_noise: bool = True,
+        prepare: LTX2LatentPreparationStage | None = None,
+    ) -> None:
         self.upsampler = upsampler
         self.vae = vae
         self.sigmas = sigmas
@@ -53,7 +60,9 @@ class LTX2UpsampleStage:
         self.prepare = prepare or LTX2LatentPreparationStage()
 
     @torch.inference_mode()
-    def __call__(self, stage1: AVState, target: StageGrid, items: tuple[ConditioningItem, ...], seed: int) -> AVState:
+    def __call__(
+        self, stage1: AVState, target: StageGrid, items: tuple[ConditioningItem, ...], seed: int
+    ) -> AVState:
         from ltx2stream.models.upsampler import upsample_video
 
         latent = stage1.video_latent()  # [B, C, F, h, w]
@@ -61,10 +70,15 @@ class LTX2UpsampleStage:
         up = upsample_video(latent.to(device=param.device, dtype=param.dtype), self.upsampler, self.vae)
         expected = (target.latent_frames, target.latent_height, target.latent_width)
         if tuple(up.shape[2:]) != expected:
-            raise ConfigError(f"upsampler produced a latent grid {tuple(up.shape[2:])}, stage 2 needs {expected}",
-                              code="config.upsampler_scale")
-        state = self.prepare(target, video_clean=video_to_tokens(up.to(latent.dtype)),
-                             audio_clean=audio_to_tokens(stage1.audio_latent()))
+            raise ConfigError(
+                f"upsampler produced a latent grid {tuple(up.shape[2:])}, stage 2 needs {expected}",
+                code="config.upsampler_scale",
+            )
+        state = self.prepare(
+            target,
+            video_clean=video_to_tokens(up.to(latent.dtype)),
+            audio_clean=audio_to_tokens(stage1.audio_latent()),
+        )
         state = condition(state, items)
         if not self.add_noise:
             return state
@@ -80,17 +94,16 @@ class LTX2RefineLoRAStage:
         self.strength = strength
         self._handle: Any = None
 
-    def __enter__(self) -> "LTX2RefineLoRAStage":
+    def __enter__(self) -> Self:
         if self.lora is not None:
             from ltx2stream.models.lora import apply_lora
 
             self._handle = apply_lora(self.transformer, self.lora, self.strength)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
-
-

@@ -42,8 +42,10 @@ class LTX2TextEncodingStage:
 
     def _encode(self, prompt: str, negative_prompt: str | None) -> PromptContexts:
         if self.encoder is None:
-            raise ConfigError("this rank has no text encoder and no process group to receive contexts from",
-                              code="config.no_text_encoder")
+            raise ConfigError(
+                "this rank has no text encoder and no process group to receive contexts from",
+                code="config.no_text_encoder",
+            )
         pos = self.encoder.encode([prompt])
         if negative_prompt is None:
             return PromptContexts(pos.video, pos.audio)
@@ -66,7 +68,11 @@ def _broadcast(contexts: PromptContexts | None, src: int, group: Any) -> PromptC
             out[n] = None
             continue
         shape, dtype = desc
-        t = getattr(contexts, n).to(device) if contexts is not None else torch.empty(shape, dtype=dtype, device=device)
+        t = (
+            getattr(contexts, n).to(device)
+            if contexts is not None
+            else torch.empty(shape, dtype=dtype, device=device)
+        )
         dist.broadcast(t, src=src, group=group)
         out[n] = t
     return PromptContexts(**out)  # type: ignore[arg-type]

@@ -47,7 +47,9 @@ def limits_table() -> str:
     defaults = ProtocolLimits()
     rows = ["| limit | server-side default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(ProtocolLimits):
-        match = re.search(rf"^\s+(?:\w+, )?{f.name}(?:, \w+)?: (.*?)(?=^\s+\w+(?:, \w+)?: |\Z)", doc, re.S | re.M)
+        match = re.search(
+            rf"^\s+(?:\w+, )?{f.name}(?:, \w+)?: (.*?)(?=^\s+\w+(?:, \w+)?: |\Z)", doc, re.DOTALL | re.MULTILINE
+        )
         meaning = " ".join(match.group(1).split()) if match else ""
         rows.append(f"| `{f.name}` | `{getattr(defaults, f.name)!r}` | {meaning} |")
     return "\n".join(rows) + "\n"
@@ -57,8 +59,10 @@ def error_table() -> str:
     """The error table: code, close code, flags, meaning."""
     rows = ["| code | close code | retryable | fatal | meaning |", "|---|---|---|---|---|"]
     for s in ERRORS.values():
-        rows.append(f"| `{s.code}` | {int(s.close_code)} `{s.close_code.name}` | {'yes' if s.retryable else 'no'} | "
-                    f"{'yes' if s.fatal else 'no'} | {s.summary} |")
+        rows.append(
+            f"| `{s.code}` | {int(s.close_code)} `{s.close_code.name}` | {'yes' if s.retryable else 'no'} | "
+            f"{'yes' if s.fatal else 'no'} | {s.summary} |"
+        )
     return "\n".join(rows) + "\n"
 
 
@@ -69,7 +73,13 @@ def close_code_list() -> str:
 
 def all_blocks() -> list[str]:
     """Every generated block, in document order."""
-    return [message_sections("client"), message_sections("server"), limits_table(), error_table(), close_code_list()]
+    return [
+        message_sections("client"),
+        message_sections("server"),
+        limits_table(),
+        error_table(),
+        close_code_list(),
+    ]
 
 
 if __name__ == "__main__":

@@ -99,8 +99,10 @@ class Open(Message):
         """Refuse another protocol version before looking at fields a newer client may have added."""
         version = data.get("protocol_version")
         if isinstance(version, int) and not isinstance(version, bool) and version != PROTOCOL_VERSION:
-            raise ProtocolError(f"open.protocol_version: {version} is not supported; this server speaks "
-                                f"{PROTOCOL_VERSION}", code=UNSUPPORTED_VERSION)
+            raise ProtocolError(
+                f"open.protocol_version: {version} is not supported; this server speaks {PROTOCOL_VERSION}",
+                code=UNSUPPORTED_VERSION,
+            )
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,10 @@ class Steer(Message):
 
     def check_rules(self, limits: ProtocolLimits) -> None:
         if self.transition == "cut" and self.blend_segments != 1:
-            raise ProtocolError(f"steer.blend_segments={self.blend_segments} only applies to transition 'blend'",
-                                code=OUT_OF_RANGE)
+            raise ProtocolError(
+                f"steer.blend_segments={self.blend_segments} only applies to transition 'blend'",
+                code=OUT_OF_RANGE,
+            )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ import msgpack  # type: ignore[import-untyped]
 
 from ltx2stream.errors import LTX2StreamError, ProtocolError
 from ltx2stream.server.protocol.client_messages import CLIENT_MESSAGES
-from ltx2stream.server.protocol.codes import INTERNAL, MALFORMED, TOO_LARGE, UNKNOWN_TYPE, error_spec, is_fatal
+from ltx2stream.server.protocol.codes import (
+    INTERNAL,
+    MALFORMED,
+    TOO_LARGE,
+    UNKNOWN_TYPE,
+    error_spec,
+    is_fatal,
+)
 from ltx2stream.server.protocol.limits import ProtocolLimits
 from ltx2stream.server.protocol.schema import Message, from_wire, to_wire
 from ltx2stream.server.protocol.server_messages import SERVER_MESSAGES, Error
@@ -46,8 +53,9 @@ def decode(data: bytes | bytearray | memoryview, *, limits: ProtocolLimits) -> M
     cls = _BY_SENDER[limits.sender].get(kind)
     if cls is None:
         known = ", ".join(sorted(_BY_SENDER[limits.sender]))
-        raise ProtocolError(f"type {kind[:64]!r} is not a {limits.sender} message; known: {known}",
-                            code=UNKNOWN_TYPE)
+        raise ProtocolError(
+            f"type {kind[:64]!r} is not a {limits.sender} message; known: {known}", code=UNKNOWN_TYPE
+        )
     msg: Message = from_wire(cls, obj, kind, limits, skip=frozenset({"type"}))
     return msg
 
@@ -63,8 +71,13 @@ def error_from(exc: BaseException, *, accepted: bool = True, request_id: int | N
     else:
         code, text = INTERNAL, "internal server error"
     spec = error_spec(code)
-    return Error(code=code[:64], message=text[:_MAX_ERROR_MESSAGE], retryable=spec.retryable,
-                 fatal=is_fatal(code, accepted=accepted), request_id=request_id)
+    return Error(
+        code=code[:64],
+        message=text[:_MAX_ERROR_MESSAGE],
+        retryable=spec.retryable,
+        fatal=is_fatal(code, accepted=accepted),
+        request_id=request_id,
+    )
 
 
 def _unpack(data: Any, limits: ProtocolLimits) -> Any:
@@ -73,13 +86,20 @@ def _unpack(data: Any, limits: ProtocolLimits) -> Any:
     if not isinstance(data, bytes | bytearray | memoryview):
         raise ProtocolError(f"expected bytes, got {type(data).__name__}", code=MALFORMED)
     if len(data) > limits.max_message_bytes:
-        raise ProtocolError(f"message of {len(data)} bytes exceeds the limit of {limits.max_message_bytes}",
-                            code=TOO_LARGE)
+        raise ProtocolError(
+            f"message of {len(data)} bytes exceeds the limit of {limits.max_message_bytes}", code=TOO_LARGE
+        )
     try:
         return msgpack.unpackb(
-            data, raw=False, use_list=True, strict_map_key=True,
-            max_bin_len=limits.max_bin_bytes, max_str_len=limits.max_str_bytes,
-            max_array_len=limits.max_array_len, max_map_len=limits.max_map_len, max_ext_len=0,
+            data,
+            raw=False,
+            use_list=True,
+            strict_map_key=True,
+            max_bin_len=limits.max_bin_bytes,
+            max_str_len=limits.max_str_bytes,
+            max_array_len=limits.max_array_len,
+            max_map_len=limits.max_map_len,
+            max_ext_len=0,
         )
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         text = str(e)

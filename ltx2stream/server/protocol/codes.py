@@ -81,40 +81,103 @@ def _spec(code: str, close: CloseCode, retryable: bool, fatal: bool, summary: st
 
 
 C = CloseCode
-ERRORS: dict[str, ErrorSpec] = {s.code: s for s in (
-    _spec(MALFORMED, C.BAD_REQUEST, False, True, "not a msgpack map with a string `type`"),
-    _spec(TOO_LARGE, C.MESSAGE_TOO_BIG, False, True, "message, string or binary field over its size limit"),
-    _spec(UNKNOWN_TYPE, C.BAD_REQUEST, False, False, "`type` is not a message this side may send"),
-    _spec(UNKNOWN_FIELD, C.BAD_REQUEST, False, False, "a field the message does not define"),
-    _spec(MISSING_FIELD, C.BAD_REQUEST, False, False, "a required field is absent"),
-    _spec(BAD_TYPE, C.BAD_REQUEST, False, False, "a field has the wrong msgpack type"),
-    _spec(OUT_OF_RANGE, C.BAD_REQUEST, False, False, "a value outside its range, rule or choices"),
-    _spec(BAD_IMAGE, C.BAD_REQUEST, False, False, "image bytes are not PNG/JPEG/WebP or disagree with `mime`"),
-    _spec(UNSUPPORTED_VERSION, C.UNSUPPORTED_VERSION, False, True, "`open.protocol_version` is not spoken here"),
-    _spec(UNEXPECTED, C.BAD_REQUEST, False, False, "a valid message that is not allowed now (e.g. a 2nd `open`)"),
-    _spec(AUTH_FAILED, C.UNAUTHORIZED, False, True, "missing or wrong credentials"),
-    _spec(ORIGIN_FORBIDDEN, C.FORBIDDEN, False, True, "the page's Origin is not allowed"),
-    _spec(QUEUE_FULL, C.UNAVAILABLE, True, True, "the wait queue is full"),
-    _spec(SHUTDOWN, C.GOING_AWAY, True, True, "the server is shutting down"),
-    _spec(INTERNAL, C.INTERNAL_ERROR, True, True, "an unexpected server failure (logged with a traceback)"),
-    _spec(CLIENT_TOO_SLOW, C.POLICY_VIOLATION, True, True, "the client did not read media fast enough"),
-    _spec(TIMEOUT, C.TIMEOUT, True, True, "no `open` (or no activity) within the server's timeout"),
-    _spec(RATE_LIMITED, C.RATE_LIMITED, True, False, "steering faster than the advertised rate"),
-    _spec(INVALID_TRANSITION, C.CONFLICT, False, False, "pause/resume/stop not possible in the current state"),
-    _spec(COMMAND_NOT_ALLOWED, C.CONFLICT, False, False, "steer/snapshot not possible in the current state"),
-    _spec(BAD_SESSION_ID, C.BAD_REQUEST, False, True, "a session id outside [A-Za-z0-9_-]{8,64}"),
-    _spec(SESSION_NOT_FOUND, C.NOT_FOUND, False, True, "no stored session with that id (expired or never saved)"),
-    _spec(SESSION_BUSY, C.CONFLICT, True, True, "session still live or ending; its state is not stored yet"),
-    _spec(SEGMENT_NOT_FOUND, C.NOT_FOUND, False, True, "the session has no stored state at that segment"),
-    _spec(WRITE_FAILED, C.INTERNAL_ERROR, True, False, "storing a snapshot failed; the previous one is intact"),
-    _spec(STATE_CORRUPT, C.BAD_STATE, False, True, "state blob truncated, unreadable or failing its checksum"),
-    _spec(STATE_FOREIGN, C.BAD_STATE, False, True, "safetensors that is not an ltx2stream continuation state"),
-    _spec(STATE_FUTURE_VERSION, C.BAD_STATE, False, True, "state written by a newer schema version"),
-    _spec(STATE_INCOMPATIBLE, C.CONFLICT, False, True, "state preset/size/fps differ from the session's"),
-)}
+ERRORS: dict[str, ErrorSpec] = {
+    s.code: s
+    for s in (
+        _spec(MALFORMED, C.BAD_REQUEST, False, True, "not a msgpack map with a string `type`"),
+        _spec(
+            TOO_LARGE, C.MESSAGE_TOO_BIG, False, True, "message, string or binary field over its size limit"
+        ),
+        _spec(UNKNOWN_TYPE, C.BAD_REQUEST, False, False, "`type` is not a message this side may send"),
+        _spec(UNKNOWN_FIELD, C.BAD_REQUEST, False, False, "a field the message does not define"),
+        _spec(MISSING_FIELD, C.BAD_REQUEST, False, False, "a required field is absent"),
+        _spec(BAD_TYPE, C.BAD_REQUEST, False, False, "a field has the wrong msgpack type"),
+        _spec(OUT_OF_RANGE, C.BAD_REQUEST, False, False, "a value outside its range, rule or choices"),
+        _spec(
+            BAD_IMAGE,
+            C.BAD_REQUEST,
+            False,
+            False,
+            "image bytes are not PNG/JPEG/WebP or disagree with `mime`",
+        ),
+        _spec(
+            UNSUPPORTED_VERSION,
+            C.UNSUPPORTED_VERSION,
+            False,
+            True,
+            "`open.protocol_version` is not spoken here",
+        ),
+        _spec(
+            UNEXPECTED,
+            C.BAD_REQUEST,
+            False,
+            False,
+            "a valid message that is not allowed now (e.g. a 2nd `open`)",
+        ),
+        _spec(AUTH_FAILED, C.UNAUTHORIZED, False, True, "missing or wrong credentials"),
+        _spec(ORIGIN_FORBIDDEN, C.FORBIDDEN, False, True, "the page's Origin is not allowed"),
+        _spec(QUEUE_FULL, C.UNAVAILABLE, True, True, "the wait queue is full"),
+        _spec(SHUTDOWN, C.GOING_AWAY, True, True, "the server is shutting down"),
+        _spec(
+            INTERNAL, C.INTERNAL_ERROR, True, True, "an unexpected server failure (logged with a traceback)"
+        ),
+        _spec(CLIENT_TOO_SLOW, C.POLICY_VIOLATION, True, True, "the client did not read media fast enough"),
+        _spec(TIMEOUT, C.TIMEOUT, True, True, "no `open` (or no activity) within the server's timeout"),
+        _spec(RATE_LIMITED, C.RATE_LIMITED, True, False, "steering faster than the advertised rate"),
+        _spec(
+            INVALID_TRANSITION,
+            C.CONFLICT,
+            False,
+            False,
+            "pause/resume/stop not possible in the current state",
+        ),
+        _spec(
+            COMMAND_NOT_ALLOWED, C.CONFLICT, False, False, "steer/snapshot not possible in the current state"
+        ),
+        _spec(BAD_SESSION_ID, C.BAD_REQUEST, False, True, "a session id outside [A-Za-z0-9_-]{8,64}"),
+        _spec(
+            SESSION_NOT_FOUND,
+            C.NOT_FOUND,
+            False,
+            True,
+            "no stored session with that id (expired or never saved)",
+        ),
+        _spec(
+            SESSION_BUSY, C.CONFLICT, True, True, "session still live or ending; its state is not stored yet"
+        ),
+        _spec(SEGMENT_NOT_FOUND, C.NOT_FOUND, False, True, "the session has no stored state at that segment"),
+        _spec(
+            WRITE_FAILED,
+            C.INTERNAL_ERROR,
+            True,
+            False,
+            "storing a snapshot failed; the previous one is intact",
+        ),
+        _spec(
+            STATE_CORRUPT,
+            C.BAD_STATE,
+            False,
+            True,
+            "state blob truncated, unreadable or failing its checksum",
+        ),
+        _spec(
+            STATE_FOREIGN,
+            C.BAD_STATE,
+            False,
+            True,
+            "safetensors that is not an ltx2stream continuation state",
+        ),
+        _spec(STATE_FUTURE_VERSION, C.BAD_STATE, False, True, "state written by a newer schema version"),
+        _spec(STATE_INCOMPATIBLE, C.CONFLICT, False, True, "state preset/size/fps differ from the session's"),
+    )
+}
 
-_FAMILY_FALLBACK = {"protocol": OUT_OF_RANGE, "input": OUT_OF_RANGE, "config": OUT_OF_RANGE,
-                    "state": STATE_CORRUPT}
+_FAMILY_FALLBACK = {
+    "protocol": OUT_OF_RANGE,
+    "input": OUT_OF_RANGE,
+    "config": OUT_OF_RANGE,
+    "state": STATE_CORRUPT,
+}
 
 
 def error_spec(code: str) -> ErrorSpec:

@@ -60,8 +60,18 @@ class ProtocolLimits:
     def __post_init__(self) -> None:
         if self.sender not in ("client", "server"):
             raise ValueError(f"ProtocolLimits.sender must be 'client' or 'server'; got {self.sender!r}")
-        for name in ("max_message_bytes", "max_prompt_chars", "max_image_bytes", "max_state_bytes",
-                     "max_media_bytes", "max_width", "max_height", "max_frames", "max_array_len", "max_map_len"):
+        for name in (
+            "max_message_bytes",
+            "max_prompt_chars",
+            "max_image_bytes",
+            "max_state_bytes",
+            "max_media_bytes",
+            "max_width",
+            "max_height",
+            "max_frames",
+            "max_array_len",
+            "max_map_len",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"ProtocolLimits.{name} must be > 0; got {getattr(self, name)}")
         if not 0 < self.min_fps <= self.max_fps:
@@ -80,9 +90,13 @@ class ProtocolLimits:
         return max(self.max_media_bytes, self.max_state_bytes)
 
     @classmethod
-    def for_client(cls, **overrides: object) -> "ProtocolLimits":
+    def for_client(cls, **overrides: object) -> ProtocolLimits:
         """Limits for a client decoding what the server sends (large media payloads)."""
-        fields: dict[str, object] = {"sender": "server", "max_message_bytes": 64 * MiB, "max_media_bytes": 63 * MiB,
-                                     "max_state_bytes": 63 * MiB}
+        fields: dict[str, object] = {
+            "sender": "server",
+            "max_message_bytes": 64 * MiB,
+            "max_media_bytes": 63 * MiB,
+            "max_state_bytes": 63 * MiB,
+        }
         fields.update(overrides)
         return cls(**fields)  # type: ignore[arg-type]

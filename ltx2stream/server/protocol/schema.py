@@ -80,7 +80,11 @@ class Int:
         return value
 
     def describe(self) -> str:
-        rule = "" if self.step == 1 else (f", step {self.step}" if not self.offset else f", {self.offset}+{self.step}k")
+        rule = (
+            ""
+            if self.step == 1
+            else (f", step {self.step}" if not self.offset else f", {self.offset}+{self.step}k")
+        )
         return f"int {self.lo}..{self.hi}{rule}"
 
 
@@ -150,8 +154,9 @@ class Bin:
         data = bytes(value)
         max_len = _bound(self.max_len, limits)
         if not self.min_len <= len(data) <= max_len:
-            raise ProtocolError(f"{path}: {len(data)} bytes is outside [{self.min_len}, {max_len}]",
-                                code=OUT_OF_RANGE)
+            raise ProtocolError(
+                f"{path}: {len(data)} bytes is outside [{self.min_len}, {max_len}]", code=OUT_OF_RANGE
+            )
         return data
 
     def describe(self) -> str:
@@ -203,8 +208,9 @@ def field_specs(cls: type) -> dict[str, tuple[Spec, bool]]:
     return out
 
 
-def from_wire(cls: type, data: dict[str, Any], path: str, limits: ProtocolLimits,
-              skip: frozenset[str] = frozenset()) -> Any:
+def from_wire(
+    cls: type, data: dict[str, Any], path: str, limits: ProtocolLimits, skip: frozenset[str] = frozenset()
+) -> Any:
     """Build ``cls`` from a decoded map: unknown, missing, mistyped and out-of-range fields raise ProtocolError."""
     specs = field_specs(cls)
     check_raw = getattr(cls, "check_raw", None)
@@ -213,8 +219,10 @@ def from_wire(cls: type, data: dict[str, Any], path: str, limits: ProtocolLimits
     unknown = sorted(repr(k)[:64] for k in data if k not in specs and k not in skip)
     if unknown:
         more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
-        raise ProtocolError(f"{path}: unknown field(s) {', '.join(unknown[:5])}{more}; known: {', '.join(specs)}",
-                            code=UNKNOWN_FIELD)
+        raise ProtocolError(
+            f"{path}: unknown field(s) {', '.join(unknown[:5])}{more}; known: {', '.join(specs)}",
+            code=UNKNOWN_FIELD,
+        )
     values: dict[str, Any] = {}
     for name, (spec, required) in specs.items():
         if name not in data or data[name] is None:

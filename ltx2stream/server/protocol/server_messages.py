@@ -11,7 +11,13 @@ from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, St
 from ltx2stream.session.state_machine import SegmentPlan, SessionState, StateChange
 
 STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
-FINAL_REASONS = ("stopped", "failed", "shutdown", "timeout", "limit")  # limit: a server cap (duration, segments)
+FINAL_REASONS = (
+    "stopped",
+    "failed",
+    "shutdown",
+    "timeout",
+    "limit",
+)  # limit: a server cap (duration, segments)
 SESSION_STATES = tuple(s.value for s in SessionState)
 MAX_SECONDS = 1e9
 _COUNT = Int(0, MAX_INDEX)
@@ -32,10 +38,18 @@ class LimitsInfo:
     steer_burst: int = wire(_COUNT)
 
     @classmethod
-    def from_limits(cls, limits: ProtocolLimits) -> "LimitsInfo":
+    def from_limits(cls, limits: ProtocolLimits) -> LimitsInfo:
         """The advertised subset of the server's own decoding limits."""
-        return cls(limits.max_message_bytes, limits.max_prompt_chars, limits.max_image_bytes, limits.max_state_bytes,
-                   limits.max_lookahead, limits.max_blend_segments, limits.steer_per_minute, limits.steer_burst)
+        return cls(
+            limits.max_message_bytes,
+            limits.max_prompt_chars,
+            limits.max_image_bytes,
+            limits.max_state_bytes,
+            limits.max_lookahead,
+            limits.max_blend_segments,
+            limits.steer_per_minute,
+            limits.steer_burst,
+        )
 
 
 @dataclass(frozen=True)
@@ -85,7 +99,7 @@ class State(Message):
     reason: str | None = wire(Str(256), default=None)
 
     @classmethod
-    def from_change(cls, change: StateChange) -> "State":
+    def from_change(cls, change: StateChange) -> State:
         """The message reporting a state-machine transition."""
         return cls(state=change.current.value, previous=change.previous.value, reason=change.reason)
 
@@ -100,13 +114,20 @@ class SegmentStarted(Message):
     prompt: str = wire(Str("max_prompt_chars", min_len=1))
     seed: int = wire(Int(0, MAX_SEED))
     previous_prompt: str | None = wire(Str("max_prompt_chars"), default=None)  # set during a blend
-    weight: float = wire(Float(0.0, 1.0), default=1.0)  # weight of ``prompt`` (1 - weight for previous_prompt)
+    weight: float = wire(
+        Float(0.0, 1.0), default=1.0
+    )  # weight of ``prompt`` (1 - weight for previous_prompt)
 
     @classmethod
-    def from_plan(cls, plan: SegmentPlan) -> "SegmentStarted":
+    def from_plan(cls, plan: SegmentPlan) -> SegmentStarted:
         """The message announcing a segment planned by the SteeringSchedule."""
-        return cls(index=plan.index, prompt=plan.prompt, seed=plan.seed, previous_prompt=plan.previous_prompt,
-                   weight=plan.weight)
+        return cls(
+            index=plan.index,
+            prompt=plan.prompt,
+            seed=plan.seed,
+            previous_prompt=plan.previous_prompt,
+            weight=plan.weight,
+        )
 
 
 @dataclass(frozen=True)
@@ -204,5 +225,17 @@ class Final(Message):
     error_code: str | None = wire(Str(64), default=None)
 
 
-SERVER_MESSAGES: tuple[type[Message], ...] = (Accepted, Queued, State, SegmentStarted, Progress, MediaInit, Media,
-                                              SegmentDone, SteerAck, SnapshotResult, Error, Final)
+SERVER_MESSAGES: tuple[type[Message], ...] = (
+    Accepted,
+    Queued,
+    State,
+    SegmentStarted,
+    Progress,
+    MediaInit,
+    Media,
+    SegmentDone,
+    SteerAck,
+    SnapshotResult,
+    Error,
+    Final,
+)
