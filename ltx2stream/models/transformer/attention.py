@@ -6,15 +6,41 @@
 
 Skipping the attention (STG "skip self-attention", official behaviour since the LTX-2.3 release) replaces the
 attention map by the identity: the output is the value projection itself, then gate and ``to_out`` as usual.
+
+The step from projected q/k/v to the per-head attention output is ``Attention.core`` (an ``AttentionCore``,
+default :func:`local_attention`); sequence parallelism (``ltx2stream/parallel/``) swaps it for a core that
+exchanges tokens for heads between ranks around the same local attention. Nothing else changes.
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 from einops import rearrange
 from torch import nn
 
 from ltx2stream.models.transformer.rope import RopeTable, apply_rope
+
+
+class AttentionCore(Protocol):
+    """q [B, T, H*d], k and v [B, S, H*d] (RMS-normed, RoPE applied), additive mask [B, 1, T, S] or None
+    -> [B, T, H*d]."""
+
+    def __call__(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor: ...
+
+
+def local_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+) -> torch.Tensor:
+    """Scaled dot-product attention over ``heads`` heads (scale 1/sqrt(d)); shapes as ``AttentionCore``."""
+    q, k, v = (
+        rearrange(t, "b t (h d) -> b h t d", h=heads) for t in (q, k, v)
+    )  # [B, T, H*d] -> [B, H, T, d]
+    out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return rearrange(out, "b h t d -> b t (h d)")  # [B, H, T, d] -> [B, T, H*d]
 
 
 class Attention(nn.Module):
@@ -43,6 +69,7 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(context_dim, inner)
         self.to_gate_logits = nn.Linear(query_dim, heads) if gated else None
         self.to_out = nn.Sequential(nn.Linear(inner, query_dim), nn.Identity())
+        self.core: AttentionCore = local_attention
 
     def forward(
         self,
@@ -65,19 +92,10 @@ class Attention(nn.Module):
             if pe is not None:
                 q = apply_rope(q, pe)
                 k = apply_rope(k, pe if k_pe is None else k_pe)
-            out = self._sdpa(q, k, v, mask)
+            out = self.core(q, k, v, mask, self.heads)
         if self.to_gate_logits is not None:
             out = self._gate(x, out)
         return self.to_out(out)
-
-    def _sdpa(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None
-    ) -> torch.Tensor:
-        q, k, v = (
-            rearrange(t, "b t (h d) -> b h t d", h=self.heads) for t in (q, k, v)
-        )  # [B, T, H*d] -> [B, H, T, d]
-        out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return rearrange(out, "b h t d -> b t (h d)")  # [B, H, T, d] -> [B, T, H*d]
 
     def _gate(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         assert self.to_gate_logits is not None
