@@ -171,7 +171,8 @@ def test_tiny_configs(flavour: str) -> None:
         ("use_middle_indices_grid", False),
         ("positional_embedding_type", "sincos"),
         ("av_cross_ada_norm", False),
-        ("ff_bias", False),  # LTX-2.5 switch
+        ("ff_bias", "false"),  # LTX-2.5 switch: JSON booleans only
+        ("use_keyframes_abs_pos_embedding", 1),
         ("num_layers", "48"),
     ],
 )
@@ -188,4 +189,4 @@ def test_inconsistent_sizes_are_refused() -> None:
     with pytest.raises(ConfigError, match="cross_attention_dim"):
         TransformerConfig.from_metadata(SECTION_23 | {"cross_attention_dim": 3840})
     with pytest.raises(ConfigError, match="flavour"):
-        tiny_transformer_config("ltx2.5")
+        tiny_transformer_config("ltx3")

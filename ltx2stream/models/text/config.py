@@ -28,7 +28,7 @@ from typing import Any
 from ltx2stream.errors import ConfigError, check_config_value
 
 SECTION = "transformer"
-FLAVOURS = ("ltx2", "ltx2.3")
+FLAVOURS = ("ltx2", "ltx2.3", "ltx2.5")
 V1, V2 = "v1", "v2"
 DEFAULT_MAX_LENGTH = 1024
 DEFAULT_REGISTERS = 128
@@ -226,11 +226,22 @@ def _connector(section: Mapping[str, Any], prefix: str) -> ConnectorConfig:
         num_layers=int(get("num_layers", 2)),
         num_registers=int(section.get("connector_num_learnable_registers", DEFAULT_REGISTERS)),
         gated_attention=bool(section.get("connector_apply_gated_attention", False)),
-        ff_bias=bool(section.get("connector_ff_bias", True)),
+        ff_bias=_flag(section, "connector_ff_bias", True),
         max_pos=tuple(int(p) for p in section.get("connector_positional_embedding_max_pos", [1])),
         rope_type=str(section.get("rope_type", "split")),
         double_precision_rope=section.get("frequencies_precision") == "float64",
     )
+
+
+def _flag(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A JSON boolean; ``"false"`` / 0 / null are refused naming key and value (``bool("false")`` is True)."""
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"transformer: unsupported value {key}={value!r}; supported: True, False (a JSON boolean)",
+            code="config.unsupported_value",
+        )
+    return value
 
 
 def tiny_text_config(flavour: str = "ltx2") -> TextPathConfig:

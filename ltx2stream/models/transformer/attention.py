@@ -107,20 +107,22 @@ class Attention(nn.Module):
 class GELUProjection(nn.Module):
     """Linear followed by tanh-approximated GELU; key ``proj``."""
 
-    def __init__(self, dim_in: int, dim_out: int) -> None:
+    def __init__(self, dim_in: int, dim_out: int, *, bias: bool = True) -> None:
         super().__init__()
-        self.proj = nn.Linear(dim_in, dim_out)
+        self.proj = nn.Linear(dim_in, dim_out, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return nn.functional.gelu(self.proj(x), approximate="tanh")
 
 
 class FeedForward(nn.Module):
-    """``net.0.proj`` (D -> 4D, GELU-tanh), ``net.1`` Identity, ``net.2`` (4D -> D)."""
+    """``net.0.proj`` (D -> 4D, GELU-tanh), ``net.1`` Identity, ``net.2`` (4D -> D); LTX-2.5 drops the biases."""
 
-    def __init__(self, dim: int, mult: int = 4) -> None:
+    def __init__(self, dim: int, mult: int = 4, *, bias: bool = True) -> None:
         super().__init__()
-        self.net = nn.Sequential(GELUProjection(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim))
+        self.net = nn.Sequential(
+            GELUProjection(dim, dim * mult, bias=bias), nn.Identity(), nn.Linear(dim * mult, dim, bias=bias)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

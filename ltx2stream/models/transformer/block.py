@@ -40,7 +40,7 @@ class StreamArgs:
     modulation: torch.Tensor  # [B, T, n*D] adaln_single output (n = 6 or 9)
     pe: RopeTable  # self-attention RoPE
     self_mask: torch.Tensor | None = None  # additive [B, 1, T, T]
-    prompt_modulation: torch.Tensor | None = None  # [B, 1, 2*D] (LTX-2.3)
+    prompt_modulation: torch.Tensor | None = None  # [B, 1, 2*D] (LTX-2.3; None without prompt_adaln_single)
     cross_pe: RopeTable | None = None  # A/V RoPE (time axis only)
     cross_scale_shift: torch.Tensor | None = None  # [B, T, 4*D]
     cross_gate: torch.Tensor | None = None  # [B, 1, D]
@@ -81,13 +81,13 @@ class BasicAVTransformerBlock(nn.Module):
         self.cross_attention_adaln = cfg.cross_attention_adaln
         self.attn1 = Attention(vd, heads, vdh, norm_eps=eps, gated=gated)
         self.attn2 = Attention(vd, heads, vdh, context_dim=cfg.cross_attention_dim, norm_eps=eps, gated=gated)
-        self.ff = FeedForward(vd)
+        self.ff = FeedForward(vd, bias=cfg.ff_bias)
         self.scale_shift_table = _table(rows, vd)
         self.audio_attn1 = Attention(ad, aheads, adh, norm_eps=eps, gated=gated)
         self.audio_attn2 = Attention(
             ad, aheads, adh, context_dim=cfg.audio_cross_attention_dim, norm_eps=eps, gated=gated
         )
-        self.audio_ff = FeedForward(ad)
+        self.audio_ff = FeedForward(ad, bias=cfg.audio_ff_bias)
         self.audio_scale_shift_table = _table(rows, ad)
         # A/V cross-attention runs at the audio head layout in both directions.
         self.audio_to_video_attn = Attention(vd, aheads, adh, context_dim=ad, norm_eps=eps, gated=gated)
@@ -142,9 +142,12 @@ class BasicAVTransformerBlock(nn.Module):
         normed = rms(x, eps)
         if not self.cross_attention_adaln:
             return x + m.attn2(normed, context=args.context)
-        assert m.prompt_table is not None and args.prompt_modulation is not None
+        assert m.prompt_table is not None
         shift_q, scale_q, gate_q = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_Q)
-        shift_kv, scale_kv = ada_rows(m.prompt_table, args.prompt_modulation, slice(0, 2))
+        if args.prompt_modulation is not None:
+            shift_kv, scale_kv = ada_rows(m.prompt_table, args.prompt_modulation, slice(0, 2))
+        else:  # use_prompt_adaln_single false: the static table alone (timestep-independent text K/V)
+            shift_kv, scale_kv = m.prompt_table.to(device=x.device, dtype=x.dtype)[:, None, None].unbind(0)
         context = modulate(args.context, scale_kv, shift_kv)
         return x + m.attn2(modulate(normed, scale_q, shift_q), context=context) * gate_q
 

@@ -1,4 +1,4 @@
-"""Frozen config of the LTX-2 / LTX-2.3 AV transformer, read from the embedded ``transformer`` section.
+"""Frozen config of the LTX-2 / 2.3 / 2.5 AV transformer, read from the embedded ``transformer`` section.
 
 Key names are the official ones (``ltx_core`` ``LTXModelConfigurator``). A missing key takes the official
 configurator's default, so a checkpoint is read exactly as the official loader reads it (two defaults differ
@@ -41,10 +41,13 @@ FIXED_VALUES: dict[str, Any] = {
     "share_ff": False,
     "av_cross_ada_norm": True,
 }
-# LTX-2.5 architecture switches: accepted only at their LTX-2/2.3 value.
-LTX25_VALUES: dict[str, Any] = {
+# LTX-2.5 architecture switches (``core:model/transformer/model_configurator.py`` at v1.2.0) and their
+# defaults = the LTX-2 / 2.3 behaviour. ``to_metadata`` writes them only when they differ from the default, so
+# an LTX-2 / 2.3 section round-trips to exactly its released keys.
+LTX25_DEFAULTS: dict[str, bool] = {
     "ff_bias": True,
     "audio_ff_bias": True,
+    "use_prompt_adaln_single": True,
     "use_keyframes_abs_pos_embedding": False,
 }
 
@@ -80,6 +83,10 @@ class TransformerConfig:
     cross_attention_adaln: bool = False  # LTX-2.3: AdaLN on text cross-attention (rows 6-8 + prompt tables)
     apply_gated_attention: bool = False  # LTX-2.3: per-head 2*sigmoid gate in every attention
     caption_proj_before_connector: bool = False  # LTX-2.3: no caption projection inside the DiT
+    ff_bias: bool = True  # LTX-2.5: false = bias-free video FFN (ff.net.0.proj, ff.net.2)
+    audio_ff_bias: bool = True  # same for audio_ff
+    use_prompt_adaln_single: bool = True  # false: text K/V modulated by the static per-block table only
+    use_keyframes_abs_pos_embedding: bool = False  # LTX-2.5: learned (1, D) vector on marked video tokens
     extra: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=True)
 
     def __post_init__(self) -> None:
@@ -155,7 +162,7 @@ class TransformerConfig:
     @classmethod
     def from_metadata(cls, section: Mapping[str, Any]) -> TransformerConfig:
         """Read the ``transformer`` section; pinned keys are checked, unknown keys kept in ``extra``."""
-        for key, expected in {**FIXED_VALUES, **LTX25_VALUES}.items():
+        for key, expected in FIXED_VALUES.items():
             if key in section:
                 check_config_value(SECTION, key, section[key], (expected,))
         known = {f.name for f in fields(cls)} - {"extra"}
@@ -191,6 +198,7 @@ class TransformerConfig:
             cross_attention_adaln=bool(get("cross_attention_adaln", False)),
             apply_gated_attention=bool(get("apply_gated_attention", False)),
             caption_proj_before_connector=bool(get("caption_proj_before_connector", False)),
+            **{key: _bool(section, key, default) for key, default in LTX25_DEFAULTS.items()},
             extra=extra,
         )
 
@@ -201,8 +209,15 @@ class TransformerConfig:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
+            if f.name in LTX25_DEFAULTS and value == LTX25_DEFAULTS[f.name]:
+                continue  # an LTX-2.5 switch at its default: absent from the released 2 / 2.3 sections
             out[f.name] = list(value) if isinstance(value, tuple) else value
         return out
+
+    @property
+    def is_ltx25_architecture(self) -> bool:
+        """True when any LTX-2.5 switch differs from the LTX-2 / 2.3 behaviour."""
+        return any(getattr(self, k) != v for k, v in LTX25_DEFAULTS.items())
 
 
 def _require(ok: bool, message: str) -> None:
@@ -215,6 +230,17 @@ def _int(section: Mapping[str, Any], key: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
         raise ConfigError(f"{SECTION}: {key}={value!r} must be an integer", code="config.unsupported_value")
     return int(value)
+
+
+def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
+    """A JSON boolean; anything else (``"false"``, 0, null) is refused naming key and value."""
+    value = section.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(
+            f"{SECTION}: unsupported value {key}={value!r}; supported: True, False (a JSON boolean)",
+            code="config.unsupported_value",
+        )
+    return value
 
 
 def _ints(value: Any) -> tuple[int, ...]:

@@ -21,7 +21,8 @@ class Modality:
     sigma; sigma [B] the step's scalar sigma (A/V cross gates and the LTX-2.3 prompt AdaLN); positions float32
     [B, n, T, 2] ``[start, end)`` bounds (video n=3: seconds, pixels, pixels; audio n=1: seconds);
     context [B, L, Dctx] text embeddings from the connector; attention_mask [B, T, T] in [0, 1] (1 = attend)
-    or None.
+    or None; keyframes_mask [B, T] (> 0 = token gets the LTX-2.5 keyframe embedding; ignored by models
+    without it) or None (no token marked).
     """
 
     latent: torch.Tensor
@@ -30,6 +31,7 @@ class Modality:
     positions: torch.Tensor
     context: torch.Tensor
     attention_mask: torch.Tensor | None = None
+    keyframes_mask: torch.Tensor | None = None
 
     def check(self, name: str, *, channels: int, n_axes: int, context_dim: int) -> None:
         """Raise InputError naming the field and rule when a shape does not fit the model."""
@@ -61,6 +63,14 @@ class Modality:
                     tuple(self.attention_mask.shape) == (b, t, t),
                     f"attention_mask must be [{b}, {t}, {t}]",
                     self.attention_mask,
+                )
+            )
+        if self.keyframes_mask is not None:
+            rules.append(
+                (
+                    tuple(self.keyframes_mask.shape) == (b, t),
+                    f"keyframes_mask must be [{b}, {t}]",
+                    self.keyframes_mask,
                 )
             )
         for ok, rule, tensor in rules:

@@ -1,4 +1,4 @@
-"""The LTX-2 / LTX-2.3 audio-video DiT (``LTXModel`` of type AudioVideo, spec §1).
+"""The LTX-2 / 2.3 / 2.5 audio-video DiT (``LTXModel`` of type AudioVideo, spec §1).
 
 Per stream the model embeds tokens (``patchify_proj``), computes AdaLN modulation from per-token sigma*1000,
 RoPE tables from the token positions, the LTX-2 caption projection of the text context (LTX-2.3: none; the
@@ -87,8 +87,10 @@ class LTXAVModel(nn.Module):
         if cfg.has_caption_projection:
             setattr(self, f"{p}caption_projection", CaptionProjection(cfg.caption_channels, dim))
         setattr(self, f"{p}adaln_single", AdaLayerNormSingle(dim, cfg.adaln_coefficient))
-        if cfg.cross_attention_adaln:
+        if cfg.cross_attention_adaln and cfg.use_prompt_adaln_single:
             setattr(self, f"{p}prompt_adaln_single", AdaLayerNormSingle(dim, 2))
+        if not p and cfg.use_keyframes_abs_pos_embedding:  # LTX-2.5, video stream only (zero-initialised)
+            self.keyframes_abs_pos_embedding = nn.Parameter(torch.zeros(1, dim))
         setattr(self, f"{p}scale_shift_table", nn.Parameter(torch.randn(2, dim) / dim**0.5))
         setattr(self, f"{p}norm_out", nn.LayerNorm(dim, elementwise_affine=False, eps=cfg.norm_eps))
         setattr(self, f"{p}proj_out", nn.Linear(dim, out_channels))
@@ -139,6 +141,8 @@ class LTXAVModel(nn.Module):
         m.check(stream, channels=in_ch, n_axes=len(max_pos), context_dim=ctx_dim)
 
         x = parts.patchify(m.latent.to(dtype))
+        if not audio:
+            x = self._add_keyframes_embedding(x, m.keyframes_mask)
         tsm = cfg.timestep_scale_multiplier
         modulation, embedded = parts.adaln(m.timesteps.float() * tsm, dtype)
         context = m.context.to(dtype)
@@ -160,6 +164,14 @@ class LTXAVModel(nn.Module):
         if other is not None:
             args = self._with_cross(args, m, other, parts, heads)
         return args, embedded
+
+    def _add_keyframes_embedding(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """LTX-2.5: ``x + 1[mask > 0] * E`` on marked tokens, right after ``patchify_proj``; x [B, T, D]."""
+        embedding = getattr(self, "keyframes_abs_pos_embedding", None)
+        if embedding is None or mask is None:
+            return x
+        marked = (mask > 0).to(x.dtype)[..., None]  # [B, T] -> [B, T, 1]
+        return x + marked * embedding.to(x.dtype)  # (1, D) broadcast over batch and tokens
 
     def _with_cross(
         self,

@@ -17,17 +17,18 @@ from ltx2stream.models.transformer.modality import Modality
 from ltx2stream.models.transformer.model import LTXAVModel
 from ltx2stream.models.transformer.positions import audio_positions, video_positions
 
-FLAVOURS = ("ltx2", "ltx2.3")
+FLAVOURS = ("ltx2", "ltx2.3", "ltx2.5")
 TINY_CAPTION_CHANNELS = 32  # hidden size of the tiny Gemma
 TINY_REGISTERS = 32
 
 
 def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
-    """A 2-layer config of the ``flavour`` ("ltx2" | "ltx2.3") with the released models' switches."""
+    """A 2-layer config of the ``flavour`` ("ltx2" | "ltx2.3" | "ltx2.5") with the released models' switches."""
     check_config_value("tiny_transformer_config", "flavour", flavour, FLAVOURS)
     heads, vdh, adh = 2, 16, 8
     v_inner, a_inner = heads * vdh, heads * adh
-    is_23 = flavour == "ltx2.3"
+    is_23 = flavour in ("ltx2.3", "ltx2.5")  # 2.5 = the 2.3 block structure + the 2.5 switches
+    is_25 = flavour == "ltx2.5"
     extra: dict[str, Any] = {
         "connector_positional_embedding_max_pos": [4096],
         "connector_num_learnable_registers": TINY_REGISTERS,
@@ -69,6 +70,8 @@ def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
         cross_attention_adaln=is_23,
         apply_gated_attention=is_23,
         caption_proj_before_connector=is_23,
+        ff_bias=not is_25,
+        use_keyframes_abs_pos_embedding=is_25,
         extra=extra,
     )
 
