@@ -1,0 +1,115 @@
+"""The procedural world: determinism, exact windows, ground truth agreeing with pixels and samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ltx2stream.world import (
+    COLOUR_NAMES,
+    SHAPE_COLOURS,
+    BackgroundSpec,
+    ClipSpec,
+    Darken,
+    Enter,
+    Recolour,
+    ShapeSpec,
+    make_steered_clip,
+    render_clip,
+    sample_clip_spec,
+)
+
+
+def test_same_seed_same_clip_and_windows_are_slices() -> None:
+    """A clip is a function of its spec; a window of it equals the same frames/samples of the whole."""
+    spec = sample_clip_spec(3, duration_s=4.0)
+    a = render_clip(spec, 24, 32, 48, 12.0)
+    b = render_clip(spec, 24, 32, 48, 12.0)
+    assert np.array_equal(a.video, b.video) and np.array_equal(a.audio, b.audio)
+    w = render_clip(spec, 10, 32, 48, 12.0, start_frame=9)
+    assert np.array_equal(w.video, a.video[9:19])
+    s0 = w.truth.start_sample
+    assert np.array_equal(w.audio, a.audio[s0 : s0 + len(w.audio)])
+    assert (
+        render_clip(sample_clip_spec(4, duration_s=4.0), 2, 32, 48, 12.0).video.tobytes()
+        != a.video[:2].tobytes()
+    )
+
+
+def test_shapes_bounce_at_the_walls_with_a_click_at_each() -> None:
+    """A horizontal mover touches a wall at each bounce time and each bounce puts a click in the waveform."""
+    shape = ShapeSpec("square", "red", "horizontal", x=0.2, y=0.5, radius=0.15, speed=2.0, sign=-1)
+    clip = render_clip(ClipSpec((shape,)), 48, 40, 80, 24.0, channels=2)
+    t = clip.truth
+    assert len(t.bounces) >= 2 and {b.wall for b in t.bounces} == {"left", "right"}
+    r = t.radius[0]
+    assert t.x.min() >= r - 1e-6 and t.x.max() <= 80 - r + 1e-6
+    assert clip.audio.shape == (2, round(48 / 24 * 16000))
+    # the click makes the high-passed signal jump within the click's first 2 ms
+    hp = np.abs(np.diff(clip.audio.sum(axis=0)))
+    for s in t.click_samples():
+        if 1 <= s < hp.size - 32:
+            assert hp[s : s + 32].max() > 10 * np.median(hp)
+
+
+def test_pixels_follow_the_truth() -> None:
+    """The shape's colour is at its truth centre; the background elsewhere; darkening darkens it."""
+    spec = ClipSpec(
+        (ShapeSpec("circle", "blue", "vertical", x=0.5, y=0.3, radius=0.2),),
+        BackgroundSpec("sand"),
+        (Recolour(0.5, 0, "green"), Darken(1.0)),
+    )
+    clip = render_clip(spec, 16, 48, 48, 12.0)
+    t = clip.truth
+    for f in (0, 7, 15):
+        px = clip.video[f, int(t.y[f, 0]), int(t.x[f, 0])]
+        want = SHAPE_COLOURS[COLOUR_NAMES[t.colour[f, 0]]]
+        assert np.abs(px.astype(int) - want).max() <= 2
+    assert t.colour[5, 0] == COLOUR_NAMES.index("blue") and t.colour[6, 0] == COLOUR_NAMES.index("green")
+    assert not t.dark[11] and t.dark[12]
+    assert clip.video[12, 0, 0].mean() < 0.5 * clip.video[11, 0, 0].mean()
+
+
+def test_captions_change_where_the_scene_changes() -> None:
+    """A steered clip has two caption spans split at the change frame; the second announces the change."""
+    for change in ("recolour", "enter", "darken", "turn"):
+        clip = make_steered_clip(7, 30, 32, 32, 12.0, change_frame=13, change=change)
+        first, second = clip.captions
+        assert (first.start, first.end, second.start, second.end) == (0, 13, 13, 30)
+        assert first.announcement is None and second.announcement
+        assert first.text != second.text and first.state != second.state
+        assert clip.truth.states[12] == first.state and clip.truth.states[13] == second.state
+    held = make_steered_clip(7, 30, 32, 32, 12.0, change_frame=13, change="enter", vocabulary="heldout")
+    assert held.captions[0].state == first.state and held.captions[0].text != first.text
+
+
+def test_entering_shape_appears_at_its_frame() -> None:
+    """A shape that enters at t is absent before frame ceil(t * fps) and present from it."""
+    spec = ClipSpec(
+        (ShapeSpec("circle", "red", "still", x=0.1),),
+        events=(Enter(0.5, ShapeSpec("triangle", "yellow", "still", x=0.9)),),
+    )
+    t = render_clip(spec, 12, 32, 64, 12.0).truth
+    assert t.present[:6, 1].sum() == 0 and t.present[6:, 1].all()
+
+
+def _two_reds() -> ClipSpec:
+    return ClipSpec((ShapeSpec("circle", "red", "still"), ShapeSpec("square", "red", "still")))
+
+
+def _bad_slot() -> ClipSpec:
+    return ClipSpec((ShapeSpec("circle", "red", "still"),), events=(Recolour(1.0, 3, "blue"),))
+
+
+@pytest.mark.parametrize(
+    ("build", "needle"),
+    [
+        (lambda: ShapeSpec("hexagon", "red", "still"), "hexagon"),
+        (_two_reds, "distinct"),
+        (_bad_slot, "slot 3"),
+    ],
+)
+def test_bad_specs_are_refused(build: object, needle: str) -> None:
+    """Invalid specs raise ValueError naming the offending value."""
+    with pytest.raises(ValueError, match=needle):
+        build()  # type: ignore[operator]
