@@ -9,17 +9,21 @@
     ├── ProtocolError      – a wire message is malformed or not allowed
     └── SessionError       – a session operation is not allowed in the current state
 
-Every error carries a stable machine-readable ``code`` (dotted, e.g. ``checkpoint.missing_keys``) and a
-human message that names the offending values.
+Every error carries a stable machine-readable ``code`` (dotted, e.g. ``checkpoint.key_mismatch``) and a
+human message that names the offending values. Codes are named constants of the one registry
+``ltx2stream.codes`` (``raise CheckpointError(msg, code=codes.CHECKPOINT_KEY_MISMATCH)``), which also says how
+the server reports each one; docs/protocol.md lists them all.
 """
 
 from __future__ import annotations
+
+from ltx2stream import codes
 
 
 class LTX2StreamError(Exception):
     """Base class: ``code`` is stable and machine readable, ``message`` names the values involved."""
 
-    default_code = "error"
+    default_code = codes.ERROR
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -31,31 +35,31 @@ class LTX2StreamError(Exception):
 
 
 class ConfigError(LTX2StreamError):
-    default_code = "config.unsupported"
+    default_code = codes.CONFIG_UNSUPPORTED
 
 
 class CheckpointError(LTX2StreamError):
-    default_code = "checkpoint.invalid"
+    default_code = codes.CHECKPOINT_INVALID
 
 
 class InputError(LTX2StreamError):
-    default_code = "input.invalid"
+    default_code = codes.INPUT_INVALID
 
 
 class ConditioningError(LTX2StreamError):
-    default_code = "conditioning.invalid"
+    default_code = codes.CONDITIONING_INVALID
 
 
 class StateError(LTX2StreamError):
-    default_code = "state.invalid"
+    default_code = codes.STATE_INVALID
 
 
 class ProtocolError(LTX2StreamError):
-    default_code = "protocol.invalid"
+    default_code = codes.PROTOCOL_INVALID
 
 
 class SessionError(LTX2StreamError):
-    default_code = "session.invalid"
+    default_code = codes.SESSION_INVALID
 
 
 def check_config_value(section: str, key: str, value: object, supported: tuple[object, ...]) -> None:
@@ -63,5 +67,5 @@ def check_config_value(section: str, key: str, value: object, supported: tuple[o
     if value not in supported:
         raise ConfigError(
             f"{section}: unsupported value {key}={value!r}; supported: {', '.join(repr(s) for s in supported)}",
-            code="config.unsupported_value",
+            code=codes.CONFIG_UNSUPPORTED_VALUE,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 VIDEO_TIME_SCALE = 8
@@ -30,7 +31,7 @@ MAX_SEED = 2**63 - 1  # seeds are non-negative int64 everywhere (requests, sessi
 def check_frames(frames: int) -> None:
     """Raise InputError unless frames = 1 + 8k (k >= 0)."""
     if frames < 1 or (frames - 1) % VIDEO_TIME_SCALE != 0:
-        raise InputError(f"frames must be 1 + 8k (1, 9, 17, ...); got {frames}", code="input.frames_rule")
+        raise InputError(f"frames must be 1 + 8k (1, 9, 17, ...); got {frames}", code=codes.INPUT_FRAMES_RULE)
 
 
 def check_spatial(height: int, width: int, multiple: int = VIDEO_SPACE_SCALE) -> None:
@@ -38,7 +39,7 @@ def check_spatial(height: int, width: int, multiple: int = VIDEO_SPACE_SCALE) ->
     if height <= 0 or width <= 0 or height % multiple or width % multiple:
         raise InputError(
             f"height and width must be positive multiples of {multiple}; got {height}x{width}",
-            code="input.size_rule",
+            code=codes.INPUT_SIZE_RULE,
         )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from websockets.exceptions import InvalidHandshake
 
+from ltx2stream import codes
 from ltx2stream.client.session import StreamClient
 from ltx2stream.errors import InputError, SessionError
 from ltx2stream.server import protocol as P
@@ -114,7 +115,7 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
         if value is None:
             raise InputError(
                 f"--{key} is required for preset {name!r} (not known to this installation)",
-                code="client.missing_setting",
+                code=codes.CLIENT_MISSING_SETTING,
             )
         values[key] = value
     return P.Settings(
@@ -133,12 +134,12 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
 def plan_from_args(args: argparse.Namespace) -> Plan:
     """Validate the options into a Plan (raises InputError naming the option)."""
     if args.segments < 1:
-        raise InputError(f"--segments must be >= 1; got {args.segments}", code="client.bad_option")
+        raise InputError(f"--segments must be >= 1; got {args.segments}", code=codes.CLIENT_BAD_OPTION)
     steers = []
     for count, prompt in args.steer_after:
         if not count.isdigit():
             raise InputError(
-                f"--steer-after N must be a segment count; got {count!r}", code="client.bad_option"
+                f"--steer-after N must be a segment count; got {count!r}", code=codes.CLIENT_BAD_OPTION
             )
         steers.append((int(count), prompt))
     image = None
@@ -147,7 +148,7 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
         mime = P.sniff_image(data)
         if mime is None:
             raise InputError(
-                f"--image {args.image} is not a PNG, JPEG or WebP file", code="client.bad_option"
+                f"--image {args.image} is not a PNG, JPEG or WebP file", code=codes.CLIENT_BAD_OPTION
             )
         image = P.Image(data=data, mime=mime, strength=args.image_strength, frame=args.image_frame)
     resume = P.ResumeFrom(session_id=args.resume, segment_index=args.resume_segment) if args.resume else None
@@ -266,6 +267,6 @@ def run_client(args: argparse.Namespace) -> int:
     try:
         client, final = asyncio.run(main())
     except (OSError, InvalidHandshake, TimeoutError) as e:
-        raise SessionError(f"cannot connect to {args.url}: {e}", code="client.connect_failed") from e
+        raise SessionError(f"cannot connect to {args.url}: {e}", code=codes.CLIENT_CONNECT_FAILED) from e
     print(json.dumps(summary(client, final, args.output), indent=2))
     return 0 if final is not None and final.reason == "stopped" else 1

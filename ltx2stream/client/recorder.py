@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.media.fmp4 import parse_boxes, track_timescales
 from ltx2stream.server import protocol as P
@@ -42,7 +43,7 @@ def shift_decode_times(data: bytes, shift_ticks: dict[int, int]) -> bytes:
         for traf in moof.find_all("traf"):
             tfhd, tfdt = traf.find("tfhd"), traf.find("tfdt")
             if tfhd is None or tfdt is None:
-                raise InputError("traf without tfhd or tfdt", code="media.bad_traf")
+                raise InputError("traf without tfhd or tfdt", code=codes.MEDIA_BAD_TRAF)
             (track,) = struct.unpack_from(">I", tfhd.payload, 4)  # after version (1) + flags (3)
             shift = shift_ticks.get(track, 0)
             if shift == 0:
@@ -52,7 +53,7 @@ def shift_decode_times(data: bytes, shift_ticks: dict[int, int]) -> bytes:
             (value,) = struct.unpack_from(fmt, out, body)
             if value + shift < 0 or (fmt == ">I" and value + shift >= 1 << 32):
                 raise InputError(
-                    f"tfdt {value} + {shift} is out of range for track {track}", code="media.bad_shift"
+                    f"tfdt {value} + {shift} is out of range for track {track}", code=codes.MEDIA_BAD_SHIFT
                 )
             struct.pack_into(fmt, out, body, value + shift)
     return bytes(out)
@@ -115,7 +116,7 @@ class Fmp4Recorder:
             if msg.data != self.init:
                 raise InputError(
                     "the server sent a different init segment; it cannot continue the same file",
-                    code="client.init_mismatch",
+                    code=codes.CLIENT_INIT_MISMATCH,
                 )
             return
         self._timescales = {
@@ -127,7 +128,7 @@ class Fmp4Recorder:
     def write_media(self, msg: P.Media) -> bool:
         """Write one fragment (rebased onto the file's timeline); False when skipped by ``segment_limit``."""
         if self.init is None:
-            raise InputError("media before media_init", code="client.media_before_init")
+            raise InputError("media before media_init", code=codes.CLIENT_MEDIA_BEFORE_INIT)
         if self.segment_limit is not None and msg.segment >= self.segment_limit:
             return False
         if self._rebase_s is not None:

@@ -29,6 +29,7 @@ from typing import BinaryIO, Self
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ltx2stream import codes
 from ltx2stream.client.recorder import Fmp4Recorder
 from ltx2stream.errors import SessionError
 from ltx2stream.server import protocol as P
@@ -138,7 +139,7 @@ class StreamClient:
         """
         if self._open_msg is None or self.session_id is None:
             raise SessionError(
-                "reconnect() needs a session that was accepted before", code="client.no_session"
+                "reconnect() needs a session that was accepted before", code=codes.CLIENT_NO_SESSION
             )
         await self._drop_connection()
         msg = P.Open(
@@ -191,7 +192,7 @@ class StreamClient:
             return SessionError(err.message, code=err.code)
         return SessionError(
             f"the server closed the connection ({self.close_code}) before accepting the session",
-            code="client.closed",
+            code=codes.CLIENT_CLOSED,
         )
 
     async def close(self) -> None:
@@ -243,12 +244,12 @@ class StreamClient:
 
     async def _send(self, msg: P.Message) -> None:
         if self._ws is None:
-            raise SessionError(f"cannot send {msg.type!r}: not connected", code="client.not_connected")
+            raise SessionError(f"cannot send {msg.type!r}: not connected", code=codes.CLIENT_NOT_CONNECTED)
         try:
             await self._ws.send(P.encode(msg))
         except ConnectionClosed as e:
             raise SessionError(
-                f"cannot send {msg.type!r}: the connection closed ({e})", code="client.not_connected"
+                f"cannot send {msg.type!r}: the connection closed ({e})", code=codes.CLIENT_NOT_CONNECTED
             ) from e
 
     # ---- events ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.pipeline.components import ModelPaths
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
@@ -38,7 +39,7 @@ def model_paths(args: argparse.Namespace) -> ModelPaths | None:
     if args.checkpoint is None and args.gemma is None:
         return None
     if args.checkpoint is None or args.gemma is None:
-        raise InputError("give both --checkpoint and --gemma", code="input.model_paths")
+        raise InputError("give both --checkpoint and --gemma", code=codes.INPUT_MODEL_PATHS)
     return ModelPaths(args.checkpoint, args.gemma, args.upsampler, args.lora)
 
 

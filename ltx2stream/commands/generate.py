@@ -6,6 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from ltx2stream import codes
 from ltx2stream.commands.common import StageBars, add_model_args, dtype_of, model_paths
 from ltx2stream.errors import InputError
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput
@@ -21,7 +22,7 @@ def parse_image(spec: str) -> ImageInput:
         strength = float(parts[2]) if len(parts) > 2 else 1.0
     except ValueError:
         raise InputError(
-            f"--image {spec!r}: expected PATH[@LATENT_FRAME[@STRENGTH]]", code="input.image_spec"
+            f"--image {spec!r}: expected PATH[@LATENT_FRAME[@STRENGTH]]", code=codes.INPUT_IMAGE_SPEC
         ) from None
     return ImageInput(path=parts[0], latent_frame=frame, strength=strength)
 

@@ -16,6 +16,7 @@ import numpy as np
 from av.audio.fifo import AudioFifo
 from av.video.frame import PictureType
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, InputError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,7 @@ def as_fraction(fps: float | Fraction) -> Fraction:
     """Frame rate as an exact fraction (23.976 -> 24000/1001); InputError unless 0 < fps <= 240."""
     rate = fps if isinstance(fps, Fraction) else Fraction(fps).limit_denominator(1001)
     if not 0 < rate <= 240:
-        raise InputError(f"fps must be in (0, 240]; got {fps}", code="media.bad_fps")
+        raise InputError(f"fps must be in (0, 240]; got {fps}", code=codes.MEDIA_BAD_FPS)
     return rate
 
 
@@ -38,7 +39,7 @@ def check_video_size(width: int, height: int) -> None:
     """yuv420p needs even sizes; H.264 level limits cap them at 8192."""
     if not (2 <= width <= 8192 and 2 <= height <= 8192) or width % 2 or height % 2:
         raise InputError(
-            f"width and height must be even and in [2, 8192]; got {width}x{height}", code="media.odd_size"
+            f"width and height must be even and in [2, 8192]; got {width}x{height}", code=codes.MEDIA_ODD_SIZE
         )
 
 
@@ -46,10 +47,11 @@ def check_audio_config(sample_rate: int, channels: int) -> str:
     """The channel layout name; InputError for rates AAC cannot carry or unsupported channel counts."""
     if sample_rate not in AAC_RATES:
         raise InputError(
-            f"sample_rate {sample_rate} is not an AAC rate; supported: {AAC_RATES}", code="media.sample_rate"
+            f"sample_rate {sample_rate} is not an AAC rate; supported: {AAC_RATES}",
+            code=codes.MEDIA_SAMPLE_RATE,
         )
     if channels not in _LAYOUTS:
-        raise InputError(f"audio_channels must be 1 or 2; got {channels}", code="media.audio_channels")
+        raise InputError(f"audio_channels must be 1 or 2; got {channels}", code=codes.MEDIA_AUDIO_CHANNELS)
     return _LAYOUTS[channels]
 
 
@@ -57,11 +59,11 @@ def check_frames(frames: np.ndarray, width: int, height: int) -> np.ndarray:
     """Validate a chunk of RGB frames, shape = (f, height, width, 3), dtype uint8; returns it C-contiguous."""
     if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
         kind = frames.dtype if isinstance(frames, np.ndarray) else type(frames).__name__
-        raise InputError(f"frames must be a uint8 numpy array; got {kind}", code="media.frame_dtype")
+        raise InputError(f"frames must be a uint8 numpy array; got {kind}", code=codes.MEDIA_FRAME_DTYPE)
     if frames.ndim != 4 or frames.shape[1:] != (height, width, 3):
         raise InputError(
             f"frames must have shape [f, {height}, {width}, 3]; got {list(frames.shape)}",
-            code="media.frame_shape",
+            code=codes.MEDIA_FRAME_SHAPE,
         )
     return np.ascontiguousarray(frames)
 
@@ -70,13 +72,13 @@ def check_audio(samples: np.ndarray, channels: int) -> np.ndarray:
     """Validate audio, shape = (channels, n), float32, finite; values beyond [-1, 1] are clipped."""
     if not isinstance(samples, np.ndarray) or samples.dtype != np.float32:
         kind = samples.dtype if isinstance(samples, np.ndarray) else type(samples).__name__
-        raise InputError(f"audio must be a float32 numpy array; got {kind}", code="media.audio_dtype")
+        raise InputError(f"audio must be a float32 numpy array; got {kind}", code=codes.MEDIA_AUDIO_DTYPE)
     if samples.ndim != 2 or samples.shape[0] != channels:
         raise InputError(
-            f"audio must have shape [{channels}, n]; got {list(samples.shape)}", code="media.audio_shape"
+            f"audio must have shape [{channels}, n]; got {list(samples.shape)}", code=codes.MEDIA_AUDIO_SHAPE
         )
     if not np.isfinite(samples).all():
-        raise InputError("audio contains NaN or infinite samples", code="media.audio_not_finite")
+        raise InputError("audio contains NaN or infinite samples", code=codes.MEDIA_AUDIO_NOT_FINITE)
     return np.ascontiguousarray(np.clip(samples, -1.0, 1.0))
 
 
@@ -86,7 +88,7 @@ def require_encoder(name: str) -> None:
         av.codec.Codec(name, "w")
     except Exception as e:  # PyAV raises UnknownCodecError (a ValueError) or FFmpegError
         raise ConfigError(
-            f"encoder {name!r} is not available in this PyAV/FFmpeg build", code="media.no_encoder"
+            f"encoder {name!r} is not available in this PyAV/FFmpeg build", code=codes.MEDIA_NO_ENCODER
         ) from e
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import av
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, InputError
 from ltx2stream.media import codecs as c
 from ltx2stream.media.fmp4 import codec_string as read_codec_string
@@ -86,29 +87,30 @@ class SessionEncoder:
         c.check_video_size(width, height)
         layout = c.check_audio_config(sample_rate, audio_channels)
         if not 0 <= crf <= 51:
-            raise InputError(f"crf must be in [0, 51]; got {crf}", code="media.bad_crf")
+            raise InputError(f"crf must be in [0, 51]; got {crf}", code=codes.MEDIA_BAD_CRF)
         if gop_frames is not None and gop_frames < 1:
-            raise InputError(f"gop_frames must be >= 1 or None; got {gop_frames}", code="media.bad_gop")
+            raise InputError(f"gop_frames must be >= 1 or None; got {gop_frames}", code=codes.MEDIA_BAD_GOP)
         self.width, self.height, self.sample_rate, self.channels = width, height, sample_rate, audio_channels
         self.fps = c.as_fraction(fps)
         self.gop_frames = gop_frames
         if max_bitrate is not None and max_bitrate < 10_000:
             raise InputError(
-                f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code="media.bad_bitrate"
+                f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code=codes.MEDIA_BAD_BITRATE
             )
         options = c.stream_video_options(crf, preset, gop_frames, max_bitrate)
         self._lock = threading.RLock()
         self._init = probe_init_segment(width, height, self.fps, options, sample_rate, layout, audio_bitrate)
         if self._init.audio_timescale != sample_rate:
             raise ConfigError(
-                f"audio timescale {self._init.audio_timescale} != {sample_rate}", code="media.probe_failed"
+                f"audio timescale {self._init.audio_timescale} != {sample_rate}",
+                code=codes.MEDIA_PROBE_FAILED,
             )
         self._codecs = read_codec_string(self._init.data)
         self._venc = c.open_video_encoder(width, height, self.fps, options)
         self._aenc = c.open_audio_encoder(sample_rate, layout, audio_bitrate)
         if bytes(self._aenc.extradata or b"") != self._init.audio_config:
             raise ConfigError(
-                "AAC encoder config differs from the init segment's", code="media.init_mismatch"
+                "AAC encoder config differs from the init segment's", code=codes.MEDIA_INIT_MISMATCH
             )
         self._feeder = c.AudioFeeder(sample_rate, layout)
         self._next_frame = 0  # pts of the next video frame (frames since session start)
@@ -183,7 +185,7 @@ class SessionEncoder:
             if sample_rate is not None and sample_rate != self.sample_rate:
                 raise InputError(
                     f"audio sample rate {sample_rate} != session rate {self.sample_rate}",
-                    code="media.sample_rate",
+                    code=codes.MEDIA_SAMPLE_RATE,
                 )
             self._feeder.write(c.check_audio(samples, self.channels))
             for frame in self._feeder.frames():
@@ -205,7 +207,7 @@ class SessionEncoder:
             self._check_open()
             if self._last_index is not None and index != self._last_index + 1:
                 raise InputError(
-                    f"segment {index} flushed after {self._last_index}", code="media.segment_order"
+                    f"segment {index} flushed after {self._last_index}", code=codes.MEDIA_SEGMENT_ORDER
                 )
             # zerolatency: every frame sent so far has come out, so the next segment starts on its own IDR
             assert self._video_packets == self._next_frame, (self._video_packets, self._next_frame)
@@ -235,7 +237,7 @@ class SessionEncoder:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InputError("the session encoder is closed", code="media.closed")
+            raise InputError("the session encoder is closed", code=codes.MEDIA_CLOSED)
 
     def _take_video(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -259,7 +261,7 @@ class SessionEncoder:
         pps = tuple(n for n in nals if n[0] & 0x1F == NAL_PPS)
         if sps != self._init.sps or pps != self._init.pps:
             raise ConfigError(
-                "x264 parameter sets differ from the init segment's avcC", code="media.init_mismatch"
+                "x264 parameter sets differ from the init segment's avcC", code=codes.MEDIA_INIT_MISMATCH
             )
         self._checked_parameter_sets = True
 

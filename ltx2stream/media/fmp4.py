@@ -12,6 +12,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 # Boxes whose payload is a plain sequence of child boxes. ``stsd`` and the sample entries have a header before
@@ -67,19 +68,21 @@ def parse_boxes(data: bytes, start: int = 0, end: int | None = None) -> list[Box
     pos = start
     while pos < end:
         if end - pos < 8:
-            raise InputError(f"truncated box header at offset {pos}", code="media.box_truncated")
+            raise InputError(f"truncated box header at offset {pos}", code=codes.MEDIA_BOX_TRUNCATED)
         size, kind = struct.unpack_from(">I4s", data, pos)
         header = 8
         if size == 1:
             if end - pos < 16:
-                raise InputError(f"truncated large box header at offset {pos}", code="media.box_truncated")
+                raise InputError(
+                    f"truncated large box header at offset {pos}", code=codes.MEDIA_BOX_TRUNCATED
+                )
             (size,) = struct.unpack_from(">Q", data, pos + 8)
             header = 16
         elif size == 0:
             size = end - pos
         if size < header or pos + size > end:
             raise InputError(
-                f"box {kind!r} at {pos} has size {size} beyond {end}", code="media.box_truncated"
+                f"box {kind!r} at {pos} has size {size} beyond {end}", code=codes.MEDIA_BOX_TRUNCATED
             )
         box_type = kind.decode("latin-1")
         children: tuple[Box, ...] = ()
@@ -114,7 +117,7 @@ def find_box(boxes: tuple[Box, ...] | list[Box], path: str) -> Box | None:
 def _full_box(box: Box) -> tuple[int, int, bytes]:
     """(version, flags, body) of a full box."""
     if len(box.payload) < 4:
-        raise InputError(f"full box {box.type} too short", code="media.box_truncated")
+        raise InputError(f"full box {box.type} too short", code=codes.MEDIA_BOX_TRUNCATED)
     version = box.payload[0]
     flags = int.from_bytes(box.payload[1:4], "big")
     return version, flags, box.payload[4:]
@@ -143,12 +146,12 @@ def track_timescales(init: list[Box]) -> dict[int, tuple[str, int]]:
     """Map track id -> (handler type, media timescale) for every ``trak`` in an init segment's ``moov``."""
     moov = find_box(init, "moov")
     if moov is None:
-        raise InputError("no moov box in init segment", code="media.no_moov")
+        raise InputError("no moov box in init segment", code=codes.MEDIA_NO_MOOV)
     result: dict[int, tuple[str, int]] = {}
     for trak in (b for b in moov.children if b.type == "trak"):
         tkhd, mdhd, hdlr = trak.find("tkhd"), trak.find("mdia/mdhd"), trak.find("mdia/hdlr")
         if tkhd is None or mdhd is None or hdlr is None:
-            raise InputError("trak without tkhd/mdhd/hdlr", code="media.bad_trak")
+            raise InputError("trak without tkhd/mdhd/hdlr", code=codes.MEDIA_BAD_TRAK)
         result[track_id(tkhd)] = (handler_type(hdlr), timescale(mdhd))
     return result
 
@@ -180,7 +183,7 @@ def read_traf(traf: Box) -> TrackRun:
     """Sample timing of one ``traf``: track id, tfdt and the per-sample durations/sizes/flags of its truns."""
     tfhd, tfdt = traf.find("tfhd"), traf.find("tfdt")
     if tfhd is None or tfdt is None:
-        raise InputError("traf without tfhd or tfdt", code="media.bad_traf")
+        raise InputError("traf without tfhd or tfdt", code=codes.MEDIA_BAD_TRAF)
     tid, def_dur, def_size, def_flags = _tfhd_defaults(tfhd)
     durations: list[int] = []
     sizes: list[int] = []
@@ -246,7 +249,7 @@ def _mp4a_codec(esds: Box) -> str:
     try:
         tag, pos, _ = _descriptor(body, 0)
         if tag != 0x03:
-            raise InputError(f"esds starts with descriptor tag {tag}, not 3", code="media.bad_esds")
+            raise InputError(f"esds starts with descriptor tag {tag}, not 3", code=codes.MEDIA_BAD_ESDS)
         es_flags = body[pos + 2]
         pos += 3 + (2 if es_flags & 0x80 else 0)  # ES_ID, flags, dependsOn_ES_ID
         pos += 1 + body[pos] if es_flags & 0x40 else 0  # URL
@@ -254,7 +257,7 @@ def _mp4a_codec(esds: Box) -> str:
         tag, pos, _ = _descriptor(body, pos)
         if tag != 0x04:
             raise InputError(
-                f"esds has descriptor tag {tag} where DecoderConfig (4) belongs", code="media.bad_esds"
+                f"esds has descriptor tag {tag} where DecoderConfig (4) belongs", code=codes.MEDIA_BAD_ESDS
             )
         object_type = body[pos]
         tag, pos, size = _descriptor(body, pos + 13)
@@ -264,7 +267,7 @@ def _mp4a_codec(esds: Box) -> str:
         if audio_object_type == 31:  # escape: 6 more bits follow
             audio_object_type = 32 + (((body[pos] & 0x7) << 3) | (body[pos + 1] >> 5))
     except IndexError as e:
-        raise InputError("esds box is truncated", code="media.bad_esds") from e
+        raise InputError("esds box is truncated", code=codes.MEDIA_BAD_ESDS) from e
     return f"mp4a.{object_type:x}.{audio_object_type}"
 
 
@@ -275,19 +278,19 @@ def codec_string(init: bytes) -> str:
     """
     moov = find_box(parse_boxes(init), "moov")
     if moov is None:
-        raise InputError("no moov box in init segment", code="media.no_moov")
+        raise InputError("no moov box in init segment", code=codes.MEDIA_NO_MOOV)
     codecs = []
     for entry in moov.find_all("stsd"):
         for sample_entry in entry.children:
             if sample_entry.type in ("avc1", "avc3"):
                 avcc = sample_entry.find("avcC")
                 if avcc is None or len(avcc.payload) < 4:
-                    raise InputError("avc1 sample entry without a valid avcC", code="media.bad_avcc")
+                    raise InputError("avc1 sample entry without a valid avcC", code=codes.MEDIA_BAD_AVCC)
                 codecs.append(f"{sample_entry.type}.{avcc.payload[1:4].hex()}")
             elif sample_entry.type == "mp4a":
                 esds = sample_entry.find("esds")
                 if esds is None:
-                    raise InputError("mp4a sample entry without esds", code="media.bad_esds")
+                    raise InputError("mp4a sample entry without esds", code=codes.MEDIA_BAD_ESDS)
                 codecs.append(_mp4a_codec(esds))
             else:
                 codecs.append(sample_entry.type)

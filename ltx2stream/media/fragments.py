@@ -30,6 +30,7 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.media.codecs import open_audio_encoder, open_video_encoder, rgb_to_yuv
 from ltx2stream.media.fmp4 import find_box, parse_boxes, split_init, track_timescales
@@ -184,7 +185,7 @@ def probe_init_segment(
         :1
     ]
     if not vpackets or not apackets:
-        raise ConfigError("probe encoders produced no packets", code="media.probe_failed")
+        raise ConfigError("probe encoders produced no packets", code=codes.MEDIA_PROBE_FAILED)
     buf = io.BytesIO()
     with av.open(buf, "w", format="mp4", options={"movflags": FMP4_MOVFLAGS}) as out:
         vstream = out.add_mux_stream("h264", rate=fps, width=width, height=height)
@@ -204,7 +205,7 @@ def _describe_init(init: bytes, audio_config: bytes) -> InitSegment:
     audio = [(tid, ts) for tid, (kind, ts) in tracks.items() if kind == "soun"]
     avcc = find_box(boxes, "moov/trak/mdia/minf/stbl/stsd/avc1/avcC")
     if len(video) != 1 or len(audio) != 1 or avcc is None:
-        raise ConfigError(f"unexpected init segment tracks {tracks}", code="media.probe_failed")
+        raise ConfigError(f"unexpected init segment tracks {tracks}", code=codes.MEDIA_PROBE_FAILED)
     sps, pps = avcc_parameter_sets(avcc.payload)
     return InitSegment(
         init, video[0][0], audio[0][0], video[0][1], audio[0][1], tuple(sps), tuple(pps), audio_config

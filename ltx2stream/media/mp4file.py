@@ -17,6 +17,7 @@ from typing import Self
 import av
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.media import codecs as c
 
@@ -43,7 +44,7 @@ class Mp4Writer:
         c.check_video_size(width, height)
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise InputError(f"output directory {self.path.parent} does not exist", code="media.bad_path")
+            raise InputError(f"output directory {self.path.parent} does not exist", code=codes.MEDIA_BAD_PATH)
         self.width, self.height, self.fps = width, height, c.as_fraction(fps)
         self.sample_rate, self.channels = sample_rate, audio_channels
         layout = c.check_audio_config(sample_rate, audio_channels) if sample_rate is not None else None
@@ -78,7 +79,7 @@ class Mp4Writer:
         self._check_open()
         if self._feeder is None or self._audio is None:
             raise InputError(
-                "this writer was opened without audio (sample_rate=None)", code="media.no_audio_track"
+                "this writer was opened without audio (sample_rate=None)", code=codes.MEDIA_NO_AUDIO_TRACK
             )
         self._feeder.write(c.check_audio(samples, self.channels))
         for frame in self._feeder.frames():
@@ -110,7 +111,7 @@ class Mp4Writer:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise InputError(f"{self.path} is already closed", code="media.closed")
+            raise InputError(f"{self.path} is already closed", code=codes.MEDIA_CLOSED)
 
     def _mux(self, packets: list[av.Packet]) -> None:
         for packet in packets:
@@ -125,7 +126,7 @@ def _chunks(frames: np.ndarray | Iterable[np.ndarray]) -> Iterable[np.ndarray]:
     for item in frames:
         if not isinstance(item, np.ndarray):
             raise InputError(
-                f"frames must be numpy arrays; got {type(item).__name__}", code="media.frame_dtype"
+                f"frames must be numpy arrays; got {type(item).__name__}", code=codes.MEDIA_FRAME_DTYPE
             )
         yield item if item.ndim != 3 else item[None]  # [H, W, 3] -> [1, H, W, 3]
 
@@ -141,11 +142,13 @@ def write_mp4(
 ) -> Path:
     """Write frames (uint8 [F, H, W, 3], or an iterable of frames/chunks) and optional audio to an MP4 file."""
     if (audio is None) != (sample_rate is None):
-        raise InputError("audio and sample_rate must be given together", code="media.sample_rate")
+        raise InputError("audio and sample_rate must be given together", code=codes.MEDIA_SAMPLE_RATE)
     chunks = iter(_chunks(frames))
     first = next(chunks, None)
     if first is None or first.ndim != 4 or first.shape[0] == 0:
-        raise InputError("write_mp4 needs at least one frame of shape [H, W, 3]", code="media.frame_shape")
+        raise InputError(
+            "write_mp4 needs at least one frame of shape [H, W, 3]", code=codes.MEDIA_FRAME_SHAPE
+        )
     channels = audio.shape[0] if isinstance(audio, np.ndarray) and audio.ndim == 2 else 2
     with Mp4Writer(
         path, first.shape[2], first.shape[1], fps, sample_rate, audio_channels=channels, crf=crf

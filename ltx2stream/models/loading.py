@@ -22,6 +22,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ltx2stream import codes
 from ltx2stream.errors import CheckpointError
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class Checkpoint:
         if name not in self.config:
             raise CheckpointError(
                 f"{self.path}: embedded config has no '{name}' section (sections: {sorted(self.config)})",
-                code="checkpoint.missing_config",
+                code=codes.CHECKPOINT_MISSING_CONFIG,
             )
         return self.config[name]
 
@@ -89,7 +90,7 @@ class Checkpoint:
                     raw[name] = f.get_tensor(name)
         except Exception as e:  # safetensors raises its own error types for short reads
             raise CheckpointError(
-                f"{self.path}: cannot read tensors: {e}", code="checkpoint.unreadable"
+                f"{self.path}: cannot read tensors: {e}", code=codes.CHECKPOINT_UNREADABLE
             ) from e
         out = dequantize_fp8(raw, dtype)
         if dtype is not None:
@@ -103,7 +104,7 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Open a safetensors file; raise CheckpointError if it is missing, not safetensors, or truncated."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"checkpoint not found: {p}", code="checkpoint.not_found")
+        raise CheckpointError(f"checkpoint not found: {p}", code=codes.CHECKPOINT_NOT_FOUND)
     try:
         with safe_open(str(p), framework="pt", device="cpu") as f:
             metadata = dict(f.metadata() or {})
@@ -111,7 +112,8 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in keys}
     except Exception as e:
         raise CheckpointError(
-            f"{p}: not a readable safetensors file (truncated or corrupt?): {e}", code="checkpoint.corrupt"
+            f"{p}: not a readable safetensors file (truncated or corrupt?): {e}",
+            code=codes.CHECKPOINT_CORRUPT,
         ) from e
     _check_size(p, metadata, shapes)
     config: Mapping[str, Any] = {}
@@ -120,7 +122,7 @@ def open_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
             config = json.loads(metadata["config"])
         except json.JSONDecodeError as e:
             raise CheckpointError(
-                f"{p}: embedded config is not valid JSON: {e}", code="checkpoint.bad_config"
+                f"{p}: embedded config is not valid JSON: {e}", code=codes.CHECKPOINT_BAD_CONFIG
             ) from e
     return Checkpoint(path=p, metadata=metadata, config=config, keys=keys, _shapes=shapes)
 
@@ -135,7 +137,7 @@ def _check_size(path: Path, metadata: Mapping[str, str], shapes: Mapping[str, tu
     if size < 8 + header_len + end:
         raise CheckpointError(
             f"{path}: file is truncated ({size} bytes, header says {8 + header_len + end})",
-            code="checkpoint.truncated",
+            code=codes.CHECKPOINT_TRUNCATED,
         )
 
 
@@ -185,7 +187,7 @@ def load_strict(
     )
     if missing or unexpected or wrong:
         raise CheckpointError(
-            _mismatch_message(what, missing, unexpected, wrong), code="checkpoint.key_mismatch"
+            _mismatch_message(what, missing, unexpected, wrong), code=codes.CHECKPOINT_KEY_MISMATCH
         )
     cast = {
         k: (v.to(device=device, dtype=dtype) if dtype is not None and v.is_floating_point() else v.to(device))
@@ -199,7 +201,7 @@ def load_strict(
     leftovers = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
     if leftovers:
         raise CheckpointError(
-            f"{what}: tensors left on meta after loading: {leftovers[:10]}", code="checkpoint.meta"
+            f"{what}: tensors left on meta after loading: {leftovers[:10]}", code=codes.CHECKPOINT_META
         )
     return module.eval()
 

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from ltx2stream import codes
 from ltx2stream.errors import CheckpointError, InputError
 from ltx2stream.models.lora_weights import LoRAPair, LoRAWeights, module_weight, random_lora_for, write_lora
 
@@ -109,9 +110,9 @@ def apply_lora(
     no-op. ``mode`` and ``backup_device``: see the module docstring.
     """
     if mode not in ("merge", "hooks"):
-        raise InputError(f"LoRA mode must be 'merge' or 'hooks', got {mode!r}", code="input.lora_mode")
+        raise InputError(f"LoRA mode must be 'merge' or 'hooks', got {mode!r}", code=codes.INPUT_LORA_MODE)
     if not math.isfinite(strength):
-        raise InputError(f"LoRA strength must be finite, got {strength}", code="input.lora_strength")
+        raise InputError(f"LoRA strength must be finite, got {strength}", code=codes.INPUT_LORA_STRENGTH)
     targets = _resolve_targets(model, lora, hooks=(mode == "hooks"))
     handle = LoRAHandle(model, lora, float(strength), mode)
     if handle.modules:
@@ -148,8 +149,10 @@ def _resolve_targets(model: nn.Module, lora: LoRAWeights, *, hooks: bool) -> dic
     if unknown or wrong:
         parts = [f"{len(unknown)} unknown modules {_short(unknown)}"] if unknown else []
         parts += [f"{len(wrong)} mismatched {_short(wrong)}"] if wrong else []
-        code = "checkpoint.lora_unknown_modules" if unknown else "checkpoint.lora_shape_mismatch"
-        raise CheckpointError(f"LoRA {lora.source} does not fit the model: " + "; ".join(parts), code=code)
+        raise CheckpointError(
+            f"LoRA {lora.source} does not fit the model: " + "; ".join(parts),
+            code=codes.CHECKPOINT_LORA_UNKNOWN_MODULES if unknown else codes.CHECKPOINT_LORA_SHAPE_MISMATCH,
+        )
     return targets
 
 

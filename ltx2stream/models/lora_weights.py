@@ -20,6 +20,7 @@ from types import MappingProxyType
 import torch
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import CheckpointError
 from ltx2stream.models.loading import open_checkpoint, save_checkpoint
 
@@ -85,10 +86,10 @@ class LoRAWeights:
         if unpaired:
             raise CheckpointError(
                 f"LoRA {source}: unpaired factors (A without B or B without A): {_listing(unpaired)}",
-                code="checkpoint.lora_unpaired",
+                code=codes.CHECKPOINT_LORA_UNPAIRED,
             )
         if not a_mods:
-            raise CheckpointError(f"LoRA {source}: no lora_A/lora_B pairs", code="checkpoint.lora_empty")
+            raise CheckpointError(f"LoRA {source}: no lora_A/lora_B pairs", code=codes.CHECKPOINT_LORA_EMPTY)
         pairs = {m: LoRAPair(factors[m, SUFFIX_A], factors[m, SUFFIX_B]) for m in sorted(a_mods)}
         _check_pairs(pairs, source)
         return cls(MappingProxyType(pairs), source)
@@ -107,7 +108,7 @@ class LoRAWeights:
         absent = [m for m in wanted if m not in self.pairs]
         if absent:
             raise CheckpointError(
-                f"LoRA {self.source} has no factors for {_listing(absent)}", code="checkpoint.lora_subset"
+                f"LoRA {self.source} has no factors for {_listing(absent)}", code=codes.CHECKPOINT_LORA_SUBSET
             )
         return LoRAWeights(MappingProxyType({m: self.pairs[m] for m in wanted}), self.source)
 
@@ -140,14 +141,14 @@ def _split_keys(tensors: Mapping[str, torch.Tensor], source: str) -> dict[tuple[
         if (module, suffix) in out:
             raise CheckpointError(
                 f"LoRA {source}: {module}{suffix} appears under two prefixes",
-                code="checkpoint.lora_duplicate",
+                code=codes.CHECKPOINT_LORA_DUPLICATE,
             )
         out[module, suffix] = value
     if bad:
         raise CheckpointError(
             f"LoRA {source}: keys must be diffusion_model.<module>.lora_A.weight / .lora_B.weight"
             f" (optionally prefixed 'model.'); unexpected {_listing(sorted(bad))}",
-            code="checkpoint.lora_unexpected_keys",
+            code=codes.CHECKPOINT_LORA_UNEXPECTED_KEYS,
         )
     return out
 
@@ -168,14 +169,16 @@ def _check_pairs(pairs: Mapping[str, LoRAPair], source: str) -> None:
         elif not (torch.isfinite(p.a).all() and torch.isfinite(p.b).all()):
             problems.append(f"{module}: factors contain NaN or Inf")
     if problems:
-        raise CheckpointError(f"LoRA {source}: {_listing(problems)}", code="checkpoint.lora_bad_shape")
+        raise CheckpointError(f"LoRA {source}: {_listing(problems)}", code=codes.CHECKPOINT_LORA_BAD_SHAPE)
 
 
 def module_weight(module: nn.Module) -> torch.Tensor:
     """The ``weight`` tensor of a LoRA target (CheckpointError if it has none)."""
     weight = getattr(module, "weight", None)
     if not isinstance(weight, torch.Tensor):
-        raise CheckpointError(f"{type(module).__name__} has no weight tensor", code="checkpoint.lora_target")
+        raise CheckpointError(
+            f"{type(module).__name__} has no weight tensor", code=codes.CHECKPOINT_LORA_TARGET
+        )
     return weight
 
 

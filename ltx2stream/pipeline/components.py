@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,6 @@ def components_for_preset(
         )
     if paths is None:
         raise ConfigError(
-            f"preset {preset_name} needs --checkpoint and --gemma paths", code="config.no_checkpoint"
+            f"preset {preset_name} needs --checkpoint and --gemma paths", code=codes.CONFIG_NO_CHECKPOINT
         )
     return load_components(paths, device=device, dtype=dtype or torch.bfloat16)

@@ -14,6 +14,7 @@ from typing import Protocol
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConditioningError
 from ltx2stream.pipeline.latent_state import LatentState, audio_to_tokens, video_to_tokens
 
@@ -46,17 +47,19 @@ class VideoLatentCondition:
 
     def apply(self, state: LatentState, grid: VideoGrid | None) -> LatentState:
         if grid is None:
-            raise ConditioningError("video conditioning needs the latent grid", code="conditioning.no_grid")
+            raise ConditioningError(
+                "video conditioning needs the latent grid", code=codes.CONDITIONING_NO_GRID
+            )
         _, _, n, h, w = self.latent.shape
         if (h, w) != (grid.height, grid.width):
             raise ConditioningError(
                 f"conditioning latent is {h}x{w} but the segment grid is {grid.height}x{grid.width}",
-                code="conditioning.size",
+                code=codes.CONDITIONING_SIZE,
             )
         if self.frame < 0 or self.frame + n > grid.frames:
             raise ConditioningError(
                 f"conditioning latent frames [{self.frame}, {self.frame + n}) outside 0..{grid.frames - 1}",
-                code="conditioning.out_of_range",
+                code=codes.CONDITIONING_OUT_OF_RANGE,
             )
         return state.with_tokens(self.frame * h * w, video_to_tokens(self.latent), self.strength)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 
@@ -26,9 +27,11 @@ class GuidanceParams:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.rescale <= 1.0:
-            raise InputError(f"guidance rescale must be in [0, 1]; got {self.rescale}", code="input.guidance")
+            raise InputError(
+                f"guidance rescale must be in [0, 1]; got {self.rescale}", code=codes.INPUT_GUIDANCE
+            )
         if self.stg and not self.stg_blocks:
-            raise InputError("STG needs at least one block in stg_blocks", code="input.guidance")
+            raise InputError("STG needs at least one block in stg_blocks", code=codes.INPUT_GUIDANCE)
 
     @property
     def uses_text(self) -> bool:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 
@@ -25,7 +26,7 @@ def load_image(path: str | Path) -> np.ndarray:
             frame = next(container.decode(video=0))
             return frame.to_ndarray(format="rgb24")
     except (av.error.FFmpegError, StopIteration, OSError) as e:
-        raise InputError(f"cannot decode image {path}: {e}", code="input.image_decode") from e
+        raise InputError(f"cannot decode image {path}: {e}", code=codes.INPUT_IMAGE_DECODE) from e
 
 
 def decode_image_bytes(data: bytes) -> np.ndarray:
@@ -34,7 +35,7 @@ def decode_image_bytes(data: bytes) -> np.ndarray:
         with av.open(io.BytesIO(data)) as container:
             return next(container.decode(video=0)).to_ndarray(format="rgb24")
     except (av.error.FFmpegError, StopIteration) as e:
-        raise InputError(f"cannot decode image bytes: {e}", code="input.image_decode") from e
+        raise InputError(f"cannot decode image bytes: {e}", code=codes.INPUT_IMAGE_DECODE) from e
 
 
 def crf_round_trip(pixels: np.ndarray, crf: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConditioningError
 from ltx2stream.models.transformer.positions import (
     patchify_audio,
@@ -45,12 +46,12 @@ class LatentState:
         if start < 0 or start + n > self.num_target:
             raise ConditioningError(
                 f"conditioning tokens [{start}, {start + n}) fall outside the {self.num_target} target tokens",
-                code="conditioning.out_of_range",
+                code=codes.CONDITIONING_OUT_OF_RANGE,
             )
         if tokens.shape[0] != self.latent.shape[0] or tokens.shape[2] != self.latent.shape[2]:
             raise ConditioningError(
                 f"conditioning tokens {tuple(tokens.shape)} do not match the state {tuple(self.latent.shape)}",
-                code="conditioning.shape",
+                code=codes.CONDITIONING_SHAPE,
             )
         latent, clean, mask = self.latent.clone(), self.clean_latent.clone(), self.denoise_mask.clone()
         tokens = tokens.to(device=latent.device, dtype=latent.dtype)

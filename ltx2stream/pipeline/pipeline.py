@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ltx2stream import codes
 from ltx2stream.models.audio import DecodedAudio
 from ltx2stream.pipeline.components import Components
 from ltx2stream.pipeline.conditioning import ConditioningItem
@@ -156,7 +157,7 @@ class LTX2Pipeline:
 
             raise ConfigError(
                 f"preset {self.preset.name} is two-stage and needs a latent upsampler file",
-                code="config.no_upsampler",
+                code=codes.CONFIG_NO_UPSAMPLER,
             )
         sig2 = self.stage2.sigmas(self.preset.stage2)
         upsample = LTX2UpsampleStage(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.guidance import OFF, GuidanceParams
 from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, DISTILLED_STAGE2
@@ -37,7 +38,7 @@ class StagePreset:
 
     def __post_init__(self) -> None:
         if (self.sigmas is None) == (self.steps is None):
-            raise ConfigError("a stage preset needs exactly one of sigmas or steps", code="config.preset")
+            raise ConfigError("a stage preset needs exactly one of sigmas or steps", code=codes.CONFIG_PRESET)
 
     @property
     def guided(self) -> bool:
@@ -154,5 +155,5 @@ def get_preset(name: str) -> Preset:
         return PRESETS[name]
     except KeyError:
         raise ConfigError(
-            f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", code="config.unknown_preset"
+            f"unknown preset {name!r}; known: {', '.join(sorted(PRESETS))}", code=codes.CONFIG_UNKNOWN_PRESET
         ) from None

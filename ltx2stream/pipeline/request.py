@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE, check_frames, check_spatial
 
@@ -68,16 +69,16 @@ def validate_request(req: GenerationRequest, *, two_stage: bool, max_prompt_char
     """Raise InputError for any invalid field; checks only, no compute and no model access."""
     if not isinstance(req.prompt, str) or len(req.prompt) > max_prompt_chars:
         raise InputError(
-            f"prompt must be a string of at most {max_prompt_chars} characters", code="input.prompt"
+            f"prompt must be a string of at most {max_prompt_chars} characters", code=codes.INPUT_PROMPT
         )
     check_frames(req.frames)
     check_spatial(req.height, req.width, 64 if two_stage else 32)
     if not (math.isfinite(req.fps) and 1.0 <= req.fps <= 120.0):
-        raise InputError(f"fps must be in [1, 120]; got {req.fps}", code="input.fps")
+        raise InputError(f"fps must be in [1, 120]; got {req.fps}", code=codes.INPUT_FPS)
     if not (0 <= req.seed <= MAX_SEED):
-        raise InputError(f"seed must be in [0, 2^63-1]; got {req.seed}", code="input.seed")
+        raise InputError(f"seed must be in [0, 2^63-1]; got {req.seed}", code=codes.INPUT_SEED)
     if not (0 <= req.image_crf <= 51):
-        raise InputError(f"image_crf must be in [0, 51]; got {req.image_crf}", code="input.image_crf")
+        raise InputError(f"image_crf must be in [0, 51]; got {req.image_crf}", code=codes.INPUT_IMAGE_CRF)
     for i, img in enumerate(req.images):
         _check_item(f"images[{i}]", img.latent_frame, 1, img.strength, req.latent_frames)
         _check_source(f"images[{i}]", (img.path,) if img.path else (), img.pixels)
@@ -94,27 +95,27 @@ def validate_request(req: GenerationRequest, *, two_stage: bool, max_prompt_char
 
 def _check_item(name: str, latent_frame: int, span: int, strength: float, latent_frames: int) -> None:
     if not (0.0 <= strength <= 1.0) or not math.isfinite(strength):
-        raise InputError(f"{name}: strength must be in [0, 1]; got {strength}", code="input.strength")
+        raise InputError(f"{name}: strength must be in [0, 1]; got {strength}", code=codes.INPUT_STRENGTH)
     if latent_frame < 0 or latent_frame + span > latent_frames:
         raise InputError(
             f"{name}: latent frame {latent_frame} (+{span} frames) is outside the {latent_frames} latent frames "
             f"of the request",
-            code="input.latent_frame_range",
+            code=codes.INPUT_LATENT_FRAME_RANGE,
         )
 
 
 def _check_source(name: str, paths: tuple[str, ...], pixels: np.ndarray | None) -> None:
     if pixels is None and not paths:
-        raise InputError(f"{name}: give a path or pixels", code="input.image_missing")
+        raise InputError(f"{name}: give a path or pixels", code=codes.INPUT_IMAGE_MISSING)
     for p in paths:
         if not Path(p).is_file():
-            raise InputError(f"{name}: image file not found: {p}", code="input.image_not_found")
+            raise InputError(f"{name}: image file not found: {p}", code=codes.INPUT_IMAGE_NOT_FOUND)
     if pixels is not None and (
         pixels.dtype != np.uint8 or pixels.ndim not in (3, 4) or pixels.shape[-1] != 3
     ):
         raise InputError(
             f"{name}: pixels must be uint8 [..., H, W, 3]; got {pixels.dtype} {pixels.shape}",
-            code="input.image_pixels",
+            code=codes.INPUT_IMAGE_PIXELS,
         )
 
 
@@ -122,5 +123,5 @@ def _clip_frames(name: str, clip: VideoClipInput) -> int:
     _check_source(name, clip.paths, clip.pixels)
     n = len(clip.paths) if clip.pixels is None else int(clip.pixels.shape[0])
     if n < 1 or (n - 1) % VIDEO_TIME_SCALE:
-        raise InputError(f"{name}: a clip must have 1 + 8k frames; got {n}", code="input.frames_rule")
+        raise InputError(f"{name}: a clip must have 1 + 8k frames; got {n}", code=codes.INPUT_FRAMES_RULE)
     return n

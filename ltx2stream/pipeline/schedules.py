@@ -10,6 +10,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 DISTILLED_STAGE1: tuple[float, ...] = (1.0, 0.99375, 0.9875, 0.98125, 0.975, 0.909375, 0.725, 0.421875, 0.0)
@@ -30,7 +31,7 @@ def shifted_schedule(
     so the last non-zero σ equals ``terminal``. Official pipelines call it with no latent, i.e. tokens = 4096.
     """
     if steps < 1:
-        raise InputError(f"steps must be >= 1; got {steps}", code="input.steps")
+        raise InputError(f"steps must be >= 1; got {steps}", code=codes.INPUT_STEPS)
     slope = (MAX_SHIFT - BASE_SHIFT) / (MAX_SHIFT_TOKENS - BASE_SHIFT_TOKENS)
     shift = BASE_SHIFT + slope * (tokens - BASE_SHIFT_TOKENS)
     lin = [1.0 - i / steps for i in range(steps + 1)]
@@ -50,7 +51,8 @@ def subset_schedule(sigmas: Sequence[float], steps: int) -> list[float]:
     total = len(sigmas) - 1
     if not (1 <= steps <= total):
         raise InputError(
-            f"num_inference_steps must be in [1, {total}] for this schedule; got {steps}", code="input.steps"
+            f"num_inference_steps must be in [1, {total}] for this schedule; got {steps}",
+            code=codes.INPUT_STEPS,
         )
     idx = sorted({round(i * total / steps) for i in range(steps + 1)})
     return [float(sigmas[i]) for i in idx]
@@ -64,6 +66,6 @@ def check_schedule(sigmas: Sequence[float]) -> list[float]:
     if not ok:
         raise InputError(
             f"sigmas must be strictly decreasing values in [0, 1] ending with 0; got {out}",
-            code="input.sigmas",
+            code=codes.INPUT_SIGMAS,
         )
     return out

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
+from ltx2stream import codes
 from ltx2stream.errors import ProtocolError, SessionError
 from ltx2stream.server import protocol as P
 from ltx2stream.server.admission import MimeCache, image_condition, load_resume, session_settings
@@ -27,12 +28,11 @@ from ltx2stream.server.job import Job, JobSpec
 from ltx2stream.server.live import LiveSession, LoopEvents, Outcome, Services
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
-from ltx2stream.server.protocol.codes import INTERNAL, OUT_OF_RANGE, SESSION_BUSY, SHUTDOWN
 from ltx2stream.server.scheduler import Admission, Scheduler
 from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
-from ltx2stream.session.store import SESSION_NOT_FOUND, SessionStore, new_session_id
+from ltx2stream.session.store import SessionStore, new_session_id
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +143,9 @@ class StreamingServer:
         await asyncio.to_thread(worker.loaded.wait)
         self.metrics.ready.set(1.0 if self.ready else 0.0)
         if worker.error is not None:
-            error = SessionError(f"the model host of {worker.name} failed to load", code=INTERNAL)
+            error = SessionError(
+                f"the model host of {worker.name} failed to load", code=codes.SERVER_INTERNAL
+            )
             for job, session in list(self._by_job.items()):
                 if self._worker_of.get(job) is worker:
                     session.request_end("failed", error)
@@ -178,12 +180,14 @@ class StreamingServer:
         try:
             resume = await load_resume(msg.resume_from, settings, self.store)
         except SessionError as e:
-            if still_live and e.code == SESSION_NOT_FOUND:  # nothing stored to branch from: not "not found"
+            if (
+                still_live and e.code == codes.SESSION_NOT_FOUND
+            ):  # nothing stored to branch from: not "not found"
                 raise _busy(wanted, "is still live on another connection") from e
             raise
         mime = await self.mimes.mime_for(settings)
         if self.closing.is_set():
-            raise SessionError("the server is shutting down", code=SHUTDOWN)
+            raise SessionError("the server is shutting down", code=codes.SERVER_SHUTDOWN)
         session_id = wanted if wanted is not None and not still_live else new_session_id()
         start = resume.segment_index + 1 if resume else 0
         seed = resume.next_seed if resume else settings.seed
@@ -232,12 +236,14 @@ class StreamingServer:
     def _pick_worker(self, preset: str) -> Worker:
         usable = [w for w in self.workers if w.error is None]
         if not usable:
-            raise SessionError("no model host could be loaded; see the server log", code=INTERNAL)
+            raise SessionError(
+                "no model host could be loaded; see the server log", code=codes.SERVER_INTERNAL
+            )
         worker = min(usable, key=lambda w: sum(w.scheduler.counts()))
         if worker.host is not None and preset not in worker.host.presets:
             raise ProtocolError(
                 f"open.settings.preset: {preset!r} is not one of {', '.join(map(repr, worker.host.presets))}",
-                code=OUT_OF_RANGE,
+                code=codes.PROTOCOL_OUT_OF_RANGE,
             )
         return worker
 
@@ -312,5 +318,5 @@ def _busy(session_id: str | None, why: str) -> SessionError:
     return SessionError(
         f"resume_from.session_id: session {session_id} {why} and its state is not stored yet; "
         "retry in a few seconds",
-        code=SESSION_BUSY,
+        code=codes.SESSION_BUSY,
     )

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
 
+from ltx2stream import codes
 from ltx2stream.errors import LTX2StreamError
-from ltx2stream.server.protocol.codes import AUTH_FAILED, ORIGIN_FORBIDDEN
 
 SUBPROTOCOL = "ltx2stream"
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
@@ -33,7 +33,7 @@ __all__ = [
 class AccessDenied(LTX2StreamError):
     """A handshake that failed the token or origin check (code ``auth.failed`` or ``origin.forbidden``)."""
 
-    default_code = AUTH_FAILED
+    default_code = codes.AUTH_FAILED
 
 
 def offered_subprotocols(headers: Headers) -> list[str]:
@@ -76,7 +76,7 @@ def check_token(path: str, headers: Headers, token: str | None) -> None:
     raise AccessDenied(
         "missing or wrong bearer token: send 'Authorization: Bearer <token>', the query parameter "
         "'token', or the subprotocol 'bearer.<token>' next to 'ltx2stream'",
-        code=AUTH_FAILED,
+        code=codes.AUTH_FAILED,
     )
 
 
@@ -97,7 +97,7 @@ def check_origin(headers: Headers, allowed: Sequence[str]) -> None:
     shown = origin[:200]
     raise AccessDenied(
         f"origin {shown!r} is not allowed; allowed: {', '.join(allowed) or 'same host only'}",
-        code=ORIGIN_FORBIDDEN,
+        code=codes.ORIGIN_FORBIDDEN,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.commands.common import DTYPES, dtype_of, model_paths
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
@@ -130,13 +131,15 @@ def load_factory(spec: str) -> Callable[..., Any]:
     """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
-        raise ConfigError(f"--host-factory {spec!r} must be 'module:function'", code="config.bad_factory")
+        raise ConfigError(f"--host-factory {spec!r} must be 'module:function'", code=codes.CONFIG_BAD_FACTORY)
     try:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as e:
-        raise ConfigError(f"--host-factory {spec!r} cannot be loaded: {e}", code="config.bad_factory") from e
+        raise ConfigError(
+            f"--host-factory {spec!r} cannot be loaded: {e}", code=codes.CONFIG_BAD_FACTORY
+        ) from e
     if not callable(factory):
-        raise ConfigError(f"--host-factory {spec!r} is not callable", code="config.bad_factory")
+        raise ConfigError(f"--host-factory {spec!r} is not callable", code=codes.CONFIG_BAD_FACTORY)
     return factory  # type: ignore[no-any-return]
 
 

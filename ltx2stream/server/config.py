@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.server.protocol import ProtocolLimits
 
@@ -72,22 +73,23 @@ class ServerConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(
-                    f"server.{name} must be > 0; got {getattr(self, name)!r}", code="config.out_of_range"
+                    f"server.{name} must be > 0; got {getattr(self, name)!r}", code=codes.CONFIG_OUT_OF_RANGE
                 )
         if self.max_queue < 0 or not 0 <= self.port <= 65535:
             raise ConfigError(
                 f"server.max_queue must be >= 0 and port in [0, 65535]; got {self.max_queue}, {self.port}",
-                code="config.out_of_range",
+                code=codes.CONFIG_OUT_OF_RANGE,
             )
         if self.token is not None and (
             not self.token or not self.token.isascii() or not self.token.isprintable() or " " in self.token
         ):
             raise ConfigError(
-                "server.token must be non-empty printable ASCII without spaces", code="config.out_of_range"
+                "server.token must be non-empty printable ASCII without spaces",
+                code=codes.CONFIG_OUT_OF_RANGE,
             )
         if self.limits.sender != "client":
             raise ConfigError(
-                "server.limits must decode client messages (sender='client')", code="config.out_of_range"
+                "server.limits must decode client messages (sender='client')", code=codes.CONFIG_OUT_OF_RANGE
             )
 
     def replace(self, **changes: object) -> ServerConfig:

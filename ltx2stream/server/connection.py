@@ -16,18 +16,19 @@ from typing import TYPE_CHECKING
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from ltx2stream import codes
+from ltx2stream.codes import error_spec
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.server import protocol as P
 from ltx2stream.server.auth import check_access
 from ltx2stream.server.live import LiveSession
 from ltx2stream.server.outbox import CloseRequest, Outbox
-from ltx2stream.server.protocol.codes import CLIENT_TOO_SLOW, SHUTDOWN, TIMEOUT, UNEXPECTED, error_spec
 
 if TYPE_CHECKING:
     from ltx2stream.server.app import StreamingServer
 
 logger = logging.getLogger(__name__)
-FINAL_REASON_BY_CODE = {SHUTDOWN: "shutdown", TIMEOUT: "timeout"}
+FINAL_REASON_BY_CODE = {codes.SERVER_SHUTDOWN: "shutdown", codes.SESSION_TIMEOUT: "timeout"}
 
 
 class Connection:
@@ -89,15 +90,19 @@ class Connection:
         if recv not in done:
             recv.cancel()
             if closing in done:
-                raise SessionError("the server is shutting down", code=SHUTDOWN)
-            raise SessionError(f"no 'open' within {self.app.config.open_timeout_s:g} s", code=TIMEOUT)
+                raise SessionError("the server is shutting down", code=codes.SERVER_SHUTDOWN)
+            raise SessionError(
+                f"no 'open' within {self.app.config.open_timeout_s:g} s", code=codes.SESSION_TIMEOUT
+            )
         try:
             data = recv.result()
         except ConnectionClosed:
             return None
         msg = P.decode(data, limits=self.app.config.limits)
         if not isinstance(msg, P.Open):
-            raise ProtocolError(f"the first message must be 'open', got {msg.type!r}", code=UNEXPECTED)
+            raise ProtocolError(
+                f"the first message must be 'open', got {msg.type!r}", code=codes.PROTOCOL_UNEXPECTED
+            )
         return msg
 
     def refuse(self, error: BaseException) -> None:
@@ -179,8 +184,8 @@ class Connection:
                 item.on_sent()
 
     def _too_slow(self, timeout: float) -> None:
-        error = SessionError(f"a send did not complete within {timeout:g} s", code=CLIENT_TOO_SLOW)
+        error = SessionError(f"a send did not complete within {timeout:g} s", code=codes.CLIENT_TOO_SLOW)
         logger.warning("connection %s: client too slow, closing", self.ws.id)
-        self.outbox.close_now(int(error_spec(CLIENT_TOO_SLOW).close_code), "client too slow")
+        self.outbox.close_now(int(error_spec(codes.CLIENT_TOO_SLOW).close_code), "client too slow")
         if self.session is not None:
             self.session.request_end("failed", error)

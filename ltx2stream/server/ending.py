@@ -21,10 +21,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ltx2stream import codes
+from ltx2stream.codes import error_spec
 from ltx2stream.errors import LTX2StreamError, SessionError
 from ltx2stream.server import protocol as P
 from ltx2stream.server.live import LiveSession, Outcome
-from ltx2stream.server.protocol.codes import SHUTDOWN, error_spec
 from ltx2stream.session.state_machine import SessionState
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ def _notify(session: LiveSession, outcome: Outcome, resumable: str | None, conn:
     out.discard()  # undelivered media would arrive without its segment_done; the client resumes after them
     error = outcome.error
     if outcome.reason == "shutdown":
-        error = SessionError("the server is shutting down; resume this session by id", code=SHUTDOWN)
+        error = SessionError(
+            "the server is shutting down; resume this session by id", code=codes.SERVER_SHUTDOWN
+        )
     assert error is not None
     err = conn.send_error(error, accepted=True, ends_session=True)
     final_reason = "shutdown" if outcome.reason == "shutdown" else "failed"

@@ -13,15 +13,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ltx2stream import codes
 from ltx2stream.errors import ProtocolError, SessionError
 from ltx2stream.server import protocol as P
 from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
-from ltx2stream.server.protocol.codes import UNEXPECTED
 from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.session.state_machine import (
-    COMMAND_NOT_ALLOWED,
     RateLimiter,
     SegmentPlan,
     SessionState,
@@ -134,13 +133,16 @@ class LiveSession:
             self.check_stop_done()
         else:
             raise ProtocolError(
-                f"{msg.type!r} is only allowed as the first message of a connection", code=UNEXPECTED
+                f"{msg.type!r} is only allowed as the first message of a connection",
+                code=codes.PROTOCOL_UNEXPECTED,
             )
 
     async def _snapshot(self, msg: P.Snapshot) -> None:
         self.machine.command("snapshot")
         if self.last_state is None:
-            raise SessionError("snapshot: no segment was delivered yet", code=COMMAND_NOT_ALLOWED)
+            raise SessionError(
+                "snapshot: no segment was delivered yet", code=codes.SESSION_COMMAND_NOT_ALLOWED
+            )
         index, state = self.last_state
         if msg.store:
             await asyncio.to_thread(self.services.store.save, self.session_id, index, state)

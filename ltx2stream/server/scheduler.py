@@ -11,9 +11,9 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 from ltx2stream.server.job import Job
-from ltx2stream.server.protocol.codes import QUEUE_FULL
 from ltx2stream.session.state_machine import SegmentPlan
 
 
@@ -56,7 +56,7 @@ class Scheduler:
                 raise SessionError(
                     f"all {self.cap} slots are busy and {len(self._waiting)} sessions wait "
                     f"(queue limit {self.max_queue}); try again later",
-                    code=QUEUE_FULL,
+                    code=codes.SERVER_QUEUE_FULL,
                 )
             self._waiting.append(job)
             return len(self._waiting) - 1

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 from ltx2stream.server.job import OPEN, Job
-from ltx2stream.server.protocol.codes import INTERNAL
 from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.server.streaming import EncoderFactory, SegmentStreamer
 from ltx2stream.session.api import ModelHost, SegmentCancelled, SegmentRequest
@@ -115,7 +115,7 @@ class Worker:
             if generator.next_index != expected:
                 raise SessionError(
                     f"generator starts at segment {generator.next_index}, the session expects {expected}",
-                    code=INTERNAL,
+                    code=codes.SERVER_INTERNAL,
                 )
         except BaseException as e:
             job.events.failed(e)

@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 
 Transition = Literal["cut", "blend"]
@@ -24,7 +25,7 @@ class SegmentCancelled(SessionError):
     """Raised by the generator when its cancel token fired between two steps."""
 
     def __init__(self, index: int) -> None:
-        super().__init__(f"segment {index} was cancelled", code="session.cancelled")
+        super().__init__(f"segment {index} was cancelled", code=codes.SESSION_CANCELLED)
         self.index = index
 
 

@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import StateError
 from ltx2stream.session.api import SessionSettings
-from ltx2stream.session.state import STATE_INCOMPATIBLE, SerializedState
+from ltx2stream.session.state import SerializedState
 
 SCHEME = "frame_aligned_latent_carry"
 TENSOR_NAMES = ("stage1_tail", "stage2_tail", "anchor1", "anchor2", "audio_tail")
@@ -104,11 +105,11 @@ class ContinuationState:
             )
             if m.get("scheme") != SCHEME:
                 raise StateError(
-                    f"state scheme {m.get('scheme')!r} is not {SCHEME!r}", code=STATE_INCOMPATIBLE
+                    f"state scheme {m.get('scheme')!r} is not {SCHEME!r}", code=codes.STATE_INCOMPATIBLE
                 )
             unknown = sorted(set(state.tensors) - set(TENSOR_NAMES))
             if unknown:
-                raise StateError(f"state has unknown tensors {unknown}", code="state.corrupt")
+                raise StateError(f"state has unknown tensors {unknown}", code=codes.STATE_CORRUPT)
             return cls(
                 settings,
                 int(m["segment_index"]),
@@ -121,7 +122,7 @@ class ContinuationState:
                 dict(m.get("options", {})),
             )
         except (KeyError, TypeError, ValueError) as e:
-            raise StateError(f"state metadata is incomplete: {e}", code="state.corrupt") from e
+            raise StateError(f"state metadata is incomplete: {e}", code=codes.STATE_CORRUPT) from e
 
     @classmethod
     def from_bytes(cls, data: bytes, expected: dict[str, Any] | None = None) -> ContinuationState:

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError, SessionError
 from ltx2stream.pipeline.conditioning import (
     AudioLatentCondition,
@@ -58,10 +59,10 @@ class ContinuationOptions:
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
-            raise InputError("carry_strength and carry_noise must be in [0, 1]", code="input.carry")
+            raise InputError("carry_strength and carry_noise must be in [0, 1]", code=codes.INPUT_CARRY)
         if self.scheme not in SCHEMES:
             raise InputError(
-                f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code="input.carry"
+                f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code=codes.INPUT_CARRY
             )
 
 
@@ -80,7 +81,7 @@ class SessionController:
         if settings.preset != pipeline.preset.name:
             raise InputError(
                 f"session preset {settings.preset!r} does not match the pipeline's {pipeline.preset.name!r}",
-                code="input.preset",
+                code=codes.INPUT_PRESET,
             )
         self.pipeline = pipeline
         self.settings = settings
@@ -116,7 +117,7 @@ class SessionController:
         if n != self.next_index:
             raise SessionError(
                 f"segment {n} requested but the next segment is {self.next_index}",
-                code="session.segment_order",
+                code=codes.SESSION_SEGMENT_ORDER,
             )
         clock = _Clock()
         contexts = self._contexts(request)

@@ -11,6 +11,7 @@ import threading
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.components import Components, ModelPaths, components_for_preset
 from ltx2stream.pipeline.pipeline import LTX2Pipeline
@@ -36,7 +37,7 @@ class PipelineHost:
         options: ContinuationOptions = ContinuationOptions(),
     ) -> None:
         if not presets:
-            raise ConfigError("a host needs at least one preset", code="config.no_preset")
+            raise ConfigError("a host needs at least one preset", code=codes.CONFIG_NO_PRESET)
         for name in presets:
             get_preset(name)
         self.presets = tuple(presets)
@@ -53,7 +54,7 @@ class PipelineHost:
             if preset_name not in self.presets:
                 raise ConfigError(
                     f"preset {preset_name!r} is not served here; available: {', '.join(self.presets)}",
-                    code="config.unknown_preset",
+                    code=codes.CONFIG_UNKNOWN_PRESET,
                 )
             if preset_name not in self._pipelines:
                 preset = get_preset(preset_name)

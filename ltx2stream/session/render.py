@@ -21,6 +21,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 from ltx2stream.pipeline.pipeline import LTX2Pipeline
 from ltx2stream.session.api import CancelToken, NullSink, SegmentReport
@@ -128,7 +129,7 @@ class Renderer:
         missing = [i for i in range(n) if not self.paths.part(i, "mp4").is_file()]
         if missing:
             raise SessionError(
-                f"cannot assemble: segments {missing} are not rendered yet", code="render.incomplete"
+                f"cannot assemble: segments {missing} are not rendered yet", code=codes.RENDER_INCOMPLETE
             )
         s = self.script.settings
         sample_rate = self.pipeline.sample_rate

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.session.api import ImageCondition, SegmentRequest, SessionSettings
 from ltx2stream.session.controller import ContinuationOptions
@@ -42,9 +43,9 @@ def load_script(path: str | Path) -> SessionScript:
     try:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise InputError(f"session script not found: {p}", code="input.script_not_found") from None
+        raise InputError(f"session script not found: {p}", code=codes.INPUT_SCRIPT_NOT_FOUND) from None
     except tomllib.TOMLDecodeError as e:
-        raise InputError(f"{p}: not valid TOML: {e}", code="input.script_syntax") from None
+        raise InputError(f"{p}: not valid TOML: {e}", code=codes.INPUT_SCRIPT_SYNTAX) from None
     return parse_script(data, p)
 
 
@@ -61,11 +62,11 @@ def parse_script(data: dict[str, Any], path: Path) -> SessionScript:
             seed=int(session.get("seed", 0)),
         )
     except KeyError as e:
-        raise InputError(f"{path}: [session] needs {e.args[0]}", code="input.script_field") from None
+        raise InputError(f"{path}: [session] needs {e.args[0]}", code=codes.INPUT_SCRIPT_FIELD) from None
     options = ContinuationOptions(**_table(data, "continuation", CONTINUATION_KEYS, path, required=False))
     entries = data.get("segment")
     if not isinstance(entries, list) or not entries:
-        raise InputError(f"{path}: add at least one [[segment]] with a prompt", code="input.script_field")
+        raise InputError(f"{path}: add at least one [[segment]] with a prompt", code=codes.INPUT_SCRIPT_FIELD)
     segments, image = _expand(entries, settings.seed, path)
     return SessionScript(settings, options, tuple(segments), image, path)
 
@@ -77,11 +78,12 @@ def _table(
     if table is None and not required:
         return {}
     if not isinstance(table, dict):
-        raise InputError(f"{path}: missing [{name}] table", code="input.script_field")
+        raise InputError(f"{path}: missing [{name}] table", code=codes.INPUT_SCRIPT_FIELD)
     unknown = sorted(set(table) - keys)
     if unknown:
         raise InputError(
-            f"{path}: unknown keys in [{name}]: {unknown}; known: {sorted(keys)}", code="input.script_field"
+            f"{path}: unknown keys in [{name}]: {unknown}; known: {sorted(keys)}",
+            code=codes.INPUT_SCRIPT_FIELD,
         )
     return table
 
@@ -94,10 +96,10 @@ def _expand(
     previous: str | None = None
     for i, e in enumerate(entries):
         if not isinstance(e, dict) or not isinstance(e.get("prompt"), str) or not e["prompt"].strip():
-            raise InputError(f"{path}: segment {i} needs a non-empty prompt", code="input.script_field")
+            raise InputError(f"{path}: segment {i} needs a non-empty prompt", code=codes.INPUT_SCRIPT_FIELD)
         unknown = sorted(set(e) - SEGMENT_KEYS)
         if unknown:
-            raise InputError(f"{path}: unknown keys in segment {i}: {unknown}", code="input.script_field")
+            raise InputError(f"{path}: unknown keys in segment {i}: {unknown}", code=codes.INPUT_SCRIPT_FIELD)
         repeat, transition, blend = (
             int(e.get("repeat", 1)),
             e.get("transition", "cut"),
@@ -106,12 +108,12 @@ def _expand(
         if repeat < 1 or transition not in ("cut", "blend") or blend < 1:
             raise InputError(
                 f"{path}: segment {i}: repeat >= 1, transition cut|blend, blend_segments >= 1",
-                code="input.script_field",
+                code=codes.INPUT_SCRIPT_FIELD,
             )
         if "image" in e:
             if i != 0:
                 raise InputError(
-                    f"{path}: only the first segment may have an image", code="input.script_field"
+                    f"{path}: only the first segment may have an image", code=codes.INPUT_SCRIPT_FIELD
                 )
             image = ImageCondition(
                 (path.parent / e["image"]).read_bytes(), float(e.get("image_strength", 1.0))

@@ -27,12 +27,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from ltx2stream import codes
 from ltx2stream.errors import StateError
-
-STATE_CORRUPT = "state.corrupt"
-STATE_FOREIGN = "state.foreign"
-STATE_FUTURE_VERSION = "state.future_version"
-STATE_INCOMPATIBLE = "state.incompatible"
 
 FORMAT_MARKER = "ltx2stream.continuation"
 SCHEMA_VERSION = 1
@@ -64,7 +60,7 @@ class SerializedState:
         for name, t in self.tensors.items():
             if not isinstance(t, torch.Tensor):
                 raise StateError(
-                    f"state tensor {name!r} is a {type(t).__name__}, not a tensor", code=STATE_CORRUPT
+                    f"state tensor {name!r} is a {type(t).__name__}, not a tensor", code=codes.STATE_CORRUPT
                 )
 
     @property
@@ -95,14 +91,16 @@ class SerializedState:
             tensors = st_load(bytes(data))
             meta = json.loads(header["meta"])
         except Exception as e:  # safetensors raises its own error types for any bad layout
-            raise StateError(f"state bytes are unreadable: {e}", code=STATE_CORRUPT) from e
+            raise StateError(f"state bytes are unreadable: {e}", code=codes.STATE_CORRUPT) from e
         if not isinstance(meta, dict):
-            raise StateError(f"state meta is a JSON {type(meta).__name__}, not an object", code=STATE_CORRUPT)
+            raise StateError(
+                f"state meta is a JSON {type(meta).__name__}, not an object", code=codes.STATE_CORRUPT
+            )
         expected = content_checksum(tensors, meta)
         if header.get("checksum") != expected:
             raise StateError(
                 f"state checksum mismatch: header {header.get('checksum')!r}, content {expected}",
-                code=STATE_CORRUPT,
+                code=codes.STATE_CORRUPT,
             )
         return cls(tensors=tensors, meta=meta, schema_version=version, checksum=expected)
 
@@ -128,7 +126,8 @@ class SerializedState:
         ]
         if diffs:
             raise StateError(
-                "continuation state does not fit this session: " + "; ".join(diffs), code=STATE_INCOMPATIBLE
+                "continuation state does not fit this session: " + "; ".join(diffs),
+                code=codes.STATE_INCOMPATIBLE,
             )
 
 
@@ -139,25 +138,27 @@ def read_header(data: bytes) -> dict[str, str]:
         StateError: ``state.corrupt`` (not safetensors) or ``state.foreign`` (safetensors without our marker).
     """
     if len(data) < 8:
-        raise StateError(f"state is {len(data)} bytes; a safetensors file has at least 8", code=STATE_CORRUPT)
+        raise StateError(
+            f"state is {len(data)} bytes; a safetensors file has at least 8", code=codes.STATE_CORRUPT
+        )
     (n,) = struct.unpack("<Q", bytes(data[:8]))
     if n > min(len(data) - 8, MAX_HEADER_BYTES):
         raise StateError(
-            f"state header length {n} exceeds the {len(data) - 8} bytes present", code=STATE_CORRUPT
+            f"state header length {n} exceeds the {len(data) - 8} bytes present", code=codes.STATE_CORRUPT
         )
     try:
         header = json.loads(bytes(data[8 : 8 + n]))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise StateError(f"state header is not JSON: {e}", code=STATE_CORRUPT) from e
+        raise StateError(f"state header is not JSON: {e}", code=codes.STATE_CORRUPT) from e
     if not isinstance(header, dict):
-        raise StateError("state header is not a JSON object", code=STATE_CORRUPT)
+        raise StateError("state header is not a JSON object", code=codes.STATE_CORRUPT)
     meta = header.get("__metadata__")
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_MARKER:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise StateError(
             f"safetensors file is not an ltx2stream continuation state (format={found!r}, "
             f"expected {FORMAT_MARKER!r})",
-            code=STATE_FOREIGN,
+            code=codes.STATE_FOREIGN,
         )
     return meta
 
@@ -176,12 +177,12 @@ def content_checksum(tensors: Mapping[str, torch.Tensor], meta: Mapping[str, Any
 def _schema_version(header: Mapping[str, str]) -> int:
     raw = header.get("schema_version", "")
     if not raw.isdigit() or int(raw) < 1:
-        raise StateError(f"state schema_version {raw!r} is not a positive integer", code=STATE_CORRUPT)
+        raise StateError(f"state schema_version {raw!r} is not a positive integer", code=codes.STATE_CORRUPT)
     if int(raw) > SCHEMA_VERSION:
         raise StateError(
             f"state schema_version {raw} is newer than this build's {SCHEMA_VERSION}; upgrade "
             f"ltx2stream to read it",
-            code=STATE_FUTURE_VERSION,
+            code=codes.STATE_FUTURE_VERSION,
         )
     return int(raw)
 
@@ -191,14 +192,14 @@ def _check_meta(meta: Mapping[str, Any]) -> None:
         value = meta.get(key)
         if value is None or isinstance(value, bool) or not isinstance(value, types):
             names = "/".join(t.__name__ for t in types)
-            raise StateError(f"state meta {key!r} must be {names}; got {value!r}", code=STATE_CORRUPT)
+            raise StateError(f"state meta {key!r} must be {names}; got {value!r}", code=codes.STATE_CORRUPT)
 
 
 def _canonical_json(meta: Mapping[str, Any]) -> str:
     try:
         return json.dumps(meta, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as e:
-        raise StateError(f"state meta is not plain JSON: {e}", code=STATE_CORRUPT) from e
+        raise StateError(f"state meta is not plain JSON: {e}", code=codes.STATE_CORRUPT) from e
 
 
 def _same(a: object, b: object) -> bool:

@@ -17,13 +17,11 @@ import logging
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 
 logger = logging.getLogger(__name__)
 
-INVALID_TRANSITION = "session.invalid_transition"
-COMMAND_NOT_ALLOWED = "session.command_not_allowed"
-RATE_LIMITED = "session.rate_limited"
 MAX_SEED = (1 << 63) - 1
 
 
@@ -61,7 +59,7 @@ COMMAND_STATES: dict[str, frozenset[SessionState]] = {
 class InvalidTransition(SessionError):
     """A state change the transition table does not allow."""
 
-    default_code = INVALID_TRANSITION
+    default_code = codes.SESSION_INVALID_TRANSITION
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class SessionStateMachine:
             raise SessionError(
                 f"session {self.session_id}: {name} is not allowed while {self.state.value}; "
                 f"allowed in: {allowed}",
-                code=COMMAND_NOT_ALLOWED,
+                code=codes.SESSION_COMMAND_NOT_ALLOWED,
             )
         return None
 
@@ -249,6 +247,6 @@ class RateLimiter:
             raise SessionError(
                 f"{what}: rate limit {self.per_second * 60:g}/min (burst {self.burst}) exceeded; "
                 f"retry in {wait:.1f} s",
-                code=RATE_LIMITED,
+                code=codes.SESSION_RATE_LIMITED,
             )
         self._tokens -= 1.0

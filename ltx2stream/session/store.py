@@ -22,15 +22,11 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ltx2stream import codes
 from ltx2stream.errors import SessionError
 from ltx2stream.session.state import SerializedState
 
 logger = logging.getLogger(__name__)
-
-BAD_SESSION_ID = "session.bad_id"
-SESSION_NOT_FOUND = "session.not_found"
-SEGMENT_NOT_FOUND = "session.segment_not_found"
-WRITE_FAILED = "store.write_failed"
 
 SESSION_ID_RE = re.compile(r"[A-Za-z0-9_-]{8,64}")
 _STATE_RE = re.compile(r"seg-(\d{8})\.ltxstate")
@@ -51,7 +47,7 @@ def check_session_id(session_id: object) -> str:
     """
     if not isinstance(session_id, str) or SESSION_ID_RE.fullmatch(session_id) is None:
         raise SessionError(
-            f"session id {session_id!r} must be 8-64 characters of [A-Za-z0-9_-]", code=BAD_SESSION_ID
+            f"session id {session_id!r} must be 8-64 characters of [A-Za-z0-9_-]", code=codes.SESSION_BAD_ID
         )
     return session_id
 
@@ -128,7 +124,7 @@ class SessionStore:
             raise SessionError(
                 f"session {session_id}: writing segment {segment_index} failed ({e}); previous "
                 f"states are intact",
-                code=WRITE_FAILED,
+                code=codes.STORE_WRITE_FAILED,
             ) from e
         self._prune(session_id, segment_index)
         st = target.stat()
@@ -159,7 +155,8 @@ class SessionStore:
         stored = self.list(session_id)
         if not stored:
             raise SessionError(
-                f"session {session_id} has no stored state (never saved, or expired)", code=SESSION_NOT_FOUND
+                f"session {session_id} has no stored state (never saved, or expired)",
+                code=codes.SESSION_NOT_FOUND,
             )
         return _read(stored[-1])
 
@@ -174,12 +171,13 @@ class SessionStore:
         stored = {s.segment_index: s for s in self.list(session_id)}
         if not stored:
             raise SessionError(
-                f"session {session_id} has no stored state (never saved, or expired)", code=SESSION_NOT_FOUND
+                f"session {session_id} has no stored state (never saved, or expired)",
+                code=codes.SESSION_NOT_FOUND,
             )
         if segment_index not in stored:
             raise SessionError(
                 f"session {session_id} has no state at segment {segment_index}; stored: {sorted(stored)}",
-                code=SEGMENT_NOT_FOUND,
+                code=codes.SESSION_SEGMENT_NOT_FOUND,
             )
         return _read(stored[segment_index])
 
@@ -252,7 +250,7 @@ def _read(stored: StoredState) -> SerializedState:
     except FileNotFoundError as e:  # removed by cleanup or a rewind between list() and the read
         raise SessionError(
             f"session {stored.session_id}: state of segment {stored.segment_index} was removed while loading",
-            code=SEGMENT_NOT_FOUND,
+            code=codes.SESSION_SEGMENT_NOT_FOUND,
         ) from e
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS, VIDEO_TIME_SCALE
 
@@ -32,16 +33,16 @@ class Timeline:
     def __post_init__(self) -> None:
         latent = (self.frames - 1) // VIDEO_TIME_SCALE + 1
         if self.frames < 1 or (self.frames - 1) % VIDEO_TIME_SCALE:
-            raise InputError(f"frames must be 1 + 8k; got {self.frames}", code="input.frames_rule")
+            raise InputError(f"frames must be 1 + 8k; got {self.frames}", code=codes.INPUT_FRAMES_RULE)
         if not 0 <= self.overlap <= latent - 2:
             raise InputError(
                 f"overlap must be in [0, {max(latent - 2, 0)}] latent frames for {self.frames}-frame "
                 f"segments (at least one new latent frame per segment); got {self.overlap}",
-                code="input.overlap",
+                code=codes.INPUT_OVERLAP,
             )
         if self.audio_context < 0:
             raise InputError(
-                f"audio_context must be >= 0; got {self.audio_context}", code="input.audio_context"
+                f"audio_context must be >= 0; got {self.audio_context}", code=codes.INPUT_AUDIO_CONTEXT
             )
 
     @property

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 
 SECTION_VAE = "audio_vae"
@@ -17,4 +18,4 @@ def ints(value: Any) -> tuple[int, ...]:
 
 def require(section: str, ok: bool, message: str) -> None:
     if not ok:
-        raise ConfigError(f"{section}: {message}", code="config.unsupported_value")
+        raise ConfigError(f"{section}: {message}", code=codes.CONFIG_UNSUPPORTED_VALUE)

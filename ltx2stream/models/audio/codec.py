@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.audio.loading import Vocoder, load_audio_vae, load_vocoder
 from ltx2stream.models.audio.mel import MelFrontEnd
@@ -49,7 +50,7 @@ def encode_audio(
     if waveform.dim() != 3 or waveform.shape[1] not in (1, 2):
         raise InputError(
             f"waveform must be [B, 2, N] (or [B, 1, N] mono); got {tuple(waveform.shape)}",
-            code="input.audio_shape",
+            code=codes.INPUT_AUDIO_SHAPE,
         )
     if waveform.shape[1] == 1:
         waveform = waveform.expand(-1, 2, -1)
@@ -83,7 +84,7 @@ class AudioCodec:
     def sample_rate(self) -> int:
         """Output sample rate of :meth:`decode_audio`."""
         if self.vocoder is None:
-            raise InputError("this AudioCodec has no vocoder", code="input.no_vocoder")
+            raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
         return self.vocoder.output_sampling_rate
 
     def encode_audio(
@@ -93,7 +94,7 @@ class AudioCodec:
 
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:
         if self.vocoder is None:
-            raise InputError("this AudioCodec has no vocoder", code="input.no_vocoder")
+            raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
         return decode_audio(latent, self.vae, self.vocoder)
 
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.audio.bigvgan import Activation1d, AMPBlock1
 from ltx2stream.models.audio.config import GeneratorConfig
@@ -77,7 +78,7 @@ class Generator(torch.nn.Module):
         if mel.dim() != 4 or mel.shape[1] * mel.shape[3] != MEL_CHANNELS:
             raise InputError(
                 f"vocoder input must be stereo mel [B, 2, T, 64]; got {tuple(mel.shape)}",
-                code="input.mel_shape",
+                code=codes.INPUT_MEL_SHAPE,
             )
         x = self.conv_pre(rearrange(mel, "b s t m -> b (s m) t"))
         n = len(self.cfg.resblock_kernel_sizes)

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.audio.config import AudioVAEConfig
 
@@ -83,7 +84,7 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     """Band-limited resampling along the last axis, shape = (..., N) -> (..., ceil(N * new / orig))."""
     if orig_rate <= 0 or new_rate <= 0:
         raise InputError(
-            f"sample rates must be positive; got {orig_rate} -> {new_rate}", code="input.sample_rate"
+            f"sample rates must be positive; got {orig_rate} -> {new_rate}", code=codes.INPUT_SAMPLE_RATE
         )
     if orig_rate == new_rate:
         return waveform
@@ -123,7 +124,8 @@ class MelFrontEnd(torch.nn.Module):
         """shape = (B, 2, N) -> (B, 2, T_mel, mel_bins), float32."""
         if waveform.dim() != 3 or waveform.shape[1] != 2:
             raise InputError(
-                f"waveform must be [B, 2, N] stereo; got {tuple(waveform.shape)}", code="input.audio_shape"
+                f"waveform must be [B, 2, N] stereo; got {tuple(waveform.shape)}",
+                code=codes.INPUT_AUDIO_SHAPE,
             )
         c = self.cfg
         if sample_rate is not None and sample_rate != c.sampling_rate:

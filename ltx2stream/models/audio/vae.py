@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.audio.config import AudioVAEConfig
 from ltx2stream.models.audio.layers import (
@@ -136,7 +137,7 @@ class AudioVAE(torch.nn.Module):
         if mel.dim() != 4 or mel.shape[1] != c.in_channels or mel.shape[3] != c.mel_bins:
             raise InputError(
                 f"mel must be [B, {c.in_channels}, T, {c.mel_bins}]; got {tuple(mel.shape)}",
-                code="input.mel_shape",
+                code=codes.INPUT_MEL_SHAPE,
             )
         moments = self.encoder(mel)
         mean = moments[:, : c.z_channels]  # (B, z, T_lat, F_lat): first half = mean when double_z
@@ -149,7 +150,7 @@ class AudioVAE(torch.nn.Module):
         if latent.dim() != 4 or latent.shape[1] != c.z_channels or latent.shape[3] != c.latent_bins:
             raise InputError(
                 f"audio latent must be [B, {c.z_channels}, T, {c.latent_bins}]; got {tuple(latent.shape)}",
-                code="input.audio_latent_shape",
+                code=codes.INPUT_AUDIO_LATENT_SHAPE,
             )
         h = self.decoder(self.per_channel_statistics.un_normalize(latent))
         return _fit(h, c.mel_frames_for_latents(latent.shape[2]), c.mel_bins)

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, check_config_value
 
 SECTION = "transformer"
@@ -42,7 +43,7 @@ V2_KEYS: Mapping[str, bool] = {
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ConfigError(f"{SECTION} (text path): {message}", code="config.unsupported_value")
+        raise ConfigError(f"{SECTION} (text path): {message}", code=codes.CONFIG_UNSUPPORTED_VALUE)
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,7 @@ class TextPathConfig:
             raise ConfigError(
                 f"Gemma hidden size {hidden_size} does not match the checkpoint's caption_channels="
                 f"{self.caption_channels}; use the Gemma 3 model this checkpoint was trained with",
-                code="config.gemma_mismatch",
+                code=codes.CONFIG_GEMMA_MISMATCH,
             )
         return replace(self, gemma_hidden_states=num_hidden_states)
 

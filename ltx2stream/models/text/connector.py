@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.text.config import ConnectorConfig
 from ltx2stream.models.text.layers import Attention, FeedForward, rms_norm, rope_1d
@@ -32,7 +33,7 @@ def substitute_registers(x: torch.Tensor, mask: torch.Tensor, registers: torch.T
     r = registers.shape[0]
     if t % r:
         raise InputError(
-            f"text length {t} is not divisible by the {r} learnable registers", code="input.text_length"
+            f"text length {t} is not divisible by the {r} learnable registers", code=codes.INPUT_TEXT_LENGTH
         )
     order = valid_first_order(mask)  # [B, T]
     x = torch.gather(x, 1, order[:, :, None].expand(b, t, d))  # [B, T, D], valid tokens first
@@ -93,7 +94,7 @@ class Embeddings1DConnector(nn.Module):
             raise InputError(
                 f"connector expects features [B, T, {self.cfg.inner_dim}] and mask [B, T],"
                 f" got {tuple(x.shape)} and {tuple(mask.shape)}",
-                code="input.text_shape",
+                code=codes.INPUT_TEXT_SHAPE,
             )
         h = substitute_registers(x, mask, self.learnable_registers)
         rope = self.rope(h.shape[1], h.device, h.dtype)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.text.config import TextPathConfig
 from ltx2stream.models.text.connector import Embeddings1DConnector
@@ -70,7 +71,7 @@ class TextProjection(nn.Module):
             raise InputError(
                 f"text projection expects hidden states [B, T, {expected[0]}, {expected[1]}] and mask [B, T],"
                 f" got {tuple(hidden.shape)} and {tuple(mask.shape)}",
-                code="input.text_shape",
+                code=codes.INPUT_TEXT_SHAPE,
             )
         video, audio = self.feature_extractor(hidden, mask)
         video = self.video_connector(video, mask)
@@ -93,7 +94,7 @@ class PromptEncoder:
 
     def __init__(self, gemma: GemmaEncoder, projection: TextProjection, *, cache_size: int = 32) -> None:
         if cache_size < 0:
-            raise InputError(f"cache_size={cache_size} must be >= 0", code="input.cache_size")
+            raise InputError(f"cache_size={cache_size} must be >= 0", code=codes.INPUT_CACHE_SIZE)
         self.gemma = gemma
         self.projection = projection.eval().requires_grad_(False)
         self.cache_size = cache_size
@@ -159,11 +160,12 @@ def _check_prompts(prompts: Sequence[str]) -> list[str]:
     """Stripped prompts; a bare string or an empty batch is an InputError."""
     if isinstance(prompts, str) or not isinstance(prompts, Sequence):
         raise InputError(
-            "prompts must be a sequence of strings (use encode_one for a single prompt)", code="input.prompts"
+            "prompts must be a sequence of strings (use encode_one for a single prompt)",
+            code=codes.INPUT_PROMPTS,
         )
     if not prompts:
-        raise InputError("at least one prompt is needed", code="input.prompts")
+        raise InputError("at least one prompt is needed", code=codes.INPUT_PROMPTS)
     bad = [type(p).__name__ for p in prompts if not isinstance(p, str)]
     if bad:
-        raise InputError(f"prompts must be strings, got {bad}", code="input.prompts")
+        raise InputError(f"prompts must be strings, got {bad}", code=codes.INPUT_PROMPTS)
     return [p.strip() for p in prompts]

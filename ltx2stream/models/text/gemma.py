@@ -23,6 +23,7 @@ import transformers
 from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
+from ltx2stream import codes
 from ltx2stream.errors import CheckpointError, InputError
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def prepare_tokenizer(tokenizer: PreTrainedTokenizerBase) -> PreTrainedTokenizer
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise CheckpointError(
-                "Gemma tokenizer has neither a pad nor an eos token", code="checkpoint.tokenizer"
+                "Gemma tokenizer has neither a pad nor an eos token", code=codes.CHECKPOINT_TOKENIZER
             )
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -106,7 +107,7 @@ def load_gemma(
 ) -> GemmaEncoder:
     """Load a Gemma 3 text encoder from a local HF directory or a ``.gguf`` file (CheckpointError if unusable)."""
     if max_length < 1:
-        raise InputError(f"max_length={max_length} must be >= 1", code="input.max_length")
+        raise InputError(f"max_length={max_length} must be >= 1", code=codes.INPUT_MAX_LENGTH)
     p = Path(path).expanduser()
     if p.is_file() and p.suffix == ".gguf":
         model, tokenizer = _load_gguf(p, dtype)
@@ -117,7 +118,7 @@ def load_gemma(
         raise CheckpointError(
             f"Gemma text encoder {found} at {p}: give a local Hugging Face directory (config.json, tokenizer,"
             " *.safetensors) or a .gguf file",
-            code="checkpoint.gemma_invalid" if p.exists() else "checkpoint.gemma_not_found",
+            code=codes.CHECKPOINT_GEMMA_INVALID if p.exists() else codes.CHECKPOINT_GEMMA_NOT_FOUND,
         )
     text_model = language_model(model).to(device=device)
     log.info(
@@ -148,21 +149,23 @@ def _load_hf_dir(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTra
     if not config_file.is_file():
         raise CheckpointError(
             f"{directory}: no config.json; not a Hugging Face model directory",
-            code="checkpoint.gemma_invalid",
+            code=codes.CHECKPOINT_GEMMA_INVALID,
         )
     try:
         model_type = json.loads(config_file.read_text()).get("model_type")
     except (json.JSONDecodeError, AttributeError) as e:
-        raise CheckpointError(f"{config_file}: not valid JSON: {e}", code="checkpoint.gemma_invalid") from e
+        raise CheckpointError(
+            f"{config_file}: not valid JSON: {e}", code=codes.CHECKPOINT_GEMMA_INVALID
+        ) from e
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise CheckpointError(
             f"{directory}: model_type {model_type!r} is not supported; supported: {', '.join(SUPPORTED_MODEL_TYPES)}",
-            code="checkpoint.gemma_invalid",
+            code=codes.CHECKPOINT_GEMMA_INVALID,
         )
     if not any((directory / name).is_file() for name in TOKENIZER_FILES):
         # AutoTokenizer would silently build an empty tokenizer from the config alone
         raise CheckpointError(
-            f"{directory}: no tokenizer ({' or '.join(TOKENIZER_FILES)})", code="checkpoint.gemma_invalid"
+            f"{directory}: no tokenizer ({' or '.join(TOKENIZER_FILES)})", code=codes.CHECKPOINT_GEMMA_INVALID
         )
     tokenizer = _wrap(
         directory, "tokenizer", lambda: AutoTokenizer.from_pretrained(directory, local_files_only=True)
@@ -185,7 +188,7 @@ def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTok
     if importlib.util.find_spec("gguf") is None:
         raise CheckpointError(
             f"{file}: reading GGUF needs the optional 'gguf' package: pip install 'ltx2stream[gguf]'",
-            code="checkpoint.gguf_unavailable",
+            code=codes.CHECKPOINT_GGUF_UNAVAILABLE,
         )
     kwargs = {"gguf_file": file.name, "local_files_only": True}
     tokenizer = _wrap(file, "tokenizer", lambda: AutoTokenizer.from_pretrained(file.parent, **kwargs))
@@ -197,7 +200,7 @@ def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTok
     model_type = getattr(model.config, "model_type", None)
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise CheckpointError(
-            f"{file}: GGUF holds a {model_type!r} model, not Gemma 3", code="checkpoint.gemma_invalid"
+            f"{file}: GGUF holds a {model_type!r} model, not Gemma 3", code=codes.CHECKPOINT_GEMMA_INVALID
         )
     return model, tokenizer
 
@@ -208,5 +211,5 @@ def _wrap(where: Path, what: str, load: Any) -> Any:
         return load()
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(
-            f"{where}: cannot load the Gemma {what}: {e}", code="checkpoint.gemma_invalid"
+            f"{where}: cannot load the Gemma {what}: {e}", code=codes.CHECKPOINT_GEMMA_INVALID
         ) from e

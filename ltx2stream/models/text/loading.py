@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import CheckpointError
 from ltx2stream.models.loading import Checkpoint, build_on_meta, load_strict, with_prefix
 from ltx2stream.models.text.config import DEFAULT_MAX_LENGTH, SECTION, TextPathConfig
@@ -93,7 +94,7 @@ def load_text_path(
             f"Gemma at {gemma_path} returns {gemma.num_hidden_states} hidden states but {ckpt.path}'s feature"
             f" extractor expects {cfg.gemma_hidden_states} (aggregate weight width {cfg.flat_dim} ="
             f" {cfg.caption_channels} x {cfg.gemma_hidden_states}); use the Gemma 3 model of this checkpoint",
-            code="checkpoint.gemma_mismatch",
+            code=codes.CHECKPOINT_GEMMA_MISMATCH,
         )
     return PromptEncoder(gemma, projection, cache_size=cache_size)
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, check_config_value
 
 SECTION = "transformer"
@@ -222,13 +223,15 @@ class TransformerConfig:
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ConfigError(f"{SECTION}: {message}", code="config.unsupported_value")
+        raise ConfigError(f"{SECTION}: {message}", code=codes.CONFIG_UNSUPPORTED_VALUE)
 
 
 def _int(section: Mapping[str, Any], key: str, default: int) -> int:
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-        raise ConfigError(f"{SECTION}: {key}={value!r} must be an integer", code="config.unsupported_value")
+        raise ConfigError(
+            f"{SECTION}: {key}={value!r} must be an integer", code=codes.CONFIG_UNSUPPORTED_VALUE
+        )
     return int(value)
 
 
@@ -255,5 +258,5 @@ def _precision(value: Any) -> str:
         return "float32"
     raise ConfigError(
         f"{SECTION}: unsupported value frequencies_precision={value!r}; supported: 'float64', 'float32'",
-        code="config.unsupported_value",
+        code=codes.CONFIG_UNSUPPORTED_VALUE,
     )

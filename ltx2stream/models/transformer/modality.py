@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 
@@ -75,7 +76,9 @@ class Modality:
             )
         for ok, rule, tensor in rules:
             if not ok:
-                raise InputError(f"{name}: {rule}; got {tuple(tensor.shape)}", code="input.modality_shape")
+                raise InputError(
+                    f"{name}: {rule}; got {tuple(tensor.shape)}", code=codes.INPUT_MODALITY_SHAPE
+                )
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class Perturbations:
             if bad:
                 raise InputError(
                     f"perturbations.{name}: block indices {bad} out of range 0..{num_blocks - 1}",
-                    code="input.perturbation_block",
+                    code=codes.INPUT_PERTURBATION_BLOCK,
                 )
 
 

@@ -20,6 +20,7 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.transformer.adaln import AdaLayerNormSingle
 from ltx2stream.models.transformer.attention import CaptionProjection
@@ -112,7 +113,7 @@ class LTXAVModel(nn.Module):
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None if absent."""
         if video is None and audio is None:
-            raise InputError("forward needs at least one of video / audio", code="input.no_modality")
+            raise InputError("forward needs at least one of video / audio", code=codes.INPUT_NO_MODALITY)
         p = perturbations or Perturbations.none()
         p.check(self.num_blocks)
         v = self._prepare("video", video, audio) if video is not None else None
@@ -186,7 +187,7 @@ class LTXAVModel(nn.Module):
             raise InputError(
                 f"video and audio batch sizes differ: sigma {tuple(other.sigma.shape)} vs latent "
                 f"{tuple(m.latent.shape)}",
-                code="input.modality_shape",
+                code=codes.INPUT_MODALITY_SHAPE,
             )
         tsm = cfg.timestep_scale_multiplier
         av_factor = cfg.av_ca_timestep_scale_multiplier / tsm

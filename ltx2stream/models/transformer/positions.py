@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from einops import rearrange
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.types import (
     AUDIO_HOP,
@@ -40,7 +41,7 @@ def unpatchify_video(tokens: torch.Tensor, shape: VideoLatentShape) -> torch.Ten
         raise InputError(
             f"video tokens: {tokens.shape[1]} tokens do not match latent shape {tuple(shape)} "
             f"({shape.tokens} tokens)",
-            code="input.token_count",
+            code=codes.INPUT_TOKEN_COUNT,
         )
     return rearrange(tokens, "b (f h w) c -> b c f h w", f=shape.frames, h=shape.height, w=shape.width)
 
@@ -59,7 +60,7 @@ def unpatchify_audio(
     if tokens.shape[-1] != channels * bins:
         raise InputError(
             f"audio tokens have {tokens.shape[-1]} features, expected channels*bins = {channels}*{bins}",
-            code="input.token_features",
+            code=codes.INPUT_TOKEN_FEATURES,
         )
     return rearrange(tokens, "b t (c f) -> b c t f", c=channels, f=bins)
 
@@ -88,7 +89,7 @@ def video_positions(
     if min(frames, height, width) <= 0 or fps <= 0:
         raise InputError(
             f"video positions need positive frames/height/width/fps; got {frames}x{height}x{width} @ {fps}",
-            code="input.positions",
+            code=codes.INPUT_POSITIONS,
         )
     f, h, w = torch.meshgrid(
         torch.arange(frames, device=device),
@@ -115,7 +116,8 @@ def audio_positions(
     """[B, 1, T, 2] float32 bounds in seconds of audio latent indices ``offset .. offset + frames - 1``."""
     if frames <= 0 or offset < 0:
         raise InputError(
-            f"audio positions need frames > 0 and offset >= 0; got {frames}, {offset}", code="input.positions"
+            f"audio positions need frames > 0 and offset >= 0; got {frames}, {offset}",
+            code=codes.INPUT_POSITIONS,
         )
     index = torch.arange(offset, offset + frames + 1, dtype=torch.float32, device=device)
     mel_start = (index * AUDIO_TIME_SCALE + 1 - AUDIO_TIME_SCALE).clamp(
@@ -128,4 +130,4 @@ def audio_positions(
 
 def _check_ndim(t: torch.Tensor, ndim: int, what: str) -> None:
     if t.ndim != ndim:
-        raise InputError(f"{what}: expected {ndim} dims, got shape {tuple(t.shape)}", code="input.shape")
+        raise InputError(f"{what}: expected {ndim} dims, got shape {tuple(t.shape)}", code=codes.INPUT_SHAPE)

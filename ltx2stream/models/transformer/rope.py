@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 
 
@@ -54,7 +55,7 @@ def rope_angles(
         raise InputError(
             f"positions must be [B, {len(max_pos)}, T, 2] ([start, end) bounds per axis); "
             f"got {tuple(positions.shape)}",
-            code="input.positions_shape",
+            code=codes.INPUT_POSITIONS_SHAPE,
         )
     points = (
         (positions[..., 0] + positions[..., 1]) / 2.0 if use_midpoints else positions[..., 0]

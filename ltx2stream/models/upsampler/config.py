@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any, Literal
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, check_config_value
 from ltx2stream.types import VideoLatentShape
 
@@ -137,7 +138,7 @@ class UpsamplerConfig:
             )
         except (TypeError, ValueError) as e:
             raise ConfigError(
-                f"{SECTION}: config value of the wrong type: {e}", code="config.bad_type"
+                f"{SECTION}: config value of the wrong type: {e}", code=codes.CONFIG_BAD_TYPE
             ) from e
 
     def to_metadata(self) -> dict[str, Any]:
@@ -170,11 +171,11 @@ def _bool(config: Mapping[str, Any], key: str, default: bool) -> bool:
     value = config.get(key, default)
     if not isinstance(value, bool):
         raise ConfigError(
-            f"{SECTION}: {key}={value!r} must be a JSON boolean (true/false)", code="config.bad_type"
+            f"{SECTION}: {key}={value!r} must be a JSON boolean (true/false)", code=codes.CONFIG_BAD_TYPE
         )
     return value
 
 
 def _require(ok: bool, message: str) -> None:
     if not ok:
-        raise ConfigError(f"{SECTION}: {message}", code="config.unsupported_value")
+        raise ConfigError(f"{SECTION}: {message}", code=codes.CONFIG_UNSUPPORTED_VALUE)

@@ -23,6 +23,7 @@ import torch
 from einops import rearrange
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.upsampler.blocks import PixelShuffleND, ResBlock, SpatialRationalResampler, conv_nd
 from ltx2stream.models.upsampler.config import GROUPS, UpsamplerConfig
@@ -101,11 +102,11 @@ class LatentUpsampler(nn.Module):
         if latent.ndim != 5 or latent.shape[1] != self.config.in_channels:
             raise InputError(
                 f"upsampler expects [B, {self.config.in_channels}, F, H, W]; got {tuple(latent.shape)}",
-                code="input.bad_latent_shape",
+                code=codes.INPUT_BAD_LATENT_SHAPE,
             )
         if min(latent.shape[2:]) < 1:
             raise InputError(
-                f"latent upsampler: empty latent {tuple(latent.shape)}", code="input.bad_latent_shape"
+                f"latent upsampler: empty latent {tuple(latent.shape)}", code=codes.INPUT_BAD_LATENT_SHAPE
             )
 
 

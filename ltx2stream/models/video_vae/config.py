@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, check_config_value
 
 SECTION = "vae"
@@ -43,7 +44,7 @@ _PARAM_KEYS = {"num_layers", "multiplier", "residual", "inject_noise"}
 
 
 def _fail(message: str) -> None:
-    raise ConfigError(f"{SECTION}: {message}", code="config.unsupported_value")
+    raise ConfigError(f"{SECTION}: {message}", code=codes.CONFIG_UNSUPPORTED_VALUE)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError, InputError
 from ltx2stream.models.video_vae.config import VideoVAEConfig
 from ltx2stream.models.video_vae.stream import (
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 
 
 def _bad(message: str) -> None:
-    raise ConfigError(f"tiling: {message}", code="config.tiling")
+    raise ConfigError(f"tiling: {message}", code=codes.CONFIG_TILING)
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,9 @@ def decode_progressive(
     happens at call time, decoding lazily.
     """
     if chunk_latent_frames < 1:
-        raise InputError(f"chunk_latent_frames must be >= 1; got {chunk_latent_frames}", code="input.chunk")
+        raise InputError(
+            f"chunk_latent_frames must be >= 1; got {chunk_latent_frames}", code=codes.INPUT_CHUNK
+        )
     if not vae.config.decoder_streamable:
         vae.check_latent(latent)
         log.warning("video decoder has GroupNorm over all frames: decoding whole, then yielding chunks")

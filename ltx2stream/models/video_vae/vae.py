@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.models.video_vae.config import VideoVAEConfig
 from ltx2stream.models.video_vae.decoder import DECODE_NOISE_SCALE, VideoDecoder
@@ -101,7 +102,7 @@ class VideoVAE(nn.Module):
         if pixels.dim() != 5 or pixels.shape[1] != self.config.in_channels:
             raise InputError(
                 f"video must be [B, {self.config.in_channels}, F, H, W]; got {list(pixels.shape)}",
-                code="input.video_shape",
+                code=codes.INPUT_VIDEO_SHAPE,
             )
         check_frames(pixels.shape[2])
         check_spatial(pixels.shape[3], pixels.shape[4])
@@ -111,13 +112,13 @@ class VideoVAE(nn.Module):
         if latent.dim() != 5 or latent.shape[1] != c or min(latent.shape[2:]) < 1:
             raise InputError(
                 f"video latent must be [B, {c}, F', h, w] with F', h, w >= 1; got {list(latent.shape)}",
-                code="input.latent_shape",
+                code=codes.INPUT_LATENT_SHAPE,
             )
         if self.config.decoder_padding_mode == "reflect" and min(latent.shape[3:]) < 2:
             raise InputError(
                 f"reflect padding needs latent height and width >= 2 (>= {2 * VIDEO_SPACE_SCALE} px); "
                 f"got {list(latent.shape[3:])}",
-                code="input.size_rule",
+                code=codes.INPUT_SIZE_RULE,
             )
 
     @staticmethod

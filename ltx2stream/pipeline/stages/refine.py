@@ -10,6 +10,7 @@ from typing import Any, Self
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.conditioning import ConditioningItem
 from ltx2stream.pipeline.latent_state import audio_to_tokens, video_to_tokens
@@ -72,7 +73,7 @@ class LTX2UpsampleStage:
         if tuple(up.shape[2:]) != expected:
             raise ConfigError(
                 f"upsampler produced a latent grid {tuple(up.shape[2:])}, stage 2 needs {expected}",
-                code="config.upsampler_scale",
+                code=codes.CONFIG_UPSAMPLER_SCALE,
             )
         state = self.prepare(
             target,

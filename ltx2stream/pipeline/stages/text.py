@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import torch
 import torch.distributed as dist
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.state import PromptContexts
 
@@ -44,7 +45,7 @@ class LTX2TextEncodingStage:
         if self.encoder is None:
             raise ConfigError(
                 "this rank has no text encoder and no process group to receive contexts from",
-                code="config.no_text_encoder",
+                code=codes.CONFIG_NO_TEXT_ENCODER,
             )
         pos = self.encoder.encode([prompt])
         if negative_prompt is None:

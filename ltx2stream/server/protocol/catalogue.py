@@ -48,7 +48,9 @@ def limits_table() -> str:
     rows = ["| limit | server-side default | meaning |", "|---|---|---|"]
     for f in dataclasses.fields(ProtocolLimits):
         match = re.search(
-            rf"^\s+(?:\w+, )?{f.name}(?:, \w+)?: (.*?)(?=^\s+\w+(?:, \w+)?: |\Z)", doc, re.DOTALL | re.MULTILINE
+            rf"^\s+(?:\w+, )?{f.name}(?:, \w+)?: (.*?)(?=^\s+\w+(?:, \w+)?: |\Z)",
+            doc,
+            re.DOTALL | re.MULTILINE,
         )
         meaning = " ".join(match.group(1).split()) if match else ""
         rows.append(f"| `{f.name}` | `{getattr(defaults, f.name)!r}` | {meaning} |")

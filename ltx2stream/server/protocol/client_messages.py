@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ltx2stream import codes
 from ltx2stream.errors import ProtocolError
-from ltx2stream.server.protocol.codes import BAD_IMAGE, OUT_OF_RANGE, UNSUPPORTED_VERSION
 from ltx2stream.server.protocol.limits import MAX_INDEX, MAX_SEED, PROTOCOL_VERSION, ProtocolLimits
 from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
 
@@ -46,7 +46,7 @@ class Settings:
             raise ProtocolError(
                 f"settings.overlap: {self.overlap} latent frames must be < the {latent_frames} latent frames of a "
                 f"{self.frames}-frame segment",
-                code=OUT_OF_RANGE,
+                code=codes.PROTOCOL_OUT_OF_RANGE,
             )
 
 
@@ -63,7 +63,9 @@ class Image:
         sniffed = sniff_image(self.data)
         if sniffed != self.mime:
             found = sniffed or "no PNG/JPEG/WebP signature"
-            raise ProtocolError(f"image: declared {self.mime} but the bytes are {found}", code=BAD_IMAGE)
+            raise ProtocolError(
+                f"image: declared {self.mime} but the bytes are {found}", code=codes.PROTOCOL_BAD_IMAGE
+            )
 
 
 @dataclass(frozen=True)
@@ -76,9 +78,13 @@ class ResumeFrom:
 
     def check_rules(self, limits: ProtocolLimits) -> None:
         if (self.session_id is None) == (self.state is None):
-            raise ProtocolError("resume_from: give exactly one of session_id or state", code=OUT_OF_RANGE)
+            raise ProtocolError(
+                "resume_from: give exactly one of session_id or state", code=codes.PROTOCOL_OUT_OF_RANGE
+            )
         if self.state is not None and self.segment_index is not None:
-            raise ProtocolError("resume_from.segment_index only applies with session_id", code=OUT_OF_RANGE)
+            raise ProtocolError(
+                "resume_from.segment_index only applies with session_id", code=codes.PROTOCOL_OUT_OF_RANGE
+            )
 
 
 @dataclass(frozen=True)
@@ -101,7 +107,7 @@ class Open(Message):
         if isinstance(version, int) and not isinstance(version, bool) and version != PROTOCOL_VERSION:
             raise ProtocolError(
                 f"open.protocol_version: {version} is not supported; this server speaks {PROTOCOL_VERSION}",
-                code=UNSUPPORTED_VERSION,
+                code=codes.PROTOCOL_UNSUPPORTED_VERSION,
             )
 
 
@@ -121,7 +127,7 @@ class Steer(Message):
         if self.transition == "cut" and self.blend_segments != 1:
             raise ProtocolError(
                 f"steer.blend_segments={self.blend_segments} only applies to transition 'blend'",
-                code=OUT_OF_RANGE,
+                code=codes.PROTOCOL_OUT_OF_RANGE,
             )
 
 

@@ -6,16 +6,10 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
+from ltx2stream import codes
+from ltx2stream.codes import error_spec, is_fatal
 from ltx2stream.errors import LTX2StreamError, ProtocolError
 from ltx2stream.server.protocol.client_messages import CLIENT_MESSAGES
-from ltx2stream.server.protocol.codes import (
-    INTERNAL,
-    MALFORMED,
-    TOO_LARGE,
-    UNKNOWN_TYPE,
-    error_spec,
-    is_fatal,
-)
 from ltx2stream.server.protocol.limits import ProtocolLimits
 from ltx2stream.server.protocol.schema import Message, from_wire, to_wire
 from ltx2stream.server.protocol.server_messages import SERVER_MESSAGES, Error
@@ -48,13 +42,16 @@ def decode(data: bytes | bytearray | memoryview, *, limits: ProtocolLimits) -> M
     obj = _unpack(data, limits)
     if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
         found = type(obj).__name__ if not isinstance(obj, dict) else f"type={obj.get('type')!r}"
-        raise ProtocolError(f"expected a map with a string 'type'; got {found}", code=MALFORMED)
+        raise ProtocolError(
+            f"expected a map with a string 'type'; got {found}", code=codes.PROTOCOL_MALFORMED
+        )
     kind = obj["type"]
     cls = _BY_SENDER[limits.sender].get(kind)
     if cls is None:
         known = ", ".join(sorted(_BY_SENDER[limits.sender]))
         raise ProtocolError(
-            f"type {kind[:64]!r} is not a {limits.sender} message; known: {known}", code=UNKNOWN_TYPE
+            f"type {kind[:64]!r} is not a {limits.sender} message; known: {known}",
+            code=codes.PROTOCOL_UNKNOWN_TYPE,
         )
     msg: Message = from_wire(cls, obj, kind, limits, skip=frozenset({"type"}))
     return msg
@@ -69,7 +66,7 @@ def error_from(exc: BaseException, *, accepted: bool = True, request_id: int | N
     if isinstance(exc, LTX2StreamError):
         code, text = exc.code, exc.message
     else:
-        code, text = INTERNAL, "internal server error"
+        code, text = codes.SERVER_INTERNAL, "internal server error"
     spec = error_spec(code)
     return Error(
         code=code[:64],
@@ -82,12 +79,15 @@ def error_from(exc: BaseException, *, accepted: bool = True, request_id: int | N
 
 def _unpack(data: Any, limits: ProtocolLimits) -> Any:
     if isinstance(data, str):
-        raise ProtocolError("text frames are not accepted; send one binary msgpack map", code=MALFORMED)
+        raise ProtocolError(
+            "text frames are not accepted; send one binary msgpack map", code=codes.PROTOCOL_MALFORMED
+        )
     if not isinstance(data, bytes | bytearray | memoryview):
-        raise ProtocolError(f"expected bytes, got {type(data).__name__}", code=MALFORMED)
+        raise ProtocolError(f"expected bytes, got {type(data).__name__}", code=codes.PROTOCOL_MALFORMED)
     if len(data) > limits.max_message_bytes:
         raise ProtocolError(
-            f"message of {len(data)} bytes exceeds the limit of {limits.max_message_bytes}", code=TOO_LARGE
+            f"message of {len(data)} bytes exceeds the limit of {limits.max_message_bytes}",
+            code=codes.PROTOCOL_TOO_LARGE,
         )
     try:
         return msgpack.unpackb(
@@ -104,7 +104,9 @@ def _unpack(data: Any, limits: ProtocolLimits) -> Any:
     except (ValueError, TypeError, msgpack.UnpackException) as e:
         text = str(e)
         if "max_ext_len" in text:
-            raise ProtocolError("msgpack ext types are not accepted", code=MALFORMED) from e
+            raise ProtocolError("msgpack ext types are not accepted", code=codes.PROTOCOL_MALFORMED) from e
         if "exceeds max_" in text:
-            raise ProtocolError(f"msgpack limit: {text}", code=TOO_LARGE) from e
-        raise ProtocolError(f"not valid msgpack: {type(e).__name__} {text}".strip(), code=MALFORMED) from e
+            raise ProtocolError(f"msgpack limit: {text}", code=codes.PROTOCOL_TOO_LARGE) from e
+        raise ProtocolError(
+            f"not valid msgpack: {type(e).__name__} {text}".strip(), code=codes.PROTOCOL_MALFORMED
+        ) from e

@@ -19,13 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from ltx2stream import codes
 from ltx2stream.errors import ProtocolError
-from ltx2stream.server.protocol.codes import (
-    BAD_TYPE,
-    MISSING_FIELD,
-    OUT_OF_RANGE,
-    UNKNOWN_FIELD,
-)
 from ltx2stream.server.protocol.limits import ProtocolLimits
 
 Bound = int | float | str
@@ -52,11 +47,13 @@ class Spec(Protocol):
 
 
 def _bad_type(path: str, expected: str, value: object) -> ProtocolError:
-    return ProtocolError(f"{path}: expected {expected}, got {_type_name(value)}", code=BAD_TYPE)
+    return ProtocolError(
+        f"{path}: expected {expected}, got {_type_name(value)}", code=codes.PROTOCOL_BAD_TYPE
+    )
 
 
 def _out_of_range(path: str, detail: str) -> ProtocolError:
-    return ProtocolError(f"{path}: {detail}", code=OUT_OF_RANGE)
+    return ProtocolError(f"{path}: {detail}", code=codes.PROTOCOL_OUT_OF_RANGE)
 
 
 @dataclass(frozen=True)
@@ -155,7 +152,8 @@ class Bin:
         max_len = _bound(self.max_len, limits)
         if not self.min_len <= len(data) <= max_len:
             raise ProtocolError(
-                f"{path}: {len(data)} bytes is outside [{self.min_len}, {max_len}]", code=OUT_OF_RANGE
+                f"{path}: {len(data)} bytes is outside [{self.min_len}, {max_len}]",
+                code=codes.PROTOCOL_OUT_OF_RANGE,
             )
         return data
 
@@ -221,13 +219,15 @@ def from_wire(
         more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
         raise ProtocolError(
             f"{path}: unknown field(s) {', '.join(unknown[:5])}{more}; known: {', '.join(specs)}",
-            code=UNKNOWN_FIELD,
+            code=codes.PROTOCOL_UNKNOWN_FIELD,
         )
     values: dict[str, Any] = {}
     for name, (spec, required) in specs.items():
         if name not in data or data[name] is None:
             if required:
-                raise ProtocolError(f"{path}.{name}: required field is missing", code=MISSING_FIELD)
+                raise ProtocolError(
+                    f"{path}.{name}: required field is missing", code=codes.PROTOCOL_MISSING_FIELD
+                )
             continue
         values[name] = spec.check(data[name], f"{path}.{name}", limits)
     obj = cls(**values)
