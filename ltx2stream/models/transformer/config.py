@@ -241,7 +241,7 @@ def _bool(section: Mapping[str, Any], key: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ConfigError(
             f"{SECTION}: unsupported value {key}={value!r}; supported: True, False (a JSON boolean)",
-            code="config.unsupported_value",
+            code=codes.CONFIG_UNSUPPORTED_VALUE,
         )
     return value
 
