@@ -35,6 +35,10 @@ class LatentState:
     positions: torch.Tensor
     num_target: int
     attention_mask: torch.Tensor | None = None  # (B, T, T) in [0, 1], or None
+    # (B, T): 1 on tokens that get the LTX-2.5 keyframe embedding (the target canvas' first latent frame), 0 on
+    # every other token, appended conditioning tokens included; None = no token marked. Models without the
+    # embedding ignore it.
+    keyframes_mask: torch.Tensor | None = None
 
     @property
     def num_tokens(self) -> int:
@@ -78,6 +82,9 @@ class LatentState:
             denoise_mask=torch.cat([self.denoise_mask, mask], dim=1),
             positions=torch.cat([self.positions, positions.to(self.positions)], dim=2),
             attention_mask=None if self.attention_mask is None else _grow_mask(self.attention_mask, n),
+            keyframes_mask=None
+            if self.keyframes_mask is None
+            else torch.cat([self.keyframes_mask, self.keyframes_mask.new_zeros((b, n))], dim=1),
         )
 
     def target_only(self) -> LatentState:
@@ -90,6 +97,7 @@ class LatentState:
             denoise_mask=self.denoise_mask[:, :t],
             positions=self.positions[:, :, :t],
             attention_mask=None if self.attention_mask is None else self.attention_mask[:, :t, :t],
+            keyframes_mask=None if self.keyframes_mask is None else self.keyframes_mask[:, :t],
         )
 
 

@@ -140,6 +140,7 @@ def _modality(s: LatentState, context: torch.Tensor, sigma: float) -> Modality:
         positions=s.positions,
         context=context.to(dtype),
         attention_mask=s.attention_mask,
+        keyframes_mask=s.keyframes_mask,
     )
 
 

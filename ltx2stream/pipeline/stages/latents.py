@@ -81,7 +81,21 @@ class LTX2LatentPreparationStage:
             dtype=self.dtype,
             clean=audio_clean,
         )
+        video = replace(video, keyframes_mask=first_frame_mask(grid, video.denoise_mask))
         return AVState(video=video, audio=audio, grid=grid)
+
+
+def first_frame_mask(grid: StageGrid, like: torch.Tensor) -> torch.Tensor:
+    """(B, T) keyframes mask: 1 on the h·w tokens of latent frame 0 of the canvas (official
+    ``VideoLatentTools.create_initial_state``: that frame encodes one pixel frame), 0 elsewhere.
+
+    Marked by canvas position, not by content: in a continued segment frame 0 holds the carried anchor (itself
+    one encoded pixel frame) and is marked; the carried tail (frames 1.., 8 pixel frames each) is not, and
+    appended tokens (``KeyframeCondition``, the keyframe-carry tail) never are.
+    """
+    mask = torch.zeros_like(like)
+    mask[:, : grid.latent_height * grid.latent_width] = 1.0
+    return mask
 
 
 def add_noise(state: AVState, seed: int, scale: float = 1.0) -> AVState:
