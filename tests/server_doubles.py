@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from websockets.asyncio.client import ClientConnection, connect
 
+from ltx2stream import protocol as P
 from ltx2stream.errors import InputError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.app import StreamingServer
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.session.api import (

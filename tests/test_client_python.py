@@ -17,12 +17,12 @@ import pytest
 from server_doubles import SETTINGS as TOY_SETTINGS
 from server_doubles import running
 
+from ltx2stream import protocol as P
 from ltx2stream.cli import main as cli_main
 from ltx2stream.client import Fmp4Recorder, StreamClient, shift_decode_times
 from ltx2stream.errors import SessionError
 from ltx2stream.media import SessionEncoder
 from ltx2stream.media.fmp4 import fragment_runs
-from ltx2stream.server import protocol as P
 
 TINY = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)
 

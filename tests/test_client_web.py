@@ -31,7 +31,7 @@ from server_doubles import running
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 
 WEB = Path(__file__).resolve().parent.parent / "clients" / "web"
 NODE = shutil.which("node")

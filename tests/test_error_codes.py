@@ -19,7 +19,7 @@ PASS_THROUGH = {
     ("client/session.py", "err.code"): "a wire `error` received from the server becomes a SessionError",
     ("server/connection.py", "err.code"): "a caught LTX2StreamError is reported (error message, metrics)",
     ("server/ending.py", "err.code"): "the ending error's code goes into `final.error_code`",
-    ("server/protocol/codec.py", "code[:64]"): "error_from truncates a caught error's code for the wire",
+    ("protocol/codec.py", "code[:64]"): "error_from truncates a caught error's code for the wire",
 }
 
 

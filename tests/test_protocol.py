@@ -10,10 +10,11 @@ import msgpack
 import pytest
 
 from ltx2stream import codes as registry
+from ltx2stream import protocol as P
 from ltx2stream.errors import ProtocolError, SessionError, StateError
-from ltx2stream.server import protocol as P
-from ltx2stream.server.protocol import catalogue
-from ltx2stream.server.protocol.schema import field_specs
+from ltx2stream.protocol import catalogue
+from ltx2stream.protocol.schema import field_specs
+from ltx2stream.server.messages import segment_started, state_message
 from ltx2stream.session import state_machine as sm_mod
 
 SERVER_SIDE = P.ProtocolLimits()  # decodes what clients send
@@ -358,11 +359,16 @@ def test_messages_built_from_session_objects():
     change = sm_mod.SessionStateMachine("abcdEFGH").transition(
         sm_mod.SessionState.STARTING, reason="assigned"
     )
-    state = P.State.from_change(change)
+    state = state_message(change)
     assert (state.previous, state.state, state.reason) == ("queued", "starting", "assigned")
     plan = sm_mod.SegmentPlan(3, "b", 9, previous_prompt="a", weight=0.5)
-    started = P.SegmentStarted.from_plan(plan)
+    started = segment_started(plan)
     assert P.decode(P.encode(started), limits=CLIENT_SIDE) == started and started.weight == 0.5
+
+
+def test_wire_session_states_are_the_state_machine_states():
+    """The protocol's state names (it does not import the session layer) are exactly SessionState's values."""
+    assert P.SESSION_STATES == tuple(s.value for s in sm_mod.SessionState)
 
 
 def test_resume_from_state_blob_rejects_segment_index_and_limits_validate():

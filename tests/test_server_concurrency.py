@@ -11,7 +11,7 @@ import time
 import pytest
 from server_doubles import SETTINGS, Client, ToyHost, running
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 
 
 async def _reader(client: Client) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from server_doubles import Client, running
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 from ltx2stream.session.state import SerializedState
 
 SETTINGS = P.Settings(preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=17, overlap=1, seed=3)

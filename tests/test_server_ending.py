@@ -10,9 +10,9 @@ import av
 import pytest
 from server_doubles import SETTINGS, Client, ToyHost, running
 
+from ltx2stream import protocol as P
 from ltx2stream.client.recorder import Fmp4Recorder
 from ltx2stream.media.codecs import AAC_FRAME
-from ltx2stream.server import protocol as P
 
 PRIMING = AAC_FRAME  # the AAC encoder delay, documented in ltx2stream/media/encoder.py
 

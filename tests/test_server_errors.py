@@ -13,7 +13,7 @@ from server_doubles import SETTINGS, Client, running
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 from ltx2stream.server.auth import AccessDenied, check_access, select_subprotocol
 from ltx2stream.session.state import SerializedState
 

@@ -12,7 +12,7 @@ import pytest
 from server_doubles import SETTINGS, Client, ToyHost, make_config, running
 from websockets.exceptions import InvalidStatus
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 from ltx2stream.server.app import StreamingServer
 
 SAMPLE = re.compile(

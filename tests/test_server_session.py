@@ -11,8 +11,8 @@ import av
 import pytest
 from server_doubles import SETTINGS, Client, ToyHost, running
 
+from ltx2stream import protocol as P
 from ltx2stream.media import fragment_runs, parse_boxes, track_timescales
-from ltx2stream.server import protocol as P
 from ltx2stream.session.state import SerializedState
 
 FPS, FRAMES = SETTINGS.fps, SETTINGS.frames

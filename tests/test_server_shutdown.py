@@ -12,7 +12,7 @@ from pathlib import Path
 
 from server_doubles import Client, ToyHost, running
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 
 TESTS = Path(__file__).parent
 

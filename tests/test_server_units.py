@@ -9,8 +9,8 @@ import threading
 import pytest
 from websockets.datastructures import Headers
 
+from ltx2stream import protocol as P
 from ltx2stream.errors import ConfigError, SessionError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.auth import AccessDenied, check_token, presented_tokens
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.job import HOLD_CLIENT, OPEN, Job, JobSpec

@@ -1,6 +1,6 @@
 // The client side of the ltx2stream wire protocol (docs/protocol.md): message builders and code tables.
 //
-// The schema itself lives in Python (ltx2stream/server/protocol/); the builders only name the fields, leave
+// The schema itself lives in Python (ltx2stream/protocol/); the builders only name the fields, leave
 // optional ones out when unset, and are checked against the Python decoder in tests/test_client_web.py.
 
 import { decode, encode } from "./msgpack.js";

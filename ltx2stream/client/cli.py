@@ -22,9 +22,9 @@ from typing import Any
 from websockets.exceptions import InvalidHandshake
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.client.session import StreamClient
 from ltx2stream.errors import InputError, SessionError
-from ltx2stream.server import protocol as P
 
 logger = logging.getLogger(__name__)
 TOKEN_ENV = "LTX2STREAM_TOKEN"

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.errors import InputError
 from ltx2stream.media.fmp4 import parse_boxes, track_timescales
-from ltx2stream.server import protocol as P
 
 logger = logging.getLogger(__name__)
 

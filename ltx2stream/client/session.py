@@ -2,7 +2,7 @@
 
 One object is one logical session across connections: ``open`` starts it (or resumes a stored one),
 ``reconnect`` continues it by id after a lost connection, and ``events()`` yields every server message as the
-typed dataclass of ``ltx2stream.server.protocol`` while recording the fMP4 stream to a file::
+typed dataclass of ``ltx2stream.protocol`` while recording the fMP4 stream to a file::
 
     async with StreamClient("ws://127.0.0.1:8765/ws", output="out.mp4") as client:
         await client.open("a red fox in snow", P.Settings("ltx2-distilled", 768, 512, 24.0, 121, 2, 10))
@@ -30,10 +30,10 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.client.recorder import Fmp4Recorder
 from ltx2stream.errors import SessionError
-from ltx2stream.server import protocol as P
-from ltx2stream.server.protocol.limits import MAX_INDEX
+from ltx2stream.protocol.limits import MAX_INDEX
 
 logger = logging.getLogger(__name__)
 SUBPROTOCOL = "ltx2stream"

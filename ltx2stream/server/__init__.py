@@ -1,4 +1,4 @@
-"""The network layer: the wire protocol (``server.protocol``) and the asyncio WebSocket server built on it.
+"""The network layer: the asyncio WebSocket + HTTP server built on the wire protocol (``ltx2stream.protocol``).
 
-Layering: ``server`` imports ``session`` and below, never the other way round.
+Layering: ``server`` imports ``session``, ``media``, ``protocol`` and below, never the other way round.
 """

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from ltx2stream.server import protocol as P
+from ltx2stream import protocol as P
 from ltx2stream.server.streaming import EncoderFactory
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.state import SerializedState

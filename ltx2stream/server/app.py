@@ -16,8 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.errors import ProtocolError, SessionError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.admission import MimeCache, image_condition, load_resume, session_settings
 from ltx2stream.server.auth import select_subprotocol
 from ltx2stream.server.config import ServerConfig

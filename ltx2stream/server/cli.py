@@ -19,8 +19,8 @@ from ltx2stream import codes
 from ltx2stream.commands.common import DTYPES, dtype_of, model_paths
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
+from ltx2stream.protocol import ProtocolLimits
 from ltx2stream.server.config import ServerConfig
-from ltx2stream.server.protocol import ProtocolLimits
 from ltx2stream.session.api import ModelHost
 
 DEFAULT_HOST_FACTORY = "ltx2stream.server.cli:pipeline_host"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
-from ltx2stream.server.protocol import ProtocolLimits
+from ltx2stream.protocol import ProtocolLimits
 
 MiB = 1 << 20
 

@@ -17,9 +17,9 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.codes import error_spec
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.auth import check_access
 from ltx2stream.server.live import LiveSession
 from ltx2stream.server.outbox import CloseRequest, Outbox

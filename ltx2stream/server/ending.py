@@ -22,10 +22,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.codes import error_spec
 from ltx2stream.errors import LTX2StreamError, SessionError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.live import LiveSession, Outcome
+from ltx2stream.server.messages import state_message
 from ltx2stream.session.state_machine import SessionState
 
 if TYPE_CHECKING:
@@ -136,4 +137,4 @@ def _settle(session: LiveSession, target: SessionState, reason: str, *, send: bo
         if machine.state != state and machine.can(state):
             change = machine.transition(state, reason)
             if send:
-                session.send(P.State.from_change(change))
+                session.send(state_message(change))

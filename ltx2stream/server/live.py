@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ltx2stream import codes
+from ltx2stream import protocol as P
 from ltx2stream.errors import ProtocolError, SessionError
-from ltx2stream.server import protocol as P
 from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
+from ltx2stream.server.messages import segment_started, state_message
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
 from ltx2stream.server.scheduler import Scheduler
@@ -88,7 +89,7 @@ class LiveSession:
     def change(self, target: SessionState, reason: str | None = None) -> None:
         """Transition and report it (no-op when already there)."""
         if self.machine.state != target:
-            self.send(P.State.from_change(self.machine.transition(target, reason)))
+            self.send(state_message(self.machine.transition(target, reason)))
 
     def request_end(self, reason: str, error: BaseException | None = None) -> None:
         """Ask the connection to end the session (the first request wins)."""
@@ -118,16 +119,16 @@ class LiveSession:
             )
             self.send(P.SteerAck(applies_at=at, request_id=msg.request_id))
         elif isinstance(msg, P.Pause):
-            self.send(P.State.from_change(self.machine.command("pause")))  # type: ignore[arg-type]
+            self.send(state_message(self.machine.command("pause")))  # type: ignore[arg-type]
             self.job.set_hold(HOLD_CLIENT, True)
         elif isinstance(msg, P.Resume):
-            self.send(P.State.from_change(self.machine.command("resume")))  # type: ignore[arg-type]
+            self.send(state_message(self.machine.command("resume")))  # type: ignore[arg-type]
             self.job.set_hold(HOLD_CLIENT, False)
             self.scheduler.poke()
         elif isinstance(msg, P.Snapshot):
             await self._snapshot(msg)
         elif isinstance(msg, P.Stop):
-            self.send(P.State.from_change(self.machine.command("stop")))  # type: ignore[arg-type]
+            self.send(state_message(self.machine.command("stop")))  # type: ignore[arg-type]
             self.job.set_hold(HOLD_STOPPING, True)
             self.tail_pending = self.job.end_media()
             self.check_stop_done()
@@ -182,7 +183,7 @@ class LiveSession:
             return
         if self.machine.state == SessionState.STARTING:
             self.change(SessionState.RUNNING, "first segment")
-        self.send(P.SegmentStarted.from_plan(plan))
+        self.send(segment_started(plan))
 
     def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
         if self.ending:

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ltx2stream.server.protocol import Message, encode
+from ltx2stream.protocol import Message, encode
 
 
 @dataclass

@@ -4,7 +4,7 @@ Exactly two entry points, :func:`encode` and :func:`decode`; every message is a 
 tag. See docs/protocol.md for the catalogue, the state machine, the error table and an example exchange.
 """
 
-from ltx2stream.server.protocol.client_messages import (
+from ltx2stream.protocol.client_messages import (
     CLIENT_MESSAGES,
     IMAGE_MIMES,
     Image,
@@ -18,12 +18,13 @@ from ltx2stream.server.protocol.client_messages import (
     Stop,
     sniff_image,
 )
-from ltx2stream.server.protocol.codec import MESSAGE_TYPES, decode, encode, error_from
-from ltx2stream.server.protocol.codes import ERRORS, CloseCode, ErrorSpec, error_spec, is_fatal
-from ltx2stream.server.protocol.limits import PROTOCOL_VERSION, ProtocolLimits
-from ltx2stream.server.protocol.schema import Message
-from ltx2stream.server.protocol.server_messages import (
+from ltx2stream.protocol.codec import MESSAGE_TYPES, decode, encode, error_from
+from ltx2stream.protocol.codes import ERRORS, CloseCode, ErrorSpec, error_spec, is_fatal
+from ltx2stream.protocol.limits import PROTOCOL_VERSION, ProtocolLimits
+from ltx2stream.protocol.schema import Message
+from ltx2stream.protocol.server_messages import (
     SERVER_MESSAGES,
+    SESSION_STATES,
     STAGES,
     Accepted,
     Error,
@@ -48,6 +49,7 @@ __all__ = [
     "MESSAGE_TYPES",
     "PROTOCOL_VERSION",
     "SERVER_MESSAGES",
+    "SESSION_STATES",
     "STAGES",
     "Accepted",
     "CloseCode",

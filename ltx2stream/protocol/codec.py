@@ -9,10 +9,10 @@ import msgpack  # type: ignore[import-untyped]
 from ltx2stream import codes
 from ltx2stream.codes import error_spec, is_fatal
 from ltx2stream.errors import LTX2StreamError, ProtocolError
-from ltx2stream.server.protocol.client_messages import CLIENT_MESSAGES
-from ltx2stream.server.protocol.limits import ProtocolLimits
-from ltx2stream.server.protocol.schema import Message, from_wire, to_wire
-from ltx2stream.server.protocol.server_messages import SERVER_MESSAGES, Error
+from ltx2stream.protocol.client_messages import CLIENT_MESSAGES
+from ltx2stream.protocol.limits import ProtocolLimits
+from ltx2stream.protocol.schema import Message, from_wire, to_wire
+from ltx2stream.protocol.server_messages import SERVER_MESSAGES, Error
 
 MESSAGE_TYPES: dict[str, type[Message]] = {cls.type: cls for cls in CLIENT_MESSAGES + SERVER_MESSAGES}
 _BY_SENDER: dict[str, dict[str, type[Message]]] = {

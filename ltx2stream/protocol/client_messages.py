@@ -8,8 +8,8 @@ from typing import Any, ClassVar
 
 from ltx2stream import codes
 from ltx2stream.errors import ProtocolError
-from ltx2stream.server.protocol.limits import MAX_INDEX, MAX_SEED, PROTOCOL_VERSION, ProtocolLimits
-from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
+from ltx2stream.protocol.limits import MAX_INDEX, MAX_SEED, PROTOCOL_VERSION, ProtocolLimits
+from ltx2stream.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
 
 PRESET_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
 SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ltx2stream.server.protocol.client_messages import SESSION_ID_PATTERN, Settings
-from ltx2stream.server.protocol.limits import MAX_INDEX, MAX_SEED, ProtocolLimits
-from ltx2stream.server.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
-from ltx2stream.session.state_machine import SegmentPlan, SessionState, StateChange
+from ltx2stream.protocol.client_messages import SESSION_ID_PATTERN, Settings
+from ltx2stream.protocol.limits import MAX_INDEX, MAX_SEED, ProtocolLimits
+from ltx2stream.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
 
 STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
 FINAL_REASONS = (
@@ -18,7 +17,8 @@ FINAL_REASONS = (
     "timeout",
     "limit",
 )  # limit: a server cap (duration, segments)
-SESSION_STATES = tuple(s.value for s in SessionState)
+# the values of the session layer's SessionState (a test keeps them equal; the protocol does not import it)
+SESSION_STATES = ("queued", "starting", "running", "paused", "stopping", "closed", "failed")
 MAX_SECONDS = 1e9
 _COUNT = Int(0, MAX_INDEX)
 _SECONDS = Float(0.0, MAX_SECONDS)
@@ -98,11 +98,6 @@ class State(Message):
     previous: str = wire(Str(16, choices=SESSION_STATES))
     reason: str | None = wire(Str(256), default=None)
 
-    @classmethod
-    def from_change(cls, change: StateChange) -> State:
-        """The message reporting a state-machine transition."""
-        return cls(state=change.current.value, previous=change.previous.value, reason=change.reason)
-
 
 @dataclass(frozen=True)
 class SegmentStarted(Message):
@@ -117,17 +112,6 @@ class SegmentStarted(Message):
     weight: float = wire(
         Float(0.0, 1.0), default=1.0
     )  # weight of ``prompt`` (1 - weight for previous_prompt)
-
-    @classmethod
-    def from_plan(cls, plan: SegmentPlan) -> SegmentStarted:
-        """The message announcing a segment planned by the SteeringSchedule."""
-        return cls(
-            index=plan.index,
-            prompt=plan.prompt,
-            seed=plan.seed,
-            previous_prompt=plan.previous_prompt,
-            weight=plan.weight,
-        )
 
 
 @dataclass(frozen=True)

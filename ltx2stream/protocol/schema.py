@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from ltx2stream import codes
 from ltx2stream.errors import ProtocolError
-from ltx2stream.server.protocol.limits import ProtocolLimits
+from ltx2stream.protocol.limits import ProtocolLimits
 
 Bound = int | float | str
 

@@ -1,6 +1,6 @@
 """Markdown tables for docs/protocol.md, generated from the schemas so the docs cannot drift from the code.
 
-``python -m ltx2stream.server.protocol.catalogue`` prints them; a test checks the docs contain each one verbatim.
+``python -m ltx2stream.protocol.catalogue`` prints them; a test checks the docs contain each one verbatim.
 """
 
 from __future__ import annotations
@@ -8,11 +8,11 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from ltx2stream.server.protocol.client_messages import CLIENT_MESSAGES, Image, ResumeFrom, Settings
-from ltx2stream.server.protocol.codes import ERRORS, CloseCode
-from ltx2stream.server.protocol.limits import ProtocolLimits
-from ltx2stream.server.protocol.schema import field_specs
-from ltx2stream.server.protocol.server_messages import SERVER_MESSAGES, LimitsInfo, SegmentTimings
+from ltx2stream.protocol.client_messages import CLIENT_MESSAGES, Image, ResumeFrom, Settings
+from ltx2stream.protocol.codes import ERRORS, CloseCode
+from ltx2stream.protocol.limits import ProtocolLimits
+from ltx2stream.protocol.schema import field_specs
+from ltx2stream.protocol.server_messages import SERVER_MESSAGES, LimitsInfo, SegmentTimings
 
 CLIENT_MAPS: tuple[type, ...] = (Settings, Image, ResumeFrom)
 SERVER_MAPS: tuple[type, ...] = (LimitsInfo, SegmentTimings)
