@@ -10,6 +10,7 @@ import time
 
 import pytest
 from server_doubles import SETTINGS, Client, ToyHost, running
+from websockets.exceptions import ConnectionClosed
 
 from ltx2stream import protocol as P
 
@@ -19,7 +20,7 @@ async def _reader(client: Client) -> None:
     try:
         while True:
             await client.recv(timeout=30)
-    except Exception:
+    except (ConnectionClosed, TimeoutError):
         return
 
 

@@ -53,7 +53,7 @@ def healthy_session():
             try:
                 while True:
                     await self.client.recv(timeout=30)
-            except Exception:
+            except (ConnectionClosed, TimeoutError):
                 return
 
         async def finish(self) -> None:

@@ -177,8 +177,9 @@ class AudioFeeder:
     def frames(self, final: bool = False) -> list[av.AudioFrame]:
         """Every whole AAC frame now available (and the partial tail when ``final``)."""
         out = list(self._fifo.read_many(AAC_FRAME))
-        if final and self._fifo.samples:
-            out.append(self._fifo.read(self._fifo.samples))
+        tail = self._fifo.read(self._fifo.samples) if final and self._fifo.samples else None
+        if tail is not None:
+            out.append(tail)
         return out
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import numpy as np
@@ -239,18 +240,20 @@ class SessionEncoder:
         if self._closed:
             raise InputError("the session encoder is closed", code=codes.MEDIA_CLOSED)
 
-    def _take_video(self, packets: list[av.Packet]) -> None:
+    def _take_video(self, packets: list[av.Packet[Any]]) -> None:
         for packet in packets:
             nals = split_annexb(bytes(packet))
             if packet.is_keyframe and not self._checked_parameter_sets:
                 self._check_parameter_sets(nals)
-            dts = packet.dts if packet.dts is not None else packet.pts
+            pts = packet.pts
+            assert pts is not None, "x264 packets carry a pts"
+            dts = packet.dts if packet.dts is not None else pts
             tick = self.video_ticks(dts)
             sample = Sample(
                 length_prefixed(nals),
                 duration=self.video_ticks(dts + 1) - tick,
                 sync=packet.is_keyframe,
-                composition_offset=self.video_ticks(packet.pts) - tick,
+                composition_offset=self.video_ticks(pts) - tick,
             )
             self._video.append((tick, sample))
             self._video_packets += 1
@@ -265,12 +268,14 @@ class SessionEncoder:
             )
         self._checked_parameter_sets = True
 
-    def _take_audio(self, packets: list[av.Packet]) -> None:
+    def _take_audio(self, packets: list[av.Packet[Any]]) -> None:
         for packet in packets:
+            pts = packet.pts
+            assert pts is not None, "AAC packets carry a pts"
             if self._priming is None:
-                self._priming = max(0, -packet.pts)
+                self._priming = max(0, -pts)
             duration = packet.duration or c.AAC_FRAME
-            self._audio.append((packet.pts + self._priming, Sample(bytes(packet), duration, sync=True)))
+            self._audio.append((pts + self._priming, Sample(bytes(packet), duration, sync=True)))
 
     def _write_pending(self) -> None:
         """Turn pending packets into fragments: one per keyframe-started video run, audio interleaved by time."""

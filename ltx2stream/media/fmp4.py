@@ -127,13 +127,13 @@ def timescale(box: Box) -> int:
     """Timescale of an ``mvhd`` or ``mdhd`` box."""
     version, _, body = _full_box(box)
     offset = 16 if version == 1 else 8  # creation + modification times (64 or 32 bit each)
-    return struct.unpack_from(">I", body, offset)[0]
+    return int(struct.unpack_from(">I", body, offset)[0])
 
 
 def track_id(tkhd: Box) -> int:
     """The track id in a ``tkhd`` box."""
     version, _, body = _full_box(tkhd)
-    return struct.unpack_from(">I", body, 16 if version == 1 else 8)[0]
+    return int(struct.unpack_from(">I", body, 16 if version == 1 else 8)[0])
 
 
 def handler_type(hdlr: Box) -> str:
@@ -159,7 +159,7 @@ def track_timescales(init: list[Box]) -> dict[int, tuple[str, int]]:
 def base_decode_time(tfdt: Box) -> int:
     """baseMediaDecodeTime of a ``tfdt`` box (32-bit for version 0, 64-bit for version 1)."""
     version, _, body = _full_box(tfdt)
-    return struct.unpack_from(">Q" if version == 1 else ">I", body, 0)[0]
+    return int(struct.unpack_from(">Q" if version == 1 else ">I", body, 0)[0])
 
 
 def _tfhd_defaults(tfhd: Box) -> tuple[int, int, int, int]:

@@ -81,7 +81,9 @@ def length_prefixed(nals: list[bytes]) -> bytes:
 
 def avcc_parameter_sets(avcc_payload: bytes) -> tuple[list[bytes], list[bytes]]:
     """(SPS list, PPS list) stored in an avcC record."""
-    pos, sps, pps = 6, [], []
+    pos = 6
+    sps: list[bytes] = []
+    pps: list[bytes] = []
     for count_mask, out in ((0x1F, sps), (0xFF, pps)):
         count = avcc_payload[pos - 1] & count_mask
         for _ in range(count):

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import av
 import numpy as np
@@ -58,7 +58,7 @@ class Mp4Writer:
         ctx.options = {"crf": str(crf), "preset": preset}
         self._audio = None
         self._feeder = None
-        if layout is not None:
+        if sample_rate is not None and layout is not None:
             self._audio = self._out.add_stream("aac", rate=sample_rate, layout=layout)
             self._audio.bit_rate = audio_bitrate
             self._feeder = c.AudioFeeder(sample_rate, layout)
@@ -113,7 +113,7 @@ class Mp4Writer:
         if self._closed:
             raise InputError(f"{self.path} is already closed", code=codes.MEDIA_CLOSED)
 
-    def _mux(self, packets: list[av.Packet]) -> None:
+    def _mux(self, packets: list[av.Packet[Any]]) -> None:
         for packet in packets:
             self._out.mux(packet)
 

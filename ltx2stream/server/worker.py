@@ -117,7 +117,7 @@ class Worker:
                     f"generator starts at segment {generator.next_index}, the session expects {expected}",
                     code=codes.SERVER_INTERNAL,
                 )
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the worker thread's boundary: any failure ends the session
             job.events.failed(e)
             return
         job.generator = generator
@@ -153,7 +153,7 @@ class Worker:
             )
             job.events.cancelled(plan.index)
             return
-        except BaseException as e:
+        except BaseException as e:  # noqa: BLE001 - the worker thread's boundary: any failure ends the session
             job.events.failed(e)
             return
         job.segments_generated += 1

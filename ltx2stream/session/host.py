@@ -22,6 +22,7 @@ from ltx2stream.session.continuation import ContinuationState
 from ltx2stream.session.controller import ContinuationOptions, SessionController
 
 log = logging.getLogger(__name__)
+DEFAULT_OPTIONS = ContinuationOptions()
 
 
 class PipelineHost:
@@ -34,7 +35,7 @@ class PipelineHost:
         *,
         device: torch.device | str = "cpu",
         dtype: torch.dtype | None = None,
-        options: ContinuationOptions = ContinuationOptions(),
+        options: ContinuationOptions = DEFAULT_OPTIONS,
     ) -> None:
         if not presets:
             raise ConfigError("a host needs at least one preset", code=codes.CONFIG_NO_PRESET)
