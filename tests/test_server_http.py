@@ -4,22 +4,16 @@ client."""
 from __future__ import annotations
 
 import asyncio
-import re
 import urllib.error
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from server_doubles import SETTINGS, Client, ToyHost, make_config, running
 from websockets.exceptions import InvalidStatus
 
 from ltx2stream import protocol as P
 from ltx2stream.server.app import StreamingServer
-
-SAMPLE = re.compile(
-    r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? '
-    r"(-?[0-9.e+-]+|\+Inf|-Inf|NaN)$"
-)
-META = re.compile(r"^# (HELP|TYPE) ([a-zA-Z_:][a-zA-Z0-9_:]*) (.*)$")
 
 
 def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -36,23 +30,14 @@ async def get(port: int, path: str, **headers: str) -> tuple[int, str, str]:
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
-    """Strict line-by-line check of the text format; returns ``series -> value``."""
-    series, types = {}, {}
-    for line in text.splitlines():
-        if not line:
-            continue
-        if line.startswith("#"):
-            kind, name, rest = META.fullmatch(line).groups()
-            if kind == "TYPE":
-                assert rest in ("counter", "gauge", "histogram"), line
-                types[name] = rest
-            continue
-        match = SAMPLE.fullmatch(line)
-        assert match, f"not a Prometheus sample line: {line!r}"
-        name = match.group(1)
-        base = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
-        assert base in types, f"sample {name} without # TYPE"
-        series[name + (match.group(2) or "")] = float(match.group(3))
+    """Parse with ``prometheus_client``'s parser (it raises on anything malformed); ``series -> value``, the
+    series written ``name{label="value",...}`` with the labels sorted by name."""
+    series = {}
+    for family in text_string_to_metric_families(text):
+        assert family.type in ("counter", "gauge", "histogram"), family
+        for sample in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+            series[sample.name + (f"{{{labels}}}" if labels else "")] = sample.value
     return series
 
 
@@ -83,7 +68,7 @@ def test_readyz_is_503_while_loading_then_200_and_metrics_count_segments(tmp_pat
             assert series["ltx2stream_segments_total"] == delivered >= 2
             assert series["ltx2stream_ready"] == 1
             assert series['ltx2stream_segment_stage_seconds_count{stage="stage1"}'] == delivered
-            assert series['ltx2stream_segment_stage_seconds_bucket{stage="encode",le="+Inf"}'] == delivered
+            assert series['ltx2stream_segment_stage_seconds_bucket{le="+Inf",stage="encode"}'] == delivered
             assert series["ltx2stream_media_seconds_total"] == pytest.approx(delivered * 9 / 8)
             assert series["ltx2stream_realtime_factor"] > 0
             assert series['ltx2stream_sessions{state="active"}'] == 0
@@ -99,6 +84,8 @@ def test_metrics_need_the_token_and_web_client_is_served(tmp_path):
     web.mkdir()
     (web / "index.html").write_text("<!doctype html><title>ltx2stream</title>")
     (web / "app.js").write_text("console.log('hi')")
+    (web / "vendor" / "msgpack").mkdir(parents=True)
+    (web / "vendor" / "msgpack" / "msgpack.js").write_text("var MessagePack = {};")
     (tmp_path / "secret.html").write_text("no")
 
     async def main() -> None:
@@ -108,6 +95,10 @@ def test_metrics_need_the_token_and_web_client_is_served(tmp_path):
             status, content_type, body = await get(app.port, "/")
             assert (status, content_type) == (200, "text/html; charset=utf-8") and "<title>ltx2stream" in body
             assert (await get(app.port, "/app.js"))[0] == 200
+            assert (await get(app.port, "/vendor/msgpack/msgpack.js"))[:2] == (
+                200,
+                "text/javascript; charset=utf-8",
+            )
             assert (await get(app.port, "/%2e%2e/secret.html"))[0] == 404
             assert (await get(app.port, "/nothing-here"))[0] == 404
             with pytest.raises(InvalidStatus) as info:

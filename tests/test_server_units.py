@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.datastructures import Headers
 
 from ltx2stream import protocol as P
@@ -14,7 +16,7 @@ from ltx2stream.errors import ConfigError, SessionError
 from ltx2stream.server.auth import AccessDenied, check_token, presented_tokens
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.job import HOLD_CLIENT, OPEN, Job, JobSpec
-from ltx2stream.server.metrics import Registry
+from ltx2stream.server.metrics import Registry, ServerMetrics
 from ltx2stream.server.outbox import CloseRequest, Outbox
 from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.session.api import SessionSettings
@@ -118,8 +120,16 @@ def test_outbox_counts_bytes_signals_pressure_and_drops_progress_when_full():
     asyncio.run(main())
 
 
+def _families(text: str) -> dict[str, Any]:
+    """Exposition text -> {name as in ``# TYPE``: family}, through prometheus_client's parser."""
+    return {
+        f.name + ("_total" if f.type == "counter" else ""): f for f in text_string_to_metric_families(text)
+    }
+
+
 def test_metrics_render_prometheus_text():
-    """Counters, labelled gauges and histograms render in the exposition format with escaped labels."""
+    """Counters, labelled gauges and histograms render in the text format: prometheus_client's parser reads
+    back every value, bucket and escaped label; wrong use raises; each registry is its own."""
     r = Registry()
     c = r.counter("things_total", "things")
     g = r.gauge("level", "a level", ("kind",))
@@ -129,20 +139,73 @@ def test_metrics_render_prometheus_text():
     h.observe(0.5, stage="x")
     h.observe(5, stage="x")
     text = r.render()
-    assert "# TYPE ltx2stream_things_total counter\nltx2stream_things_total 2\n" in text
-    assert 'ltx2stream_level{kind="we\\"ird"} 3.5' in text
-    for line in (
-        'ltx2stream_seconds_bucket{stage="x",le="0.1"} 0',
-        'ltx2stream_seconds_bucket{stage="x",le="1"} 1',
-        'ltx2stream_seconds_bucket{stage="x",le="+Inf"} 2',
-        'ltx2stream_seconds_sum{stage="x"} 5.5',
-        'ltx2stream_seconds_count{stage="x"} 2',
-    ):
-        assert line in text
+    assert "# TYPE ltx2stream_things_total counter\n" in text and "_created" not in text
+    families = _families(text)
+    assert {n: f.type for n, f in families.items()} == {
+        "ltx2stream_things_total": "counter",
+        "ltx2stream_level": "gauge",
+        "ltx2stream_seconds": "histogram",
+    }
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value for f in families.values() for s in f.samples
+    }
+    assert samples == {
+        ("ltx2stream_things_total", ()): 2,
+        ("ltx2stream_level", (("kind", 'we"ird'),)): 3.5,
+        ("ltx2stream_seconds_bucket", (("le", "0.1"), ("stage", "x"))): 0,
+        ("ltx2stream_seconds_bucket", (("le", "1.0"), ("stage", "x"))): 1,
+        ("ltx2stream_seconds_bucket", (("le", "+Inf"), ("stage", "x"))): 2,
+        ("ltx2stream_seconds_sum", (("stage", "x"),)): 5.5,
+        ("ltx2stream_seconds_count", (("stage", "x"),)): 2,
+    }
+    assert (c.value(), g.value(kind='we"ird'), h.count(stage="x"), h.count(stage="y")) == (2, 3.5, 2, 0)
     with pytest.raises(ValueError):
         c.inc(-1)
     with pytest.raises(ValueError):
         g.set(1.0)
+    with pytest.raises(ValueError):
+        h.observe(1.0, stage="x", other="y")
+    other = Registry()
+    other.counter("things_total", "things").inc()  # same name, another server: no clash, no shared value
+    assert c.value() == 2 and "ltx2stream_things_total 1.0" in other.render()
+
+
+# What /metrics exposed before prometheus_client (the hand-written exposition): name in # TYPE -> type, labels.
+EXPOSED = {
+    "ltx2stream_ready": ("gauge", ()),
+    "ltx2stream_connections": ("gauge", ()),
+    "ltx2stream_sessions": ("gauge", ("state",)),
+    "ltx2stream_queue_length": ("gauge", ()),
+    "ltx2stream_sessions_backpressured": ("gauge", ()),
+    "ltx2stream_segments_total": ("counter", ()),
+    "ltx2stream_segments_cancelled_total": ("counter", ()),
+    "ltx2stream_segment_stage_seconds": ("histogram", ("stage",)),
+    "ltx2stream_media_seconds_total": ("counter", ()),
+    "ltx2stream_generate_seconds_total": ("counter", ()),
+    "ltx2stream_realtime_factor": ("gauge", ()),
+    "ltx2stream_bytes_sent_total": ("counter", ()),
+    "ltx2stream_errors_total": ("counter", ("code",)),
+    "ltx2stream_states_saved_total": ("counter", ()),
+}
+
+
+def test_server_metrics_keep_their_names_types_and_labels():
+    """Every metric the server exposes keeps the name, type and labels of the hand-written exposition, and its
+    samples carry exactly the names Prometheus derives from them (no ``_created`` series)."""
+    m = ServerMetrics()
+    m.sessions.set(1, state="active")
+    m.stage_seconds.observe(0.2, stage="encode")
+    m.errors.inc(code="protocol.malformed")
+    families = _families(m.render())
+    exposed = {
+        name: (f.type, tuple(sorted({k for s in f.samples for k in s.labels} - {"le"})))
+        for name, f in families.items()
+    }
+    assert exposed == EXPOSED
+    suffixes = {"counter": ("_total",), "gauge": ("",), "histogram": ("_bucket", "_sum", "_count")}
+    for f in families.values():
+        allowed = {f.name + suffix for suffix in suffixes[f.type]}
+        assert {s.name for s in f.samples} <= allowed, f.name
 
 
 def test_tokens_from_header_query_and_subprotocol():

@@ -1,160 +1,128 @@
-"""Prometheus metrics in the text exposition format (version 0.0.4), without a client library.
+"""The server's Prometheus metrics, through ``prometheus_client`` (text exposition format 0.0.4).
 
-Three kinds: counters, gauges and histograms, each with optional labels. Updates take one lock, so worker and
-encoder threads may update them directly; ``render()`` is what ``/metrics`` returns.
+Each server has its own ``CollectorRegistry`` (two servers in one process never share a series). The thin
+wrappers below keep the call sites short (``metrics.errors.inc(code=...)``) and read values back for tests;
+``prometheus_client`` does the locking, so worker and encoder threads update metrics directly.
+``render()`` is what ``/metrics`` returns. OpenMetrics ``_created`` series are left out of the exposition.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
+from typing import Generic, TypeVar
 
-LabelValues = tuple[str, ...]
-M = TypeVar("M", bound="_Metric")
+import prometheus_client as prom
+from prometheus_client.registry import Collector, CollectorRegistry
+
 STAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # what generate_latest writes
+PREFIX = "ltx2stream_"
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+M = TypeVar("M", prom.Counter, prom.Gauge, prom.Histogram)
 
 
-def _number(value: float) -> str:
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value)) if not float(value).is_integer() else str(int(value))
+class _Metric(Generic[M]):
+    def __init__(self, metric: M, name: str, labels: Sequence[str], registry: CollectorRegistry) -> None:
+        self._metric: M = metric
+        self.name, self.labels, self._registry = name, tuple(labels), registry
 
-
-class _Metric(ABC):
-    kind = ""
-
-    def __init__(self, name: str, help_text: str, labels: Sequence[str], lock: threading.Lock) -> None:
-        self.name, self.help, self.labels, self._lock = name, help_text, tuple(labels), lock
-        self._values: dict[LabelValues, float] = {} if self.labels else {(): 0.0}
-
-    def _key(self, labels: dict[str, str]) -> LabelValues:
+    def _check(self, labels: dict[str, str]) -> None:
         if set(labels) != set(self.labels):
             raise ValueError(f"metric {self.name} takes labels {self.labels}; got {sorted(labels)}")
-        return tuple(str(labels[k]) for k in self.labels)
 
-    def _series(self, key: LabelValues, suffix: str = "", extra: tuple[tuple[str, str], ...] = ()) -> str:
-        pairs = list(zip(self.labels, key, strict=True)) + list(extra)
-        inner = ",".join(f'{k}="{_escape(v)}"' for k, v in pairs)
-        return f"{self.name}{suffix}" + (f"{{{inner}}}" if inner else "")
+    def _child(self, labels: dict[str, str]) -> M:
+        self._check(labels)
+        if not labels:
+            return self._metric
+        child: M = self._metric.labels(**labels)
+        return child
 
-    def header(self) -> list[str]:
-        return [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
-
-    @abstractmethod
-    def lines(self) -> list[str]:
-        """The exposition lines of this metric (called under the registry lock)."""
+    def _sample(self, sample: str, labels: dict[str, str]) -> float:
+        self._check(labels)
+        value = self._registry.get_sample_value(sample, labels)
+        return 0.0 if value is None else value
 
 
-class Counter(_Metric):
-    """A value that only goes up."""
-
-    kind = "counter"
+class Counter(_Metric[prom.Counter]):
+    """A value that only goes up (``prometheus_client`` refuses a negative amount with ``ValueError``)."""
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        if amount < 0:
-            raise ValueError(f"counter {self.name} cannot decrease (amount {amount})")
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        self._child(labels).inc(amount)
 
     def value(self, **labels: str) -> float:
-        with self._lock:
-            return self._values.get(self._key(labels), 0.0)
-
-    def lines(self) -> list[str]:
-        return self.header() + [f"{self._series(k)} {_number(v)}" for k, v in sorted(self._values.items())]
+        return self._sample(self.name if self.name.endswith("_total") else self.name + "_total", labels)
 
 
-class Gauge(Counter):
+class Gauge(_Metric[prom.Gauge]):
     """A value that goes up and down."""
 
-    kind = "gauge"
-
     def set(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = float(value)
+        self._child(labels).set(value)
 
     def inc(self, amount: float = 1.0, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            self._values[key] = self._values.get(key, 0.0) + amount
+        self._child(labels).inc(amount)
+
+    def value(self, **labels: str) -> float:
+        return self._sample(self.name, labels)
 
 
-class Histogram(_Metric):
+class Histogram(_Metric[prom.Histogram]):
     """Observations counted into cumulative buckets, plus their sum and count."""
 
-    kind = "histogram"
-
-    def __init__(
-        self,
-        name: str,
-        help_text: str,
-        labels: Sequence[str],
-        lock: threading.Lock,
-        buckets: Sequence[float] = STAGE_BUCKETS,
-    ) -> None:
-        super().__init__(name, help_text, labels, lock)
-        self.buckets = tuple(sorted(buckets)) + (math.inf,)
-        self._data: dict[LabelValues, tuple[list[int], list[float]]] = {}
-
     def observe(self, value: float, **labels: str) -> None:
-        key = self._key(labels)
-        with self._lock:
-            counts, total = self._data.setdefault(key, ([0] * len(self.buckets), [0.0]))
-            for i, bound in enumerate(self.buckets):
-                if value <= bound:
-                    counts[i] += 1
-            total[0] += value
+        self._child(labels).observe(value)
 
     def count(self, **labels: str) -> int:
-        with self._lock:
-            data = self._data.get(self._key(labels))
-            return data[0][-1] if data else 0
+        return int(self._sample(self.name + "_count", labels))
 
-    def lines(self) -> list[str]:
-        out = self.header()
-        for key, (counts, total) in sorted(self._data.items()):
-            for bound, n in zip(self.buckets, counts, strict=True):
-                out.append(f"{self._series(key, '_bucket', (('le', _number(bound)),))} {n}")
-            out.append(f"{self._series(key, '_sum')} {_number(total[0])}")
-            out.append(f"{self._series(key, '_count')} {counts[-1]}")
-        return out
+
+class _WithoutCreated(Collector):
+    """The registry's metrics without their ``_created`` samples (the exposition stays as it always was)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[prom.Metric]:
+        for metric in self._registry.collect():
+            metric.samples = [s for s in metric.samples if not s.name.endswith("_created")]
+            yield metric
 
 
 class Registry:
-    """The metrics of one server; names are prefixed ``ltx2stream_``."""
+    """The metrics of one server, in their own ``CollectorRegistry``; names are prefixed ``ltx2stream_``."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._metrics: list[_Metric] = []
+        self.collector_registry = CollectorRegistry(auto_describe=True)
+        self._exposed = _WithoutCreated(self.collector_registry)
 
     def counter(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Counter:
-        return self._add(Counter(f"ltx2stream_{name}", help_text, labels, self._lock))
+        full = PREFIX + name
+        return Counter(
+            prom.Counter(full, help_text, labels, registry=self.collector_registry),
+            full,
+            labels,
+            self.collector_registry,
+        )
 
     def gauge(self, name: str, help_text: str, labels: Sequence[str] = ()) -> Gauge:
-        return self._add(Gauge(f"ltx2stream_{name}", help_text, labels, self._lock))
+        full = PREFIX + name
+        return Gauge(
+            prom.Gauge(full, help_text, labels, registry=self.collector_registry),
+            full,
+            labels,
+            self.collector_registry,
+        )
 
     def histogram(
         self, name: str, help_text: str, labels: Sequence[str] = (), buckets: Sequence[float] = STAGE_BUCKETS
     ) -> Histogram:
-        return self._add(Histogram(f"ltx2stream_{name}", help_text, labels, self._lock, buckets))
-
-    def _add(self, metric: M) -> M:
-        self._metrics.append(metric)
-        return metric
+        full = PREFIX + name
+        metric = prom.Histogram(full, help_text, labels, registry=self.collector_registry, buckets=buckets)
+        return Histogram(metric, full, labels, self.collector_registry)
 
     def render(self) -> str:
-        with self._lock:
-            return "\n".join(line for m in self._metrics for line in m.lines()) + "\n"
+        return prom.generate_latest(self._exposed).decode("utf-8")
 
 
 class ServerMetrics:
