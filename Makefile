@@ -8,7 +8,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint vendor-msgpack clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,21 @@ lint: setup
 	$(BIN)/ruff check ltx2stream tests bench clients
 	$(BIN)/ruff format --check ltx2stream tests bench clients
 	$(BIN)/mypy
+
+# The browser player's MessagePack library: @msgpack/msgpack's UMD dist build, one pinned file with its licence.
+# Refresh (or move the pin) with `make vendor-msgpack MSGPACK_VERSION=x.y.z`; needs npm and the npm registry.
+MSGPACK_VERSION ?= 3.1.3
+MSGPACK_DIR := clients/web/vendor/msgpack
+vendor-msgpack:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	(cd "$$tmp" && npm pack --silent --json "@msgpack/msgpack@$(MSGPACK_VERSION)" > pack.json && tar xzf *.tgz); \
+	integrity=$$(sed -n 's/.*"integrity": *"\([^"]*\)".*/\1/p' "$$tmp/pack.json" | head -n 1); \
+	mkdir -p $(MSGPACK_DIR); \
+	{ echo "// @msgpack/msgpack $(MSGPACK_VERSION): package/dist.umd/msgpack.js of the npm tarball ($$integrity)."; \
+	  echo "// ISC licence: LICENSE beside this file. Vendored by \`make vendor-msgpack\`; do not edit by hand."; \
+	  grep -v '^//# sourceMappingURL=' "$$tmp/package/dist.umd/msgpack.js"; } > $(MSGPACK_DIR)/msgpack.js; \
+	cp "$$tmp/package/LICENSE" $(MSGPACK_DIR)/LICENSE; \
+	echo "vendored @msgpack/msgpack $(MSGPACK_VERSION) into $(MSGPACK_DIR)"
 
 clean:
 	rm -rf $(VENV)

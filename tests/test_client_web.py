@@ -1,8 +1,10 @@
-"""The web client (``clients/web``): its msgpack codec and message builders under node, the page in Chromium.
+"""The web client (``clients/web``): its MessagePack and message builders under node, the page in Chromium.
 
-* ``node`` (skipped when absent) runs ``msgpack.js`` against fixtures packed by Python's msgpack (every type and
-  size class the protocol can use, and every server message), encodes them back for Python to unpack, refuses
-  malformed input, and builds each client message with ``protocol.js`` for the Python protocol decoder to accept.
+* ``node`` (skipped when absent) loads the vendored ``@msgpack/msgpack`` build as the page does (a classic script
+  making the global ``MessagePack``), then runs ``protocol.js``'s codec profile against fixtures packed by Python's
+  msgpack (every type and size class the protocol can use, and every server message), encodes them back for
+  Python to unpack, refuses malformed input, and builds each client message with ``protocol.js`` for the Python
+  protocol decoder to accept.
 * Headless ``chromium`` (skipped when absent) loads the page from a real server (tiny LTX-2 host), which opens a
   session from its query string: the video element plays (currentTime advances, buffered media grows), a steer
   sent from the page's form is acknowledged and applied at the announced segment, and stop ends the session.
@@ -16,6 +18,7 @@ import contextlib
 import itertools
 import json
 import math
+import re
 import shutil
 import subprocess
 import time
@@ -40,8 +43,11 @@ NODE = shutil.which("node")
 
 HARNESS = r"""
 import { readFileSync } from "node:fs";
-import { decode, encode, DecodeError } from "./msgpack.js";
-import * as proto from "./protocol.js";
+import { runInThisContext } from "node:vm";
+
+runInThisContext(readFileSync("vendor/msgpack/msgpack.js", "utf8"), { filename: "msgpack.js" });  // as <script>
+const proto = await import("./protocol.js");
+const { decode, encode, DecodeError } = proto;
 
 const hex = (b) => Buffer.from(b).toString("hex");
 const unhex = (s) => new Uint8Array(Buffer.from(s, "hex"));
@@ -90,6 +96,7 @@ for (const [name, msg] of Object.entries(built)) out.messages[name] = hex(proto.
 out.sniff = proto.sniffImage(image.data);
 out.target = proto.connectionTarget("ws://h:1/ws", "tok.en_1");
 out.target_query = proto.connectionTarget("ws://h:1/ws", "a/b=c");
+out.polluted = ({}).polluted !== undefined || Object.prototype.polluted !== undefined;
 process.stdout.write(JSON.stringify(out));
 """
 
@@ -180,7 +187,6 @@ def _values() -> dict[str, Any]:
         "map_empty": {},
         "map_fix": {f"k{i}": i for i in range(15)},
         "map16": {f"k{i}": [i, None] for i in range(16)},
-        "map_proto": {"__proto__": {"polluted": True}, "x": 1},
         "nested": {"a": [{"b": [b"\x00\x01", 2.5, "z"]}]},
     }
     return values
@@ -227,16 +233,39 @@ MALFORMED = {
     "bad_utf8": "a2c328",
     "trailing": "0101",
     "empty": "",
+    "proto_key": msgpack.packb({"__proto__": {"polluted": True}, "x": 1}).hex(),  # refused, nothing polluted
+    "too_deep": "91" * 70 + "c0",  # 70 nested arrays
 }
+
+
+def test_vendored_msgpack_is_one_pinned_file_with_its_licence() -> None:
+    """clients/web/vendor/msgpack: the UMD build whose header names the Makefile's pinned version, its licence
+    beside it, loaded by index.html before the modules; the hand-written codec is gone."""
+    vendor = WEB / "vendor" / "msgpack"
+    assert sorted(p.name for p in vendor.iterdir()) == ["LICENSE", "msgpack.js"]
+    pinned = re.search(
+        r"^MSGPACK_VERSION \?= (\S+)$", (WEB.parent.parent / "Makefile").read_text(), re.MULTILINE
+    )
+    assert pinned is not None
+    header = (vendor / "msgpack.js").read_text().splitlines()[0]
+    assert header.startswith(f"// @msgpack/msgpack {pinned.group(1)}: package/dist.umd/msgpack.js"), header
+    assert (
+        "ISC" in (vendor / "msgpack.js").read_text()[:400]
+        and "MessagePack" in (vendor / "LICENSE").read_text()
+    )
+    html = (WEB / "index.html").read_text()
+    assert html.index('src="vendor/msgpack/msgpack.js"') < html.index('type="module"')
+    assert not (WEB / "msgpack.js").exists()
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) -> None:
-    """msgpack.js decodes what Python packs (all size classes, 64-bit ints, bin as bytes, every server message),
-    what it encodes unpacks to the same values in Python, malformed input raises DecodeError, and every message
-    protocol.js builds is accepted by the Python protocol decoder."""
-    for name in ("msgpack.js", "protocol.js"):
-        shutil.copy(WEB / name, tmp_path / name)
+    """The page's MessagePack (vendored @msgpack/msgpack under protocol.js's profile) decodes what Python packs
+    (all size classes, 64-bit ints, bin as bytes, every server message), what it encodes unpacks to the same
+    values in Python, malformed input raises DecodeError (a ``__proto__`` key too, polluting nothing), and every
+    message protocol.js builds is accepted by the Python protocol decoder."""
+    shutil.copy(WEB / "protocol.js", tmp_path / "protocol.js")
+    shutil.copytree(WEB / "vendor", tmp_path / "vendor")
     (tmp_path / "package.json").write_text('{"type": "module"}')
     (tmp_path / "harness.js").write_text(HARNESS)
     values = {name: v for name, v in _values().items()}
@@ -275,6 +304,7 @@ def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) ->
     assert len(exact) > 50
     assert {n: out["encoded"][n] for n in exact} == {n: packed[n].hex() for n in exact}
     assert out["refused"] == {name: "DecodeError" for name in MALFORMED}
+    assert out["polluted"] is False
 
     limits = P.ProtocolLimits()
     decoded = {name: P.decode(bytes.fromhex(h), limits=limits) for name, h in out["messages"].items()}
