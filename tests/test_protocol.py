@@ -368,7 +368,7 @@ def test_messages_built_from_session_objects():
 
 def test_wire_session_states_are_the_state_machine_states():
     """The protocol's state names (it does not import the session layer) are exactly SessionState's values."""
-    assert P.SESSION_STATES == tuple(s.value for s in sm_mod.SessionState)
+    assert tuple(s.value for s in sm_mod.SessionState) == P.SESSION_STATES
 
 
 def test_resume_from_state_blob_rejects_segment_index_and_limits_validate():
