@@ -9,8 +9,6 @@ import sys
 
 from ltx2stream.errors import LTX2StreamError
 
-log = logging.getLogger("ltx2stream")
-
 
 def _cmd_info(args: argparse.Namespace) -> int:
     from ltx2stream.models.loading import open_checkpoint
@@ -41,25 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
     presets = sub.add_parser("presets", help="list the pipeline presets")
     presets.set_defaults(func=_cmd_presets)
-    from ltx2stream.commands import demo, generate, render
+    from ltx2stream.commands import client, demo, generate, render, serve
 
-    for module in (demo, generate, render):
+    for module in (demo, generate, render, serve, client):
         module.register(sub)
-    for name in ("ltx2stream.server.cli", "ltx2stream.client.cli"):
-        _register_optional(sub, name)
     return p
-
-
-def _register_optional(sub: argparse._SubParsersAction, module: str) -> None:  # type: ignore[type-arg]
-    """Add the subcommand of ``module`` (serve, client) when that package is present."""
-    import importlib
-
-    try:
-        register = importlib.import_module(module).register
-    except ImportError as e:
-        log.debug("%s not available: %s", module, e)
-        return
-    register(sub)
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _live(args: argparse.Namespace) -> dict[str, Any]:
     from ltx2stream import protocol as P
-    from ltx2stream.client.cli import Plan, stream, summary
+    from ltx2stream.client.plan import Plan, stream, summary
     from ltx2stream.client.session import StreamClient
     from ltx2stream.server.app import StreamingServer
     from ltx2stream.server.config import ServerConfig

@@ -23,7 +23,7 @@ from ltx2stream.protocol import ProtocolLimits
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.session.api import ModelHost
 
-DEFAULT_HOST_FACTORY = "ltx2stream.server.cli:pipeline_host"
+DEFAULT_HOST_FACTORY = "ltx2stream.commands.serve:pipeline_host"
 TOKEN_ENV = "LTX2STREAM_TOKEN"
 
 
