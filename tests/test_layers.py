@@ -173,3 +173,12 @@ def test_importing_the_client_loads_no_torch():
     assert not {m for m in loaded if m == "torch" or m.startswith("torch.")}
     for layer in ("models", "pipeline", "session", "server", "commands"):
         assert not {m for m in loaded if m.startswith(f"ltx2stream.{layer}")}, layer
+
+
+def test_docs_name_every_package():
+    """The README layout table and docs/architecture.md name every package of the tree."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    packages = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists())
+    assert [p for p in packages if f"`ltx2stream/{p}/`" not in readme] == []
+    assert [p for p in packages if f"{p}/" not in architecture] == []
