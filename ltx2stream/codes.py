@@ -113,6 +113,9 @@ ORIGIN_FORBIDDEN = _register("origin.forbidden", C.FORBIDDEN, False, True, "the 
 SERVER_QUEUE_FULL = _register("server.queue_full", C.UNAVAILABLE, True, True, "the wait queue is full")
 SERVER_SHUTDOWN = _register("server.shutdown", C.GOING_AWAY, True, True, "the server is shutting down")
 SERVER_INTERNAL = _internal("server.internal", "an unexpected server failure (logged with a traceback)")
+SERVER_RANK_LOST = _internal(
+    "server.rank_lost", "a rank of the sequence-parallel group died or timed out; the turn failed"
+)
 CLIENT_TOO_SLOW = _register(
     "client.too_slow", C.POLICY_VIOLATION, True, True, "the client did not read media fast enough"
 )
@@ -154,6 +157,9 @@ STORE_WRITE_FAILED = _register(
     True,
     False,
     "storing a snapshot failed; the previous one is intact",
+)
+STORE_UNAVAILABLE = _register(
+    "store.unavailable", C.UNAVAILABLE, True, True, "the shared session store (Redis) cannot be reached"
 )
 STATE_CORRUPT = _state("state.corrupt", "state blob truncated, unreadable or failing its checksum")
 STATE_FOREIGN = _state("state.foreign", "safetensors that is not an ltx2stream continuation state")
@@ -199,6 +205,13 @@ CONFIG_UPSAMPLER_SCALE = _request(
     "config.upsampler_scale", "the latent upsampler's scale does not fit the preset"
 )
 CONFIG_OUT_OF_RANGE = _request("config.out_of_range", "a server setting outside its range")
+CONFIG_SP_HEADS = _request(
+    "config.sp_heads", "sequence parallelism over a rank count that does not divide the attention heads"
+)
+CONFIG_SP_FIELD = _request(
+    "config.sp_field", "a transformer input field that sequence parallelism does not know how to split"
+)
+CONFIG_STORE = _request("config.store", "a `--store` that is neither a directory nor a redis:// URL")
 CONFIG_BAD_FACTORY = _request("config.bad_factory", "`--host-factory` is not a loadable `module:function`")
 # --- Checkpoints and weights
 CHECKPOINT_NOT_FOUND = _internal("checkpoint.not_found", "the checkpoint file does not exist")

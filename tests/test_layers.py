@@ -23,11 +23,12 @@ STACK = ("models", "pipeline", "session", "server", "commands")
 ALLOWED: dict[str, frozenset[str]] = {
     "models": frozenset(),
     "pipeline": frozenset({"models"}),
-    "session": frozenset({"models", "pipeline"}),
+    "session": frozenset({"models", "pipeline", "parallel"}),
     "server": frozenset({"models", "pipeline", "session", "media", "protocol"}),
     "commands": frozenset(
-        {"models", "pipeline", "session", "server", "media", "protocol", "client", "world"}
+        {"models", "pipeline", "session", "server", "media", "protocol", "client", "world", "parallel"}
     ),
+    "parallel": frozenset({"models"}),  # sequence parallelism for the DiT (docs/deploy.md), beside models
     "media": frozenset(),
     "protocol": frozenset(),
     "client": frozenset({"media", "protocol"}),

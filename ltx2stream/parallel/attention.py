@@ -1,0 +1,88 @@
+"""Attention cores of the sequence-parallel DiT (installed on ``Attention.core`` by the transformer wrapper).
+
+* :class:`UlyssesSelfAttention` (video ``attn1``): q, k, v of the own tokens go through ``tokens_to_heads``; each rank
+  attends over the whole (unpadded) sequence for its H/P heads, with the full-sequence mask; the output goes back
+  through ``heads_to_tokens``. Padding tokens are cut before the attention (so they are never keys) and refilled
+  with zeros after it (their rows are dropped by the wrapper).
+* :class:`UlyssesKVAttention` (``video_to_audio_attn``): the audio queries are replicated, so each rank keeps its
+  H/P heads of q; the video keys/values go through ``tokens_to_heads``; the per-head outputs are joined with an
+  all-gather over heads, so every rank ends with the full, identical audio update.
+
+Both compute exactly the per-head attention a single process computes; only the bytes move.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ltx2stream.models.transformer.attention import local_attention
+from ltx2stream.parallel.collectives import gather_heads, heads_to_tokens, tokens_to_heads
+
+
+@dataclass(frozen=True)
+class TokenLayout:
+    """How the video tokens of one forward are laid out over the group."""
+
+    tokens: int  # valid tokens T
+    padded: int  # T rounded up to a multiple of the world size
+    mask: torch.Tensor | None  # additive full-sequence self-attention mask [B, 1, T, T], or None
+
+
+class _Layout:
+    """The layout of the forward in progress (set by the wrapper around each model call)."""
+
+    def __init__(self) -> None:
+        self.current: TokenLayout | None = None
+
+    def get(self) -> TokenLayout:
+        if self.current is None:
+            raise RuntimeError(
+                "sequence-parallel attention called outside SequenceParallelTransformer.forward"
+            )
+        return self.current
+
+
+class UlyssesSelfAttention:
+    """Video self-attention over all tokens for this rank's head group (q, k, v sharded by tokens)."""
+
+    def __init__(self, layout: _Layout, world: int, group: Any) -> None:
+        self.layout, self.world, self.group = layout, world, group
+        self.calls = 0  # attention calls served (tests check that the split really happened)
+
+    def __call__(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor:
+        """q, k, v [B, S, H*d] own tokens -> [B, S, H*d]; ``mask`` must be None (the layout holds the full one)."""
+        assert mask is None, "the wrapper passes the self-attention mask through its layout"
+        lay, world, group = self.layout.get(), self.world, self.group
+        self.calls += 1
+        t = lay.tokens
+        q_all, k_all, v_all = (tokens_to_heads(x, heads, world, group)[:, :t] for x in (q, k, v))
+        out = local_attention(q_all, k_all, v_all, lay.mask, heads // world)  # [B, T, (H/P)*d]
+        if lay.padded > t:
+            out = torch.nn.functional.pad(out, (0, 0, 0, lay.padded - t))  # zero rows for padding tokens
+        return heads_to_tokens(out, heads, world, group)
+
+
+class UlyssesKVAttention:
+    """Replicated queries (audio) attending to sharded keys/values (video)."""
+
+    def __init__(self, layout: _Layout, rank: int, world: int, group: Any) -> None:
+        self.layout, self.rank, self.world, self.group = layout, rank, world, group
+        self.calls = 0
+
+    def __call__(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor:
+        """q [B, Tq, H*d] full, k and v [B, S, H*d] own tokens -> [B, Tq, H*d] (same on every rank)."""
+        assert mask is None, "cross-attention to video keys is unmasked"
+        lay, world, group = self.layout.get(), self.world, self.group
+        self.calls += 1
+        width = q.shape[-1] // world  # (H/P)*d
+        q_own = q[..., self.rank * width : (self.rank + 1) * width]  # [B, Tq, (H/P)*d]
+        k_all, v_all = (tokens_to_heads(x, heads, world, group)[:, : lay.tokens] for x in (k, v))
+        out = local_attention(q_own, k_all, v_all, None, heads // world)  # [B, Tq, (H/P)*d]
+        return gather_heads(out, world, group)

@@ -1,0 +1,154 @@
+"""SequenceParallelTransformer: one DiT forward split over the ranks of a process group by video tokens.
+
+Per forward (the official multi-GPU scheme, ``docs/deploy.md`` and spec §2.2, on plain collectives):
+
+1. The video ``Modality`` is padded with zero tokens (latent, timesteps, positions: zeros) to a multiple of the
+   world size P and sliced: rank r keeps tokens ``[r*S, (r+1)*S)``, S = T_pad / P. Audio and the text contexts are
+   replicated (every rank computes the audio stream in full, identically).
+2. Every block's video self-attention (``attn1``) and the video keys/values of ``video_to_audio_attn`` run through
+   the Ulysses cores of :mod:`ltx2stream.parallel.attention` (installed on ``Attention.core`` for the duration of
+   the call). The self-attention mask is applied in full inside the core; padding tokens are never keys.
+   Everything else (text cross-attention, audio->video attention, FFNs, AdaLN, RoPE from own positions) is local.
+3. The video velocities are gathered in rank order and the padding rows dropped.
+
+Every rank returns the same tensors; they equal the single-process forward up to float reassociation inside the
+per-rank matmuls (the tests hold them to 1e-6 relative in fp32).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from ltx2stream import codes
+from ltx2stream.errors import ConfigError
+from ltx2stream.models.transformer.attention import Attention, local_attention
+from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
+from ltx2stream.models.transformer.model import LTXAVModel
+from ltx2stream.parallel.attention import TokenLayout, UlyssesKVAttention, UlyssesSelfAttention, _Layout
+from ltx2stream.parallel.collectives import gather_tokens
+
+log = logging.getLogger(__name__)
+
+# Modality fields by how they are distributed: token axis of per-token fields; replicated fields.
+TOKEN_AXES = {"latent": 1, "timesteps": 1, "positions": 2, "keyframes_mask": 1}
+REPLICATED = frozenset({"sigma", "context"})
+FULL_MASK = "attention_mask"  # applied in full inside the self-attention core
+
+
+class SequenceParallelTransformer(nn.Module):
+    """Wraps an ``LTXAVModel`` with the same call signature; module paths (``get_submodule``, LoRA targets) are
+    the wrapped model's. With a group of one rank it is the model itself."""
+
+    def __init__(self, model: LTXAVModel, group: Any = None) -> None:
+        super().__init__()
+        self.model = model
+        self.group = group
+        self.world = dist.get_world_size(group) if dist.is_initialized() else 1
+        self.rank = dist.get_rank(group) if dist.is_initialized() else 0
+        cfg = model.config
+        for name, heads in (
+            ("num_attention_heads", cfg.num_attention_heads),
+            ("audio_num_attention_heads", cfg.audio_num_attention_heads),
+        ):
+            if heads % self.world:
+                raise ConfigError(
+                    f"sequence parallelism over {self.world} ranks needs {name} divisible by {self.world}; "
+                    f"the model has {heads}",
+                    code=codes.CONFIG_SP_HEADS,
+                )
+        self._layout = _Layout()
+        self._self_core = UlyssesSelfAttention(self._layout, self.world, group)
+        self._kv_core = UlyssesKVAttention(self._layout, self.rank, self.world, group)
+
+    @property
+    def config(self) -> Any:
+        return self.model.config
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.model.dtype
+
+    @property
+    def num_blocks(self) -> int:
+        return self.model.num_blocks
+
+    def get_submodule(self, target: str) -> nn.Module:
+        return self.model.get_submodule(target)
+
+    def forward(
+        self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """As ``LTXAVModel.forward``; the video tokens are split over the group."""
+        if self.world == 1 or video is None:
+            return self.model(video, audio, perturbations)
+        tokens = video.latent.shape[1]
+        padded = -(-tokens // self.world) * self.world
+        mask = (
+            attention_mask_bias(video.attention_mask, self.model.dtype)
+            if video.attention_mask is not None
+            else None
+        )
+        local = shard_modality(video, self.rank, self.world, padded)
+        with self._installed(TokenLayout(tokens, padded, mask)):
+            v_local, a_out = self.model(local, audio, perturbations)
+        assert v_local is not None
+        v_out = gather_tokens(v_local, self.world, self.group)[:, :tokens]
+        return v_out, a_out
+
+    @contextmanager
+    def _installed(self, layout: TokenLayout) -> Iterator[None]:
+        blocks = list(self.model.transformer_blocks)
+        self._layout.current = layout
+        for block in blocks:
+            _set_core(block.attn1, self._self_core)
+            _set_core(block.video_to_audio_attn, self._kv_core)
+        try:
+            yield
+        finally:
+            self._layout.current = None
+            for block in blocks:
+                _set_core(block.attn1, local_attention)
+                _set_core(block.video_to_audio_attn, local_attention)
+
+
+def _set_core(module: Any, core: Any) -> None:
+    assert isinstance(module, Attention)
+    module.core = core
+
+
+def shard_modality(m: Modality, rank: int, world: int, padded: int) -> Modality:
+    """Rank ``rank``'s token chunk of ``m`` after zero-padding to ``padded`` tokens (a multiple of ``world``)."""
+    chunk = padded // world
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(m):
+        value = getattr(m, f.name)
+        if value is None or f.name in REPLICATED:
+            values[f.name] = value
+        elif f.name == FULL_MASK:
+            values[f.name] = None
+        elif f.name in TOKEN_AXES:
+            values[f.name] = _pad_slice(value, TOKEN_AXES[f.name], padded, rank * chunk, chunk)
+        else:
+            raise ConfigError(
+                f"sequence parallelism does not know how to split Modality.{f.name}; declare it in "
+                f"ltx2stream/parallel/transformer.py (TOKEN_AXES or REPLICATED)",
+                code=codes.CONFIG_SP_FIELD,
+            )
+    return Modality(**values)
+
+
+def _pad_slice(t: torch.Tensor, axis: int, padded: int, start: int, length: int) -> torch.Tensor:
+    extra = padded - t.shape[axis]
+    if extra:
+        shape = list(t.shape)
+        shape[axis] = extra
+        t = torch.cat([t, t.new_zeros(shape)], dim=axis)
+    return t.narrow(axis, start, length).contiguous()  # strided views take other (ulp-different) kernels
