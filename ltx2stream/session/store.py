@@ -19,11 +19,14 @@ import os
 import re
 import secrets
 import shutil
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from ltx2stream import codes
-from ltx2stream.errors import SessionError
+from ltx2stream.errors import ConfigError, SessionError
 from ltx2stream.session.state import SerializedState
 
 logger = logging.getLogger(__name__)
@@ -72,6 +75,35 @@ class CleanupReport:
     bytes_freed: int
 
 
+class StateStore(Protocol):
+    """What the server needs of a store: :class:`SessionStore` (a directory) or
+    :class:`~ltx2stream.session.store_redis.RedisSessionStore` (shared by replicas)."""
+
+    def save(self, session_id: str, segment_index: int, state: SerializedState | bytes) -> StoredState: ...
+    def list(self, session_id: str) -> builtins.list[StoredState]: ...
+    def load_latest(self, session_id: str) -> SerializedState: ...
+    def load(self, session_id: str, segment_index: int) -> SerializedState: ...
+    def delete(self, session_id: str) -> None: ...
+    def cleanup(self, now: float) -> CleanupReport: ...
+    def acquire_lease(self, session_id: str, owner: str, ttl_s: float) -> bool: ...
+    def renew_lease(self, session_id: str, owner: str, ttl_s: float) -> bool: ...
+    def release_lease(self, session_id: str, owner: str) -> bool: ...
+
+
+def open_store(spec: str | Path, *, keep_last: int = 4, ttl_s: float = 24 * 3600.0) -> StateStore:
+    """``redis://...`` / ``rediss://...`` -> :class:`RedisSessionStore`; anything else is a directory."""
+    text = str(spec)
+    if text.startswith(("redis://", "rediss://", "unix://")):
+        from ltx2stream.session.store_redis import RedisSessionStore
+
+        return RedisSessionStore(text, keep_last=keep_last, ttl_s=ttl_s)
+    if "://" in text:
+        raise ConfigError(
+            f"--store {text!r} is neither a directory nor a redis:// URL", code=codes.CONFIG_STORE
+        )
+    return SessionStore(text, keep_last=keep_last, ttl_s=ttl_s)
+
+
 class SessionStore:
     """Continuation states on disk, bounded by count per session, age and total size.
 
@@ -100,6 +132,8 @@ class SessionStore:
         self.max_total_bytes = max_total_bytes
         self.temp_grace_s = temp_grace_s
         self.root.mkdir(parents=True, exist_ok=True)
+        self._leases: dict[str, tuple[str, float]] = {}  # session id -> (owner, monotonic expiry)
+        self._lease_lock = threading.Lock()
 
     def save(self, session_id: str, segment_index: int, state: SerializedState | bytes) -> StoredState:
         """Store the state after ``segment_index`` atomically; bytes are verified before anything is written.
@@ -206,6 +240,33 @@ class SessionStore:
                 "store cleanup: removed %d session(s), %d file(s), %d bytes", len(removed), files, freed
             )
         return CleanupReport(tuple(removed), files, freed)
+
+    # A directory serves one server process: leases live in this process (same semantics as Redis's).
+    def acquire_lease(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        """Take (or extend) the session's lease for ``owner`` unless another owner holds an unexpired one."""
+        check_session_id(session_id)
+        with self._lease_lock:
+            held = self._leases.get(session_id)
+            if held is not None and held[0] != owner and held[1] > time.monotonic():
+                return False
+            self._leases[session_id] = (owner, time.monotonic() + ttl_s)
+            return True
+
+    def renew_lease(self, session_id: str, owner: str, ttl_s: float) -> bool:
+        with self._lease_lock:
+            held = self._leases.get(session_id)
+            if held is None or held[0] != owner or held[1] <= time.monotonic():
+                return False
+            self._leases[session_id] = (owner, time.monotonic() + ttl_s)
+            return True
+
+    def release_lease(self, session_id: str, owner: str) -> bool:
+        with self._lease_lock:
+            held = self._leases.get(session_id)
+            if held is None or held[0] != owner:
+                return False
+            del self._leases[session_id]
+            return True
 
     def _dir(self, session_id: str) -> Path:
         return self.root / check_session_id(session_id)
