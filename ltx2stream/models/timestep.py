@@ -7,6 +7,7 @@ Keys: ``<name>.timestep_embedder.linear_{1,2}.{weight,bias}``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -16,11 +17,18 @@ TIMESTEP_CHANNELS = 256
 MAX_PERIOD = 10000
 
 
+@functools.lru_cache(maxsize=8)
+def _frequencies(half: int, device: torch.device) -> torch.Tensor:
+    """exp(-ln(10000) · i / half), float32 [half] (a constant: computed once per size and device)."""
+    with torch.inference_mode(False), torch.no_grad():  # a normal tensor, usable inside and outside inference
+        exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=device) / half
+        return torch.exp(exponent)
+
+
 def timestep_sinusoid(t: torch.Tensor, channels: int = TIMESTEP_CHANNELS) -> torch.Tensor:
     """[N] -> [N, channels] float32, order [cos, sin] (flip_sin_to_cos), frequency shift 0."""
     half = channels // 2
-    exponent = -math.log(MAX_PERIOD) * torch.arange(half, dtype=torch.float32, device=t.device) / half
-    args = t.float()[:, None] * torch.exp(exponent)[None, :]  # [N, half]
+    args = t.float()[:, None] * _frequencies(half, t.device)[None, :]  # [N, half]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 

@@ -17,6 +17,7 @@ from ltx2stream.models.transformer.positions import (
     unpatchify_video,
     video_positions,
 )
+from ltx2stream.models.transformer.precompute import StageCache
 from ltx2stream.models.transformer.tiny import (
     randomize_,
     tiny_modalities,
@@ -30,6 +31,7 @@ __all__ = [
     "LTXAVModel",
     "Modality",
     "Perturbations",
+    "StageCache",
     "TransformerConfig",
     "attention_mask_bias",
     "audio_positions",

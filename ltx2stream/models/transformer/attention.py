@@ -17,7 +17,6 @@ from __future__ import annotations
 from typing import Protocol
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from ltx2stream.models.transformer.rope import RopeTable, apply_rope
@@ -36,11 +35,10 @@ def local_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
 ) -> torch.Tensor:
     """Scaled dot-product attention over ``heads`` heads (scale 1/sqrt(d)); shapes as ``AttentionCore``."""
-    q, k, v = (
-        rearrange(t, "b t (h d) -> b h t d", h=heads) for t in (q, k, v)
-    )  # [B, T, H*d] -> [B, H, T, d]
+    # Plain views instead of einops here (the hottest reshape of the model; the same strides either way).
+    q, k, v = (t.unflatten(-1, (heads, -1)).transpose(1, 2) for t in (q, k, v))  # b t (h d) -> b h t d
     out = nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    return rearrange(out, "b h t d -> b t (h d)")  # [B, H, T, d] -> [B, T, H*d]
+    return out.transpose(1, 2).flatten(2)  # b h t d -> b t (h d)
 
 
 class Attention(nn.Module):
@@ -80,15 +78,21 @@ class Attention(nn.Module):
         k_pe: RopeTable | None = None,
         mask: torch.Tensor | None = None,
         skip_attention: bool = False,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """x [B, T, Dq], context [B, S, Dc] (default x), additive mask [B, 1, T, S] -> [B, T, Dq]."""
-        context = x if context is None else context
-        v = self.to_v(context)
+        """x [B, T, Dq], context [B, S, Dc] (default x), additive mask [B, 1, T, S] -> [B, T, Dq].
+
+        ``kv``: ``key_value(context)`` computed beforehand (a stage-constant context); RoPE is then not applied
+        to the keys, so it is only for attention without ``pe``.
+        """
+        assert kv is None or pe is None, "precomputed keys carry no RoPE"
+        source = x if context is None else context
+        v = self.to_v(source) if kv is None else kv[1]
         if skip_attention:
             out = v  # identity attention map (requires S == T, i.e. self-attention)
         else:
             q = self.q_norm(self.to_q(x))
-            k = self.k_norm(self.to_k(context))
+            k = self.k_norm(self.to_k(source)) if kv is None else kv[0]
             if pe is not None:
                 q = apply_rope(q, pe)
                 k = apply_rope(k, pe if k_pe is None else k_pe)
@@ -97,10 +101,14 @@ class Attention(nn.Module):
             out = self._gate(x, out)
         return self.to_out(out)
 
+    def key_value(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Normalised keys and values of ``context`` [B, S, Dc], each [B, S, H*d] (no RoPE)."""
+        return self.k_norm(self.to_k(context)), self.to_v(context)
+
     def _gate(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         assert self.to_gate_logits is not None
         gates = 2.0 * torch.sigmoid(self.to_gate_logits(x))  # [B, T, H]
-        per_head = rearrange(out, "b t (h d) -> b t h d", h=self.heads)  # [B, T, H*d] -> [B, T, H, d]
+        per_head = out.unflatten(-1, (self.heads, -1))  # b t (h d) -> b t h d
         return (per_head * gates[..., None]).flatten(2)  # [B, T, H, d] -> [B, T, H*d]
 
 

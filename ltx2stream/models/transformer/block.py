@@ -12,6 +12,7 @@ Order (all residual, ``rms`` = weightless RMSNorm):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,6 +22,7 @@ from torch import nn
 from ltx2stream.models.transformer.adaln import ada_rows, modulate, rms
 from ltx2stream.models.transformer.attention import Attention, FeedForward
 from ltx2stream.models.transformer.config import TransformerConfig
+from ltx2stream.models.transformer.precompute import StageCache
 from ltx2stream.models.transformer.rope import RopeTable
 
 SHIFT_SCALE_GATE_MSA = slice(0, 3)
@@ -44,6 +46,8 @@ class StreamArgs:
     cross_pe: RopeTable | None = None  # A/V RoPE (time axis only)
     cross_scale_shift: torch.Tensor | None = None  # [B, T, 4*D]
     cross_gate: torch.Tensor | None = None  # [B, 1, D]
+    stream: str = "video"  # "video" | "audio" (names the stage-cache entries)
+    cache: StageCache | None = None  # set when the text K/V are cached for the stage
 
 
 @dataclass(frozen=True)
@@ -140,16 +144,32 @@ class BasicAVTransformerBlock(nn.Module):
         )
         x = args.x + attn * gate
         normed = rms(x, eps)
-        if not self.cross_attention_adaln:
-            return x + m.attn2(normed, context=args.context)
+        if not self.cross_attention_adaln:  # the context is fixed for the stage: so are its K and V
+            kv = self._stage_text_kv(m, args, lambda: args.context)
+            return x + m.attn2(normed, context=args.context, kv=kv)
         assert m.prompt_table is not None
         shift_q, scale_q, gate_q = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_Q)
+        query = modulate(normed, scale_q, shift_q)
         if args.prompt_modulation is not None:
             shift_kv, scale_kv = ada_rows(m.prompt_table, args.prompt_modulation, slice(0, 2))
-        else:  # use_prompt_adaln_single false: the static table alone (timestep-independent text K/V)
-            shift_kv, scale_kv = m.prompt_table.to(device=x.device, dtype=x.dtype)[:, None, None].unbind(0)
-        context = modulate(args.context, scale_kv, shift_kv)
-        return x + m.attn2(modulate(normed, scale_q, shift_q), context=context) * gate_q
+            return x + m.attn2(query, context=modulate(args.context, scale_kv, shift_kv)) * gate_q
+        table = m.prompt_table
+
+        def static_context() -> torch.Tensor:  # use_prompt_adaln_single false: the static table alone
+            shift_kv, scale_kv = table.to(device=x.device, dtype=x.dtype)[:, None, None].unbind(0)
+            return modulate(args.context, scale_kv, shift_kv)
+
+        kv = self._stage_text_kv(m, args, static_context)  # timestep-independent: fixed for the stage
+        return x + m.attn2(query, context=static_context() if kv is None else args.context, kv=kv) * gate_q
+
+    def _stage_text_kv(
+        self, m: _Stream, args: StreamArgs, context: Callable[[], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The text K/V of this block from the stage cache (None without one)."""
+        if args.cache is None:
+            return None
+        key = ("text_kv", id(self), args.stream)
+        return args.cache.get(key, (args.context,), lambda: m.attn2.key_value(context()))
 
     def _audio_video(
         self, video: StreamArgs, audio: StreamArgs, vx0: torch.Tensor, ax0: torch.Tensor, skips: BlockSkips

@@ -27,6 +27,7 @@ from ltx2stream.models.transformer.attention import CaptionProjection
 from ltx2stream.models.transformer.block import BasicAVTransformerBlock, BlockSkips, StreamArgs
 from ltx2stream.models.transformer.config import TransformerConfig
 from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
+from ltx2stream.models.transformer.precompute import StageCache, cached
 from ltx2stream.models.transformer.rope import RopeTable, rope_table
 
 log = logging.getLogger(__name__)
@@ -109,15 +110,24 @@ class LTXAVModel(nn.Module):
         return _StreamParts(*modules)
 
     def forward(
-        self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
+        self,
+        video: Modality | None,
+        audio: Modality | None,
+        perturbations: Perturbations | None = None,
+        *,
+        cache: StageCache | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None if absent."""
+        """Velocities (video [B, Tv, out_channels], audio [B, Ta, audio_out_channels]); None if absent.
+
+        ``cache``: the stage's ``StageCache`` (positions, masks and context projections computed once per stage;
+        bit-identical to ``cache=None``).
+        """
         if video is None and audio is None:
             raise InputError("forward needs at least one of video / audio", code=codes.INPUT_NO_MODALITY)
         p = perturbations or Perturbations.none()
         p.check(self.num_blocks)
-        v = self._prepare("video", video, audio) if video is not None else None
-        a = self._prepare("audio", audio, video) if audio is not None else None
+        v = self._prepare("video", video, audio, cache) if video is not None else None
+        a = self._prepare("audio", audio, video, cache) if audio is not None else None
         for i, block in enumerate(self.transformer_blocks):
             skips = BlockSkips(
                 i in p.skip_video_self_attn, i in p.skip_audio_self_attn, p.skip_a2v, p.skip_v2a
@@ -130,7 +140,9 @@ class LTXAVModel(nn.Module):
         return v_out, a_out
 
     # ------------------------------------------------------------------ preprocessing
-    def _prepare(self, stream: str, m: Modality, other: Modality | None) -> tuple[StreamArgs, torch.Tensor]:
+    def _prepare(
+        self, stream: str, m: Modality, other: Modality | None, cache: StageCache | None
+    ) -> tuple[StreamArgs, torch.Tensor]:
         """StreamArgs for the blocks and the embedded timestep [B, T, D] for the output head."""
         cfg, dtype = self.config, self.dtype
         parts = self._parts(stream)
@@ -147,23 +159,33 @@ class LTXAVModel(nn.Module):
         tsm = cfg.timestep_scale_multiplier
         modulation, embedded = parts.adaln(m.timesteps.float() * tsm, dtype)
         context = m.context.to(dtype)
-        if parts.caption is not None:
-            context = parts.caption(context)
+        caption = parts.caption
+        if caption is not None:
+            context = cached(cache, ("caption", stream), (context,), lambda: caption(context))
         heads = cfg.audio_num_attention_heads if audio else cfg.num_attention_heads
+        mask = m.attention_mask
         args = StreamArgs(
             x=x,
             context=context,
             modulation=modulation,
-            pe=self._rope(m.positions, dim, heads, max_pos),
-            self_mask=attention_mask_bias(m.attention_mask, dtype) if m.attention_mask is not None else None,
+            pe=cached(
+                cache, ("rope", stream), (m.positions,), lambda: self._rope(m.positions, dim, heads, max_pos)
+            ),
+            self_mask=(
+                cached(cache, ("mask", stream), (mask,), lambda: attention_mask_bias(mask, dtype))
+                if mask is not None
+                else None
+            ),
             prompt_modulation=(
                 parts.prompt_adaln(m.sigma.float() * tsm, dtype)[0]
                 if parts.prompt_adaln is not None
                 else None
             ),
+            stream=stream,
+            cache=cache if cache is not None and cache.text_kv else None,
         )
         if other is not None:
-            args = self._with_cross(args, m, other, parts, heads)
+            args = self._with_cross(args, m, other, parts, heads, cache)
         return args, embedded
 
     def _add_keyframes_embedding(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -181,6 +203,7 @@ class LTXAVModel(nn.Module):
         other: Modality,
         parts: _StreamParts,
         heads: int,
+        cache: StageCache | None,
     ) -> StreamArgs:
         cfg, dtype = self.config, self.dtype
         if tuple(other.sigma.shape) != (m.latent.shape[0],):
@@ -195,8 +218,13 @@ class LTXAVModel(nn.Module):
         gate, _ = parts.cross_gate(
             other.sigma.float() * tsm * av_factor, dtype
         )  # other stream's scalar sigma
-        cross_pe = self._rope(
-            m.positions[:, 0:1], cfg.audio_cross_attention_dim, heads, (cfg.cross_pe_max_pos,)
+        cross_pe = cached(
+            cache,
+            ("cross_rope", args.stream),
+            (m.positions,),
+            lambda: self._rope(
+                m.positions[:, 0:1], cfg.audio_cross_attention_dim, heads, (cfg.cross_pe_max_pos,)
+            ),
         )  # time axis only: [B, 1, T, 2]
         return replace(args, cross_pe=cross_pe, cross_scale_shift=scale_shift, cross_gate=gate)
 

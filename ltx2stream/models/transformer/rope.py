@@ -113,11 +113,12 @@ def apply_rope(x: torch.Tensor, table: RopeTable) -> torch.Tensor:
 
 def _apply_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     heads = cos.shape[1]
-    xh = rearrange(x, "b t (h r f) -> b h t r f", h=heads, r=2)  # [B, T, H*d] -> [B, H, T, 2, d/2]
+    # Plain views instead of einops on this per-call path (same strides).
+    xh = x.unflatten(-1, (heads, 2, -1)).transpose(1, 2)  # b t (h r f) -> b h t r f, [B, H, T, 2, d/2]
     lo, hi = xh[..., 0, :], xh[..., 1, :]
     out_lo = torch.addcmul(lo * cos, hi, sin, value=-1.0)  # lo*cos - hi*sin
     out_hi = torch.addcmul(hi * cos, lo, sin)  # hi*cos + lo*sin
-    return rearrange(torch.stack([out_lo, out_hi], dim=-2), "b h t r f -> b t (h r f)")  # -> [B, T, H*d]
+    return torch.stack([out_lo, out_hi], dim=-2).transpose(1, 2).flatten(2)  # b h t r f -> b t (h r f)
 
 
 def _apply_interleaved(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,13 @@ the per-step callback (progress, cancellation) runs between steps.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import torch
 
-from ltx2stream.models.transformer import Modality, Perturbations, to_denoised
+from ltx2stream.models.transformer import Modality, Perturbations, StageCache, to_denoised
 from ltx2stream.pipeline.guidance import GuidanceParams, guide
 from ltx2stream.pipeline.latent_state import LatentState
 from ltx2stream.pipeline.noise import euler_step, restore_conditioning
@@ -70,8 +71,9 @@ class LTX2DenoisingStage:
         sigmas = self.sigmas(stage)
         vg, ag = self.guidance(stage)
         total = len(sigmas) - 1
+        cache = StageCache()  # positions, masks, context projections: computed at step 1, reused after
         for i in range(total):
-            x0_video, x0_audio = self._predict(state, contexts, sigmas[i], vg, ag)
+            x0_video, x0_audio = self._predict(state, contexts, sigmas[i], vg, ag, cache)
             state = replace(
                 state,
                 video=_step(state.video, x0_video, sigmas[i], sigmas[i + 1]),
@@ -82,15 +84,22 @@ class LTX2DenoisingStage:
         return state
 
     def _predict(
-        self, state: AVState, ctx: PromptContexts, sigma: float, vg: GuidanceParams, ag: GuidanceParams
+        self,
+        state: AVState,
+        ctx: PromptContexts,
+        sigma: float,
+        vg: GuidanceParams,
+        ag: GuidanceParams,
+        cache: StageCache,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        cond = self._x0(state, ctx.video, ctx.audio, sigma, Perturbations.none())
+        x0 = functools.partial(self._x0, state, sigma=sigma, cache=cache)
+        cond = x0(ctx.video, ctx.audio, perturbations=Perturbations.none())
         extra: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         if vg.uses_text or ag.uses_text:
             if ctx.negative_video is None or ctx.negative_audio is None:
                 raise ValueError("text guidance needs negative-prompt contexts")
-            extra["uncond_text"] = self._x0(
-                state, ctx.negative_video, ctx.negative_audio, sigma, Perturbations.none()
+            extra["uncond_text"] = x0(
+                ctx.negative_video, ctx.negative_audio, perturbations=Perturbations.none()
             )
         if vg.uses_perturbed or ag.uses_perturbed:
             skip = Perturbations(
@@ -99,7 +108,7 @@ class LTX2DenoisingStage:
                 skip_a2v=False,
                 skip_v2a=False,
             )
-            extra["perturbed"] = self._x0(state, ctx.video, ctx.audio, sigma, skip)
+            extra["perturbed"] = x0(ctx.video, ctx.audio, perturbations=skip)
         if vg.uses_isolated or ag.uses_isolated:
             iso = Perturbations(
                 skip_video_self_attn=frozenset(),
@@ -107,7 +116,7 @@ class LTX2DenoisingStage:
                 skip_a2v=True,
                 skip_v2a=True,
             )
-            extra["isolated"] = self._x0(state, ctx.video, ctx.audio, sigma, iso)
+            extra["isolated"] = x0(ctx.video, ctx.audio, perturbations=iso)
         video = guide(cond[0], vg, **{k: v[0] for k, v in extra.items()})
         audio = guide(cond[1], ag, **{k: v[1] for k, v in extra.items()})
         return video, audio
@@ -117,12 +126,14 @@ class LTX2DenoisingStage:
         state: AVState,
         video_ctx: torch.Tensor,
         audio_ctx: torch.Tensor,
+        *,
         sigma: float,
         perturbations: Perturbations,
+        cache: StageCache,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         v_mod = _modality(state.video, video_ctx, sigma)
         a_mod = _modality(state.audio, audio_ctx, sigma)
-        v_vel, a_vel = self.transformer(v_mod, a_mod, perturbations)
+        v_vel, a_vel = self.transformer(v_mod, a_mod, perturbations, cache=cache)
         return (
             to_denoised(v_mod.latent, v_vel, v_mod.timesteps),
             to_denoised(a_mod.latent, a_vel, a_mod.timesteps),
