@@ -28,10 +28,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import torch
+import torch  # noqa: E402
 
-from bench.baseline import import_baseline
-from bench.report import DEFAULT_OUT, Plot, Report, header, median, write_report
+from bench.baseline import import_baseline  # noqa: E402
+from bench.report import DEFAULT_OUT, Plot, Report, header, median, write_report  # noqa: E402
 
 DEFAULT_BASELINE = "14784c3"  # main before the per-stage precomputation
 

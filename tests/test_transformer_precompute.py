@@ -8,8 +8,23 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ltx2stream.models.transformer import Perturbations, StageCache, tiny_modalities, tiny_transformer
+from ltx2stream.models.transformer import (
+    LTXAVModel,
+    Perturbations,
+    StageCache,
+    randomize_,
+    tiny_modalities,
+    tiny_transformer_config,
+)
 from ltx2stream.models.transformer.modality import Modality
+
+# (flavour, use_prompt_adaln_single): LTX-2, LTX-2.3, and the LTX-2.5 switch that makes the text K/V static
+VARIANTS = [("ltx2", True), ("ltx2.3", True), ("ltx2.3", False)]
+
+
+def _model(flavour: str, prompt_adaln: bool) -> LTXAVModel:
+    cfg = replace(tiny_transformer_config(flavour), use_prompt_adaln_single=prompt_adaln)
+    return randomize_(LTXAVModel(cfg)).eval()  # type: ignore[return-value]
 
 
 def _steps(video: Modality, audio: Modality, n: int) -> list[tuple[Modality, Modality]]:
@@ -39,11 +54,11 @@ def _steps(video: Modality, audio: Modality, n: int) -> list[tuple[Modality, Mod
     return out
 
 
-@pytest.mark.parametrize("flavour", ["ltx2", "ltx2.3"])
-def test_cached_steps_are_bit_identical_to_uncached(flavour: str) -> None:
+@pytest.mark.parametrize(("flavour", "prompt_adaln"), VARIANTS)
+def test_cached_steps_are_bit_identical_to_uncached(flavour: str, prompt_adaln: bool) -> None:
     """Every step of a stage (two prompt contexts, an STG pass, an attention mask) equals the uncached forward
     bit for bit, and the stage constants are computed on the first step only."""
-    model = tiny_transformer(flavour)
+    model = _model(flavour, prompt_adaln)
     video, audio = tiny_modalities(model.config, latent_frames=3)
     t = video.latent.shape[1]
     keep = torch.ones(1, t, t)
@@ -66,9 +81,8 @@ def test_cached_steps_are_bit_identical_to_uncached(flavour: str) -> None:
             if step == 0:
                 entries = len(cache)
             assert len(cache) == entries  # nothing new after the first step
-    per_context = (
-        2 * model.num_blocks if flavour == "ltx2" else 0
-    )  # text K/V per block and stream (LTX-2 only)
+    static_text = flavour == "ltx2" or not prompt_adaln
+    per_context = 2 * model.num_blocks if static_text else 0  # text K/V per block and stream when static
     captions = 2 if flavour == "ltx2" else 0
     assert entries == 4 + 1 + 2 * (captions + per_context)  # 4 RoPE tables, 1 mask bias, per context
     assert cache.hits > 0
@@ -76,7 +90,7 @@ def test_cached_steps_are_bit_identical_to_uncached(flavour: str) -> None:
 
 def test_text_kv_can_be_left_out() -> None:
     """StageCache(text_kv=False) keeps only the cheap entries and stays bit-identical."""
-    model = tiny_transformer("ltx2")
+    model = _model("ltx2", True)
     video, audio = tiny_modalities(model.config)
     cache = StageCache(text_kv=False)
     with torch.inference_mode():
