@@ -35,6 +35,17 @@ def test_first_segment_has_no_trim_and_zero_overlap_means_independent() -> None:
     assert t.trimmed == 0 and t.step == 17 and t.first_new_frame(3) == 0 and t.audio_carry_count(2) == 0
 
 
+@pytest.mark.parametrize("frames, fps", [(17, 12.0), (25, 24.0), (121, 24.0), (41, 30.0)])
+def test_independent_segments_deliver_their_whole_audio_slice(frames: int, fps: float) -> None:
+    """With overlap 0 every segment's audio slice lies inside its decoded canvas (no silence padding)."""
+    t = Timeline(frames, fps, 0)
+    sr = 24000
+    for n in range(60):
+        a, b = t.audio_slice(n, sr)
+        decoded = (4 * t.audio_latents(n) - 3) * sr // 100
+        assert 0 <= a < b <= decoded, (n, a, b, decoded)
+
+
 def test_bad_settings() -> None:
     with pytest.raises(InputError) as e:
         Timeline(17, 12.0, 2)  # 3 latent frames: k must leave one new latent frame

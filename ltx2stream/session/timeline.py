@@ -85,7 +85,11 @@ class Timeline:
 
     def audio_canvas_start(self, n: int) -> int:
         """Global audio latent index of segment n's first audio token (extra context included)."""
-        if n == 0 or not self.overlap:
+        if not self.overlap:
+            # Independent segments carry no audio prefix: start on the grid at or before the segment's start
+            # time, so its audio slice never begins before its canvas (rounding up would lose the slice).
+            return math.floor(self.start_time(n) * AUDIO_LATENTS_PER_SECOND + 1e-9)
+        if n == 0:
             return self.audio_start(n)
         return max(0, self.audio_start(n) - self.audio_context)
 
