@@ -20,7 +20,8 @@ def mono(audio: np.ndarray) -> np.ndarray:
     """(S,) or (C, S) -> (S,) float64 (channel mean)."""
     a = np.asarray(audio, dtype=np.float64)
     if a.ndim == 2:
-        return a.mean(axis=0)
+        m: np.ndarray = a.mean(axis=0)
+        return m
     if a.ndim != 1:
         raise ValueError(f"audio is (S,) or (C, S); got {a.shape}")
     return a

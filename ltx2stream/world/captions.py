@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from . import words as W
@@ -10,11 +12,10 @@ from .spec import Darken, Enter, Event, Recolour, SceneState, ShapeState, Turn
 VOCABULARIES = ("train", "heldout")
 
 
-def _pick(
-    options: tuple[tuple[str, ...], tuple[str, ...]] | tuple[tuple, tuple],
-    rng: np.random.Generator,
-    vocab: str,
-):  # type: ignore[type-arg]
+T = TypeVar("T")
+
+
+def _pick(options: tuple[tuple[T, ...], tuple[T, ...]], rng: np.random.Generator, vocab: str) -> T:
     pool = options[VOCABULARIES.index(vocab)]
     return pool[int(rng.integers(len(pool)))]
 

@@ -1,0 +1,84 @@
+"""bench/quality's measuring and reporting on world clips (no model), and its script."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.quality.measure import measure
+from bench.quality.report import write
+from bench.quality.script import reference, world_script
+
+
+def test_reference_scores_like_an_ideal_session(tmp_path: Path) -> None:
+    """The world's rendering of a bench script adheres, has no seams, steers at once; all outputs are written."""
+    script = world_script(seed=1, segments=4, steer_segment=2, change="recolour")
+    assert script.prompts[1] != script.prompts[2] and script.old_state != script.new_state
+    frames = [17, 8, 8, 8]
+    bounds = list(np.cumsum(frames)[:-1])
+    video, audio = reference(script, bounds, sum(frames), 64, 64, 12.0, 24000)
+    m = measure(video, audio, 24000, 12.0, frames, script)
+    assert min(v for v in m["adherence"].values() if v is not None) >= 0.9
+    assert m["seams"]["pixel_max"] <= 1.2 and m["steering"]["latency_frames"] == 0
+    cut = np.concatenate([video[:25], 255 - video[25:]])  # a hard cut at the second boundary
+    assert measure(cut, audio, 24000, 12.0, frames, script)["seams"]["pixel"][1] > 3
+    assert m["seams"]["steer_boundary"]["pixel"] > 1.5  # the recolour itself
+    results = {
+        "config": {
+            "preset": "none",
+            "width": 64,
+            "height": 64,
+            "frames": 17,
+            "fps": 12.0,
+            "overlap": 1,
+            "segments": 4,
+            "steer_segment": 2,
+            "announcement": script.announcement,
+            "seed": 1,
+            "device": "cpu",
+        },
+        "wall_s": 0.0,
+        "sessions": {"reference": {"measures": m}},
+    }
+    files = write(results, {"reference": video}, tmp_path)
+    assert set(files) >= {"results.json", "results.md", "drift.png", "seams.png", "seams_reference.png"}
+    assert json.loads((tmp_path / "results.json").read_text())["sessions"]["reference"]["measures"]
+    assert "| reference |" in (tmp_path / "results.md").read_text()
+
+
+def test_script_refuses_a_steer_outside_the_session() -> None:
+    """A steer segment must lie inside the session."""
+    with pytest.raises(ValueError, match="steer segment 4"):
+        world_script(seed=0, segments=4, steer_segment=4, change=None)
+
+
+@pytest.mark.slow
+def test_bench_runs_end_to_end_on_the_tiny_preset(tmp_path: Path) -> None:
+    """`python -m bench.quality` runs sessions through the SessionController and writes every output."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.quality",
+        "--segments",
+        "2",
+        "--steer-at",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    subprocess.run(
+        [*cmd, "--schemes", "latent_carry,independent"], check=True, cwd=root, env=env, timeout=1200
+    )
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["sessions"]) == {"latent_carry", "independent", "reference"}
+    assert results["sessions"]["latent_carry"]["frames"] == [17, 8]
+    assert (tmp_path / "seams_latent_carry.png").stat().st_size > 0
