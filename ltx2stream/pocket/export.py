@@ -1,0 +1,104 @@
+"""Trained parts -> the shipped files: one official-layout single-file checkpoint and one upsampler file.
+
+Floating tensors are stored as float16 (the loaders cast to float32 at load: ``load_components(...,
+dtype=torch.float32)``). Metadata: ``model_version`` "pocket", ``pocket_spec`` (JSON of the sizes),
+``pocket_text_length`` (Gemma tokens per prompt, needed by ``load_components(text_max_length=...)``),
+``pocket_training`` (per part: steps and training seconds, or "untrained" for a part exported at its seeded
+initialisation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ltx2stream.errors import ConfigError
+from ltx2stream.models.audio import audio_vae_checkpoint_tensors, vocoder_checkpoint_tensors
+from ltx2stream.models.loading import save_checkpoint
+from ltx2stream.models.text import text_path_checkpoint_tensors
+from ltx2stream.models.transformer import transformer_checkpoint_tensors
+from ltx2stream.models.upsampler import upsampler_checkpoint_tensors
+from ltx2stream.models.video_vae import video_vae_checkpoint_tensors
+from ltx2stream.pocket.spec import PocketSpec
+from ltx2stream.pocket.trainer import load_state
+
+CHECKPOINT_NAME = "pocket.safetensors"
+UPSAMPLER_NAME = "pocket-upsampler-x2.safetensors"
+# training run -> the modules it holds
+RUN_PARTS: dict[str, tuple[str, ...]] = {
+    "video-vae": ("video_vae",),
+    "audio": ("audio_vae", "vocoder"),
+    "upsampler": ("upsampler",),
+    "transformer": ("transformer", "text"),
+}
+
+
+@dataclass(frozen=True)
+class PocketFiles:
+    checkpoint: Path
+    upsampler: Path
+
+
+def spec_from_json(text: str) -> PocketSpec:
+    data = json.loads(text)
+    data.pop("extra", None)
+    return PocketSpec(**data)
+
+
+def load_parts(spec: PocketSpec, runs: Mapping[str, str | os.PathLike[str] | None], *, allow_untrained: bool = False, seed: int = 0) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
+    """Modules of every part from the runs' ``state.pt`` (or a codec snapshot file); untrained parts are the
+    seeded initialisation when ``allow_untrained``, else a ConfigError."""
+    modules: dict[str, torch.nn.Module] = {}
+    training: dict[str, Any] = {}
+    for run_name, parts in RUN_PARTS.items():
+        run = runs.get(run_name)
+        state = load_state(Path(run)) if run else None
+        if state is None and not allow_untrained:
+            raise ConfigError(f"no trained state for {run_name} (run dir {run!r}); train it or pass --allow-untrained", code="config.pocket_untrained")
+        for i, part in enumerate(parts):
+            module = spec.build(part, seed + i)
+            if state is not None:
+                module.load_state_dict(state["modules"][part], strict=True)
+            modules[part] = module.eval()
+        training[run_name] = {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))} if state else "untrained"
+    return modules, training
+
+
+def checkpoint_tensors(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    return {
+        **transformer_checkpoint_tensors(modules["transformer"]),  # type: ignore[arg-type]
+        **text_path_checkpoint_tensors(modules["text"]),  # type: ignore[arg-type]
+        **video_vae_checkpoint_tensors(modules["video_vae"]),  # type: ignore[arg-type]
+        **audio_vae_checkpoint_tensors(modules["audio_vae"]),  # type: ignore[arg-type]
+        **vocoder_checkpoint_tensors(modules["vocoder"]),  # type: ignore[arg-type]
+    }
+
+
+def _storage(tensors: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    return {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous() for k, v in tensors.items()}
+
+
+def export(spec: PocketSpec, modules: Mapping[str, torch.nn.Module], out_dir: str | os.PathLike[str], *, training: Mapping[str, Any] | None = None, dtype: torch.dtype = torch.float16) -> PocketFiles:
+    """Write ``pocket.safetensors`` and ``pocket-upsampler-x2.safetensors`` into ``out_dir`` (atomically)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = {
+        "model_version": "pocket",
+        "pocket_spec": json.dumps(asdict(spec) | {"extra": {}}, sort_keys=True),
+        "pocket_text_length": str(spec.text_length),
+        "pocket_training": json.dumps(dict(training or {}), sort_keys=True),
+    }
+    files = PocketFiles(out / CHECKPOINT_NAME, out / UPSAMPLER_NAME)
+    tmp_ckpt, tmp_up = out / f".{CHECKPOINT_NAME}.tmp", out / f".{UPSAMPLER_NAME}.tmp"
+    save_checkpoint(tmp_ckpt, _storage(checkpoint_tensors(modules), dtype), config=spec.checkpoint_config(), metadata=metadata)
+    up = modules["upsampler"]
+    save_checkpoint(tmp_up, _storage(upsampler_checkpoint_tensors(up), dtype), config=up.config.to_metadata(), metadata={"pocket_training": metadata["pocket_training"]})  # type: ignore[union-attr,operator]
+    os.replace(tmp_ckpt, files.checkpoint)
+    os.replace(tmp_up, files.upsampler)
+    return files

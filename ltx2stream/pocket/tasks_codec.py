@@ -1,0 +1,200 @@
+"""Training tasks of the codecs: video VAE, audio VAE + vocoder, spatial x2 latent upsampler.
+
+* Video VAE: random crops (``crop`` px, 1 / 9 / 17 frames) of world clips at the native size; loss
+  L1 + MSE on pixels + a small KL on the encoder's (mean, uniform log-variance) posterior; the decoder sees a
+  posterior sample. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
+  as an exponential average so that normalised latents have about unit scale.
+* Audio: the audio VAE reconstructs the log-mel (L1 + KL); the vocoder learns ground-truth log-mel -> 24 kHz
+  waveform with a multi-resolution STFT loss (log magnitude L1 + spectral convergence).
+* Upsampler: ``x2(half-size means) -> full-size means`` of the frozen VAE (MSE), both encodes of the same clip
+  rendered at both sizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn.functional as F
+
+from ltx2stream.models.audio import AudioVAE, MelFrontEnd, resample
+from ltx2stream.models.video_vae import VideoVAE
+from ltx2stream.models.video_vae.sampling import patchify
+from ltx2stream.pocket.data import Clip, ClipSource
+from ltx2stream.pocket.spec import PocketSpec
+
+KL_WEIGHT = 1e-5
+STATS_MOMENTUM = 0.01
+
+
+def encoder_moments(vae: VideoVAE, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Raw means [B, 128, F', h, w] and log-variance (broadcast) of the encoder posterior (with gradients)."""
+    enc = vae.encoder
+    x = enc.conv_in(patchify(pixels, enc.patch_size), causal=True)
+    for block in enc.down_blocks:
+        x = block(x, causal=True)
+    out = enc.conv_out(enc.conv_act(enc.conv_norm_out(x)), causal=True)
+    mean, logvar = out[:, : enc.latent_channels], out[:, enc.latent_channels :]
+    return mean, logvar.clamp(-30.0, 20.0).expand_as(mean)
+
+
+def kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    return 0.5 * (mean.pow(2) + logvar.exp() - 1.0 - logvar).mean()
+
+
+@torch.no_grad()
+def track_statistics(vae: VideoVAE, mean: torch.Tensor) -> None:
+    """EMA of the per-channel mean and std of the raw latent means into ``per_channel_statistics``."""
+    stats = vae.per_channel_statistics
+    m = mean.detach().transpose(0, 1).flatten(1)  # [B, C, F, h, w] -> [C, N]
+    mu, sd = m.mean(dim=1), m.std(dim=1).clamp(min=1e-3)
+    for name, value in (("mean-of-means", mu), ("std-of-means", sd)):
+        buf = stats.get_buffer(name)
+        buf.mul_(1 - STATS_MOMENTUM).add_(STATS_MOMENTUM * value)
+
+
+@torch.no_grad()
+def track_audio_statistics(vae: AudioVAE, mean: torch.Tensor) -> None:
+    """EMA of the per-feature mean and std of the audio latent means over (c f) token features."""
+    tokens = mean.detach().permute(0, 2, 1, 3).flatten(2).flatten(0, 1)  # [B, C, T, F] -> [B*T, C*F]
+    stats = vae.per_channel_statistics
+    mu, sd = tokens.mean(dim=0), tokens.std(dim=0).clamp(min=1e-3)
+    for name, value in (("mean-of-means", mu), ("std-of-means", sd)):
+        buf = stats.get_buffer(name)
+        buf.mul_(1 - STATS_MOMENTUM).add_(STATS_MOMENTUM * value)
+
+
+def _randint(gen: torch.Generator, high: int) -> int:
+    return int(torch.randint(high, (1,), generator=gen))
+
+
+def _clip_index(gen: torch.Generator, dataset: int) -> int:
+    return _randint(gen, dataset)
+
+
+class VideoVAETask:
+    name = "video-vae"
+
+    def __init__(self, spec: PocketSpec, source: ClipSource, *, batch: int = 2, crop: int = 64, frame_choices: tuple[int, ...] = (1, 9, 17), dataset: int = 1 << 20, seed: int = 0) -> None:
+        self.spec, self.source, self.batch, self.crop, self.dataset = spec, source, batch, crop, dataset
+        self.frame_choices = frame_choices
+        self.vae = spec.build("video_vae", seed)
+
+    def modules(self) -> Mapping[str, torch.nn.Module]:
+        return {"video_vae": self.vae}
+
+    def pixels(self, gen: torch.Generator) -> torch.Tensor:
+        s, c = self.spec, self.crop
+        frames = self.frame_choices[_randint(gen, len(self.frame_choices))]
+        out = []
+        for _ in range(self.batch):
+            clip = self.source.clip(_clip_index(gen, self.dataset), frames=frames, height=s.height, width=s.width, fps=s.fps)
+            y, x = _randint(gen, s.height - c + 1), _randint(gen, s.width - c + 1)
+            out.append(clip.video()[:, :, :, y : y + c, x : x + c])
+        return torch.cat(out)
+
+    def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        pixels = self.pixels(gen)
+        mean, logvar = encoder_moments(self.vae, pixels)
+        track_statistics(self.vae, mean)
+        eps = torch.randn(mean.shape, generator=gen)
+        z = mean + (0.5 * logvar).exp() * eps
+        recon = self.vae.decoder(z)
+        l1 = (recon - pixels).abs().mean()
+        mse = (recon - pixels).pow(2).mean()
+        k = kl(mean, logvar)
+        return l1 + mse + KL_WEIGHT * k, {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(k.detach())}
+
+
+def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Multi-resolution STFT loss: log-magnitude L1 + spectral convergence, over 3 resolutions."""
+    total = pred.new_zeros(())
+    p, t = pred.flatten(0, 1), target.flatten(0, 1)
+    for n_fft, hop in ((512, 128), (1024, 256), (256, 64)):
+        window = torch.hann_window(n_fft)
+        sp = torch.stft(p, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
+        st = torch.stft(t, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
+        total = total + (sp.log() - st.log()).abs().mean() + torch.linalg.norm(st - sp) / torch.linalg.norm(st)
+    return total / 3
+
+
+class AudioTask:
+    """Audio VAE (mel reconstruction) and vocoder (mel -> waveform) trained side by side on the same clips."""
+
+    name = "audio"
+
+    def __init__(self, spec: PocketSpec, source: ClipSource, *, batch: int = 4, seconds: float = 2.0, vocoder_frames: int = 64, dataset: int = 1 << 20, seed: int = 0) -> None:
+        self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
+        self.vocoder_frames = vocoder_frames
+        self.frames = 1 + 8 * max(1, round(seconds * spec.fps / 8))
+        self.vae: AudioVAE = spec.build("audio_vae", seed)  # type: ignore[assignment]
+        self.vocoder = spec.build("vocoder", seed + 1)
+        self.front_end = MelFrontEnd(self.vae.cfg)
+
+    def modules(self) -> Mapping[str, torch.nn.Module]:
+        return {"audio_vae": self.vae, "vocoder": self.vocoder}
+
+    def clips(self, gen: torch.Generator) -> list[Clip]:
+        s = self.spec
+        return [self.source.clip(_clip_index(gen, self.dataset), frames=self.frames, height=64, width=64, fps=s.fps)
+                for _ in range(self.batch)]  # fmt: skip
+
+    def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        clips = self.clips(gen)
+        rate = clips[0].sample_rate
+        wave = torch.cat([c.waveform() for c in clips])
+        with torch.no_grad():
+            mel = self.front_end(wave, rate)  # [B, 2, T, 64]
+        t = (mel.shape[2] - 1) // 4 * 4 + 1  # the causal decoder returns 4 T_lat - 3 frames
+        mel = mel[:, :, :t]
+        moments = self.vae.encoder(mel)
+        zc = self.vae.cfg.z_channels
+        mean, logvar = moments[:, :zc], moments[:, zc:].clamp(-30.0, 20.0)
+        track_audio_statistics(self.vae, mean)
+        z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
+        recon = self.vae.decoder(z)[:, :, :t]
+        mel_l1 = (recon - mel).abs().mean()
+        k = kl(mean, logvar)
+        # vocoder on ground-truth mel chunks (64 mel frames = 0.64 s by default)
+        n = self.vocoder_frames
+        start = _randint(gen, max(1, t - n))
+        chunk = mel[:, :, start : start + n]
+        target24 = resample(wave, rate, self.vocoder.output_sampling_rate)
+        hop = self.vocoder.hop_product
+        target = target24[:, :, start * hop : (start + chunk.shape[2]) * hop]
+        pred = self.vocoder(chunk)
+        m = min(pred.shape[-1], target.shape[-1])
+        voc = stft_loss(pred[..., :m], target[..., :m])
+        total = mel_l1 + KL_WEIGHT * k + voc
+        return total, {"mel_l1": float(mel_l1.detach()), "kl": float(k.detach()), "vocoder_stft": float(voc.detach())}
+
+
+class UpsamplerTask:
+    """Spatial x2 upsampler on the raw means of a frozen VAE (the space ``upsample_video`` runs it in)."""
+
+    name = "upsampler"
+
+    def __init__(self, spec: PocketSpec, source: ClipSource, vae: VideoVAE, *, batch: int = 2, frames: int = 9, dataset: int = 1 << 20, seed: int = 0) -> None:
+        self.spec, self.source, self.batch, self.frames, self.dataset = spec, source, batch, frames, dataset
+        self.vae = vae.eval().requires_grad_(False)
+        self.upsampler = spec.build("upsampler", seed)
+
+    def modules(self) -> Mapping[str, torch.nn.Module]:
+        return {"upsampler": self.upsampler}
+
+    def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        s = self.spec
+        lows, highs = [], []
+        for _ in range(self.batch):
+            i = _clip_index(gen, self.dataset)
+            kw = {"frames": self.frames, "fps": s.fps}
+            with torch.no_grad():
+                lo = self.source.clip(i, height=s.height // 2, width=s.width // 2, **kw).video()
+                hi = self.source.clip(i, height=s.height, width=s.width, **kw).video()
+                lows.append(encoder_moments(self.vae, lo)[0])
+                highs.append(encoder_moments(self.vae, hi)[0])
+        low, high = torch.cat(lows), torch.cat(highs)
+        pred = self.upsampler(low)
+        scale = self.vae.per_channel_statistics.get_buffer("std-of-means")[None, :, None, None, None]
+        mse = F.mse_loss(pred / scale, high / scale)  # in normalised units
+        return mse, {"mse": float(mse.detach())}

@@ -1,0 +1,162 @@
+"""Training task of the AV transformer + text path, the way the official trainer's extension modes train.
+
+Per sample (rectified flow, as ``ltx_trainer``): sigma ~ shifted logit-normal, ``x_t = (1 - sigma) x0 + sigma eps``,
+target ``v = eps - x0``, per-token timestep ``sigma``. Conditioning is drawn per sample:
+
+* text only (25 %);
+* first-frame image (20 %): latent frame 0 clean;
+* continuation (55 %): a one-frame anchor (latent frame 0, a one-pixel-frame latent of the causal VAE) plus
+  ``k`` carried latent frames, k = 1..2 (k = 0 is the image case), and with p = 0.8 the audio prefix that
+  covers the same pixel frames.
+
+Clean tokens stay in place with their normal RoPE positions, get timestep 0 and carry no loss (the official
+prefix conditioning; the pipeline's ``VideoLatentCondition`` / ``AudioLatentCondition`` at strength 1 give the
+DiT exactly this input). Each step trains one stage resolution (half size 40 %, full size 60 %). Clips with a
+scene change right after the carried span teach "new prompt over a carried tail": the caption is the one in
+force at the clip's end. 10 % of captions are dropped (empty prompt) for guidance.
+
+Latents of the frozen codecs are cached per clip and stage in ``<cache>/latents``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ltx2stream.models.audio import AudioVAE, MelFrontEnd
+from ltx2stream.models.transformer import LTXAVModel
+from ltx2stream.models.transformer.modality import Modality
+from ltx2stream.models.transformer.positions import audio_positions, patchify_audio, patchify_video, video_positions
+from ltx2stream.models.video_vae import VideoVAE
+from ltx2stream.pocket.data import ClipSource, mix_seed
+from ltx2stream.pocket.spec import PocketSpec
+from ltx2stream.pocket.text_cache import TextCache
+from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
+
+P_TEXT_ONLY, P_IMAGE = 0.25, 0.20
+P_AUDIO_PREFIX = 0.8
+P_DROP_CAPTION = 0.1
+P_HALF = 0.4
+
+
+@dataclass(frozen=True)
+class Sample:
+    video: torch.Tensor  # [128, L, h, w] normalised
+    audio: torch.Tensor  # [8, Ta, 16] normalised
+    caption: str
+
+
+def audio_latents_for(frames: int, fps: float) -> int:
+    return round(frames / fps * AUDIO_LATENTS_PER_SECOND)
+
+
+def change_time(index: int, fps: float, frames: int) -> float | None:
+    """Half of the clips change scene right after the anchor + 0..2 carried latent frames (inside the clip)."""
+    g = torch.Generator().manual_seed(mix_seed(index, 0xC4A))
+    if float(torch.rand((), generator=g)) < 0.5:
+        return None
+    j = int(torch.randint(max(1, min(3, (frames - 1) // 8)), (1,), generator=g))
+    return (1 + 8 * j) / fps + 0.5 / fps
+
+
+class LatentCache:
+    """Clip ``index`` at stage ``half``/``full`` -> normalised latents + caption, encoded once by frozen codecs."""
+
+    def __init__(self, directory: str | os.PathLike[str], spec: PocketSpec, source: ClipSource, vae: VideoVAE, audio_vae: AudioVAE) -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.spec, self.source = spec, source
+        self.vae = vae.eval().requires_grad_(False)
+        self.audio_vae = audio_vae.eval().requires_grad_(False)
+        self.front_end = MelFrontEnd(audio_vae.cfg)
+
+    def get(self, index: int, half: bool) -> Sample:
+        path = self.dir / f"{'half' if half else 'full'}-{index}.pt"
+        if path.is_file():
+            d = torch.load(path, map_location="cpu", weights_only=True)
+            return Sample(d["video"], d["audio"], d["caption"])
+        s = self.spec
+        h, w = (s.height // 2, s.width // 2) if half else (s.height, s.width)
+        clip = self.source.clip(index, frames=s.frames, height=h, width=w, fps=s.fps, change_at=change_time(index, s.fps, s.frames))
+        with torch.no_grad():
+            video = self.vae.encode(clip.video())[0]
+            mel = self.front_end(clip.waveform(), clip.sample_rate)
+            audio = self.audio_vae.encode(mel)[0]
+        ta = audio_latents_for(s.frames, s.fps)
+        audio = torch.nn.functional.pad(audio[:, :ta], (0, 0, 0, max(0, ta - audio.shape[1])))
+        caption = clip.caption_at((s.frames - 1) / s.fps)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"video": video.clone(), "audio": audio.clone(), "caption": caption}, tmp)
+        os.replace(tmp, path)
+        return Sample(video, audio, caption)
+
+
+def sample_sigma(gen: torch.Generator, n: int, shift: float) -> torch.Tensor:
+    """Shifted logit-normal sigmas in (0, 1); 10 % uniform for coverage of the ends."""
+    logit = torch.sigmoid(torch.randn(n, generator=gen))
+    uniform = torch.rand(n, generator=gen)
+    pick = torch.rand(n, generator=gen) < 0.1
+    s = torch.where(pick, uniform, logit)
+    s = shift * s / (1 + (shift - 1) * s)
+    return s.clamp(1e-3, 1.0)
+
+
+class TransformerTask:
+    name = "transformer"
+
+    def __init__(self, spec: PocketSpec, latents: LatentCache, text: TextCache, *, batch: int = 4, dataset: int = 1024, seed: int = 0, audio_weight: float = 1.0) -> None:
+        self.spec, self.latents, self.text = spec, latents, text
+        self.batch, self.dataset, self.audio_weight = batch, dataset, audio_weight
+        self.model: LTXAVModel = spec.build("transformer", seed)  # type: ignore[assignment]
+        self.projection = spec.build("text", seed + 1)
+
+    def modules(self) -> Mapping[str, torch.nn.Module]:
+        return {"transformer": self.model, "text": self.projection}
+
+    def conditioning(self, gen: torch.Generator) -> tuple[int, int]:
+        """(clean leading latent frames, clean leading audio latents) for one sample."""
+        u = float(torch.rand((), generator=gen))
+        if u < P_TEXT_ONLY:
+            return 0, 0
+        if u < P_TEXT_ONLY + P_IMAGE:
+            return 1, 0
+        k = 1 + int(torch.randint(2, (1,), generator=gen))
+        audio = float(torch.rand((), generator=gen)) < P_AUDIO_PREFIX
+        return 1 + k, audio_latents_for(1 + 8 * k, self.spec.fps) if audio else 0
+
+    def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        s, b = self.spec, self.batch
+        half = float(torch.rand((), generator=gen)) < P_HALF
+        samples = [self.latents.get(int(torch.randint(self.dataset, (1,), generator=gen)), half) for _ in range(b)]
+        captions = ["" if float(torch.rand((), generator=gen)) < P_DROP_CAPTION else x.caption for x in samples]
+        x0v = patchify_video(torch.stack([x.video for x in samples]))  # [B, Tv, 128]
+        x0a = patchify_audio(torch.stack([x.audio for x in samples]))  # [B, Ta, 128]
+        _, frames, h, w = samples[0].video.shape
+        sigma = sample_sigma(gen, b, shift=1.0 if half else 2.0)
+        ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
+        mv, ma = torch.ones(x0v.shape[:2]), torch.ones(x0a.shape[:2])
+        for i in range(b):
+            clean_frames, clean_audio = self.conditioning(gen)
+            mv[i, : min(clean_frames, frames - 1) * h * w] = 0.0  # at least one generated latent frame
+            ma[i, : min(clean_audio, x0a.shape[1] - 1)] = 0.0
+        xv = x0v + (sigma[:, None, None] * mv[..., None]) * (ev - x0v)
+        xa = x0a + (sigma[:, None, None] * ma[..., None]) * (ea - x0a)
+        hidden, mask = self.text.batch(captions)
+        ctx = self.projection(hidden, mask)
+        video = Modality(xv, sigma[:, None] * mv, sigma, video_positions(frames, h, w, s.fps, batch=b), ctx.video)
+        audio = Modality(xa, sigma[:, None] * ma, sigma.clone(), audio_positions(x0a.shape[1], batch=b), ctx.audio)
+        vv, va = self.model(video, audio)
+        assert vv is not None and va is not None
+        lv = _masked_mse(vv, ev - x0v, mv)
+        la = _masked_mse(va, ea - x0a, ma)
+        total = lv + self.audio_weight * la
+        return total, {"video": float(lv.detach()), "audio": float(la.detach()), "half": float(half)}
+
+
+def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    err = (pred.float() - target).pow(2).mean(dim=-1)  # [B, T]
+    return (err * mask).sum() / mask.sum().clamp(min=1.0)

@@ -1,0 +1,182 @@
+"""Pocket training machinery at test sizes: loss goes down on a fixed batch, resume is bit-identical, and the
+exported files load through the normal loaders with zero missing / unexpected keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ltx2stream.pocket.data import Clip
+from ltx2stream.pocket.spec import PocketSpec
+from ltx2stream.pocket.trainer import TrainConfig, make_optimizer, read_log, train
+
+CAPTIONS = ("a red square on grey", "a blue disc on white", "a green triangle on black")
+
+
+class StripeSource:
+    """Test clips: a coloured square sliding over a plain background, a tone whose pitch follows the colour;
+    the caption names the colour (changes at ``change_at``)."""
+
+    def clip(self, index: int, *, frames: int, height: int, width: int, fps: float, change_at: float | None = None) -> Clip:
+        rng = np.random.default_rng(index)
+        video = np.full((frames, height, width, 3), 40 * (index % 3), dtype=np.uint8)
+        colours = np.array([[220, 30, 30], [30, 30, 220], [30, 200, 30]], dtype=np.uint8)
+        c0 = int(rng.integers(3))
+        c1 = (c0 + 1) % 3
+        side = height // 4
+        switch = frames if change_at is None else int(np.ceil(change_at * fps))
+        for f in range(frames):
+            x = (f * 3 + int(rng.integers(width - side))) % (width - side)
+            video[f, height // 3 : height // 3 + side, x : x + side] = colours[c0 if f < switch else c1]
+        sr = 16000
+        t = np.arange(int(frames / fps * sr)) / sr
+        tone = 0.3 * np.sin(2 * np.pi * (220 + 110 * c0) * t).astype(np.float32)
+        captions = [(0.0, CAPTIONS[c0])] + ([(switch / fps, CAPTIONS[c1])] if switch < frames else [])
+        return Clip(video, np.stack([tone, tone]), sr, fps, tuple(captions))
+
+
+@pytest.fixture(scope="module")
+def gemma_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ltx2stream.models.text import write_tiny_gemma
+
+    path = tmp_path_factory.mktemp("pocket-gemma") / "gemma"
+    write_tiny_gemma(path, 0)
+    return path
+
+
+def _spec() -> PocketSpec:
+    return PocketSpec.test(gemma_hidden=32, gemma_states=3)
+
+
+def _transformer_task(tmp: Path, gemma: Path, seed: int = 0):  # type: ignore[no-untyped-def]
+    from ltx2stream.pocket.tasks_dit import LatentCache, TransformerTask
+    from ltx2stream.pocket.text_cache import TextCache
+
+    spec = _spec()
+    vae, audio_vae = spec.build("video_vae", 5).eval(), spec.build("audio_vae", 6).eval()
+    latents = LatentCache(tmp / "latents", spec, StripeSource(), vae, audio_vae)  # type: ignore[arg-type]
+    text = TextCache(tmp / "text", gemma, max_length=spec.text_length)
+    return TransformerTask(spec, latents, text, batch=2, dataset=4, seed=seed)
+
+
+def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
+    from ltx2stream.pocket import tasks_codec
+
+    spec = _spec()
+    if name == "video-vae":
+        return tasks_codec.VideoVAETask(spec, StripeSource(), batch=1, frame_choices=(1, 9), dataset=2)
+    if name == "audio":
+        return tasks_codec.AudioTask(spec, StripeSource(), batch=1, seconds=0.7, vocoder_frames=16, dataset=2)
+    return tasks_codec.UpsamplerTask(spec, StripeSource(), spec.build("video_vae", 1).eval(), batch=1, frames=1, dataset=2)  # type: ignore[arg-type]
+
+
+def _fixed_batch_losses(task, steps: int, lr: float) -> list[float]:  # type: ignore[no-untyped-def]
+    """Train on the batch of one fixed generator seed; the loss of that batch before each step."""
+    opt = make_optimizer(task, TrainConfig(steps=steps, lr=lr))
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss, _ = task.loss(0, torch.Generator().manual_seed(123))
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.mark.parametrize(("name", "steps", "lr"), [("video-vae", 6, 5e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)])
+def test_codec_steps_reduce_loss_on_a_fixed_batch(name: str, steps: int, lr: float) -> None:
+    torch.manual_seed(0)
+    losses = _fixed_batch_losses(_codec_tasks(name), steps, lr)
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+def test_transformer_steps_reduce_loss_on_a_fixed_batch(tmp_path: Path, gemma_dir: Path) -> None:
+    losses = _fixed_batch_losses(_transformer_task(tmp_path, gemma_dir), 8, 3e-3)
+    assert losses[-1] < 0.85 * losses[0], losses
+
+
+def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(tmp_path: Path, gemma_dir: Path) -> None:
+    task = _transformer_task(tmp_path, gemma_dir)
+    g = torch.Generator().manual_seed(0)
+    cases = {task.conditioning(g) for _ in range(400)}
+    frames = {c[0] for c in cases}
+    assert frames == {0, 1, 2, 3}  # text only, image, anchor + 1, anchor + 2 carried frames
+    assert any(c[1] > 0 for c in cases) and any(c[0] == 3 and c[1] == 0 for c in cases)
+    # the loss ignores clean tokens: a model output changed only on clean tokens leaves the loss unchanged
+    from ltx2stream.pocket.tasks_dit import _masked_mse
+
+    pred, target = torch.randn(1, 6, 4), torch.randn(1, 6, 4)
+    mask = torch.tensor([[0.0, 0.0, 1, 1, 1, 1]])
+    changed = pred.clone()
+    changed[:, :2] += 100.0
+    assert _masked_mse(pred, target, mask) == _masked_mse(changed, target, mask)
+
+
+def test_scene_change_clips_use_the_new_caption(tmp_path: Path, gemma_dir: Path) -> None:
+    from ltx2stream.pocket.tasks_dit import change_time
+
+    task = _transformer_task(tmp_path, gemma_dir)
+    s = task.spec
+    idx = next(i for i in range(50) if change_time(i, s.fps, s.frames) is not None)
+    change = change_time(idx, s.fps, s.frames)
+    clip = StripeSource().clip(idx, frames=s.frames, height=s.height, width=s.width, fps=s.fps, change_at=change)
+    sample = task.latents.get(idx, half=False)
+    assert len(clip.captions) == 2 and sample.caption == clip.captions[-1][1]
+
+
+@pytest.mark.parametrize("kind", ["transformer", "video-vae"])
+def test_resume_continues_bit_identically(tmp_path: Path, gemma_dir: Path, kind: str) -> None:
+    def task():  # type: ignore[no-untyped-def]
+        return _transformer_task(tmp_path / "cache", gemma_dir) if kind == "transformer" else _codec_tasks("video-vae")
+
+    cfg = TrainConfig(steps=4, seed=3, lr=1e-3, warmup=2)
+    straight = task()
+    train(straight, tmp_path / "straight", cfg, progress=False)
+    first = task()
+    train(first, tmp_path / "resumed", cfg, progress=False, stop_at=2)
+    second = task()  # a fresh process: new modules, state from disk
+    summary = train(second, tmp_path / "resumed", cfg, progress=False)
+    assert summary["resumed_from"] == 2 and summary["step"] == 4
+    for name, module in straight.modules().items():
+        other = second.modules()[name].state_dict()
+        for key, value in module.state_dict().items():
+            assert torch.equal(value, other[key]), f"{name}.{key}"
+    a, b = read_log(tmp_path / "straight"), read_log(tmp_path / "resumed")
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    assert (tmp_path / "resumed" / "loss.csv").is_file() and (tmp_path / "resumed" / "loss.png").is_file()
+
+
+def test_every_parameter_is_initialised() -> None:
+    spec = _spec()
+    for part in ("transformer", "text", "video_vae", "audio_vae", "vocoder", "upsampler"):
+        for name, p in spec.build(part, 0).named_parameters():
+            assert torch.isfinite(p).all() and p.abs().max() < 100, f"{part}.{name}"
+
+
+def test_export_loads_through_the_normal_loaders(tmp_path: Path, gemma_dir: Path) -> None:
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.pipeline.components import ModelPaths, load_components
+    from ltx2stream.pocket.export import export, load_parts
+
+    spec = _spec()
+    train(_codec_tasks("video-vae"), tmp_path / "runs" / "video-vae", TrainConfig(steps=1), progress=False)
+    runs = {n: tmp_path / "runs" / n for n in ("video-vae", "audio", "upsampler", "transformer")}
+    modules, training = load_parts(spec, runs, allow_untrained=True)
+    assert training["video-vae"]["steps"] == 1 and training["transformer"] == "untrained"
+    files = export(spec, modules, tmp_path / "out", training=training)
+    ckpt = open_checkpoint(files.checkpoint)
+    assert all(v.dtype == torch.float16 for v in ckpt.read("vae.").values() if v.is_floating_point())
+    # strict loaders: any missing / unexpected / wrong-shape key raises CheckpointError
+    comps = load_components(ModelPaths(files.checkpoint, gemma_dir, files.upsampler), dtype=torch.float32,
+                            text_max_length=int(ckpt.metadata["pocket_text_length"]))  # fmt: skip
+    assert next(comps.transformer.parameters()).dtype == torch.float32
+    trained = modules["video_vae"].state_dict()
+    loaded = comps.vae.state_dict()
+    assert set(trained) == set(loaded)
+    key = "decoder.conv_in.conv.weight"
+    assert torch.equal(loaded[key], trained[key].half().float())
+    emb = comps.text_encoder.encode(["a red square on grey"])
+    assert emb.video.shape[-1] == spec.heads * spec.video_head_dim
