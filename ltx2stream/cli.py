@@ -39,9 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     info.set_defaults(func=_cmd_info)
     presets = sub.add_parser("presets", help="list the pipeline presets")
     presets.set_defaults(func=_cmd_presets)
-    from ltx2stream.commands import client, demo, generate, render, serve
+    from ltx2stream.commands import client, demo, generate, render, serve, train
 
-    for module in (demo, generate, render, serve, client):
+    for module in (demo, generate, render, serve, client, train):
         module.register(sub)
     return p
 

@@ -26,7 +26,18 @@ ALLOWED: dict[str, frozenset[str]] = {
     "session": frozenset({"models", "pipeline", "parallel"}),
     "server": frozenset({"models", "pipeline", "session", "media", "protocol"}),
     "commands": frozenset(
-        {"models", "pipeline", "session", "server", "media", "protocol", "client", "world", "parallel"}
+        {
+            "models",
+            "pipeline",
+            "session",
+            "server",
+            "media",
+            "protocol",
+            "client",
+            "world",
+            "parallel",
+            "pocket",
+        }
     ),
     "parallel": frozenset({"models"}),  # sequence parallelism for the DiT (docs/deploy.md), beside models
     "media": frozenset(),
@@ -34,6 +45,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "client": frozenset({"media", "protocol"}),
     "world": frozenset(),  # procedural test worlds (numpy only), see docs/quality.md
     "quality": frozenset({"world"}),  # scorers that read only pixels and samples (numpy only)
+    "pocket": frozenset({"models", "world"}),  # training of the pocket model (docs/pocket.md)
     BASE: frozenset(),
 }
 # Layers that must not import torch (or packages built on it), not even lazily.

@@ -3,6 +3,7 @@ exported files load through the normal loaders with zero missing / unexpected ke
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +21,9 @@ class StripeSource:
     """Test clips: a coloured square sliding over a plain background, a tone whose pitch follows the colour;
     the caption names the colour (changes at ``change_at``)."""
 
-    def clip(self, index: int, *, frames: int, height: int, width: int, fps: float, change_at: float | None = None) -> Clip:
+    def clip(
+        self, index: int, *, frames: int, height: int, width: int, fps: float, change_at: float | None = None
+    ) -> Clip:
         rng = np.random.default_rng(index)
         video = np.full((frames, height, width, 3), 40 * (index % 3), dtype=np.uint8)
         colours = np.array([[220, 30, 30], [30, 30, 220], [30, 200, 30]], dtype=np.uint8)
@@ -70,7 +73,10 @@ def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
         return tasks_codec.VideoVAETask(spec, StripeSource(), batch=1, frame_choices=(1, 9), dataset=2)
     if name == "audio":
         return tasks_codec.AudioTask(spec, StripeSource(), batch=1, seconds=0.7, vocoder_frames=16, dataset=2)
-    return tasks_codec.UpsamplerTask(spec, StripeSource(), spec.build("video_vae", 1).eval(), batch=1, frames=1, dataset=2)  # type: ignore[arg-type]
+    big = replace(spec, height=128, width=128)  # GroupNorm needs more than one half-size latent cell
+    return tasks_codec.UpsamplerTask(
+        big, StripeSource(), big.build("video_vae", 1).eval(), batch=1, frames=1, dataset=2
+    )  # type: ignore[arg-type]
 
 
 def _fixed_batch_losses(task, steps: int, lr: float) -> list[float]:  # type: ignore[no-untyped-def]
@@ -86,7 +92,9 @@ def _fixed_batch_losses(task, steps: int, lr: float) -> list[float]:  # type: ig
     return losses
 
 
-@pytest.mark.parametrize(("name", "steps", "lr"), [("video-vae", 6, 5e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)])
+@pytest.mark.parametrize(
+    ("name", "steps", "lr"), [("video-vae", 6, 5e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)]
+)
 def test_codec_steps_reduce_loss_on_a_fixed_batch(name: str, steps: int, lr: float) -> None:
     torch.manual_seed(0)
     losses = _fixed_batch_losses(_codec_tasks(name), steps, lr)
@@ -98,7 +106,9 @@ def test_transformer_steps_reduce_loss_on_a_fixed_batch(tmp_path: Path, gemma_di
     assert losses[-1] < 0.85 * losses[0], losses
 
 
-def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(tmp_path: Path, gemma_dir: Path) -> None:
+def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(
+    tmp_path: Path, gemma_dir: Path
+) -> None:
     task = _transformer_task(tmp_path, gemma_dir)
     g = torch.Generator().manual_seed(0)
     cases = {task.conditioning(g) for _ in range(400)}
@@ -122,7 +132,9 @@ def test_scene_change_clips_use_the_new_caption(tmp_path: Path, gemma_dir: Path)
     s = task.spec
     idx = next(i for i in range(50) if change_time(i, s.fps, s.frames) is not None)
     change = change_time(idx, s.fps, s.frames)
-    clip = StripeSource().clip(idx, frames=s.frames, height=s.height, width=s.width, fps=s.fps, change_at=change)
+    clip = StripeSource().clip(
+        idx, frames=s.frames, height=s.height, width=s.width, fps=s.fps, change_at=change
+    )
     sample = task.latents.get(idx, half=False)
     assert len(clip.captions) == 2 and sample.caption == clip.captions[-1][1]
 
@@ -130,7 +142,11 @@ def test_scene_change_clips_use_the_new_caption(tmp_path: Path, gemma_dir: Path)
 @pytest.mark.parametrize("kind", ["transformer", "video-vae"])
 def test_resume_continues_bit_identically(tmp_path: Path, gemma_dir: Path, kind: str) -> None:
     def task():  # type: ignore[no-untyped-def]
-        return _transformer_task(tmp_path / "cache", gemma_dir) if kind == "transformer" else _codec_tasks("video-vae")
+        return (
+            _transformer_task(tmp_path / "cache", gemma_dir)
+            if kind == "transformer"
+            else _codec_tasks("video-vae")
+        )
 
     cfg = TrainConfig(steps=4, seed=3, lr=1e-3, warmup=2)
     straight = task()
@@ -178,5 +194,11 @@ def test_export_loads_through_the_normal_loaders(tmp_path: Path, gemma_dir: Path
     assert set(trained) == set(loaded)
     key = "decoder.conv_in.conv.weight"
     assert torch.equal(loaded[key], trained[key].half().float())
+    # warm start of a run from the shipped files (when its run directory is gone)
+    from ltx2stream.pocket.export import read_shipped
+
+    states, steps = read_shipped(files.checkpoint, "video-vae")
+    assert steps == 1 and torch.equal(states["video_vae"][key], loaded[key])
+    assert read_shipped(files.checkpoint, "transformer")[1] == 0
     emb = comps.text_encoder.encode(["a red square on grey"])
     assert emb.video.shape[-1] == spec.heads * spec.video_head_dim

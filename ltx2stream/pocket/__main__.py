@@ -24,11 +24,16 @@ import torch
 from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.trainer import TrainConfig, load_state, train
 
+log = logging.getLogger("ltx2stream.pocket")
 PARTS = ("video-vae", "audio", "upsampler", "transformer")
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m ltx2stream.pocket", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m ltx2stream.pocket",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train (or resume) one part")
     t.add_argument("part", choices=PARTS)
@@ -39,21 +44,34 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--batch", type=int, default=None)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
-    t.add_argument("--time-limit", type=float, default=None, help="stop after this many seconds (checkpointed)")
+    t.add_argument(
+        "--time-limit", type=float, default=None, help="stop after this many seconds (checkpointed)"
+    )
     t.add_argument("--video-vae", type=Path, help="video VAE run (upsampler, transformer)")
     t.add_argument("--audio", type=Path, help="audio run (transformer)")
     t.add_argument("--text-cache", type=Path, help="Gemma hidden-state cache directory (transformer)")
-    t.add_argument("--gemma", type=Path, default=None, help="Gemma 3 GGUF/dir (default: the gemma3-270m package)")
+    t.add_argument(
+        "--gemma", type=Path, default=None, help="Gemma 3 GGUF/dir (default: the gemma3-270m package)"
+    )
     t.add_argument("--dataset", type=int, default=None, help="number of distinct clips")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--init-from", type=Path, default=None,
+                   help="shipped pocket.safetensors to warm-start from when the run directory has no state")  # fmt: skip
     e = sub.add_parser("export", help="write the official-layout checkpoint + upsampler from the runs")
-    e.add_argument("--runs", required=True, type=Path, help="directory holding video-vae/, audio/, upsampler/, transformer/")
+    e.add_argument(
+        "--runs",
+        required=True,
+        type=Path,
+        help="directory holding video-vae/, audio/, upsampler/, transformer/",
+    )
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--allow-untrained", action="store_true", help="export missing parts at their seeded init")
     return p
 
 
-def codec_snapshot(run: Path, video_vae_run: Path | None, audio_run: Path | None) -> dict[str, dict[str, torch.Tensor]]:
+def codec_snapshot(
+    run: Path, video_vae_run: Path | None, audio_run: Path | None
+) -> dict[str, dict[str, torch.Tensor]]:
     """The frozen codec weights of ``run``: read from ``<run>/codecs.pt``, written there on the first start."""
     path = run / "codecs.pt"
     if path.is_file():
@@ -92,7 +110,9 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
     audio_vae.load_state_dict(snap["audio_vae"])
     from ltx2stream.pocket.text_cache import TextCache, default_gemma_path
 
-    text = TextCache(args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length)
+    text = TextCache(
+        args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
+    )
     latents = tasks_dit.LatentCache(args.run / "latents", spec, source, vae, audio_vae)  # type: ignore[arg-type]
     return tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
 
@@ -110,13 +130,32 @@ def main(argv: list[str] | None = None) -> int:
         runs = {name: args.runs / name for name in PARTS}
         modules, training = load_parts(spec, runs, allow_untrained=args.allow_untrained)
         files = export(spec, modules, args.out, training=training)
-        print(json.dumps({"checkpoint": str(files.checkpoint), "upsampler": str(files.upsampler), "training": training}))
+        print(
+            json.dumps(
+                {"checkpoint": str(files.checkpoint), "upsampler": str(files.upsampler), "training": training}
+            )
+        )
         return 0
     torch.set_num_threads(args.threads)
     task = build_task(args, spec)
+    initial_step = 0
+    if args.init_from is not None and load_state(args.run) is None:
+        from ltx2stream.pocket.export import read_shipped
+
+        states, initial_step = read_shipped(args.init_from, args.part)
+        for name, module in task.modules().items():
+            module.load_state_dict(states[name], strict=True)
+        log.info("%s: warm start from %s at step %d", args.part, args.init_from, initial_step)
     cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part],
                       checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit)  # fmt: skip
-    summary = train(task, args.run, cfg, extra={"argv": sys.argv, "threads": args.threads}, progress=not args.no_progress)
+    summary = train(
+        task,
+        args.run,
+        cfg,
+        extra={"argv": sys.argv, "threads": args.threads},
+        progress=not args.no_progress,
+        initial_step=initial_step,
+    )
     print(json.dumps(summary))
     return 0
 

@@ -51,7 +51,13 @@ def spec_from_json(text: str) -> PocketSpec:
     return PocketSpec(**data)
 
 
-def load_parts(spec: PocketSpec, runs: Mapping[str, str | os.PathLike[str] | None], *, allow_untrained: bool = False, seed: int = 0) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
+def load_parts(
+    spec: PocketSpec,
+    runs: Mapping[str, str | os.PathLike[str] | None],
+    *,
+    allow_untrained: bool = False,
+    seed: int = 0,
+) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
     """Modules of every part from the runs' ``state.pt`` (or a codec snapshot file); untrained parts are the
     seeded initialisation when ``allow_untrained``, else a ConfigError."""
     modules: dict[str, torch.nn.Module] = {}
@@ -60,13 +66,20 @@ def load_parts(spec: PocketSpec, runs: Mapping[str, str | os.PathLike[str] | Non
         run = runs.get(run_name)
         state = load_state(Path(run)) if run else None
         if state is None and not allow_untrained:
-            raise ConfigError(f"no trained state for {run_name} (run dir {run!r}); train it or pass --allow-untrained", code="config.pocket_untrained")
+            raise ConfigError(
+                f"no trained state for {run_name} (run dir {run!r}); train it or pass --allow-untrained",
+                code="config.pocket_untrained",
+            )
         for i, part in enumerate(parts):
             module = spec.build(part, seed + i)
             if state is not None:
                 module.load_state_dict(state["modules"][part], strict=True)
             modules[part] = module.eval()
-        training[run_name] = {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))} if state else "untrained"
+        training[run_name] = (
+            {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))}
+            if state
+            else "untrained"
+        )
     return modules, training
 
 
@@ -81,10 +94,20 @@ def checkpoint_tensors(modules: Mapping[str, torch.nn.Module]) -> dict[str, torc
 
 
 def _storage(tensors: Mapping[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
-    return {k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous() for k, v in tensors.items()}
+    return {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).contiguous()
+        for k, v in tensors.items()
+    }
 
 
-def export(spec: PocketSpec, modules: Mapping[str, torch.nn.Module], out_dir: str | os.PathLike[str], *, training: Mapping[str, Any] | None = None, dtype: torch.dtype = torch.float16) -> PocketFiles:
+def export(
+    spec: PocketSpec,
+    modules: Mapping[str, torch.nn.Module],
+    out_dir: str | os.PathLike[str],
+    *,
+    training: Mapping[str, Any] | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> PocketFiles:
     """Write ``pocket.safetensors`` and ``pocket-upsampler-x2.safetensors`` into ``out_dir`` (atomically)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,9 +119,53 @@ def export(spec: PocketSpec, modules: Mapping[str, torch.nn.Module], out_dir: st
     }
     files = PocketFiles(out / CHECKPOINT_NAME, out / UPSAMPLER_NAME)
     tmp_ckpt, tmp_up = out / f".{CHECKPOINT_NAME}.tmp", out / f".{UPSAMPLER_NAME}.tmp"
-    save_checkpoint(tmp_ckpt, _storage(checkpoint_tensors(modules), dtype), config=spec.checkpoint_config(), metadata=metadata)
+    save_checkpoint(
+        tmp_ckpt,
+        _storage(checkpoint_tensors(modules), dtype),
+        config=spec.checkpoint_config(),
+        metadata=metadata,
+    )
     up = modules["upsampler"]
-    save_checkpoint(tmp_up, _storage(upsampler_checkpoint_tensors(up), dtype), config=up.config.to_metadata(), metadata={"pocket_training": metadata["pocket_training"]})  # type: ignore[union-attr,operator]
+    save_checkpoint(
+        tmp_up,
+        _storage(upsampler_checkpoint_tensors(up), dtype),
+        config=up.config.to_metadata(),
+        metadata={"pocket_training": metadata["pocket_training"]},
+    )  # type: ignore[union-attr,operator]
     os.replace(tmp_ckpt, files.checkpoint)
     os.replace(tmp_up, files.upsampler)
     return files
+
+
+def read_shipped(
+    checkpoint: str | os.PathLike[str], run_name: str
+) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
+    """State dicts of ``run_name``'s modules from shipped files (through the normal strict loaders, float32) and
+    the steps recorded for that run (0 when it was exported untrained): a warm start when a run directory is
+    gone (fresh optimiser; the learning-rate schedule continues from the recorded step)."""
+    from ltx2stream.models.audio import load_audio_vae, load_vocoder
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.models.text.loading import load_text_projection, text_path_config
+    from ltx2stream.models.transformer import load_transformer
+    from ltx2stream.models.upsampler import load_upsampler
+    from ltx2stream.models.video_vae import load_video_vae
+
+    ckpt = open_checkpoint(checkpoint)
+    f32 = torch.float32
+    if run_name == "video-vae":
+        states = {"video_vae": load_video_vae(ckpt, dtype=f32).state_dict()}
+    elif run_name == "audio":
+        states = {
+            "audio_vae": load_audio_vae(ckpt, dtype=f32).state_dict(),
+            "vocoder": load_vocoder(ckpt, dtype=f32).state_dict(),
+        }
+    elif run_name == "upsampler":
+        states = {
+            "upsampler": load_upsampler(Path(checkpoint).parent / UPSAMPLER_NAME, dtype=f32).state_dict()
+        }
+    else:
+        length = int(ckpt.metadata.get("pocket_text_length", "64"))
+        text = load_text_projection(ckpt, text_path_config(ckpt, max_length=length), dtype=f32)
+        states = {"transformer": load_transformer(ckpt, dtype=f32).state_dict(), "text": text.state_dict()}
+    record = json.loads(ckpt.metadata.get("pocket_training", "{}")).get(run_name)
+    return states, int(record["steps"]) if isinstance(record, dict) else 0

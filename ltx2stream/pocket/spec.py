@@ -87,8 +87,8 @@ class PocketSpec:
             vocoder_channels=32,
             upsampler_mid=32,
             upsampler_blocks=1,
-            height=128,  # the upsampler's GroupNorm needs more than one half-size latent cell
-            width=128,
+            height=64,
+            width=64,
             frames=9,
         )
 
@@ -164,7 +164,11 @@ class PocketSpec:
 
     def audio_vae_config(self) -> AudioVAEConfig:
         return AudioVAEConfig(
-            ch=self.audio_ch, ch_mult=(1, 2, 4), num_res_blocks=1, attn_resolutions=(), mid_block_add_attention=False
+            ch=self.audio_ch,
+            ch_mult=(1, 2, 4),
+            num_res_blocks=1,
+            attn_resolutions=(),
+            mid_block_add_attention=False,
         )
 
     def vocoder_config(self) -> VocoderConfig:

@@ -75,7 +75,17 @@ def _clip_index(gen: torch.Generator, dataset: int) -> int:
 class VideoVAETask:
     name = "video-vae"
 
-    def __init__(self, spec: PocketSpec, source: ClipSource, *, batch: int = 2, crop: int = 64, frame_choices: tuple[int, ...] = (1, 9, 17), dataset: int = 1 << 20, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: PocketSpec,
+        source: ClipSource,
+        *,
+        batch: int = 2,
+        crop: int = 64,
+        frame_choices: tuple[int, ...] = (1, 9, 17),
+        dataset: int = 1 << 20,
+        seed: int = 0,
+    ) -> None:
         self.spec, self.source, self.batch, self.crop, self.dataset = spec, source, batch, crop, dataset
         self.frame_choices = frame_choices
         self.vae = spec.build("video_vae", seed)
@@ -88,7 +98,9 @@ class VideoVAETask:
         frames = self.frame_choices[_randint(gen, len(self.frame_choices))]
         out = []
         for _ in range(self.batch):
-            clip = self.source.clip(_clip_index(gen, self.dataset), frames=frames, height=s.height, width=s.width, fps=s.fps)
+            clip = self.source.clip(
+                _clip_index(gen, self.dataset), frames=frames, height=s.height, width=s.width, fps=s.fps
+            )
             y, x = _randint(gen, s.height - c + 1), _randint(gen, s.width - c + 1)
             out.append(clip.video()[:, :, :, y : y + c, x : x + c])
         return torch.cat(out)
@@ -103,7 +115,11 @@ class VideoVAETask:
         l1 = (recon - pixels).abs().mean()
         mse = (recon - pixels).pow(2).mean()
         k = kl(mean, logvar)
-        return l1 + mse + KL_WEIGHT * k, {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(k.detach())}
+        return l1 + mse + KL_WEIGHT * k, {
+            "l1": float(l1.detach()),
+            "mse": float(mse.detach()),
+            "kl": float(k.detach()),
+        }
 
 
 def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -114,7 +130,9 @@ def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         window = torch.hann_window(n_fft)
         sp = torch.stft(p, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
         st = torch.stft(t, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
-        total = total + (sp.log() - st.log()).abs().mean() + torch.linalg.norm(st - sp) / torch.linalg.norm(st)
+        total = (
+            total + (sp.log() - st.log()).abs().mean() + torch.linalg.norm(st - sp) / torch.linalg.norm(st)
+        )
     return total / 3
 
 
@@ -123,7 +141,17 @@ class AudioTask:
 
     name = "audio"
 
-    def __init__(self, spec: PocketSpec, source: ClipSource, *, batch: int = 4, seconds: float = 2.0, vocoder_frames: int = 64, dataset: int = 1 << 20, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: PocketSpec,
+        source: ClipSource,
+        *,
+        batch: int = 4,
+        seconds: float = 2.0,
+        vocoder_frames: int = 64,
+        dataset: int = 1 << 20,
+        seed: int = 0,
+    ) -> None:
         self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
         self.vocoder_frames = vocoder_frames
         self.frames = 1 + 8 * max(1, round(seconds * spec.fps / 8))
@@ -166,7 +194,11 @@ class AudioTask:
         m = min(pred.shape[-1], target.shape[-1])
         voc = stft_loss(pred[..., :m], target[..., :m])
         total = mel_l1 + KL_WEIGHT * k + voc
-        return total, {"mel_l1": float(mel_l1.detach()), "kl": float(k.detach()), "vocoder_stft": float(voc.detach())}
+        return total, {
+            "mel_l1": float(mel_l1.detach()),
+            "kl": float(k.detach()),
+            "vocoder_stft": float(voc.detach()),
+        }
 
 
 class UpsamplerTask:
@@ -174,7 +206,17 @@ class UpsamplerTask:
 
     name = "upsampler"
 
-    def __init__(self, spec: PocketSpec, source: ClipSource, vae: VideoVAE, *, batch: int = 2, frames: int = 9, dataset: int = 1 << 20, seed: int = 0) -> None:
+    def __init__(
+        self,
+        spec: PocketSpec,
+        source: ClipSource,
+        vae: VideoVAE,
+        *,
+        batch: int = 2,
+        frames: int = 9,
+        dataset: int = 1 << 20,
+        seed: int = 0,
+    ) -> None:
         self.spec, self.source, self.batch, self.frames, self.dataset = spec, source, batch, frames, dataset
         self.vae = vae.eval().requires_grad_(False)
         self.upsampler = spec.build("upsampler", seed)

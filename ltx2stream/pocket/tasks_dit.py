@@ -30,7 +30,12 @@ import torch
 from ltx2stream.models.audio import AudioVAE, MelFrontEnd
 from ltx2stream.models.transformer import LTXAVModel
 from ltx2stream.models.transformer.modality import Modality
-from ltx2stream.models.transformer.positions import audio_positions, patchify_audio, patchify_video, video_positions
+from ltx2stream.models.transformer.positions import (
+    audio_positions,
+    patchify_audio,
+    patchify_video,
+    video_positions,
+)
 from ltx2stream.models.video_vae import VideoVAE
 from ltx2stream.pocket.data import ClipSource, mix_seed
 from ltx2stream.pocket.spec import PocketSpec
@@ -66,7 +71,14 @@ def change_time(index: int, fps: float, frames: int) -> float | None:
 class LatentCache:
     """Clip ``index`` at stage ``half``/``full`` -> normalised latents + caption, encoded once by frozen codecs."""
 
-    def __init__(self, directory: str | os.PathLike[str], spec: PocketSpec, source: ClipSource, vae: VideoVAE, audio_vae: AudioVAE) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        spec: PocketSpec,
+        source: ClipSource,
+        vae: VideoVAE,
+        audio_vae: AudioVAE,
+    ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.spec, self.source = spec, source
@@ -81,7 +93,14 @@ class LatentCache:
             return Sample(d["video"], d["audio"], d["caption"])
         s = self.spec
         h, w = (s.height // 2, s.width // 2) if half else (s.height, s.width)
-        clip = self.source.clip(index, frames=s.frames, height=h, width=w, fps=s.fps, change_at=change_time(index, s.fps, s.frames))
+        clip = self.source.clip(
+            index,
+            frames=s.frames,
+            height=h,
+            width=w,
+            fps=s.fps,
+            change_at=change_time(index, s.fps, s.frames),
+        )
         with torch.no_grad():
             video = self.vae.encode(clip.video())[0]
             mel = self.front_end(clip.waveform(), clip.sample_rate)
@@ -108,7 +127,17 @@ def sample_sigma(gen: torch.Generator, n: int, shift: float) -> torch.Tensor:
 class TransformerTask:
     name = "transformer"
 
-    def __init__(self, spec: PocketSpec, latents: LatentCache, text: TextCache, *, batch: int = 4, dataset: int = 1024, seed: int = 0, audio_weight: float = 1.0) -> None:
+    def __init__(
+        self,
+        spec: PocketSpec,
+        latents: LatentCache,
+        text: TextCache,
+        *,
+        batch: int = 4,
+        dataset: int = 1024,
+        seed: int = 0,
+        audio_weight: float = 1.0,
+    ) -> None:
         self.spec, self.latents, self.text = spec, latents, text
         self.batch, self.dataset, self.audio_weight = batch, dataset, audio_weight
         self.model: LTXAVModel = spec.build("transformer", seed)  # type: ignore[assignment]
@@ -131,8 +160,12 @@ class TransformerTask:
     def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         s, b = self.spec, self.batch
         half = float(torch.rand((), generator=gen)) < P_HALF
-        samples = [self.latents.get(int(torch.randint(self.dataset, (1,), generator=gen)), half) for _ in range(b)]
-        captions = ["" if float(torch.rand((), generator=gen)) < P_DROP_CAPTION else x.caption for x in samples]
+        samples = [
+            self.latents.get(int(torch.randint(self.dataset, (1,), generator=gen)), half) for _ in range(b)
+        ]
+        captions = [
+            "" if float(torch.rand((), generator=gen)) < P_DROP_CAPTION else x.caption for x in samples
+        ]
         x0v = patchify_video(torch.stack([x.video for x in samples]))  # [B, Tv, 128]
         x0a = patchify_audio(torch.stack([x.audio for x in samples]))  # [B, Ta, 128]
         _, frames, h, w = samples[0].video.shape
@@ -147,8 +180,12 @@ class TransformerTask:
         xa = x0a + (sigma[:, None, None] * ma[..., None]) * (ea - x0a)
         hidden, mask = self.text.batch(captions)
         ctx = self.projection(hidden, mask)
-        video = Modality(xv, sigma[:, None] * mv, sigma, video_positions(frames, h, w, s.fps, batch=b), ctx.video)
-        audio = Modality(xa, sigma[:, None] * ma, sigma.clone(), audio_positions(x0a.shape[1], batch=b), ctx.audio)
+        video = Modality(
+            xv, sigma[:, None] * mv, sigma, video_positions(frames, h, w, s.fps, batch=b), ctx.video
+        )
+        audio = Modality(
+            xa, sigma[:, None] * ma, sigma.clone(), audio_positions(x0a.shape[1], batch=b), ctx.audio
+        )
         vv, va = self.model(video, audio)
         assert vv is not None and va is not None
         lv = _masked_mse(vv, ev - x0v, mv)

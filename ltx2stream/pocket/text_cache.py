@@ -39,7 +39,9 @@ def default_gemma_path() -> Path:
 class TextCache:
     """Caption -> Gemma hidden states of its valid tokens, computed once (batched) and kept on disk."""
 
-    def __init__(self, directory: str | os.PathLike[str], gemma_path: str | os.PathLike[str], *, max_length: int) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], gemma_path: str | os.PathLike[str], *, max_length: int
+    ) -> None:
         self.dir = Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.gemma_path = Path(gemma_path)

@@ -70,7 +70,9 @@ def make_optimizer(task: Task, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(_params(task), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
 
 
-def save_state(run_dir: Path, task: Task, opt: torch.optim.Optimizer, step: int, elapsed: float, extra: dict[str, Any]) -> Path:
+def save_state(
+    run_dir: Path, task: Task, opt: torch.optim.Optimizer, step: int, elapsed: float, extra: dict[str, Any]
+) -> Path:
     """Atomic write of the training state (temp file + fsync + rename)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     state = {
@@ -119,9 +121,11 @@ def train(
     progress: bool = True,
     on_checkpoint: Callable[[int], None] | None = None,
     stop_at: int | None = None,
+    initial_step: int = 0,
 ) -> dict[str, Any]:
     """Train ``task`` up to ``cfg.steps`` steps in ``run_dir``, resuming from its checkpoint when present.
 
+    ``initial_step`` is the first step of a run without a checkpoint (a warm start from shipped weights).
     ``stop_at`` ends this call after that step (checkpointed) without changing the schedule of ``cfg.steps``.
     Returns a summary: ``step``, ``elapsed_s``, ``loss`` (mean of the last logged steps), ``resumed_from``.
     """
@@ -129,7 +133,7 @@ def train(
     run.mkdir(parents=True, exist_ok=True)
     opt = make_optimizer(task, cfg)
     state = load_state(run)
-    step, elapsed, resumed = 0, 0.0, None
+    step, elapsed, resumed = initial_step, 0.0, None
     if state is not None:
         restore(task, opt, state)
         step, elapsed, resumed = int(state["step"]), float(state["elapsed_s"]), int(state["step"])
@@ -214,7 +218,9 @@ def write_plots(run_dir: str | os.PathLike[str]) -> None:
     steps = [r["step"] for r in rows]
     loss = [r["loss"] for r in rows]
     k = max(1, len(loss) // 50)
-    smooth = [sum(loss[max(0, i - k + 1) : i + 1]) / len(loss[max(0, i - k + 1) : i + 1]) for i in range(len(loss))]
+    smooth = [
+        sum(loss[max(0, i - k + 1) : i + 1]) / len(loss[max(0, i - k + 1) : i + 1]) for i in range(len(loss))
+    ]
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot(steps, loss, alpha=0.3, label="loss")
     ax.plot(steps, smooth, label=f"mean of {k}")
