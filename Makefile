@@ -1,6 +1,7 @@
 # Two entry points do all set-up on a fresh machine:
 #   make demo   – run the main job on the embedded default (CPU, offline)
-#   make test   – run the test suite
+#   make test   – run the test suite (in-process tests; the `slow` ones, which start other processes, are left out)
+#   make test-all – every test, the `slow` ones too (CI runs this)
 #   make lint   – ruff (lint + format check) and mypy, as CI runs them
 # A CUDA torch installed beforehand (TORCH_SPEC='' make ...) is kept; by default the local CPU build is used.
 PY ?= python3
@@ -8,7 +9,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint vendor-msgpack clean
+.PHONY: setup demo test test-all lint vendor-msgpack clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -24,6 +25,9 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest
+
+test-all: setup
+	$(BIN)/python -m pytest -m ''
 
 # Paths and rules come from pyproject.toml ([tool.ruff], [tool.mypy] with its `files`).
 lint: setup

@@ -69,12 +69,14 @@ class ToyGenerator:
         t0 = time.perf_counter()
         latent = self.latent.clone()
         for step in range(self.host.steps):
+            self.host.step_boundary(request.index, step, cancel)
             if cancel is not None and cancel.cancelled:
                 self.host.note_cancel(request.index)
                 raise SegmentCancelled(request.index)
             time.sleep(self.host.step_s)
             gen = torch.Generator().manual_seed(_digest(request.prompt, request.seed, step) & ((1 << 62) - 1))
             latent = 0.5 * latent + torch.rand(8, generator=gen)
+            self.host.note_step(request.index, step + 1)
             sink.progress("stage1", step + 1, self.host.steps)
         frames = self._frames(latent, request.index)
         half = len(frames) // 2
@@ -150,6 +152,12 @@ class ToyHost:
         self._lock = threading.Lock()
         self.segments: list[tuple[int, str, int, bytes]] = []  # (index, prompt, seed, latent bytes)
         self.cancels: list[tuple[int, float]] = []  # (index, time.monotonic() of the cancel check)
+        self.steps_done: list[tuple[int, int]] = []  # (segment index, denoising step done), in order
+        # hold_at = (index, step): the generator waits at that step boundary (before its cancel check) until
+        # `release` is set; `held` is set once it waits there, `held_token` is the segment's CancelToken.
+        self.hold_at: tuple[int, int] | None = None
+        self.held, self.release = threading.Event(), threading.Event()
+        self.held_token: CancelToken | None = None
 
     def warm_up(self) -> None:
         self.release_warm_up.wait(self.warm_s if self.warm_s > 0 else None)
@@ -164,6 +172,16 @@ class ToyHost:
     def record(self, request: SegmentRequest, latent: torch.Tensor) -> None:
         with self._lock:
             self.segments.append((request.index, request.prompt, request.seed, latent.numpy().tobytes()))
+
+    def step_boundary(self, index: int, step: int, cancel: CancelToken | None) -> None:
+        if self.hold_at == (index, step):
+            self.held_token = cancel
+            self.held.set()
+            self.release.wait(60)
+
+    def note_step(self, index: int, step: int) -> None:
+        with self._lock:
+            self.steps_done.append((index, step))
 
     def note_cancel(self, index: int) -> None:
         with self._lock:

@@ -258,6 +258,7 @@ def test_vendored_msgpack_is_one_pinned_file_with_its_licence() -> None:
     assert not (WEB / "msgpack.js").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_msgpack_codec_and_message_builders_agree_with_python(tmp_path: Path) -> None:
     """The page's MessagePack (vendored @msgpack/msgpack under protocol.js's profile) decodes what Python packs
@@ -424,6 +425,7 @@ async def page_session(
         yield page
 
 
+@pytest.mark.slow
 def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_applied(
     tmp_path, chromium, pipeline_host
 ):
@@ -486,6 +488,7 @@ def test_page_plays_the_stream_and_a_steer_from_the_page_is_acknowledged_and_app
     asyncio.run(main())
 
 
+@pytest.mark.slow
 def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
     tmp_path, chromium, pipeline_host
 ):
@@ -559,6 +562,8 @@ function add(list, s, e) {
   }
   return out;
 }
+let pending = 0;  // timers the fakes scheduled and that have not fired yet
+const later = (fn) => { pending++; setTimeout(() => { pending--; fn(); }, 1); };
 class FakeSourceBuffer extends EventTarget {
   constructor() { super(); this.updating = false; this.timestampOffset = 0; this.mode = "segments"; this.ranges = [];
                   this.log = []; this.quota = Infinity; this.bytes = 0; }
@@ -568,28 +573,28 @@ class FakeSourceBuffer extends EventTarget {
     if (this.bytes + size > this.quota) { const e = new Error("quota"); e.name = "QuotaExceededError"; throw e; }
     this.updating = true;
     this.log.push(m.init ? ["init"] : ["append", m.start + this.timestampOffset, m.end + this.timestampOffset]);
-    setTimeout(() => {
+    later(() => {
       if (!m.init) { this.ranges = add(this.ranges, m.start + this.timestampOffset, m.end + this.timestampOffset);
                      this.bytes += size; }
       this.updating = false; this.dispatchEvent(new Event("updateend"));
-    }, 1);
+    });
   }
   remove(a, b) {
     this.updating = true;
     this.log.push(["remove", a, b]);
-    setTimeout(() => {
+    later(() => {
       const before = this.ranges.reduce((n, [s, e]) => n + e - s, 0);
       this.ranges = subtract(this.ranges, a, b);
       this.bytes -= before - this.ranges.reduce((n, [s, e]) => n + e - s, 0);
       this.updating = false; this.dispatchEvent(new Event("updateend"));
-    }, 1);
+    });
   }
   changeType() {}
 }
 class FakeMediaSource extends EventTarget {
   static isTypeSupported() { return true; }
   constructor() { super(); this.readyState = "closed"; this.sourceBuffers = []; this.duration = Infinity;
-                  setTimeout(() => { this.readyState = "open"; this.dispatchEvent(new Event("sourceopen")); }, 1); }
+                  later(() => { this.readyState = "open"; this.dispatchEvent(new Event("sourceopen")); }); }
   addSourceBuffer() { const sb = new FakeSourceBuffer(); this.sourceBuffers.push(sb); return sb; }
   endOfStream() { this.readyState = "ended"; }
 }
@@ -609,7 +614,13 @@ URL.createObjectURL = (o) => { const u = `blob:${nextUrl++}`; objects.set(u, o);
 URL.revokeObjectURL = (u) => objects.delete(u);
 
 const { MsePlayer } = await import("./player.js");
-const settle = () => new Promise((r) => setTimeout(r, 30));
+// settled: every timer the fakes scheduled has fired and the player scheduled no new one (events, not a delay)
+const settle = async () => {
+  for (let quiet = 0; quiet < 3;) {
+    await new Promise((r) => setTimeout(r, 1));
+    quiet = pending === 0 ? quiet + 1 : 0;
+  }
+};
 const results = {};
 const frag = (segment, t0, duration, last = true) =>
   ({ segment, t0, duration, last, data: enc({ start: t0, end: t0 + duration }) });
@@ -676,6 +687,7 @@ process.exit(0);
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
 def test_player_queue_resume_quota_catch_up_and_gaps_with_fake_mse(tmp_path: Path) -> None:
     """player.js with fake MediaSource/SourceBuffer/video under node: init before media, a resumed connection
@@ -717,6 +729,7 @@ def test_player_queue_resume_quota_catch_up_and_gaps_with_fake_mse(tmp_path: Pat
     assert policy["stats"]["catchUps"] >= 1 and policy["stats"]["gapJumps"] == 1
 
 
+@pytest.mark.slow
 def test_page_prefills_its_form_from_the_servers_presets(tmp_path, chromium):  # type: ignore[no-untyped-def]
     """Without a preset in the query, the page takes the served preset and its defaults from GET /presets."""
     from server_doubles import ToyHost

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 
 from ltx2stream.media import SessionEncoder
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")]
 W, H, FPS, SR, SEGMENT, CHUNK = 128, 96, 24, 48000, 48, 8
 
 PAGE = """<html><body><video id=v muted></video><script>

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from server_doubles import Client, ToyHost, running
 
 from ltx2stream import protocol as P
@@ -86,6 +87,7 @@ async def _start_server(tmp_path: Path, log: Path) -> tuple[asyncio.subprocess.P
     raise AssertionError("server did not start: " + log.read_text())
 
 
+@pytest.mark.slow
 def test_sigterm_in_a_subprocess_saves_states_and_a_restart_resumes(tmp_path):
     """`ltx2stream serve` in a subprocess: SIGTERM mid-session -> final 'shutdown' + 1001, exit code 0;
     a restarted process resumes the session by id after its last delivered segment."""

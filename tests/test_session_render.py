@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -122,7 +123,21 @@ def _render_cmd(script: Path, out: Path, *extra: str) -> list[str]:
     ]
 
 
+def _files(directory: Path) -> dict[str, tuple[int, int, str]]:
+    """name -> (inode, mtime in ns, sha256) of every file in ``directory``: a rewrite changes the inode."""
+    return {
+        p.name: (p.stat().st_ino, p.stat().st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest())
+        for p in sorted(directory.iterdir())
+        if p.is_file()
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)  # three renders in subprocesses: minutes on a loaded 2-core machine
 def test_killed_render_resumes_without_loss_or_duplication(tmp_path: Path) -> None:
+    """SIGKILL mid-render, then --resume: the output equals an uninterrupted render, and every part and state
+    written before the kill (up to the last state) is reused as it is (same inode, mtime and bytes); only the
+    segments after the last state are rendered again."""
     script = write_script(tmp_path, SCRIPT.replace("repeat = 2", "repeat = 3"))
     env = dict(os.environ)
     subprocess.run(
@@ -139,9 +154,21 @@ def test_killed_render_resumes_without_loss_or_duplication(tmp_path: Path) -> No
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not out.exists(), "killed before assembling"
+    work = tmp_path / "killed.mp4.session"
+    states_before, parts_before = _files(first_state.parent), _files(work / "parts")
+    last = max(int(name[4:12]) for name in states_before if name.endswith(".ltxstate"))
+    assert 1 <= last < 3, f"killed after segment {last}: nothing (or everything) left to resume"
+    kept = {name: v for name, v in parts_before.items() if int(name.split(".")[0]) <= last}
+    assert len(kept) == 2 * (last + 1)  # .mp4 and .npy of each segment up to the last state
+
     subprocess.run(
         _render_cmd(script, out, "--resume"), check=True, env=env, capture_output=True, timeout=600
     )
+    parts_after, states_after = _files(work / "parts"), _files(first_state.parent)
+    assert {name: parts_after[name] for name in kept} == kept  # reused, not rewritten
+    assert {name: states_after.get(name) for name in states_before} == states_before
+    rendered_again = sorted(name for name in parts_after if parts_after[name] != parts_before.get(name))
+    assert rendered_again == sorted(f"{i:08d}.{ext}" for i in range(last + 1, 4) for ext in ("mp4", "npy"))
     full, killed = decode(tmp_path / "full.mp4"), decode(out)
     assert full[0].shape == killed[0].shape == (25 + 3 * 16, 64, 64, 3)
     assert np.array_equal(full[0], killed[0]) and np.array_equal(full[1], killed[1])

@@ -80,6 +80,7 @@ def reference(tiny_text_files: tuple[str, str]) -> list[dict[str, torch.Tensor |
     return _encode_all(LTX2TextEncodingStage(_text_path(*tiny_text_files)))
 
 
+@pytest.mark.slow
 def test_rank0_broadcast_matches_single_process(
     tiny_text_files: tuple[str, str], reference: list[dict[str, torch.Tensor | None]], tmp_path: Path
 ) -> None:
