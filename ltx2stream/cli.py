@@ -11,22 +11,9 @@ from ltx2stream.errors import LTX2StreamError
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.models.identify import describe
 
-    ckpt = open_checkpoint(args.checkpoint)
-    prefixes = sorted({k.split(".")[0] for k in ckpt.keys})
-    print(
-        json.dumps(
-            {
-                "path": str(ckpt.path),
-                "tensors": len(ckpt.keys),
-                "prefixes": prefixes,
-                "model_version": ckpt.model_version,
-                "config_sections": sorted(ckpt.config),
-            },
-            indent=2,
-        )
-    )
+    print(json.dumps(describe(args.checkpoint), indent=2))
     return 0
 
 
@@ -34,8 +21,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ltx2stream", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="command", required=True)
-    info = sub.add_parser("info", help="describe a checkpoint file")
-    info.add_argument("checkpoint")
+    info = sub.add_parser(
+        "info", help="describe checkpoint files: which model (LTX-2 / 2.3 / 2.5) and components they hold"
+    )
+    info.add_argument(
+        "checkpoint", nargs="+", help="single-file checkpoint(s), split component files or a split directory"
+    )
     info.set_defaults(func=_cmd_info)
     presets = sub.add_parser("presets", help="list the pipeline presets")
     presets.set_defaults(func=_cmd_presets)

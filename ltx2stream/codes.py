@@ -167,6 +167,13 @@ STATE_FUTURE_VERSION = _state("state.future_version", "state written by a newer 
 STATE_INCOMPATIBLE = _register(
     "state.incompatible", C.CONFLICT, False, True, "state preset/size/fps differ from the session's"
 )
+STATE_MODEL_VERSION = _register(
+    "state.model_version",
+    C.CONFLICT,
+    False,
+    True,
+    "state written by another model release (e.g. LTX-2.3 state in an LTX-2.5 session)",
+)
 # --- Defaults of the error classes (errors.py)
 ERROR = _internal("error", "an LTX2StreamError raised without a more specific code")
 CONFIG_UNSUPPORTED = _request("config.unsupported", "a ConfigError raised without a more specific code")
@@ -259,6 +266,12 @@ CHECKPOINT_LORA_UNKNOWN_MODULES = _internal(
 )
 CHECKPOINT_LORA_SHAPE_MISMATCH = _internal(
     "checkpoint.lora_shape_mismatch", "LoRA factors that do not fit their target's weight"
+)
+CHECKPOINT_SPLIT_LAYOUT = _internal(
+    "checkpoint.split_layout", "split component files missing, ambiguous or overlapping"
+)
+CHECKPOINT_GEMMA_VERSION = _internal(
+    "checkpoint.gemma_version", "the text encoder is not the Gemma the transformer was trained with"
 )
 # --- Conditioning
 CONDITIONING_NO_GRID = _internal("conditioning.no_grid", "video conditioning applied without the latent grid")

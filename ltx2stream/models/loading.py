@@ -46,6 +46,8 @@ class Checkpoint:
     config: Mapping[str, Any]
     keys: frozenset[str]
     _shapes: Mapping[str, tuple[int, ...]] = field(repr=False, default_factory=dict)
+    # A view over several files (split layouts, ``models/split.py``): key -> (file, key in that file).
+    _sources: Mapping[str, tuple[Path, str]] | None = field(repr=False, default=None)
 
     @property
     def model_version(self) -> str | None:
@@ -84,14 +86,19 @@ class Checkpoint:
         excluded = tuple(exclude)
         names = [k for k in self.keys_with_prefix(prefix) if not (excluded and k.startswith(excluded))]
         raw: dict[str, torch.Tensor] = {}
-        try:
-            with safe_open(str(self.path), framework="pt", device="cpu") as f:
-                for name in names:
-                    raw[name] = f.get_tensor(name)
-        except Exception as e:  # safetensors raises its own error types for short reads
-            raise CheckpointError(
-                f"{self.path}: cannot read tensors: {e}", code=codes.CHECKPOINT_UNREADABLE
-            ) from e
+        by_file: dict[Path, list[tuple[str, str]]] = {}
+        for name in names:
+            src, key = self._sources[name] if self._sources is not None else (self.path, name)
+            by_file.setdefault(src, []).append((name, key))
+        for src, pairs in by_file.items():
+            try:
+                with safe_open(str(src), framework="pt", device="cpu") as f:
+                    for name, key in pairs:
+                        raw[name] = f.get_tensor(key)
+            except Exception as e:  # safetensors raises its own error types for short reads
+                raise CheckpointError(
+                    f"{src}: cannot read tensors: {e}", code=codes.CHECKPOINT_UNREADABLE
+                ) from e
         out = dequantize_fp8(raw, dtype)
         if dtype is not None:
             out = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in out.items()}

@@ -22,7 +22,8 @@ from ltx2stream.errors import check_config_value
 
 log = logging.getLogger(__name__)
 TINY_FORMAT = 1  # bump when the tiny layout changes so cached copies are rewritten
-FLAVOURS = ("ltx2", "ltx2.3")
+TINY25_FORMAT = 1  # the same for the split-layout tiny LTX-2.5
+FLAVOURS = ("ltx2", "ltx2.3", "ltx2.5")
 TINY_TEXT_LENGTH = 64  # prompt tokens of the tiny text path (the real one uses 1024)
 TINY_GEMMA_HIDDEN = (
     32  # hidden size of the tiny Gemma (= the tiny DiT's caption_channels); 2 layers -> 3 states
@@ -31,8 +32,8 @@ TINY_GEMMA_HIDDEN = (
 
 @dataclass(frozen=True)
 class TinyModelFiles:
-    checkpoint: Path
-    gemma: Path
+    checkpoint: Path  # single file (LTX-2 / 2.3) or split-layout directory (LTX-2.5)
+    gemma: Path  # Gemma 3 directory, or the LTX-2.5 single-file text encoder
     upsampler: Path
     refine_lora: Path
 
@@ -105,17 +106,18 @@ def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torc
     from ltx2stream.models.video_vae import VideoVAE, tiny_video_vae_config, video_vae_checkpoint_tensors
 
     check_config_value("tiny model", "flavour", flavour, FLAVOURS)
+    codec = "ltx2.3" if flavour == "ltx2.5" else flavour  # 2.5 keeps the 2.3 audio path and conv VAE
     transformer = tiny_transformer(flavour, seed)
     section = transformer.config.to_metadata()
     text_cfg = TextPathConfig.from_metadata(section, max_length=TINY_TEXT_LENGTH).with_gemma(
         TINY_GEMMA_HIDDEN, 3
     )
     text = tiny_text_projection(flavour, seed + 1, text_cfg)
-    vae = VideoVAE(tiny_video_vae_config(flavour))
+    vae = VideoVAE(tiny_video_vae_config(codec))
     _randomise(vae, seed + 2)
-    audio_vae = AudioVAE(tiny_audio_vae_config(flavour))
+    audio_vae = AudioVAE(tiny_audio_vae_config(codec))
     _randomise(audio_vae, seed + 3)
-    vocoder = build_vocoder(embedded_vocoder_config(flavour))
+    vocoder = build_vocoder(embedded_vocoder_config(codec))
     _randomise(vocoder, seed + 4)
     _randomise_buffers(vae, audio_vae)
     tensors = {
@@ -129,7 +131,7 @@ def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torc
         "transformer": section,
         "vae": vae.config.to_metadata(),
         "audio_vae": audio_vae.cfg.to_metadata(),
-        "vocoder": embedded_vocoder_config(flavour).to_metadata(),
+        "vocoder": embedded_vocoder_config(codec).to_metadata(),
     }
     return tensors, config
 
@@ -152,6 +154,13 @@ def write_tiny_model(
     from ltx2stream.models.transformer import tiny_transformer
     from ltx2stream.models.upsampler import write_tiny_upsampler
 
+    if flavour == "ltx2.5":  # released only as split per-component files
+        from ltx2stream.models.tiny_split import NAMES, write_tiny_split_model
+
+        root = write_tiny_split_model(directory, seed)
+        return TinyModelFiles(
+            root, root / NAMES["text_encoder"], root / NAMES["upsampler"], root / NAMES["distilled_lora"]
+        )
     files = _files(Path(directory))
     tensors, config = tiny_checkpoint_tensors(flavour, seed)
     metadata = {"model_version": "2.3.0-tiny"} if flavour == "ltx2.3" else {}
@@ -172,9 +181,10 @@ def cache_root() -> Path:
 def ensure_tiny_model(flavour: str = "ltx2", *, seed: int = 0, root: Path | None = None) -> TinyModelFiles:
     """The cached tiny model of ``flavour``, written on first use (atomically: temp dir + rename)."""
     check_config_value("tiny model", "flavour", flavour, FLAVOURS)
-    target = (root or cache_root()) / f"tiny-{flavour}-s{seed}-v{TINY_FORMAT}"
+    version = TINY25_FORMAT if flavour == "ltx2.5" else TINY_FORMAT
+    target = (root or cache_root()) / f"tiny-{flavour}-s{seed}-v{version}"
     if target.is_dir():
-        return _files(target)
+        return _files_of(target, flavour)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
@@ -187,4 +197,15 @@ def ensure_tiny_model(flavour: str = "ltx2", *, seed: int = 0, root: Path | None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return _files(target)
+    return _files_of(target, flavour)
+
+
+def _files_of(root: Path, flavour: str) -> TinyModelFiles:
+    """The artefacts of a written tiny model (LTX-2.5: the split-layout directory and its text encoder)."""
+    if flavour != "ltx2.5":
+        return _files(root)
+    from ltx2stream.models.tiny_split import NAMES
+
+    return TinyModelFiles(
+        root, root / NAMES["text_encoder"], root / NAMES["upsampler"], root / NAMES["distilled_lora"]
+    )

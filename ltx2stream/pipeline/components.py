@@ -33,7 +33,8 @@ class Components:
 
 @dataclass(frozen=True)
 class ModelPaths:
-    """Files of a model: the single-file checkpoint, a Gemma directory or GGUF file, optional upsampler and LoRA."""
+    """Files of a model: the single-file checkpoint (or split-layout directory), a Gemma directory, GGUF file or
+    single-file text encoder, optional upsampler and LoRA."""
 
     checkpoint: Path
     gemma: Path
@@ -50,17 +51,23 @@ def load_components(
     load_text: bool = True,
     group: Any = None,
     text_max_length: int = 1024,
+    variant: str = "distilled",
 ) -> Components:
-    """Load every part from official-layout files (strict keys), each built from its embedded config."""
+    """Load every part from official-layout files (strict keys), each built from its embedded config.
+
+    ``paths.checkpoint`` is a single file (LTX-2 / 2.3) or a directory in the released split layout
+    (LTX-2.5; ``variant`` picks its dev or distilled transformer, ``paths.gemma`` is then the single-file
+    text encoder).
+    """
     from ltx2stream.models.audio import load_audio_codec
-    from ltx2stream.models.loading import open_checkpoint
     from ltx2stream.models.lora import LoRAWeights
+    from ltx2stream.models.split import open_model
     from ltx2stream.models.text import load_text_path
     from ltx2stream.models.transformer import load_transformer
     from ltx2stream.models.upsampler import load_upsampler
     from ltx2stream.models.video_vae import load_video_vae
 
-    ckpt = open_checkpoint(paths.checkpoint)
+    ckpt = open_model(paths.checkpoint, variant=variant)  # single file, or a split-layout directory
     vae_dtype = vae_dtype or dtype
     log.info("loading %s on %s (%s)", paths.checkpoint, device, dtype)
     transformer = load_transformer(ckpt, dtype=dtype, device=device).eval()
@@ -101,4 +108,5 @@ def components_for_preset(
         raise ConfigError(
             f"preset {preset_name} needs --checkpoint and --gemma paths", code=codes.CONFIG_NO_CHECKPOINT
         )
-    return load_components(paths, device=device, dtype=dtype or torch.bfloat16)
+    variant = "dev" if "dev" in preset.name.split("-") else "distilled"  # split layouts hold both
+    return load_components(paths, device=device, dtype=dtype or torch.bfloat16, variant=variant)

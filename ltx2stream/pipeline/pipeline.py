@@ -137,7 +137,9 @@ class LTX2Pipeline:
         state = condition(state, self.images.items(request, plan.stage1) + extra.stage1)
         sig1 = self.stage1.sigmas(self.preset.stage1)
         state = add_noise(state, request.seed, sig1[0])
-        s1 = self.stage1(state, contexts, self.preset.stage1, callback=_cb(progress, "stage1"))
+        s1 = self.stage1(
+            state, contexts, self.preset.stage1, callback=_cb(progress, "stage1"), seed=request.seed
+        )
         if self.preset.stage2 is None:
             return GenerationResult(s1, None)
         return GenerationResult(s1, self._refine(request, plan.target, s1, contexts, extra, progress))

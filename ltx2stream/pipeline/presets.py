@@ -7,6 +7,7 @@ the embedded random-weight tiny model written on first use (offline, CPU).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
@@ -26,6 +27,14 @@ DEFAULT_NEGATIVE_PROMPT = (
     "camera, flat lighting, inconsistent tone, cinematic oversaturation, stylized filters, or AI artifacts."
 )
 
+# LTX-2.5 (official constants at v1.2.0): the default negative prompt gained a five-item prefix. Used by the 2.5
+# presets only, so LTX-2 / 2.3 presets keep their outputs bit for bit.
+DEFAULT_NEGATIVE_PROMPT_25 = (
+    "has_subtitles, has_blurbox, transition from black, transition to black, speech_ending_short, "
+    + DEFAULT_NEGATIVE_PROMPT
+)
+IMAGE_CRF_24 = 18  # image-conditioning CRF from model_version 2.4 (33 before)
+
 
 @dataclass(frozen=True)
 class StagePreset:
@@ -35,10 +44,13 @@ class StagePreset:
     steps: int | None = None
     video_guidance: GuidanceParams = OFF
     audio_guidance: GuidanceParams = OFF
+    eta: float = 0.0  # ancestral Euler noise (LTX-2.5 distilled stage 1: 1.0); 0 = plain Euler
 
     def __post_init__(self) -> None:
         if (self.sigmas is None) == (self.steps is None):
             raise ConfigError("a stage preset needs exactly one of sigmas or steps", code=codes.CONFIG_PRESET)
+        if not 0.0 <= self.eta <= 1.0:
+            raise ConfigError(f"eta={self.eta} must lie in [0, 1]", code=codes.CONFIG_PRESET)
 
     @property
     def guided(self) -> bool:
@@ -49,7 +61,7 @@ class StagePreset:
 @dataclass(frozen=True)
 class Preset:
     name: str
-    flavour: str  # "ltx2" | "ltx2.3"
+    flavour: str  # "ltx2" | "ltx2.3" | "ltx2.5"
     stage1: StagePreset
     stage2: StagePreset | None = None  # None: one-stage pipeline at full resolution
     refine_lora_strength: float = 1.0  # applied in stage 2 when a refine LoRA file is given
@@ -82,6 +94,8 @@ _DISTILLED = StagePreset(sigmas=DISTILLED_STAGE1)
 _REFINE = StagePreset(sigmas=DISTILLED_STAGE2)
 _V2, _A2 = _dev_guidance(29)
 _V23, _A23 = _dev_guidance(28)
+_DISTILLED_25 = StagePreset(sigmas=DISTILLED_STAGE1, eta=1.0)  # ancestral Euler from model_version 2.5
+_LTX25: dict[str, Any] = {"image_crf": IMAGE_CRF_24, "negative_prompt": DEFAULT_NEGATIVE_PROMPT_25}
 _TINY_GUIDED = StagePreset(
     steps=4,
     video_guidance=GuidanceParams(cfg=3.0, stg=1.0, modality=2.0, rescale=0.7, stg_blocks=(1,)),
@@ -131,7 +145,31 @@ PRESETS: dict[str, Preset] = {
             _REFINE,
             notes="LTX-2.3 22B dev, guided stage 1, distilled LoRA for stage 2",
         ),
+        Preset(
+            "ltx2.5-distilled",
+            "ltx2.5",
+            _DISTILLED_25,
+            _REFINE,
+            **_LTX25,
+            notes="LTX-2.5 22B distilled (split files), ancestral 8 + 3 sigmas",
+        ),
+        Preset(
+            "ltx2.5-dev",
+            "ltx2.5",
+            StagePreset(steps=30, video_guidance=_V23, audio_guidance=_A23),
+            _REFINE,
+            **_LTX25,
+            notes="LTX-2.5 22B dev (split files), guided stage 1, distilled LoRA for stage 2",
+        ),
         Preset("tiny-ltx2", "ltx2", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2, two stages"),
+        Preset(
+            "tiny-ltx2.5",
+            "ltx2.5",
+            _DISTILLED_25,
+            _REFINE,
+            **(_TINY | {"image_crf": IMAGE_CRF_24}),
+            notes="embedded tiny LTX-2.5 (split layout), ancestral stage 1, two stages",
+        ),
         Preset(
             "tiny-ltx2.3", "ltx2.3", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2.3, two stages"
         ),

@@ -18,7 +18,7 @@ from ltx2stream.errors import CheckpointError
 from ltx2stream.models.loading import Checkpoint, build_on_meta, load_strict, with_prefix
 from ltx2stream.models.text.config import DEFAULT_MAX_LENGTH, SECTION, TextPathConfig
 from ltx2stream.models.text.encoder import PromptEncoder, TextProjection
-from ltx2stream.models.text.gemma import load_gemma
+from ltx2stream.models.text.gemma import GemmaEncoder, load_gemma
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def load_text_path(
     """
     cfg = text_path_config(ckpt, max_length=max_length)
     projection = load_text_projection(ckpt, cfg, dtype=dtype, device=device)
-    gemma = load_gemma(gemma_path, max_length=max_length, dtype=dtype, device=device)
+    gemma = _load_gemma_any(ckpt, Path(gemma_path), max_length=max_length, dtype=dtype, device=device)
     if cfg.with_gemma(gemma.hidden_size, gemma.num_hidden_states) != cfg:
         raise CheckpointError(
             f"Gemma at {gemma_path} returns {gemma.num_hidden_states} hidden states but {ckpt.path}'s feature"
@@ -97,6 +97,24 @@ def load_text_path(
             code=codes.CHECKPOINT_GEMMA_MISMATCH,
         )
     return PromptEncoder(gemma, projection, cache_size=cache_size)
+
+
+def _load_gemma_any(
+    ckpt: Checkpoint, path: Path, *, max_length: int, dtype: torch.dtype, device: torch.device | str
+) -> GemmaEncoder:
+    """A single-file text encoder (``.safetensors``, LTX-2.5 Gemma 4) checked against the transformer's
+    ``gemma_source_checkpoint``; otherwise the Gemma 3 directory / GGUF route."""
+    if path.suffix == ".safetensors":
+        from ltx2stream.models.text.gemma4 import gemma_file_config, load_gemma4_file
+        from ltx2stream.models.versions import check_gemma_pairing
+
+        if not path.is_file():
+            raise CheckpointError(f"text encoder not found: {path}", code=codes.CHECKPOINT_GEMMA_NOT_FOUND)
+        te = gemma_file_config(path)
+        check_gemma_pairing(ckpt.metadata, str(te.get("model_type")), te.get("gemma_version"))
+        return load_gemma4_file(path, max_length=max_length, dtype=dtype, device=device)
+    check_gemma_pairing(ckpt.metadata, "gemma3", None)
+    return load_gemma(path, max_length=max_length, dtype=dtype, device=device)
 
 
 def text_path_checkpoint_tensors(model: TextProjection | PromptEncoder) -> dict[str, torch.Tensor]:

@@ -12,7 +12,7 @@ import torch
 
 from ltx2stream.models.loading import Checkpoint, build_on_meta, load_strict, with_prefix
 from ltx2stream.models.video_vae.config import VideoVAEConfig
-from ltx2stream.models.video_vae.vae import VideoVAE
+from ltx2stream.models.video_vae.vae import OPTIONAL_STATS, VideoVAE
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,10 @@ def load_video_vae(
     ``with_encoder=False`` / ``with_decoder=False`` skip that half (its keys are not read).
     """
     cfg = VideoVAEConfig.from_metadata(ckpt.section("vae"))
-    model = build_on_meta(lambda: VideoVAE(cfg, with_encoder=with_encoder, with_decoder=with_decoder))
+    stats = present_optional_stats(ckpt)
+    model = build_on_meta(
+        lambda: VideoVAE(cfg, with_encoder=with_encoder, with_decoder=with_decoder, optional_stats=stats)
+    )
     exclude = [
         VAE_PREFIX + part
         for part, keep in (("encoder.", with_encoder), ("decoder.", with_decoder))
@@ -44,6 +47,11 @@ def load_video_vae(
         len(state), len(cfg.encoder_blocks), len(cfg.decoder_blocks), cfg.timestep_conditioning,
     )  # fmt: skip
     return load_strict(model, state, what="video VAE", device=device, dtype=dtype)
+
+
+def present_optional_stats(ckpt: Checkpoint) -> tuple[str, ...]:
+    """The optional per-channel statistics the file carries (the model then expects exactly those)."""
+    return tuple(n for n in OPTIONAL_STATS if f"{VAE_PREFIX}per_channel_statistics.{n}" in ckpt.keys)
 
 
 def video_vae_checkpoint_tensors(vae: VideoVAE) -> dict[str, torch.Tensor]:

@@ -3,8 +3,9 @@
 Latent space convention: ``encode`` returns *normalised* latents, z = (μ − mean-of-means) / std-of-means,
 which is the space the diffusion transformer, conditioning latents and the latent upsampler's callers work in;
 ``decode`` un-normalises first. Only ``mean-of-means`` and ``std-of-means`` are used; the other three
-statistics buffers of the official file (``mean-of-stds``, ``mean-of-stds_over_std-of-means``, ``channel``)
-are kept so the checkpoint loads with zero unexpected keys.
+statistics buffers of the LTX-2 / 2.3 files (``mean-of-stds``, ``mean-of-stds_over_std-of-means``,
+``channel``) are optional: built when the file has them (zero unexpected keys), absent otherwise (released 2.5
+VAE files and VAEs saved from the official modules carry only the two that are read).
 """
 
 from __future__ import annotations
@@ -19,15 +20,17 @@ from ltx2stream.models.video_vae.decoder import DECODE_NOISE_SCALE, VideoDecoder
 from ltx2stream.models.video_vae.encoder import VideoEncoder
 from ltx2stream.types import VIDEO_SPACE_SCALE, VIDEO_TIME_SCALE, check_frames, check_spatial
 
-STAT_NAMES = ("mean-of-means", "std-of-means", "mean-of-stds", "mean-of-stds_over_std-of-means", "channel")
+REQUIRED_STATS = ("mean-of-means", "std-of-means")
+OPTIONAL_STATS = ("mean-of-stds", "mean-of-stds_over_std-of-means", "channel")
+STAT_NAMES = REQUIRED_STATS + OPTIONAL_STATS
 
 
 class PerChannelStatistics(nn.Module):
     """Dataset statistics of the latent means, one value per latent channel."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, optional: tuple[str, ...] = OPTIONAL_STATS) -> None:
         super().__init__()
-        for name in STAT_NAMES:
+        for name in REQUIRED_STATS + tuple(n for n in OPTIONAL_STATS if n in optional):
             init = torch.ones(channels) if name.startswith("std") else torch.zeros(channels)
             self.register_buffer(name, init)
 
@@ -45,7 +48,12 @@ class VideoVAE(nn.Module):
     """LTX-2 / LTX-2.3 causal video VAE. Either half may be left out (its keys are then not expected)."""
 
     def __init__(
-        self, config: VideoVAEConfig, *, with_encoder: bool = True, with_decoder: bool = True
+        self,
+        config: VideoVAEConfig,
+        *,
+        with_encoder: bool = True,
+        with_decoder: bool = True,
+        optional_stats: tuple[str, ...] = OPTIONAL_STATS,
     ) -> None:
         super().__init__()
         self.config = config
@@ -53,7 +61,7 @@ class VideoVAE(nn.Module):
             self.encoder = VideoEncoder(config)
         if with_decoder:
             self.decoder = VideoDecoder(config)
-        self.per_channel_statistics = PerChannelStatistics(config.latent_channels)
+        self.per_channel_statistics = PerChannelStatistics(config.latent_channels, optional_stats)
 
     # ------------------------------------------------------------------ statistics
     def normalize(self, latent: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,12 @@ import torch
 from ltx2stream.models.transformer import Modality, Perturbations, StageCache, to_denoised
 from ltx2stream.pipeline.guidance import GuidanceParams, guide
 from ltx2stream.pipeline.latent_state import LatentState
-from ltx2stream.pipeline.noise import euler_step, restore_conditioning
+from ltx2stream.pipeline.noise import (
+    ANCESTRAL_SEED_OFFSET,
+    ancestral_euler_step,
+    euler_step,
+    restore_conditioning,
+)
 from ltx2stream.pipeline.presets import StagePreset
 from ltx2stream.pipeline.schedules import check_schedule, shifted_schedule, subset_schedule
 from ltx2stream.pipeline.state import AVState, PromptContexts
@@ -67,18 +72,29 @@ class LTX2DenoisingStage:
         stage: StagePreset,
         *,
         callback: StepCallback | None = None,
+        seed: int = 0,
     ) -> AVState:
+        """``seed``: the request seed; only an ancestral stage (``stage.eta`` > 0) draws step noise, from a CPU
+        generator seeded ``seed + 10000`` (video tokens, then audio tokens, every step)."""
         sigmas = self.sigmas(stage)
         vg, ag = self.guidance(stage)
         total = len(sigmas) - 1
         cache = StageCache()  # positions, masks, context projections: computed at step 1, reused after
+        gen = torch.Generator("cpu").manual_seed(seed + ANCESTRAL_SEED_OFFSET) if stage.eta > 0 else None
         for i in range(total):
             x0_video, x0_audio = self._predict(state, contexts, sigmas[i], vg, ag, cache)
-            state = replace(
-                state,
-                video=_step(state.video, x0_video, sigmas[i], sigmas[i + 1]),
-                audio=_step(state.audio, x0_audio, sigmas[i], sigmas[i + 1]),
-            )
+            if gen is not None:
+                state = replace(
+                    state,
+                    video=_ancestral(state.video, x0_video, sigmas[i], sigmas[i + 1], gen, stage.eta),
+                    audio=_ancestral(state.audio, x0_audio, sigmas[i], sigmas[i + 1], gen, stage.eta),
+                )
+            else:
+                state = replace(
+                    state,
+                    video=_step(state.video, x0_video, sigmas[i], sigmas[i + 1]),
+                    audio=_step(state.audio, x0_audio, sigmas[i], sigmas[i + 1]),
+                )
             if callback is not None:
                 callback(i + 1, total)
         return state
@@ -158,3 +174,14 @@ def _modality(s: LatentState, context: torch.Tensor, sigma: float) -> Modality:
 def _step(s: LatentState, x0: torch.Tensor, sigma: float, sigma_next: float) -> LatentState:
     x0 = restore_conditioning(x0, s.denoise_mask, s.clean_latent)
     return replace(s, latent=euler_step(s.latent, x0, sigma, sigma_next))
+
+
+def _ancestral(
+    s: LatentState, x0: torch.Tensor, sigma: float, sigma_next: float, gen: torch.Generator, eta: float
+) -> LatentState:
+    """Ancestral step (LTX-2.5 distilled stage 1); the conditioning is re-applied after the step, as the
+    official loop does, since the step noise also reaches clean tokens."""
+    x0 = restore_conditioning(x0, s.denoise_mask, s.clean_latent)
+    noise = torch.randn(tuple(s.latent.shape), generator=gen, dtype=torch.float32).to(s.latent.device)
+    x = ancestral_euler_step(s.latent, x0, sigma, sigma_next, noise, eta=eta)
+    return replace(s, latent=restore_conditioning(x, s.denoise_mask, s.clean_latent).to(s.latent.dtype))
