@@ -104,9 +104,10 @@ def _load_gemma_any(
 ) -> GemmaEncoder:
     """A single-file text encoder (``.safetensors``, LTX-2.5 Gemma 4) checked against the transformer's
     ``gemma_source_checkpoint``; otherwise the Gemma 3 directory / GGUF route."""
+    from ltx2stream.models.versions import check_gemma_pairing
+
     if path.suffix == ".safetensors":
         from ltx2stream.models.text.gemma4 import gemma_file_config, load_gemma4_file
-        from ltx2stream.models.versions import check_gemma_pairing
 
         if not path.is_file():
             raise CheckpointError(f"text encoder not found: {path}", code=codes.CHECKPOINT_GEMMA_NOT_FOUND)
