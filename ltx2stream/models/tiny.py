@@ -22,7 +22,7 @@ from ltx2stream.errors import check_config_value
 
 log = logging.getLogger(__name__)
 TINY_FORMAT = 1  # bump when the tiny layout changes so cached copies are rewritten
-TINY25_FORMAT = 1  # the same for the split-layout tiny LTX-2.5
+TINY25_FORMAT = 2  # the same for the split-layout tiny LTX-2.5 (2: diffusion-decoder VAE added)
 FLAVOURS = ("ltx2", "ltx2.3", "ltx2.5")
 TINY_TEXT_LENGTH = 64  # prompt tokens of the tiny text path (the real one uses 1024)
 TINY_GEMMA_HIDDEN = (

@@ -61,8 +61,7 @@ def write_tiny_split_model(directory: str | os.PathLike[str], seed: int = 0) -> 
     conv = {k[len("vae.") :]: v for k, v in tensors.items() if k.startswith("vae.") and _read_stat(k)}
     save_checkpoint(root / NAMES["video_vae_conv"], conv, config={"vae": config["vae"]})
     diffusion_tensors, diffusion_config = _tiny_diffusion_vae(seed)
-    if diffusion_tensors:
-        save_checkpoint(root / NAMES["video_vae"], diffusion_tensors, config={"vae": diffusion_config})
+    save_checkpoint(root / NAMES["video_vae"], diffusion_tensors, config={"vae": diffusion_config})
     audio = {k: v for k, v in tensors.items() if k.startswith(("audio_vae.", "vocoder."))}
     save_checkpoint(
         root / NAMES["audio_vae"],
@@ -86,9 +85,7 @@ def _read_stat(key: str) -> bool:
 
 
 def _tiny_diffusion_vae(seed: int) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
-    """The tiny diffusion-decoder VAE (bare keys) and its ``vae`` section; empty until that decoder exists."""
-    try:
-        from ltx2stream.models.video_vae.diffusion.tiny import tiny_diffusion_vae_file
-    except ImportError:
-        return {}, {}
+    """The tiny diffusion-decoder VAE (bare keys, gates, coarse head) and its ``vae`` section."""
+    from ltx2stream.models.video_vae.diffusion.tiny import tiny_diffusion_vae_file
+
     return tiny_diffusion_vae_file(seed)

@@ -12,6 +12,7 @@ import torch
 
 from ltx2stream.models.loading import Checkpoint, build_on_meta, load_strict, with_prefix
 from ltx2stream.models.video_vae.config import VideoVAEConfig
+from ltx2stream.models.video_vae.diffusion.config import is_diffusion_vae
 from ltx2stream.models.video_vae.vae import OPTIONAL_STATS, VideoVAE
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,15 @@ def load_video_vae(
 
     ``with_encoder=False`` / ``with_decoder=False`` skip that half (its keys are not read).
     """
-    cfg = VideoVAEConfig.from_metadata(ckpt.section("vae"))
     stats = present_optional_stats(ckpt)
+    if is_diffusion_vae(ckpt.section("vae")):  # LTX-2.5 diffusion decoder (vae._class_name)
+        from ltx2stream.models.video_vae.diffusion.loading import load_diffusion_vae
+
+        return load_diffusion_vae(  # type: ignore[return-value]
+            ckpt, dtype=dtype, device=device, with_encoder=with_encoder, with_decoder=with_decoder,
+            optional_stats=stats,
+        )  # fmt: skip
+    cfg = VideoVAEConfig.from_metadata(ckpt.section("vae"))
     model = build_on_meta(
         lambda: VideoVAE(cfg, with_encoder=with_encoder, with_decoder=with_decoder, optional_stats=stats)
     )

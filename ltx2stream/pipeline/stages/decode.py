@@ -10,6 +10,10 @@ import torch
 
 from ltx2stream.models.audio import AudioCodec, DecodedAudio
 
+# The diffusion decoder's x_T is drawn from a CPU generator with this seed for every decode, so a latent decodes
+# to the same pixels on every device and in every session (the official pipelines pass their request generator).
+DIFFUSION_DECODE_SEED = 0
+
 
 class LTX2AudioDecodingStage:
     """[B, 8, T, 16] audio latent -> DecodedAudio(waveform [B, 2, n], sample_rate)."""
@@ -45,5 +49,11 @@ class LTX2VideoDecodingStage:
 
         param = next(self.vae.parameters())
         latent = latent.to(device=param.device, dtype=param.dtype)
+        if getattr(self.vae, "is_diffusion", False):  # LTX-2.5 diffusion decoder: seeded pixel noise
+            gen = torch.Generator("cpu").manual_seed(DIFFUSION_DECODE_SEED)
+            frames = 8 * self.chunk_latent_frames
+            for chunk in self.vae.decode_chunks(latent, generator=gen, chunk_frames=frames):
+                yield to_uint8_frames(chunk)
+            return
         for chunk in decode_progressive(self.vae, latent, self.tiling, self.chunk_latent_frames):
             yield to_uint8_frames(chunk)
