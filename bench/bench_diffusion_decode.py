@@ -99,17 +99,23 @@ def run_mode(mode: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--frames", type=int, default=49)
     parser.add_argument("--size", default="256x384", help="HxW in pixels (multiples of 32)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--chunk", type=int, default=16, help="pixel frames per chunk (progressive / chunked)")
+    parser.add_argument(
+        "--chunk", type=int, default=16, help="pixel frames per chunk (progressive / chunked)"
+    )
     parser.add_argument("--modes", default=",".join(MODES))
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",")]
     print(f"decode {args.frames} frames at {args.size}, threads={args.threads}, chunk={args.chunk} frames")
     results = {m: run_mode(m, args) for m in modes}
-    print(f"{'mode':20s} {'peak MiB':>9s} {'seconds':>8s} {'ms/frame':>9s} {'first s':>8s} {'max|diff|':>10s}")
+    print(
+        f"{'mode':20s} {'peak MiB':>9s} {'seconds':>8s} {'ms/frame':>9s} {'first s':>8s} {'max|diff|':>10s}"
+    )
     for m, r in results.items():
         ref = results.get(m.replace("chunked", "one-shot").replace("progressive", "one-shot"), r)
         diff = float(abs(r["fingerprint"] - ref["fingerprint"]).max())
