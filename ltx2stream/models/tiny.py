@@ -1,9 +1,10 @@
-"""The embedded default: a tiny random-weight LTX-2 / LTX-2.3 written as official-layout files.
+"""The embedded default: a tiny random-weight LTX-2 / LTX-2.3 / LTX-2.5 written as official-layout files.
 
 ``write_tiny_model`` writes one single-file checkpoint (transformer + connectors + text projection + video VAE +
 audio VAE + vocoder, with the embedded ``config``), a tiny Gemma 3 directory with an offline tokenizer, a spatial ×2
 upsampler file and a refine LoRA. Everything later loads these through the same code path as real checkpoints.
-``ensure_tiny_model`` writes them once into a cache directory (offline, deterministic for a seed).
+``ensure_tiny_model`` writes them once into a cache directory (offline, deterministic for a seed). LTX-2.5 is
+written in the released split layout instead (``tiny_split.py``).
 """
 
 from __future__ import annotations
