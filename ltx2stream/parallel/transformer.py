@@ -32,6 +32,7 @@ from ltx2stream.errors import ConfigError
 from ltx2stream.models.transformer.attention import Attention, local_attention
 from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
 from ltx2stream.models.transformer.model import LTXAVModel
+from ltx2stream.models.transformer.precompute import StageCache, cached
 from ltx2stream.parallel.attention import TokenLayout, UlyssesKVAttention, UlyssesSelfAttention, _Layout
 from ltx2stream.parallel.collectives import gather_tokens
 
@@ -84,21 +85,33 @@ class SequenceParallelTransformer(nn.Module):
         return self.model.get_submodule(target)
 
     def forward(
-        self, video: Modality | None, audio: Modality | None, perturbations: Perturbations | None = None
+        self,
+        video: Modality | None,
+        audio: Modality | None,
+        perturbations: Perturbations | None = None,
+        *,
+        cache: StageCache | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """As ``LTXAVModel.forward``; the video tokens are split over the group."""
+        """As ``LTXAVModel.forward``; the video tokens are split over the group. With the stage's ``cache`` the
+        shard's positions (so its RoPE tables) and the mask bias are computed once per stage."""
         if self.world == 1 or video is None:
-            return self.model(video, audio, perturbations)
+            return self.model(video, audio, perturbations, cache=cache)
         tokens = video.latent.shape[1]
         padded = -(-tokens // self.world) * self.world
+        full_mask = video.attention_mask
         mask = (
-            attention_mask_bias(video.attention_mask, self.model.dtype)
-            if video.attention_mask is not None
+            cached(cache, "sp_mask", (full_mask,), lambda: attention_mask_bias(full_mask, self.model.dtype))
+            if full_mask is not None
             else None
         )
         local = shard_modality(video, self.rank, self.world, padded)
+        positions = video.positions
+        local = dataclasses.replace(
+            local,
+            positions=cached(cache, "sp_positions", (positions,), lambda: local.positions),
+        )
         with self._installed(TokenLayout(tokens, padded, mask)):
-            v_local, a_out = self.model(local, audio, perturbations)
+            v_local, a_out = self.model(local, audio, perturbations, cache=cache)
         assert v_local is not None
         v_out = gather_tokens(v_local, self.world, self.group)[:, :tokens]
         return v_out, a_out
