@@ -200,5 +200,11 @@ def test_export_loads_through_the_normal_loaders(tmp_path: Path, gemma_dir: Path
     states, steps = read_shipped(files.checkpoint, "video-vae")
     assert steps == 1 and torch.equal(states["video_vae"][key], loaded[key])
     assert read_shipped(files.checkpoint, "transformer")[1] == 0
+    from ltx2stream.pocket.export import export_codecs
+
+    codecs = export_codecs(spec, modules, tmp_path / "codecs", training=training)
+    states, steps = read_shipped(codecs, "video-vae")
+    assert steps == 1 and torch.equal(states["video_vae"][key], loaded[key])
+    assert not open_checkpoint(codecs).has_prefix("model.diffusion_model.")
     emb = comps.text_encoder.encode(["a red square on grey"])
     assert emb.video.shape[-1] == spec.heads * spec.video_head_dim

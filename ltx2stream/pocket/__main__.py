@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--allow-untrained", action="store_true", help="export missing parts at their seeded init")
+    e.add_argument(
+        "--codecs-only", action="store_true", help="write only pocket-codecs.safetensors (VAEs + vocoder)"
+    )
     return p
 
 
@@ -125,10 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     spec = PocketSpec()
     if args.command == "export":
-        from ltx2stream.pocket.export import export, load_parts
+        from ltx2stream.pocket.export import export, export_codecs, load_parts
 
         runs = {name: args.runs / name for name in PARTS}
-        modules, training = load_parts(spec, runs, allow_untrained=args.allow_untrained)
+        untrained = args.allow_untrained or args.codecs_only
+        modules, training = load_parts(spec, runs, allow_untrained=untrained)
+        if args.codecs_only:
+            if "untrained" in (training["video-vae"], training["audio"]):
+                raise SystemExit(f"--codecs-only needs trained video-vae and audio runs; found {training}")
+            path = export_codecs(spec, modules, args.out, training=training)
+            print(json.dumps({"codecs": str(path), "training": training}))
+            return 0
         files = export(spec, modules, args.out, training=training)
         print(
             json.dumps(

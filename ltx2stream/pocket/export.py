@@ -137,6 +137,41 @@ def export(
     return files
 
 
+CODECS_NAME = "pocket-codecs.safetensors"
+
+
+def export_codecs(
+    spec: PocketSpec,
+    modules: Mapping[str, torch.nn.Module],
+    out_dir: str | os.PathLike[str],
+    *,
+    training: Mapping[str, Any] | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
+    """Intermediate weights of the codecs only (``vae.*``, ``audio_vae.*``, ``vocoder.*`` with their config
+    sections) as ``pocket-codecs.safetensors``: what a warm start of the codec runs (and the latents of a later
+    transformer run) need, without shipping an untrained transformer."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        **video_vae_checkpoint_tensors(modules["video_vae"]),  # type: ignore[arg-type]
+        **audio_vae_checkpoint_tensors(modules["audio_vae"]),  # type: ignore[arg-type]
+        **vocoder_checkpoint_tensors(modules["vocoder"]),  # type: ignore[arg-type]
+    }
+    config = {k: v for k, v in spec.checkpoint_config().items() if k != "transformer"}
+    metadata = {
+        "model_version": "pocket-codecs",
+        "pocket_spec": json.dumps(asdict(spec) | {"extra": {}}, sort_keys=True),
+        "pocket_training": json.dumps(
+            {k: v for k, v in (training or {}).items() if k in ("video-vae", "audio")}, sort_keys=True
+        ),
+    }
+    tmp = out / f".{CODECS_NAME}.tmp"
+    save_checkpoint(tmp, _storage(tensors, dtype), config=config, metadata=metadata)
+    os.replace(tmp, out / CODECS_NAME)
+    return out / CODECS_NAME
+
+
 def read_shipped(
     checkpoint: str | os.PathLike[str], run_name: str
 ) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
