@@ -178,7 +178,7 @@ def test_never_reading_client_pauses_its_session_with_bounded_memory_then_is_clo
             # Queued bytes: at most the high-water mark plus the undelivered segments (~300 kB each here),
             # although the session generated far more than that (~3 MB went into the OS socket buffers).
             assert session.outbox.peak_bytes < 1.5 * 2**20 < app.metrics.bytes_sent.value()
-            await asyncio.wait_for(session.ended.wait(), 5)
+            await asyncio.wait_for(session.end.ended.wait(), 5)
             assert app.metrics.errors.value(code="client.too_slow") == 1
             assert sid not in app.sessions
             if session.delivered:

@@ -284,7 +284,7 @@ class StreamClient:
             self._note_close(ws)
             return None
         try:
-            msg = P.decode(data, limits=self.limits)  # type: ignore[arg-type]  # a text frame is refused there
+            msg = P.decode(data, limits=self.limits)  # a text frame is refused there
         except Exception:
             with contextlib.suppress(Exception):
                 await ws.close(int(P.CloseCode.BAD_REQUEST), "undecodable server message")

@@ -30,8 +30,8 @@ def encode(msg: Message) -> bytes:
     return packed
 
 
-def decode(data: bytes | bytearray | memoryview, *, limits: ProtocolLimits) -> Message:
-    """Parse and validate one message sent by ``limits.sender``.
+def decode(data: bytes | bytearray | memoryview | str, *, limits: ProtocolLimits) -> Message:
+    """Parse and validate one message sent by ``limits.sender`` (a ``str``, i.e. a text frame, is refused).
 
     Raises:
         ProtocolError: ``protocol.malformed`` (not a msgpack map with a string ``type``, or a text frame),

@@ -22,13 +22,13 @@ from ltx2stream.server.admission import MimeCache, image_condition, load_resume,
 from ltx2stream.server.auth import select_subprotocol
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.connection import Connection
-from ltx2stream.server.ending import end_session
+from ltx2stream.server.ending import Checkpoint, EndReason
 from ltx2stream.server.http import HttpRoutes
 from ltx2stream.server.job import Job, JobSpec
-from ltx2stream.server.live import LiveSession, LoopEvents, Outcome, Services
+from ltx2stream.server.live import LiveSession, LoopEvents, Services
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
-from ltx2stream.server.scheduler import Admission, Scheduler
+from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
@@ -121,10 +121,10 @@ class StreamingServer:
             self._server.close(close_connections=False)
         sessions = list(self.sessions.values())
         for session in sessions:
-            session.request_end("shutdown")
+            session.end.request(EndReason.SHUTDOWN)
         if sessions:
             _done, pending = await asyncio.wait(
-                [asyncio.create_task(s.ended.wait()) for s in sessions], timeout=deadline
+                [asyncio.create_task(s.end.ended.wait()) for s in sessions], timeout=deadline
             )
             if pending:
                 logger.warning("shutdown: %d session(s) did not finish in %.0f s", len(pending), deadline)
@@ -148,7 +148,7 @@ class StreamingServer:
             )
             for job, session in list(self._by_job.items()):
                 if self._worker_of.get(job) is worker:
-                    session.request_end("failed", error)
+                    session.end.request(EndReason.FAILED, error)
 
     async def _cleanup_store(self) -> None:
         while True:
@@ -198,13 +198,14 @@ class StreamingServer:
             schedule,
             events,
         )
-        stored = bool(resume and resume.stored_id == session_id)
         session = LiveSession(
             job,
             worker.scheduler,
             outbox,
             self.services,
-            (resume.segment_index, resume.state, stored) if resume else None,
+            Checkpoint(resume.segment_index, resume.state, stored=resume.stored_id == session_id)
+            if resume
+            else None,
         )
         events.session = session
         position = worker.scheduler.add(job)  # raises server.queue_full
@@ -264,19 +265,21 @@ class StreamingServer:
             return False
         if await _ended_within(live, self.config.close_timeout_s):
             return False
-        if live.outcome is None:  # its connection is alive: a branch
+        if live.end.outcome is None:  # its connection is alive: a branch
             return True
         logger.info("resume of %s waits for its previous connection's checkpoint", session_id)
         if await _ended_within(live, self.config.shutdown_timeout_s):
             return False
         raise _busy(live.session_id, "is still ending on its previous connection")
 
-    async def end_session(self, session: LiveSession, outcome: Outcome, conn: Connection) -> None:
-        """Detach the session from its worker, checkpoint it and tell the client (see ``ending``)."""
-        await end_session(self, session, outcome, conn)
+    @property
+    def shutdown_timeout_s(self) -> float:
+        """How long an ending session waits for its worker (the bound of the end sequence)."""
+        return self.config.shutdown_timeout_s
 
-    def detach(self, session: LiveSession) -> tuple[bool, Admission]:
-        """Remove the session's job from its worker; returns (worker busy with it now, admission changes)."""
+    def detach(self, session: LiveSession) -> bool:
+        """Remove the session's job from its worker (telling the waiting ones their new positions); returns
+        whether the worker is busy with it now."""
         worker = self._worker_of.pop(session.job)
         in_use, admission = worker.scheduler.remove(session.job)
         self._by_job.pop(session.job, None)
@@ -289,7 +292,7 @@ class StreamingServer:
             if job in self._by_job:
                 self._by_job[job].queue_position = None
         self._update_gauges()
-        return in_use, admission
+        return in_use
 
     def forget(self, session: LiveSession) -> None:
         """Drop an ended session from the live registry (after its checkpoint: resumes wait for that)."""
@@ -308,7 +311,7 @@ class StreamingServer:
 
 async def _ended_within(session: LiveSession, timeout: float) -> bool:
     try:
-        await asyncio.wait_for(session.ended.wait(), timeout)
+        await asyncio.wait_for(session.end.ended.wait(), timeout)
     except TimeoutError:
         return False
     return True

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.datastructures import Headers
+from websockets.typing import Subprotocol
 
 from ltx2stream import codes
 from ltx2stream.errors import LTX2StreamError
 
-SUBPROTOCOL = "ltx2stream"
+SUBPROTOCOL = Subprotocol("ltx2stream")
 BEARER_SUBPROTOCOL_PREFIX = "bearer."
 
 __all__ = [
@@ -107,6 +108,6 @@ def check_access(path: str, headers: Headers, *, token: str | None, origins: Seq
     check_token(path, headers, token)
 
 
-def select_subprotocol(offered: Sequence[str]) -> str | None:
+def select_subprotocol(offered: Sequence[str]) -> Subprotocol | None:
     """Answer ``ltx2stream`` when offered (browsers require an answer once they offer any subprotocol)."""
     return SUBPROTOCOL if SUBPROTOCOL in offered else None

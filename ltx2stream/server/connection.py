@@ -2,8 +2,9 @@
 
 The reader decodes client messages and hands them to the session; the sender is the only task that writes to
 the socket, draining the connection's :class:`Outbox` with a timeout per send (a client that stops reading is
-closed with ``client.too_slow``). Every way a session ends goes through ``session.request_end`` and then
-``app.end_session``, which checkpoints the state and sends ``error``/``final`` where the client can hear them.
+closed with ``client.too_slow``). Every way a session ends goes through ``session.end.request`` and then
+``session.end.run`` (``server/ending.py``), which checkpoints the state and sends ``error``/``final`` where the
+client can hear them. The connection sees the server only through :class:`ConnectionServer`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -21,20 +22,39 @@ from ltx2stream import protocol as P
 from ltx2stream.codes import error_spec
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.server.auth import check_access
+from ltx2stream.server.config import ServerConfig
+from ltx2stream.server.ending import EndingServer, EndReason
 from ltx2stream.server.live import LiveSession
+from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import CloseRequest, Outbox
-
-if TYPE_CHECKING:
-    from ltx2stream.server.app import StreamingServer
 
 logger = logging.getLogger(__name__)
 FINAL_REASON_BY_CODE = {codes.SERVER_SHUTDOWN: "shutdown", codes.SESSION_TIMEOUT: "timeout"}
 
 
+class ConnectionServer(EndingServer, Protocol):
+    """What a connection needs from the server (``StreamingServer`` implements it)."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    @property
+    def metrics(self) -> ServerMetrics: ...
+
+    @property
+    def closing(self) -> asyncio.Event:
+        """Set when shutdown begins."""
+        ...
+
+    async def admit(self, msg: P.Open, outbox: Outbox) -> LiveSession:
+        """Turn a valid ``open`` into a queued or active session (raises LTX2StreamError to refuse it)."""
+        ...
+
+
 class Connection:
     """Drives one client connection from handshake to close."""
 
-    def __init__(self, app: StreamingServer, ws: ServerConnection) -> None:
+    def __init__(self, app: ConnectionServer, ws: ServerConnection) -> None:
         self.app, self.ws = app, ws
         self.outbox = Outbox(app.config.send_high_water, self._on_pressure)
         self.session: LiveSession | None = None
@@ -136,12 +156,11 @@ class Connection:
     async def _serve(self, session: LiveSession) -> None:
         reader = asyncio.create_task(self._read_loop(session), name="ltx2stream-reader")
         try:
-            await session.end_requested.wait()
+            await session.end.requested.wait()
         finally:
             if not reader.done():
                 reader.cancel()
-        assert session.outcome is not None
-        await self.app.end_session(session, session.outcome, self)
+        await session.end.run(self.app, self)
 
     async def _read_loop(self, session: LiveSession) -> None:
         limits = self.app.config.limits
@@ -154,12 +173,12 @@ class Connection:
                     await session.handle(msg)
                 except LTX2StreamError as e:
                     if P.is_fatal(e.code, accepted=True):
-                        session.request_end("failed", e)
+                        session.end.request(EndReason.FAILED, e)
                         return
                     self.send_error(e, accepted=True, request_id=request_id)
         except ConnectionClosed:
             pass
-        session.request_end("gone")
+        session.end.request(EndReason.GONE)
 
     async def _send_loop(self) -> None:
         timeout = self.app.config.slow_client_timeout_s
@@ -176,7 +195,7 @@ class Connection:
                 continue
             except ConnectionClosed:
                 if self.session is not None:
-                    self.session.request_end("gone")
+                    self.session.end.request(EndReason.GONE)
                 return
             self.outbox.sent(item)
             self.app.metrics.bytes_sent.inc(len(item.data))
@@ -188,4 +207,4 @@ class Connection:
         logger.warning("connection %s: client too slow, closing", self.ws.id)
         self.outbox.close_now(int(error_spec(codes.CLIENT_TOO_SLOW).close_code), "client too slow")
         if self.session is not None:
-            self.session.request_end("failed", error)
+            self.session.end.request(EndReason.FAILED, error)

@@ -3,8 +3,10 @@ client.
 
 Routes: ``GET /healthz`` (200 while the process and its workers live, 500 when a model host failed to load),
 ``GET /readyz`` (503 until every worker loaded and warmed its host, then 200), ``GET /metrics`` (Prometheus
-text; needs the bearer token when one is configured), ``GET /presets`` (JSON: the presets served and their default settings), ``GET /`` and static files of ``web_root`` (when
-present). A WebSocket upgrade on ``/`` or ``/ws`` continues to the handshake; on any other path it gets 404.
+text; needs the bearer token when one is configured), ``GET /presets`` (JSON: the presets served and their
+default settings), ``GET /`` and static files of ``web_root`` (when present). A WebSocket upgrade on ``/`` or
+``/ws`` continues to the handshake; on any other path it gets 404. The routes see the server only through
+:class:`HttpServer`.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import json
 import mimetypes
+from collections.abc import Sequence
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -22,10 +25,10 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from ltx2stream.server.auth import AccessDenied, check_token
+from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.metrics import CONTENT_TYPE as METRICS_TYPE
-
-if TYPE_CHECKING:
-    from ltx2stream.server.app import StreamingServer
+from ltx2stream.server.metrics import ServerMetrics
+from ltx2stream.server.worker import Worker
 
 WS_PATHS = ("/", "/ws")
 STATIC_TYPES = {".html", ".js", ".mjs", ".css", ".json", ".png", ".svg", ".ico", ".wasm", ".map"}
@@ -46,10 +49,28 @@ def response(status: int, body: bytes | str, content_type: str = "text/plain; ch
     return Response(status, HTTPStatus(status).phrase, headers, data)
 
 
+class HttpServer(Protocol):
+    """What the routes read from the server (``StreamingServer`` implements it)."""
+
+    @property
+    def config(self) -> ServerConfig: ...
+
+    @property
+    def metrics(self) -> ServerMetrics: ...
+
+    @property
+    def workers(self) -> Sequence[Worker]: ...
+
+    @property
+    def ready(self) -> bool:
+        """Every worker loaded and warmed its host."""
+        ...
+
+
 class HttpRoutes:
     """The ``process_request`` hook of one server."""
 
-    def __init__(self, app: StreamingServer) -> None:
+    def __init__(self, app: HttpServer) -> None:
         self.app = app
         root = app.config.web_root
         self.web_root = root.resolve() if root is not None and (root / "index.html").is_file() else None

@@ -8,6 +8,7 @@ Worker and encoder threads reach it through :class:`LoopEvents`, which posts eac
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import ProtocolError, SessionError
+from ltx2stream.server.ending import Checkpoint, EndReason, SessionEnd
 from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
 from ltx2stream.server.messages import segment_started, state_message
 from ltx2stream.server.metrics import ServerMetrics
@@ -35,15 +37,6 @@ FOLDED_INTO_DECODE = ("audio",)  # the generator's audio decode (audio VAE + voc
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """Why a session ends: ``stopped`` (client stop), ``failed`` (error), ``shutdown``, ``gone`` (client
-    left)."""
-
-    reason: str
-    error: BaseException | None = None
-
-
-@dataclass(frozen=True)
 class Services:
     """What every session shares: the store, the metrics and the protocol limits."""
 
@@ -53,7 +46,10 @@ class Services:
 
 
 class LiveSession:
-    """A session from ``accepted`` to ``final``; the connection ends it when ``end_requested`` is set."""
+    """A session from ``accepted`` to ``final``; its :class:`SessionEnd` (``end``) owns how it ends.
+
+    ``checkpoint`` is the state after the last delivered segment (``resumed``: the state it started from).
+    """
 
     def __init__(
         self,
@@ -61,41 +57,36 @@ class LiveSession:
         scheduler: Scheduler,
         outbox: Outbox,
         services: Services,
-        resumed: tuple[int, bytes, bool] | None = None,
+        resumed: Checkpoint | None = None,
     ) -> None:
         self.job, self.scheduler, self.outbox, self.services = job, scheduler, outbox, services
         self.session_id = job.session_id
         self.machine = SessionStateMachine(job.session_id)
         self.rate = RateLimiter(services.limits.steer_per_minute, services.limits.steer_burst)
         self.delivered = 0  # segments delivered on this connection
-        self.last_state: tuple[int, bytes] | None = resumed[:2] if resumed else None
-        self.state_stored = bool(resumed and resumed[2])  # last_state is already in the store under this id
-        self.released = asyncio.Event()
-        self.ended = asyncio.Event()
-        self.ending = False  # set by the ending sequence: worker products arriving later are dropped
-        self.tail_pending = False  # after stop: the encoder's audio tail has not reached the outbox yet
+        self.checkpoint: Checkpoint | None = resumed
+        self.released = asyncio.Event()  # the worker will not touch the job again
+        self.end = SessionEnd(self)
         self.media_seconds = 0.0
         self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
         self._seq = 0
         self._segment_first_queued: dict[int, float] = {}
-        self.outcome: Outcome | None = None  # why the session ends; set once
-        self.end_requested = asyncio.Event()
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
-    def send(self, msg: P.Message, **kwargs: object) -> None:
-        self.outbox.put(msg, **kwargs)  # type: ignore[arg-type]
+    def send(self, msg: P.Message, *, droppable: bool = False) -> None:
+        self.outbox.put(msg, droppable=droppable)
+
+    def _transition_by(self, command: str) -> None:
+        """Apply pause/resume/stop to the state machine and report the change."""
+        change = self.machine.command(command)
+        assert change is not None, command  # pause/resume/stop always transition (or raise)
+        self.send(state_message(change))
 
     def change(self, target: SessionState, reason: str | None = None) -> None:
         """Transition and report it (no-op when already there)."""
         if self.machine.state != target:
             self.send(state_message(self.machine.transition(target, reason)))
-
-    def request_end(self, reason: str, error: BaseException | None = None) -> None:
-        """Ask the connection to end the session (the first request wins)."""
-        if self.outcome is None:
-            self.outcome = Outcome(reason, error)
-            self.end_requested.set()
 
     def on_pressure(self, on: bool) -> None:
         """The outbox crossed its high-water mark (True) or drained below half of it (False)."""
@@ -119,19 +110,18 @@ class LiveSession:
             )
             self.send(P.SteerAck(applies_at=at, request_id=msg.request_id))
         elif isinstance(msg, P.Pause):
-            self.send(state_message(self.machine.command("pause")))  # type: ignore[arg-type]
+            self._transition_by("pause")
             self.job.set_hold(HOLD_CLIENT, True)
         elif isinstance(msg, P.Resume):
-            self.send(state_message(self.machine.command("resume")))  # type: ignore[arg-type]
+            self._transition_by("resume")
             self.job.set_hold(HOLD_CLIENT, False)
             self.scheduler.poke()
         elif isinstance(msg, P.Snapshot):
             await self._snapshot(msg)
         elif isinstance(msg, P.Stop):
-            self.send(state_message(self.machine.command("stop")))  # type: ignore[arg-type]
+            self._transition_by("stop")
             self.job.set_hold(HOLD_STOPPING, True)
-            self.tail_pending = self.job.end_media()
-            self.check_stop_done()
+            self.end.drain(tail_coming=self.job.end_media())
         else:
             raise ProtocolError(
                 f"{msg.type!r} is only allowed as the first message of a connection",
@@ -140,14 +130,16 @@ class LiveSession:
 
     async def _snapshot(self, msg: P.Snapshot) -> None:
         self.machine.command("snapshot")
-        if self.last_state is None:
+        checkpoint = self.checkpoint
+        if checkpoint is None:
             raise SessionError(
                 "snapshot: no segment was delivered yet", code=codes.SESSION_COMMAND_NOT_ALLOWED
             )
-        index, state = self.last_state
+        index, state = checkpoint.segment_index, checkpoint.state
         if msg.store:
             await asyncio.to_thread(self.services.store.save, self.session_id, index, state)
-            self.state_stored = True
+            if self.checkpoint is checkpoint:  # no newer segment was delivered meanwhile
+                self.checkpoint = dataclasses.replace(checkpoint, stored=True)
             self.services.metrics.states_saved.inc()
         self.send(
             P.SnapshotResult(
@@ -159,16 +151,6 @@ class LiveSession:
             )
         )
 
-    def check_stop_done(self) -> None:
-        """After ``stop``: once every started segment was delivered and the audio tail queued, end the
-        session."""
-        if (
-            self.machine.state == SessionState.STOPPING
-            and self.job.in_flight() == 0
-            and not self.tail_pending
-        ):
-            self.request_end("stopped")
-
     # ---- worker events (posted to the loop by LoopEvents) --------------------------------------------------
 
     def on_opening(self) -> None:
@@ -179,14 +161,14 @@ class LiveSession:
         self.send(P.Queued(position=position))
 
     def on_segment_started(self, plan: SegmentPlan) -> None:
-        if self.ending:
+        if not self.end.accepting:
             return
         if self.machine.state == SessionState.STARTING:
             self.change(SessionState.RUNNING, "first segment")
         self.send(segment_started(plan))
 
     def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
-        if self.ending:
+        if not self.end.accepting:
             return
         if stage in P.STAGES and total >= 1:
             self.send(
@@ -194,12 +176,12 @@ class LiveSession:
             )
 
     def on_media_init(self, mime: str, data: bytes) -> None:
-        if self.ending:
+        if not self.end.accepting:
             return
         self.send(P.MediaInit(mime=mime, data=data))
 
     def on_media(self, fragment: Fragment) -> None:
-        if self.ending:
+        if not self.end.accepting:
             return
         self._segment_first_queued.setdefault(fragment.segment, time.perf_counter())
         self.send(
@@ -216,7 +198,7 @@ class LiveSession:
         self.media_seconds += fragment.duration
 
     def on_segment_encoded(self, result: SegmentResult) -> None:
-        if self.ending:
+        if not self.end.accepting:
             return
         index = result.report.index
         first = self._segment_first_queued.pop(index, time.perf_counter())
@@ -237,25 +219,24 @@ class LiveSession:
         self.outbox.put_later("segment_done", build)
 
     def on_media_ended(self) -> None:
-        self.tail_pending = False
-        self.check_stop_done()
+        self.end.tail_queued()
 
     def on_cancelled(self, index: int) -> None:
         self.services.metrics.cancelled.inc()
 
     def on_failed(self, error: BaseException) -> None:
-        self.request_end("failed", error)
+        self.end.request(EndReason.FAILED, error)
 
     def on_released(self) -> None:
         self.released.set()
 
     def _delivered(self, result: SegmentResult, duration: float) -> None:
-        if self.ending:  # the checkpoint was taken already; this segment does not count
+        if not self.end.accepting:  # the checkpoint is being taken; this segment does not count
             return
         index = result.report.index
         self.job.delivered(index)
         self.scheduler.poke()
-        self.last_state, self.state_stored = (index, result.state), False
+        self.checkpoint = Checkpoint(index, result.state)
         self.delivered += 1
         m = self.services.metrics
         m.segments.inc()
@@ -265,7 +246,7 @@ class LiveSession:
         for stage, seconds in wire_timings(result.report.timings).items():
             m.stage_seconds.observe(seconds, stage=stage)
         m.stage_seconds.observe(result.encode_s, stage="encode")
-        self.check_stop_done()
+        self.end.check_drained()
 
 
 def wire_timings(reported: Mapping[str, float]) -> dict[str, float]:
