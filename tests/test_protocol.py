@@ -11,7 +11,7 @@ import pytest
 
 from ltx2stream import codes as registry
 from ltx2stream import protocol as P
-from ltx2stream.errors import ProtocolError, SessionError, StateError
+from ltx2stream.errors import ConfigError, ProtocolError, SessionError, StateError
 from ltx2stream.protocol import catalogue
 from ltx2stream.protocol.schema import field_specs
 from ltx2stream.server.messages import segment_started, state_message
@@ -379,6 +379,7 @@ def test_resume_from_state_blob_rejects_segment_index_and_limits_validate():
     with pytest.raises(ProtocolError):
         P.decode(12345, limits=SERVER_SIDE)  # type: ignore[arg-type]
     for bad in ({"sender": "browser"}, {"max_frames": 0}, {"min_fps": 30.0, "max_fps": 24.0}):
-        with pytest.raises(ValueError, match="ProtocolLimits"):
+        with pytest.raises(ConfigError, match="ProtocolLimits") as info:
             P.ProtocolLimits(**bad)  # type: ignore[arg-type]
+        assert info.value.code == "config.out_of_range"
     assert P.decode(bytearray(P.encode(P.Stop())), limits=SERVER_SIDE) == P.Stop()

@@ -9,6 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from ltx2stream import codes
+from ltx2stream.errors import ConfigError
+
 PROTOCOL_VERSION = 1
 MiB = 1 << 20
 MAX_SEED = (1 << 63) - 1
@@ -59,7 +62,10 @@ class ProtocolLimits:
 
     def __post_init__(self) -> None:
         if self.sender not in ("client", "server"):
-            raise ValueError(f"ProtocolLimits.sender must be 'client' or 'server'; got {self.sender!r}")
+            raise ConfigError(
+                f"ProtocolLimits.sender must be 'client' or 'server'; got {self.sender!r}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         for name in (
             "max_message_bytes",
             "max_prompt_chars",
@@ -73,9 +79,15 @@ class ProtocolLimits:
             "max_map_len",
         ):
             if getattr(self, name) <= 0:
-                raise ValueError(f"ProtocolLimits.{name} must be > 0; got {getattr(self, name)}")
+                raise ConfigError(
+                    f"ProtocolLimits.{name} must be > 0; got {getattr(self, name)}",
+                    code=codes.CONFIG_OUT_OF_RANGE,
+                )
         if not 0 < self.min_fps <= self.max_fps:
-            raise ValueError(f"ProtocolLimits fps range is empty: [{self.min_fps}, {self.max_fps}]")
+            raise ConfigError(
+                f"ProtocolLimits fps range is empty: [{self.min_fps}, {self.max_fps}]",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
 
     @property
     def max_str_bytes(self) -> int:
