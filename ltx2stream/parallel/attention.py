@@ -8,7 +8,11 @@
   H/P heads of q; the video keys/values go through ``tokens_to_heads``; the per-head outputs are joined with an
   all-gather over heads, so every rank ends with the full, identical audio update.
 
-Both compute exactly the per-head attention a single process computes; only the bytes move.
+* :class:`UlyssesQueryAttention` (video text cross-attention ``attn2`` and ``audio_to_video_attn``): the video
+  queries go tokens->heads, the replicated keys/values are cut to the rank's heads, the output goes back.
+
+All three compute exactly the per-head attention a single process computes (attention over all T queries and all
+keys of a head does not depend on how many heads run beside it); only the bytes move.
 """
 
 from __future__ import annotations
@@ -64,6 +68,32 @@ class UlyssesSelfAttention:
         out = local_attention(q_all, k_all, v_all, lay.mask, heads // world)  # [B, T, (H/P)*d]
         if lay.padded > t:
             out = torch.nn.functional.pad(out, (0, 0, 0, lay.padded - t))  # zero rows for padding tokens
+        return heads_to_tokens(out, heads, world, group)
+
+
+class UlyssesQueryAttention:
+    """Sharded queries (video) attending to replicated keys/values (text, audio): the queries go tokens->heads so
+    each rank attends for all T queries of its head group, exactly as one process does (CPU attention kernels do
+    not give row-independent results for different query counts), and the output goes back heads->tokens."""
+
+    def __init__(self, layout: _Layout, rank: int, world: int, group: Any) -> None:
+        self.layout, self.rank, self.world, self.group = layout, rank, world, group
+        self.calls = 0
+
+    def __call__(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, heads: int
+    ) -> torch.Tensor:
+        """q [B, S, H*d] own tokens, k and v [B, L, H*d] full -> [B, S, H*d]."""
+        assert mask is None, "cross-attention from video queries is unmasked"
+        lay, world, group = self.layout.get(), self.world, self.group
+        self.calls += 1
+        t = lay.tokens
+        width = k.shape[-1] // world  # (H/P)*d
+        own = slice(self.rank * width, (self.rank + 1) * width)
+        q_all = tokens_to_heads(q, heads, world, group)[:, :t]  # [B, T, (H/P)*d]
+        out = local_attention(q_all, k[..., own], v[..., own], None, heads // world)
+        if lay.padded > t:
+            out = torch.nn.functional.pad(out, (0, 0, 0, lay.padded - t))
         return heads_to_tokens(out, heads, world, group)
 
 

@@ -5,14 +5,16 @@ Per forward (the official multi-GPU scheme, ``docs/deploy.md`` and spec §2.2, o
 1. The video ``Modality`` is padded with zero tokens (latent, timesteps, positions: zeros) to a multiple of the
    world size P and sliced: rank r keeps tokens ``[r*S, (r+1)*S)``, S = T_pad / P. Audio and the text contexts are
    replicated (every rank computes the audio stream in full, identically).
-2. Every block's video self-attention (``attn1``) and the video keys/values of ``video_to_audio_attn`` run through
-   the Ulysses cores of :mod:`ltx2stream.parallel.attention` (installed on ``Attention.core`` for the duration of
-   the call). The self-attention mask is applied in full inside the core; padding tokens are never keys.
-   Everything else (text cross-attention, audio->video attention, FFNs, AdaLN, RoPE from own positions) is local.
+2. Every block's attentions that involve video tokens run through the Ulysses cores of
+   :mod:`ltx2stream.parallel.attention` (installed on ``Attention.core`` for the duration of the call): video
+   self-attention (``attn1``, full-sequence mask inside the core; padding tokens are never keys), the video keys/
+   values of ``video_to_audio_attn``, and the video queries of the text cross-attention (``attn2``) and of
+   ``audio_to_video_attn``. So every attention runs over all T video tokens per head, as in one process.
+   Everything else (FFNs, AdaLN, RoPE from own positions, projections, norms) is per token and local.
 3. The video velocities are gathered in rank order and the padding rows dropped.
 
-Every rank returns the same tensors; they equal the single-process forward up to float reassociation inside the
-per-rank matmuls (the tests hold them to 1e-6 relative in fp32).
+Every rank returns the same tensors, equal to the single-process forward (bit for bit on CPU in the tests; they
+hold it to 1e-6 relative in fp32, the issue's bound).
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from ltx2stream.models.transformer.attention import Attention, local_attention
 from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
 from ltx2stream.models.transformer.model import LTXAVModel
 from ltx2stream.models.transformer.precompute import StageCache, cached
-from ltx2stream.parallel.attention import TokenLayout, UlyssesKVAttention, UlyssesSelfAttention, _Layout
+from ltx2stream.parallel.attention import (
+    TokenLayout,
+    UlyssesKVAttention,
+    UlyssesQueryAttention,
+    UlyssesSelfAttention,
+    _Layout,
+)
 from ltx2stream.parallel.collectives import gather_tokens
 
 log = logging.getLogger(__name__)
@@ -48,10 +56,14 @@ class SequenceParallelTransformer(nn.Module):
     """Wraps an ``LTXAVModel`` with the same call signature; module paths (``get_submodule``, LoRA targets) are
     the wrapped model's. With a group of one rank it is the model itself."""
 
-    def __init__(self, model: LTXAVModel, group: Any = None) -> None:
+    def __init__(self, model: LTXAVModel, group: Any = None, *, exact_queries: bool = True) -> None:
+        """``exact_queries``: also run the text cross-attention and the audio->video attention over all video
+        queries per head (2 more all-to-alls each per block), which keeps the result bit-identical to one process;
+        False computes them on the local queries as the official code does (cheaper, equal up to rounding)."""
         super().__init__()
         self.model = model
         self.group = group
+        self.exact_queries = exact_queries
         self.world = dist.get_world_size(group) if dist.is_initialized() else 1
         self.rank = dist.get_rank(group) if dist.is_initialized() else 0
         cfg = model.config
@@ -68,6 +80,7 @@ class SequenceParallelTransformer(nn.Module):
         self._layout = _Layout()
         self._self_core = UlyssesSelfAttention(self._layout, self.world, group)
         self._kv_core = UlyssesKVAttention(self._layout, self.rank, self.world, group)
+        self._query_core = UlyssesQueryAttention(self._layout, self.rank, self.world, group)
 
     @property
     def config(self) -> Any:
@@ -120,16 +133,19 @@ class SequenceParallelTransformer(nn.Module):
     def _installed(self, layout: TokenLayout) -> Iterator[None]:
         blocks = list(self.model.transformer_blocks)
         self._layout.current = layout
+        cores: dict[str, Any] = {"attn1": self._self_core, "video_to_audio_attn": self._kv_core}
+        if self.exact_queries:
+            cores |= {"attn2": self._query_core, "audio_to_video_attn": self._query_core}
         for block in blocks:
-            _set_core(block.attn1, self._self_core)
-            _set_core(block.video_to_audio_attn, self._kv_core)
+            for name, core in cores.items():
+                _set_core(getattr(block, name), core)
         try:
             yield
         finally:
             self._layout.current = None
             for block in blocks:
-                _set_core(block.attn1, local_attention)
-                _set_core(block.video_to_audio_attn, local_attention)
+                for name in cores:
+                    _set_core(getattr(block, name), local_attention)
 
 
 def _set_core(module: Any, core: Any) -> None:
