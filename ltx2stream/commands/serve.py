@@ -66,6 +66,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     store.add_argument(
         "--store-ttl", type=float, default=d.store_ttl_s, help="seconds a stored session is kept"
     )
+    store.add_argument(
+        "--store",
+        default=None,
+        help="redis://host:port/db: a session store shared by replicas (default: --store-dir); docs/deploy.md",
+    )
+    store.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=d.lease_ttl_s,
+        help="seconds a dead replica keeps its sessions' leases",
+    )
     store.add_argument("--web-root", type=Path, default=d.web_root, help="directory served at / (if present)")
     model = p.add_argument_group("model host (passed to the host factory)")
     model.add_argument(
@@ -90,6 +101,15 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
     model.add_argument("--lora", type=Path, help="refine LoRA for stage 2")
     model.add_argument("--dtype", choices=sorted(DTYPES), help="weights dtype (default: the preset's)")
+    model.add_argument(
+        "--sp",
+        type=int,
+        default=1,
+        help="sequence-parallel ranks of the one worker (rank 0 serves; --device names each rank's device)",
+    )
+    model.add_argument(
+        "--sp-timeout", type=float, default=60.0, help="seconds a collective may wait before the turn fails"
+    )
     carry = p.add_argument_group("continuation (docs/continuation.md)")
     carry.add_argument("--carry-scheme", choices=("latent_carry", "keyframe_carry"), default="latent_carry")
     carry.add_argument("--carry-strength", type=float, default=1.0, help="strength of the carried latents")
@@ -110,7 +130,9 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_queue=args.max_queue,
         slow_client_timeout_s=args.slow_client_timeout,
         store_dir=args.store_dir,
+        store_url=args.store,
         store_ttl_s=args.store_ttl,
+        lease_ttl_s=args.lease_ttl,
         web_root=args.web_root,
         limits=ProtocolLimits(max_message_bytes=args.max_message_bytes, presets=_known_presets(args)),
     )
@@ -143,23 +165,43 @@ def load_factory(spec: str) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
-def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
-    """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no
-    files)."""
+def _options(args: argparse.Namespace) -> Any:
     from ltx2stream.session.controller import ContinuationOptions
-    from ltx2stream.session.host import PipelineHost
 
-    options = ContinuationOptions(
+    return ContinuationOptions(
         carry_strength=getattr(args, "carry_strength", 1.0),
         audio_context=getattr(args, "audio_context", 0),
         scheme=getattr(args, "carry_scheme", "latent_carry"),
     )
+
+
+def group_host(args: argparse.Namespace, devices: list[str]) -> ModelHost:
+    """``--sp N``: one ``GroupHost`` over N ranks (this process is rank 0; followers are spawned)."""
+    from ltx2stream.session.group import GroupHost, GroupSpec
+
+    spec = GroupSpec(
+        world=args.sp,
+        presets=tuple(args.presets or [DEFAULT_PRESET]),
+        paths=model_paths(args),
+        devices=tuple(devices),
+        dtype=dtype_of(args),
+        options=_options(args),
+        timeout_s=args.sp_timeout,
+    )
+    return GroupHost(spec)
+
+
+def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
+    """The default host factory: a ``PipelineHost`` for ``--preset`` on ``device`` (tiny presets need no
+    files)."""
+    from ltx2stream.session.host import PipelineHost
+
     return PipelineHost(
         tuple(args.presets or [DEFAULT_PRESET]),
         model_paths(args),
         device=device,
         dtype=dtype_of(args),
-        options=options,
+        options=_options(args),
     )
 
 
@@ -171,5 +213,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     factory = load_factory(args.host_factory)
+    if args.sp > 1:
+        if args.host_factory != DEFAULT_HOST_FACTORY:
+            raise ConfigError(
+                "--sp builds its own host; it cannot be combined with --host-factory",
+                code=codes.CONFIG_BAD_FACTORY,
+            )
+        cuda = torch.cuda.is_available()
+        devices = args.devices or [f"cuda:{r}" if cuda else "cpu" for r in range(args.sp)]
+        if len(devices) != args.sp:
+            raise ConfigError(
+                f"--sp {args.sp} needs {args.sp} --device values, got {len(devices)}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
+        return run(config, [functools.partial(group_host, args, devices)])
     devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
     return run(config, [functools.partial(factory, args, device) for device in devices])

@@ -18,7 +18,7 @@ from ltx2stream.server.streaming import EncoderFactory
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.state import SerializedState
 from ltx2stream.session.state_machine import MAX_SEED
-from ltx2stream.session.store import SessionStore
+from ltx2stream.session.store import StateStore
 
 PROBE_SAMPLE_RATE = (
     48_000  # only the video codec string depends on the settings; audio is mp4a.40.2 at any rate
@@ -45,7 +45,7 @@ def image_condition(image: P.Image | None) -> ImageCondition | None:
 
 
 async def load_resume(
-    resume: P.ResumeFrom | None, settings: SessionSettings, store: SessionStore
+    resume: P.ResumeFrom | None, settings: SessionSettings, store: StateStore
 ) -> ResumePoint | None:
     """Load and check the state named by ``open.resume_from`` (in a thread: disk, checksum).
 
@@ -58,7 +58,7 @@ async def load_resume(
     return await asyncio.to_thread(_load_resume, resume, settings, store)
 
 
-def _load_resume(resume: P.ResumeFrom, settings: SessionSettings, store: SessionStore) -> ResumePoint:
+def _load_resume(resume: P.ResumeFrom, settings: SessionSettings, store: StateStore) -> ResumePoint:
     if resume.session_id is not None:
         parsed = (
             store.load_latest(resume.session_id)

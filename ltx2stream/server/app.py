@@ -17,7 +17,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ltx2stream import codes
 from ltx2stream import protocol as P
-from ltx2stream.errors import ProtocolError, SessionError
+from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.server.admission import MimeCache, image_condition, load_resume, session_settings
 from ltx2stream.server.auth import select_subprotocol
 from ltx2stream.server.config import ServerConfig
@@ -32,7 +32,7 @@ from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
-from ltx2stream.session.store import SessionStore, new_session_id
+from ltx2stream.session.store import StateStore, new_session_id, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +52,11 @@ class StreamingServer:
             raise ValueError("StreamingServer needs at least one host factory (one per device)")
         self.config = config
         self.metrics = ServerMetrics()
-        self.store = SessionStore(
-            config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s
+        self.store: StateStore = open_store(
+            config.store_url or config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s
         )
-        self.services = Services(self.store, self.metrics, config.limits)
+        persist = config.persist_every_segment or config.store_url is not None
+        self.services = Services(self.store, self.metrics, config.limits, persist)
         self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
         self.workers = [
             Worker(
@@ -74,6 +75,7 @@ class StreamingServer:
         self.closing = asyncio.Event()  # set when shutdown begins
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._releases: set[asyncio.Task[None]] = set()  # lease releases after endings (awaited on shutdown)
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
@@ -98,6 +100,7 @@ class StreamingServer:
         )
         self._tasks = [asyncio.create_task(self._watch_loading(w)) for w in self.workers]
         self._tasks.append(asyncio.create_task(self._cleanup_store()))
+        self._tasks.append(asyncio.create_task(self._renew_leases()))
         logger.info("listening on %s:%d (%d worker(s))", c.host, self.port, len(self.workers))
 
     @property
@@ -107,8 +110,17 @@ class StreamingServer:
 
     @property
     def ready(self) -> bool:
-        """True once every worker's host is loaded and warmed (``/readyz``)."""
-        return all(w.ready for w in self.workers)
+        """True once every worker's host is loaded and warmed, and healthy; False while draining (``/readyz``)."""
+        return not self.closing.is_set() and all(w.ready for w in self.workers)
+
+    @property
+    def not_ready_reason(self) -> str:
+        """Why ``/readyz`` answers 503: draining, unhealthy (a lost rank, a failed host) or loading."""
+        if self.closing.is_set():
+            return "draining"
+        if any(w.error is not None or (w.host is not None and not w.ready) for w in self.workers):
+            return "unhealthy"
+        return "loading"
 
     async def shutdown(self) -> None:
         """Stop accepting, checkpoint and close every session (``final`` reason ``shutdown``), stop
@@ -133,6 +145,8 @@ class StreamingServer:
                 await asyncio.wait_for(self._server.wait_closed(), deadline)
             except TimeoutError:
                 self._server.close(close_connections=True)
+        if self._releases:  # drained sessions' leases go back before we exit: survivors resume them at once
+            await asyncio.wait(set(self._releases), timeout=deadline)
         for task in self._tasks:
             task.cancel()
         stopped = await asyncio.gather(*(asyncio.to_thread(w.stop, deadline) for w in self.workers))
@@ -158,6 +172,34 @@ class StreamingServer:
             except OSError:
                 logger.exception("store cleanup failed")
 
+    async def _renew_leases(self) -> None:
+        """Keep the lease of every live session (a third of the lease TTL between renewals)."""
+        while True:
+            await asyncio.sleep(self.config.lease_ttl_s / 3)
+            for session_id in list(self.sessions):
+                try:
+                    kept = await asyncio.to_thread(
+                        self.store.renew_lease, session_id, self.config.replica, self.config.lease_ttl_s
+                    )
+                except LTX2StreamError:
+                    logger.exception("lease renewal of %s failed", session_id)
+                    continue
+                if not kept and session_id in self.sessions:
+                    logger.warning("session %s: lease lost; taking it again", session_id)
+                    await self._take_lease(session_id)
+
+    async def _take_lease(self, session_id: str) -> bool:
+        return await asyncio.to_thread(
+            self.store.acquire_lease, session_id, self.config.replica, self.config.lease_ttl_s
+        )
+
+    async def release_lease(self, session_id: str) -> None:
+        """Give the session's lease back once its checkpoint is stored (another replica may resume it)."""
+        try:
+            await asyncio.to_thread(self.store.release_lease, session_id, self.config.replica)
+        except LTX2StreamError:
+            logger.exception("releasing the lease of %s failed (it runs out by itself)", session_id)
+
     async def _handle(self, ws: ServerConnection) -> None:
         self.metrics.connections.inc()
         try:
@@ -177,9 +219,15 @@ class StreamingServer:
         worker = self._pick_worker(settings.preset)
         wanted = msg.resume_from.session_id if msg.resume_from else None
         still_live = await self._wait_until_ended(wanted)  # its checkpoint must be written before we load
+        if wanted is not None and not still_live and not await self._take_lease(wanted):
+            raise _busy(wanted, "runs on another replica")  # its lease runs out if that replica died
         try:
             resume = await load_resume(msg.resume_from, settings, self.store)
-        except SessionError as e:
+        except LTX2StreamError as e:
+            if wanted is not None and not still_live:
+                await self.release_lease(wanted)
+            if not isinstance(e, SessionError):
+                raise
             if (
                 still_live and e.code == codes.SESSION_NOT_FOUND
             ):  # nothing stored to branch from: not "not found"
@@ -189,6 +237,8 @@ class StreamingServer:
         if self.closing.is_set():
             raise SessionError("the server is shutting down", code=codes.SERVER_SHUTDOWN)
         session_id = wanted if wanted is not None and not still_live else new_session_id()
+        if session_id != wanted:
+            await self._take_lease(session_id)  # a fresh id: nobody else holds it
         start = resume.segment_index + 1 if resume else 0
         seed = resume.next_seed if resume else settings.seed
         schedule = SteeringSchedule(msg.prompt, seed, lookahead=msg.lookahead, start_index=start)
@@ -298,6 +348,10 @@ class StreamingServer:
         """Drop an ended session from the live registry (after its checkpoint: resumes wait for that)."""
         if self.sessions.get(session.session_id) is session:
             del self.sessions[session.session_id]
+        # after its checkpoint: another replica may take the session over now
+        task = asyncio.get_running_loop().create_task(self.release_lease(session.session_id))
+        self._releases.add(task)
+        task.add_done_callback(self._releases.discard)
 
     def _update_gauges(self) -> None:
         active = waiting = 0

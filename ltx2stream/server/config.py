@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +32,9 @@ class ServerConfig:
     close_timeout_s: websockets keepalive and closing handshake. shutdown_timeout_s: how long a graceful
     shutdown waits for sessions to checkpoint and close. Storage and media: store_dir: where continuation
     states are kept (``SessionStore``); store_ttl_s, store_keep_last as there. store_cleanup_interval_s: how
-    often expired states are removed. encode_threads: threads of the shared encoder pool (PyAV releases the
+    often expired states are removed. store_url: ``redis://`` URL of a store shared by several replicas (then
+    states are also saved after every delivered segment, and each session holds a lease of ``lease_ttl_s``
+    renewed while it runs, owner ``replica``); persist_every_segment: that per-segment save with a directory. encode_threads: threads of the shared encoder pool (PyAV releases the
     GIL). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
@@ -49,6 +53,10 @@ class ServerConfig:
     close_timeout_s: float = 5.0
     shutdown_timeout_s: float = 15.0
     store_dir: Path = Path("ltx2stream-sessions")
+    store_url: str | None = None  # redis://host:port/db: a store shared by replicas (docs/deploy.md)
+    persist_every_segment: bool = False  # save after every delivered segment (always with store_url)
+    lease_ttl_s: float = 15.0  # session leases (one replica per session); a dead replica's run out after this
+    replica: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     store_ttl_s: float = 24 * 3600.0
     store_keep_last: int = 4
     store_cleanup_interval_s: float = 300.0
@@ -66,6 +74,7 @@ class ServerConfig:
             "close_timeout_s",
             "shutdown_timeout_s",
             "store_ttl_s",
+            "lease_ttl_s",
             "store_keep_last",
             "store_cleanup_interval_s",
             "encode_threads",

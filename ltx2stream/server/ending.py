@@ -191,6 +191,8 @@ class SessionEnd:
         self._enter(EndPhase.DETACHING)
         try:
             await self._detach(server, cancel=outcome.reason != EndReason.STOPPED)
+            if session.persisting is not None:  # a per-segment save in flight lands before the checkpoint
+                await asyncio.wait([session.persisting], timeout=server.shutdown_timeout_s)
             self._enter(EndPhase.CHECKPOINTING)
             resumable = await self._checkpoint()
             self._enter(EndPhase.NOTIFYING)

@@ -63,7 +63,12 @@ class HttpServer(Protocol):
 
     @property
     def ready(self) -> bool:
-        """Every worker loaded and warmed its host."""
+        """Every worker loaded and warmed its host, all healthy, not draining."""
+        ...
+
+    @property
+    def not_ready_reason(self) -> str:
+        """``loading``, ``draining`` or ``unhealthy`` (the body of a 503 ``/readyz``)."""
         ...
 
 
@@ -83,7 +88,11 @@ class HttpRoutes:
         if path == "/healthz":
             return self._healthz()
         if path == "/readyz":
-            return response(200, "ready\n") if self.app.ready else response(503, "loading\n")
+            return (
+                response(200, "ready\n")
+                if self.app.ready
+                else response(503, f"{self.app.not_ready_reason}\n")
+            )
         if path == "/metrics":
             return self._metrics(request)
         if path == "/presets":

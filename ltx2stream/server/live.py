@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ltx2stream import codes
 from ltx2stream import protocol as P
-from ltx2stream.errors import ProtocolError, SessionError
+from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.server.ending import Checkpoint, EndReason, SessionEnd
 from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
 from ltx2stream.server.messages import segment_started, state_message
@@ -29,7 +29,7 @@ from ltx2stream.session.state_machine import (
     SessionState,
     SessionStateMachine,
 )
-from ltx2stream.session.store import SessionStore
+from ltx2stream.session.store import StateStore
 
 logger = logging.getLogger(__name__)
 TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode")
@@ -40,9 +40,10 @@ FOLDED_INTO_DECODE = ("audio",)  # the generator's audio decode (audio VAE + voc
 class Services:
     """What every session shares: the store, the metrics and the protocol limits."""
 
-    store: SessionStore
+    store: StateStore
     metrics: ServerMetrics
     limits: P.ProtocolLimits
+    persist_every_segment: bool = False  # save each delivered segment's state at once (kill -9 loses nothing)
 
 
 class LiveSession:
@@ -67,6 +68,9 @@ class LiveSession:
         self.checkpoint: Checkpoint | None = resumed
         self.released = asyncio.Event()  # the worker will not touch the job again
         self.end = SessionEnd(self)
+        self.persisting: asyncio.Task[None] | None = (
+            None  # per-segment save in flight (persist_every_segment)
+        )
         self.media_seconds = 0.0
         self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
         self._seq = 0
@@ -230,6 +234,18 @@ class LiveSession:
     def on_released(self) -> None:
         self.released.set()
 
+    async def _persist(self, checkpoint: Checkpoint) -> None:
+        """Store a just-delivered segment's state (the ending's checkpoint then has nothing to add)."""
+        index = checkpoint.segment_index
+        try:
+            await asyncio.to_thread(self.services.store.save, self.session_id, index, checkpoint.state)
+        except (LTX2StreamError, OSError, ValueError):
+            logger.exception("session %s: storing segment %d failed", self.session_id, index)
+            return
+        self.services.metrics.states_saved.inc()
+        if self.checkpoint is checkpoint:  # no newer segment was delivered meanwhile
+            self.checkpoint = dataclasses.replace(checkpoint, stored=True)
+
     def _delivered(self, result: SegmentResult, duration: float) -> None:
         if not self.end.accepting:  # the checkpoint is being taken; this segment does not count
             return
@@ -238,6 +254,8 @@ class LiveSession:
         self.scheduler.poke()
         self.checkpoint = Checkpoint(index, result.state)
         self.delivered += 1
+        if self.services.persist_every_segment:
+            self.persisting = asyncio.create_task(self._persist(self.checkpoint))
         m = self.services.metrics
         m.segments.inc()
         m.media_seconds.inc(duration)

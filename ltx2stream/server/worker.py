@@ -51,8 +51,9 @@ class Worker:
 
     @property
     def ready(self) -> bool:
-        """True once the host is loaded and warmed."""
-        return self.loaded.is_set() and self.error is None
+        """True once the host is loaded and warmed, and while it reports itself healthy (a sequence-parallel
+        host stops being healthy when a rank is lost)."""
+        return self.loaded.is_set() and self.error is None and bool(getattr(self.host, "healthy", True))
 
     @property
     def current_session_id(self) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import torch
 
@@ -36,6 +37,7 @@ class PipelineHost:
         device: torch.device | str = "cpu",
         dtype: torch.dtype | None = None,
         options: ContinuationOptions = DEFAULT_OPTIONS,
+        group: Any = None,
     ) -> None:
         if not presets:
             raise ConfigError("a host needs at least one preset", code=codes.CONFIG_NO_PRESET)
@@ -46,6 +48,7 @@ class PipelineHost:
         self.device = device
         self.dtype = dtype
         self.options = options
+        self.group = group  # a sequence-parallel process group (session/group.py), or None
         self._components: dict[str, Components] = {}
         self._pipelines: dict[str, LTX2Pipeline] = {}
         self._lock = threading.Lock()
@@ -61,11 +64,35 @@ class PipelineHost:
                 preset = get_preset(preset_name)
                 key = f"tiny-{preset.flavour}" if preset.tiny else "files"
                 if key not in self._components:
-                    self._components[key] = components_for_preset(
-                        preset_name, self.paths, device=self.device, dtype=self.dtype
+                    self._components[key] = self._parallel(
+                        components_for_preset(preset_name, self.paths, device=self.device, dtype=self.dtype)
                     )
                 self._pipelines[preset_name] = LTX2Pipeline(self._components[key], preset)
             return self._pipelines[preset_name]
+
+    def join_group(self, group: Any) -> None:
+        """Split the transformer of every loaded (and later loaded) model over ``group``'s ranks."""
+        with self._lock:
+            self.group = group
+            for key, components in self._components.items():
+                self._components[key] = self._parallel(components)
+            self._pipelines.clear()  # rebuilt on next use around the wrapped transformer
+
+    def load(self) -> None:
+        """Load every preset's models now (no generation)."""
+        for name in self.presets:
+            self.pipeline(name)
+
+    def _parallel(self, components: Components) -> Components:
+        """With a group: the transformer split over its ranks, the text encoded on its first rank."""
+        if self.group is None:
+            return components
+        from ltx2stream.parallel import SequenceParallelTransformer
+
+        model: Any = components.transformer  # an LTXAVModel
+        components.transformer = SequenceParallelTransformer(model, self.group)
+        components.group = self.group
+        return components
 
     def warm_up(self) -> None:
         """Load every preset's models and run one smallest generation + decode through every stage, so kernels,
