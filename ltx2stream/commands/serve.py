@@ -111,7 +111,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--sp-timeout", type=float, default=60.0, help="seconds a collective may wait before the turn fails"
     )
     carry = p.add_argument_group("continuation (docs/continuation.md)")
-    carry.add_argument("--carry-scheme", choices=("latent_carry", "keyframe_carry"), default="latent_carry")
+    carry.add_argument(
+        "--carry-scheme", choices=("latent_carry", "keyframe_carry", "reencode"), default="latent_carry"
+    )
     carry.add_argument("--carry-strength", type=float, default=1.0, help="strength of the carried latents")
     carry.add_argument("--audio-context", type=int, default=0, help="extra audio latents carried")
     p.set_defaults(func=run_serve)

@@ -41,7 +41,7 @@ from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import VIDEO_TIME_SCALE
 
 log = logging.getLogger(__name__)
-SCHEMES = ("latent_carry", "keyframe_carry")
+SCHEMES = ("latent_carry", "keyframe_carry", "reencode")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class ContinuationOptions:
     optional conditioning noise (std of Gaussian noise mixed into the carried latents; 0 keeps them exact), and the
     scheme: ``latent_carry`` (default) writes the tail into canvas frames 1..k; ``keyframe_carry`` appends it as
     extra tokens at the same positions (docs/continuation.md), so canvas frames 1..k are regenerated while
-    attending to it."""
+    attending to it; ``reencode`` (the decode -> re-encode baseline) VAE-encodes the carried span's decoded pixels
+    again and writes those latents in place."""
 
     carry_strength: float = 1.0
     audio_context: int = 0
@@ -132,11 +133,11 @@ class SessionController:
         result = self.pipeline.generate_latents(
             self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
         )
-        frames, anchor = self._emit_video(n, result, sink)
+        frames, span = self._emit_video(n, result, sink)
         clock.mark("decode")
         samples = self._emit_audio(n, result, sink)
         clock.mark("audio")
-        self._state = self._next_state(n, request, result, anchor)
+        self._state = self._next_state(n, request, result, span)
         self.last_result = result
         return SegmentReport(n, request.prompt, request.seed, frames, samples, clock.timings)
 
@@ -217,18 +218,20 @@ class SessionController:
     def _emit_video(
         self, n: int, result: GenerationResult, sink: SegmentSink
     ) -> tuple[int, np.ndarray | None]:
+        """Pushes the new frames; returns their count and the carried span's pixels (the anchor frame and the
+        8k frames after it, [1 + 8k, H, W, 3]; None if the decoder stopped short)."""
         first, anchor_at = self.timeline.first_new_frame(n), self.timeline.anchor_index
-        index, sent, anchor = 0, 0, None
+        index, sent, span = 0, 0, []
         for chunk in self.pipeline.decode_video(result.video_latent):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
-            if index <= anchor_at < index + f:
-                anchor = chunk[anchor_at - index].copy()
+            if index + f > anchor_at:
+                span.append(chunk[max(anchor_at - index, 0) :].copy())
             lo = max(first - index, 0)
             if lo < f:
                 sink.video(chunk[lo:])
                 sent += f - lo
             index += f
-        return sent, anchor
+        return sent, (np.concatenate(span) if span else None)
 
     def _emit_audio(self, n: int, result: GenerationResult, sink: SegmentSink) -> int:
         decoded = self.pipeline.decode_audio(result.audio_latent)
@@ -247,18 +250,31 @@ class SessionController:
         return b - a
 
     def _next_state(
-        self, n: int, req: SegmentRequest, result: GenerationResult, anchor: np.ndarray | None
+        self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None
     ) -> ContinuationState:
         t, s = self.timeline, self.settings
         tensors: dict[str, torch.Tensor] = {}
         k = s.overlap
-        if k and anchor is not None:
-            tensors["stage1_tail"] = result.stage1.video_latent()[:, :, -k:].float().clone()
+        if k and span is not None:
             g1 = result.stage1.grid
-            tensors["anchor1"] = self.pipeline.images.encode_frames(anchor, g1.height, g1.width).float()
-            if result.stage2 is not None:
-                tensors["stage2_tail"] = result.stage2.video_latent()[:, :, -k:].float().clone()
-                tensors["anchor2"] = self.pipeline.images.encode_frames(anchor, s.height, s.width).float()
+            if self.options.scheme == "reencode":
+                # decode -> re-encode: the carried span's pixels (anchor + 8k frames) VAE-encoded again at each
+                # stage's size; the causal encoder's latent 0 is the anchor, latents 1..k the tail
+                sizes = {"1": (g1.height, g1.width), "2": (s.height, s.width)}
+                for stage in ("1", "2") if result.stage2 is not None else ("1",):
+                    latent = self.pipeline.images.encode_frames(
+                        span, *sizes[stage]
+                    ).float()  # (1, C, 1 + k, h, w)
+                    tensors[f"anchor{stage}"] = latent[:, :, :1].clone()
+                    tensors[f"stage{stage}_tail"] = latent[:, :, 1:].clone()
+            else:
+                tensors["stage1_tail"] = result.stage1.video_latent()[:, :, -k:].float().clone()
+                tensors["anchor1"] = self.pipeline.images.encode_frames(span[0], g1.height, g1.width).float()
+                if result.stage2 is not None:
+                    tensors["stage2_tail"] = result.stage2.video_latent()[:, :, -k:].float().clone()
+                    tensors["anchor2"] = self.pipeline.images.encode_frames(
+                        span[0], s.height, s.width
+                    ).float()
             lo = t.audio_canvas_start(n + 1) - t.audio_canvas_start(n)
             hi = t.audio_carry_end(n + 1) - t.audio_canvas_start(n)
             tensors["audio_tail"] = result.audio_latent[:, :, lo:hi].float().clone()
