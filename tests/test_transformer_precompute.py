@@ -17,6 +17,7 @@ from ltx2stream.models.transformer import (
     tiny_transformer_config,
 )
 from ltx2stream.models.transformer.modality import Modality
+from ltx2stream.models.transformer.rope import RopeTable, apply_rope, with_rotation
 
 # (flavour, use_prompt_adaln_single): LTX-2, LTX-2.3, and the LTX-2.5 switch that makes the text K/V static
 VARIANTS = [("ltx2", True), ("ltx2.3", True), ("ltx2.3", False)]
@@ -109,3 +110,16 @@ def test_entries_are_keyed_by_tensor_identity() -> None:
     for t in (a, b, a):
         cache.get("x", (t,), lambda t=t: calls.append(t) or t + 1)
     assert len(calls) == 2 and len(cache) == 2 and (cache.hits, cache.misses) == (1, 2)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_full_width_rotation_is_bit_identical_to_the_split_rotation(dtype: torch.dtype) -> None:
+    """apply_rope through the table's full-width layout gives exactly the split-layout result."""
+    g = torch.Generator().manual_seed(3)
+    heads, d, tokens = 4, 16, 37
+    angles = torch.randn(2, heads, tokens, d // 2, generator=g) * 7
+    table = RopeTable(angles.cos().to(dtype), angles.sin().to(dtype), "split")
+    x = (torch.randn(2, tokens, heads * d, generator=g) * 3).to(dtype)
+    fast = with_rotation(table)
+    assert fast.rotation is not None and table.rotation is None
+    assert torch.equal(apply_rope(x, table), apply_rope(x, fast))

@@ -13,7 +13,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ltx2stream.models.timestep import CombinedTimestepEmbedding
+from ltx2stream.models.timestep import CombinedTimestepEmbedding, timestep_sinusoid
+
+
+def timestep_features(scaled_sigma: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """The sinusoid every AdaLN embeds: any shape -> [N, 256] in ``dtype`` (as ``CombinedTimestepEmbedding``)."""
+    return timestep_sinusoid(scaled_sigma.reshape(-1)).to(dtype)
 
 
 class AdaLayerNormSingle(nn.Module):
@@ -26,10 +31,18 @@ class AdaLayerNormSingle(nn.Module):
         self.silu = nn.SiLU()
         self.linear = nn.Linear(dim, coefficient * dim)
 
-    def forward(self, scaled_sigma: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """[B, T] or [B] -> (modulation [B, T|1, n*D], embedded timestep [B, T|1, D])."""
+    def forward(
+        self, scaled_sigma: torch.Tensor, dtype: torch.dtype, *, features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, T] or [B] -> (modulation [B, T|1, n*D], embedded timestep [B, T|1, D]).
+
+        ``features``: ``timestep_features(scaled_sigma, dtype)`` when the caller already has them (two AdaLNs
+        of one stream read the same sigmas).
+        """
         batch = scaled_sigma.shape[0]
-        embedded = self.emb(scaled_sigma.reshape(-1), dtype)  # [B*T, D]
+        if features is None:
+            features = timestep_features(scaled_sigma, dtype)
+        embedded = self.emb.timestep_embedder(features)  # [B*T, D]
         modulation = self.linear(self.silu(embedded))  # [B*T, n*D]
         return modulation.view(batch, -1, modulation.shape[-1]), embedded.view(batch, -1, embedded.shape[-1])
 
@@ -44,6 +57,16 @@ def ada_rows(
     ]  # [B, T, n*D] -> [B, T, r, D]
     values = table[rows].to(device=mod.device, dtype=mod.dtype)[None, None] + mod
     return values.unbind(dim=2)
+
+
+def ada_all(table: nn.Parameter | torch.Tensor, modulation: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Every row of ``table`` [n, D] + ``modulation`` [B, T, n*D] at once; n tensors [B, T, D].
+
+    The same sums as ``ada_rows`` row by row (one add instead of one per group of rows).
+    """
+    n, dim = table.shape
+    mod = modulation.view(modulation.shape[0], modulation.shape[1], n, dim)  # [B, T, n*D] -> [B, T, n, D]
+    return (table.to(device=mod.device, dtype=mod.dtype)[None, None] + mod).unbind(dim=2)
 
 
 def modulate(x_normed: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ltx2stream.models.transformer.adaln import ada_rows, modulate, rms
+from ltx2stream.models.transformer.adaln import ada_all, ada_rows, modulate, rms
 from ltx2stream.models.transformer.attention import Attention, FeedForward
 from ltx2stream.models.transformer.config import TransformerConfig
 from ltx2stream.models.transformer.precompute import StageCache
@@ -116,26 +116,23 @@ class BasicAVTransformerBlock(nn.Module):
         self, video: StreamArgs | None, audio: StreamArgs | None, skips: BlockSkips = BlockSkips()
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """Returns the updated hidden tokens (vx, ax); a stream that is None stays None."""
-        vx = (
-            self._self_and_text(self._stream(False), video, skips.video_self_attn)
-            if video is not None
-            else None
-        )
-        ax = (
-            self._self_and_text(self._stream(True), audio, skips.audio_self_attn)
-            if audio is not None
-            else None
-        )
+        vm, am = self._stream(False), self._stream(True)
+        vrows = ada_all(vm.table, video.modulation) if video is not None else ()  # table rows + modulation
+        arows = ada_all(am.table, audio.modulation) if audio is not None else ()
+        vx = self._self_and_text(vm, video, vrows, skips.video_self_attn) if video is not None else None
+        ax = self._self_and_text(am, audio, arows, skips.audio_self_attn) if audio is not None else None
         if video is not None and audio is not None:
             assert vx is not None and ax is not None
             vx, ax = self._audio_video(video, audio, vx, ax, skips)
-        vx = self._feed_forward(self._stream(False), video, vx) if video is not None else None
-        ax = self._feed_forward(self._stream(True), audio, ax) if audio is not None else None
+        vx = self._feed_forward(vm, vrows, vx) if video is not None else None
+        ax = self._feed_forward(am, arows, ax) if audio is not None else None
         return vx, ax
 
-    def _self_and_text(self, m: _Stream, args: StreamArgs, skip_self: bool) -> torch.Tensor:
+    def _self_and_text(
+        self, m: _Stream, args: StreamArgs, rows: tuple[torch.Tensor, ...], skip_self: bool
+    ) -> torch.Tensor:
         eps = self.norm_eps
-        shift, scale, gate = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_MSA)
+        shift, scale, gate = rows[SHIFT_SCALE_GATE_MSA]
         attn = m.attn1(
             modulate(rms(args.x, eps), scale, shift),
             pe=args.pe,
@@ -148,7 +145,7 @@ class BasicAVTransformerBlock(nn.Module):
             kv = self._stage_text_kv(m, args, lambda: args.context)
             return x + m.attn2(normed, context=args.context, kv=kv)
         assert m.prompt_table is not None
-        shift_q, scale_q, gate_q = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_Q)
+        shift_q, scale_q, gate_q = rows[SHIFT_SCALE_GATE_Q]
         query = modulate(normed, scale_q, shift_q)
         if args.prompt_modulation is not None:
             shift_kv, scale_kv = ada_rows(m.prompt_table, args.prompt_modulation, slice(0, 2))
@@ -174,23 +171,30 @@ class BasicAVTransformerBlock(nn.Module):
     def _audio_video(
         self, video: StreamArgs, audio: StreamArgs, vx0: torch.Tensor, ax0: torch.Tensor, skips: BlockSkips
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        if skips.a2v and skips.v2a:
+            return vx0, ax0
         vx, ax = vx0, ax0
+        vtable, atable = self.scale_shift_table_a2v_ca_video, self.scale_shift_table_a2v_ca_audio
+        # Both directions read one snapshot: normalise it once and add each stream's table rows once.
+        vn, an = rms(vx0, self.norm_eps), rms(ax0, self.norm_eps)
+        vrows, arows = self._av_rows(vtable, video), self._av_rows(atable, audio)
         if not skips.a2v:  # query video, key/value audio
-            q = self._av_input(self.scale_shift_table_a2v_ca_video, video, vx0, SCALE_SHIFT_A2V)
-            kv = self._av_input(self.scale_shift_table_a2v_ca_audio, audio, ax0, SCALE_SHIFT_A2V)
-            gate = self._av_gate(self.scale_shift_table_a2v_ca_video, video)
+            q = modulate(vn, *vrows[SCALE_SHIFT_A2V])
+            kv = modulate(an, *arows[SCALE_SHIFT_A2V])
+            gate = self._av_gate(vtable, video)
             vx = vx0 + self.audio_to_video_attn(q, context=kv, pe=video.cross_pe, k_pe=audio.cross_pe) * gate
         if not skips.v2a:  # query audio, key/value video
-            q = self._av_input(self.scale_shift_table_a2v_ca_audio, audio, ax0, SCALE_SHIFT_V2A)
-            kv = self._av_input(self.scale_shift_table_a2v_ca_video, video, vx0, SCALE_SHIFT_V2A)
-            gate = self._av_gate(self.scale_shift_table_a2v_ca_audio, audio)
+            q = modulate(an, *arows[SCALE_SHIFT_V2A])
+            kv = modulate(vn, *vrows[SCALE_SHIFT_V2A])
+            gate = self._av_gate(atable, audio)
             ax = ax0 + self.video_to_audio_attn(q, context=kv, pe=audio.cross_pe, k_pe=video.cross_pe) * gate
         return vx, ax
 
-    def _av_input(self, table: nn.Parameter, args: StreamArgs, x: torch.Tensor, rows: slice) -> torch.Tensor:
+    @staticmethod
+    def _av_rows(table: nn.Parameter, args: StreamArgs) -> tuple[torch.Tensor, ...]:
+        """(scale_a2v, shift_a2v, scale_v2a, shift_v2a) of one stream, each [B, T, D]."""
         assert args.cross_scale_shift is not None
-        scale, shift = ada_rows(table[:AV_SCALE_SHIFT_ROWS], args.cross_scale_shift, rows)
-        return modulate(rms(x, self.norm_eps), scale, shift)
+        return ada_all(table[:AV_SCALE_SHIFT_ROWS], args.cross_scale_shift)
 
     @staticmethod
     def _av_gate(table: nn.Parameter, args: StreamArgs) -> torch.Tensor:
@@ -198,7 +202,9 @@ class BasicAVTransformerBlock(nn.Module):
         (gate,) = ada_rows(table[AV_SCALE_SHIFT_ROWS:], args.cross_gate, slice(0, 1))
         return gate
 
-    def _feed_forward(self, m: _Stream, args: StreamArgs, x: torch.Tensor | None) -> torch.Tensor:
+    def _feed_forward(
+        self, m: _Stream, rows: tuple[torch.Tensor, ...], x: torch.Tensor | None
+    ) -> torch.Tensor:
         assert x is not None
-        shift, scale, gate = ada_rows(m.table, args.modulation, SHIFT_SCALE_GATE_MLP)
+        shift, scale, gate = rows[SHIFT_SCALE_GATE_MLP]
         return x + m.ff(modulate(rms(x, self.norm_eps), scale, shift)) * gate

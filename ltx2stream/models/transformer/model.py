@@ -22,13 +22,13 @@ from torch import nn
 
 from ltx2stream import codes
 from ltx2stream.errors import InputError
-from ltx2stream.models.transformer.adaln import AdaLayerNormSingle
+from ltx2stream.models.transformer.adaln import AdaLayerNormSingle, timestep_features
 from ltx2stream.models.transformer.attention import CaptionProjection
 from ltx2stream.models.transformer.block import BasicAVTransformerBlock, BlockSkips, StreamArgs
 from ltx2stream.models.transformer.config import TransformerConfig
 from ltx2stream.models.transformer.modality import Modality, Perturbations, attention_mask_bias
 from ltx2stream.models.transformer.precompute import StageCache, cached
-from ltx2stream.models.transformer.rope import RopeTable, rope_table
+from ltx2stream.models.transformer.rope import RopeTable, rope_table, with_rotation
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,9 @@ class LTXAVModel(nn.Module):
         if not audio:
             x = self._add_keyframes_embedding(x, m.keyframes_mask)
         tsm = cfg.timestep_scale_multiplier
-        modulation, embedded = parts.adaln(m.timesteps.float() * tsm, dtype)
+        scaled = m.timesteps.float() * tsm  # per-token sigma * 1000
+        features = timestep_features(scaled, dtype)  # shared by this stream's two per-token AdaLNs
+        modulation, embedded = parts.adaln(scaled, dtype, features=features)
         context = m.context.to(dtype)
         caption = parts.caption
         if caption is not None:
@@ -185,7 +187,7 @@ class LTXAVModel(nn.Module):
             cache=cache if cache is not None and cache.text_kv else None,
         )
         if other is not None:
-            args = self._with_cross(args, m, other, parts, heads, cache)
+            args = self._with_cross(args, m, other, parts, heads, cache, (scaled, features))
         return args, embedded
 
     def _add_keyframes_embedding(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -204,6 +206,7 @@ class LTXAVModel(nn.Module):
         parts: _StreamParts,
         heads: int,
         cache: StageCache | None,
+        sigmas: tuple[torch.Tensor, torch.Tensor],
     ) -> StreamArgs:
         cfg, dtype = self.config, self.dtype
         if tuple(other.sigma.shape) != (m.latent.shape[0],):
@@ -214,7 +217,8 @@ class LTXAVModel(nn.Module):
             )
         tsm = cfg.timestep_scale_multiplier
         av_factor = cfg.av_ca_timestep_scale_multiplier / tsm
-        scale_shift, _ = parts.cross_scale_shift(m.timesteps.float() * tsm, dtype)  # own per-token sigma
+        scaled, features = sigmas  # own per-token sigma (and its sinusoid)
+        scale_shift, _ = parts.cross_scale_shift(scaled, dtype, features=features)
         gate, _ = parts.cross_gate(
             other.sigma.float() * tsm * av_factor, dtype
         )  # other stream's scalar sigma
@@ -230,7 +234,7 @@ class LTXAVModel(nn.Module):
 
     def _rope(self, positions: torch.Tensor, dim: int, heads: int, max_pos: tuple[int, ...]) -> RopeTable:
         cfg = self.config
-        return rope_table(
+        table = rope_table(
             positions,
             dim=dim,
             heads=heads,
@@ -240,6 +244,7 @@ class LTXAVModel(nn.Module):
             double_precision=cfg.double_precision_rope,
             dtype=self.dtype,
         )
+        return with_rotation(table)  # the full-width layout for the fast rotation (a table serves many calls)
 
     # ------------------------------------------------------------------ output head
     def _output(self, p: str, args: StreamArgs, embedded: torch.Tensor) -> torch.Tensor:

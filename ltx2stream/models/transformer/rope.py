@@ -29,11 +29,27 @@ from ltx2stream.errors import InputError
 
 
 class RopeTable(NamedTuple):
-    """cos / sin tables: split -> [B, H, T, d/2]; interleaved -> [B, T, dim]."""
+    """cos / sin tables: split -> [B, H, T, d/2]; interleaved -> [B, T, dim].
+
+    ``rotation`` (split only, optional): the same values laid out at full width for the fast path of
+    ``apply_rope``: ``(C, S)`` each [B, T, H*d] with, per head, ``C = [cos, cos]`` and ``S = [-sin, sin]``.
+    """
 
     cos: torch.Tensor
     sin: torch.Tensor
     rope_type: str
+    rotation: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def with_rotation(table: RopeTable) -> RopeTable:
+    """``table`` with its full-width ``rotation`` layout (split tables; others are returned as they are)."""
+    if table.rope_type != "split":
+        return table
+    full_cos = (
+        torch.stack([table.cos, table.cos], dim=-2).transpose(1, 2).flatten(2)
+    )  # b h t r f -> b t (h r f)
+    full_sin = torch.stack([-table.sin, table.sin], dim=-2).transpose(1, 2).flatten(2)
+    return table._replace(rotation=(full_cos, full_sin))
 
 
 @functools.lru_cache(maxsize=16)
@@ -106,9 +122,23 @@ def _front_pad(t: torch.Tensor, pad: int, value: float) -> torch.Tensor:
 
 def apply_rope(x: torch.Tensor, table: RopeTable) -> torch.Tensor:
     """Rotate ``x`` [B, T, H*d] with ``table``; returns the same shape and dtype."""
+    if table.rotation is not None:
+        return _apply_rotation(x, *table.rotation, heads=table.cos.shape[1])
     if table.rope_type == "split":
         return _apply_split(x, table.cos, table.sin)
     return _apply_interleaved(x, table.cos, table.sin)
+
+
+def _apply_rotation(
+    x: torch.Tensor, full_cos: torch.Tensor, full_sin: torch.Tensor, heads: int
+) -> torch.Tensor:
+    """The split rotation in 4 ops: ``x*C + swap(x)*S`` with swap = (lo, hi) -> (hi, lo) in each head.
+
+    Bit-identical to ``_apply_split``: the same products, and ``addcmul`` fuses the same multiply-add
+    (lo*cos + hi*(-sin) is lo*cos - hi*sin exactly: negation is exact).
+    """
+    swapped = x.unflatten(-1, (heads, 2, -1)).flip(-2).flatten(2)  # b t (h r f) -> b t (h r' f), r' reversed
+    return torch.addcmul(x * full_cos, swapped, full_sin)
 
 
 def _apply_split(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
