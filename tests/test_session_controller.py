@@ -37,21 +37,22 @@ def token_slice(state: Any, frame: int) -> slice:
 def test_carried_tails_are_bit_exact_and_positions_follow_the_timeline(tiny_host: Any) -> None:
     c = tiny_host.open_session(SETTINGS)
     ((_, _, r0),) = run(c, range(1))
-    carried = {k: v.clone() for k, v in c.state.tensors.items()}
+    carried = c.state.carry.map(lambda t, _salt: t.clone())
+    assert carried.stage2 is not None
     ((_, _, r1),) = run(c, range(1, 2))
     s1, s2 = r1.stage1.video_latent(), r1.stage2.video_latent()
-    assert torch.equal(s1[:, :, 1:2], carried["stage1_tail"]) and torch.equal(
-        s1[:, :, 0:1], carried["anchor1"]
+    assert torch.equal(s1[:, :, 1:2], carried.stage1.tail) and torch.equal(
+        s1[:, :, 0:1], carried.stage1.anchor
     )
-    assert torch.equal(s2[:, :, 1:2], carried["stage2_tail"]) and torch.equal(
-        s2[:, :, 0:1], carried["anchor2"]
+    assert torch.equal(s2[:, :, 1:2], carried.stage2.tail) and torch.equal(
+        s2[:, :, 0:1], carried.stage2.anchor
     )
     # the tail is what segment 0 ended with
-    assert torch.equal(carried["stage1_tail"], r0.stage1.video_latent()[:, :, -1:])
-    n_audio = carried["audio_tail"].shape[2]
+    assert torch.equal(carried.stage1.tail, r0.stage1.video_latent()[:, :, -1:])
+    n_audio = carried.audio_tail.shape[2]
     assert n_audio > 0
     for stage in (r1.stage1, r1.stage2):
-        assert torch.equal(stage.audio_latent()[:, :, :n_audio], carried["audio_tail"])
+        assert torch.equal(stage.audio_latent()[:, :, :n_audio], carried.audio_tail)
     # RoPE time: latent 1 of segment 1 sits where latent 3 of segment 0 was, on the session clock
     t = c.timeline
     prev = r0.stage1.video.positions[0, 0, token_slice(r0.stage1, 3)]
@@ -149,8 +150,9 @@ def test_one_stage_preset_carries_stage1_only(tiny_host: Any) -> None:
     s = SessionSettings("tiny-ltx2-one-stage", 64, 64, 12.0, 17, 1, 3)
     c = tiny_host.open_session(s)
     run(c, range(2))
-    assert set(c.state.tensors) == {"stage1_tail", "anchor1", "audio_tail"}
-    assert c.state.tensors["stage1_tail"].shape[-2:] == (2, 2)
+    assert c.state.carry.stage2 is None
+    assert set(c.state.to_serialized().tensors) == {"stage1_tail", "anchor1", "audio_tail"}
+    assert c.state.carry.stage1.tail.shape[-2:] == (2, 2)
 
 
 def test_keyframe_carry_appends_the_tail_at_the_canvas_positions(tiny_host: Any) -> None:
@@ -159,7 +161,7 @@ def test_keyframe_carry_appends_the_tail_at_the_canvas_positions(tiny_host: Any)
     pipeline = tiny_host.pipeline("tiny-ltx2")
     c = SessionController(pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"))
     run(c, range(1))
-    carried = {k: v.clone() for k, v in c.state.tensors.items()}
+    carried = c.state.carry.map(lambda t, _salt: t.clone())
     seen: dict[str, Any] = {}
     denoise = pipeline.stage1.__class__.__call__
 
@@ -175,14 +177,14 @@ def test_keyframe_carry_appends_the_tail_at_the_canvas_positions(tiny_host: Any)
     n = s1.grid.latent_height * s1.grid.latent_width
     assert s1.video.num_tokens == s1.video.num_target + n
     appended = s1.video.clean_latent[:, s1.video.num_target :]
-    assert torch.equal(appended, carried["stage1_tail"].flatten(2).transpose(1, 2))
+    assert torch.equal(appended, carried.stage1.tail.flatten(2).transpose(1, 2))
     torch.testing.assert_close(
         s1.video.positions[:, :, s1.video.num_target :], s1.video.positions[:, :, n : 2 * n]
     )
     # the canvas frame 1 is regenerated (not a copy) and the appended tokens are gone from the result
-    assert not torch.equal(r1.stage1.video_latent()[:, :, 1:2], carried["stage1_tail"])
+    assert not torch.equal(r1.stage1.video_latent()[:, :, 1:2], carried.stage1.tail)
     assert r1.stage1.video_latent().shape[2] == 4 and frames.shape[0] == 16
-    assert torch.equal(r1.stage1.video_latent()[:, :, 0:1], carried["anchor1"])
+    assert torch.equal(r1.stage1.video_latent()[:, :, 0:1], carried.stage1.anchor)
     assert (
         SessionController(
             pipeline, SETTINGS, options=ContinuationOptions(scheme="keyframe_carry"), state=c.state

@@ -28,7 +28,9 @@ class VideoGrid(Protocol):
 class ConditioningItem(Protocol):
     """Something that conditions one modality of a segment."""
 
-    modality: str  # "video" or "audio"
+    @property
+    def modality(self) -> str:
+        """``"video"`` or ``"audio"``."""
 
     def apply(self, state: LatentState, grid: VideoGrid | None) -> LatentState: ...
 

@@ -1,55 +1,130 @@
 """ContinuationState: everything the next segment needs, as typed data, and its (de)serialisation.
 
-Tensors (float32 latents, kept exactly): ``stage1_tail`` [1, 128, k, h/2, w/2] and ``stage2_tail`` [1, 128, k, h, w]
-(the last k latent frames of the denoised stage-1 / stage-2 video latents), ``anchor1`` / ``anchor2`` [1, 128, 1, ·, ·]
-(the frame before the carried span encoded as a one-frame latent at each stage's size) and ``audio_tail``
-[1, 8, c, 16] (the audio latents of the carried span, plus extra context). One-stage presets keep only the
-stage-1 tensors (at full size). Metadata: settings, segment index, timeline position, prompt history, seeds.
+The carry (``Carry``) holds float32 latents, kept exactly: per stage the last k latent frames of the denoised video
+latents (``tail`` [1, 128, k, h, w]) and the frame before the carried span encoded as a one-frame latent at that
+stage's size (``anchor`` [1, 128, 1, h, w]); stage 2 only for two-stage presets (one-stage presets carry stage 1 at
+full size); and the audio latents of the carried span plus extra context (``audio_tail`` [1, 8, c, 16]). Around it:
+the session settings, the continuation options, the segment index, what was delivered, the prompt history and
+the seeds.
+
+The on-disk layout (schema 1, unchanged since the first release) is written and read only by
+:func:`state_to_serialized` / :func:`state_from_serialized` at the end of this module: the tensor and meta key
+names appear nowhere else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 import torch
 
 from ltx2stream import codes
-from ltx2stream.errors import StateError
-from ltx2stream.session.api import SessionSettings
+from ltx2stream.errors import InputError, StateError
+from ltx2stream.session.api import SegmentRequest, SessionSettings
 from ltx2stream.session.state import SerializedState
 
-SCHEME = "frame_aligned_latent_carry"
-TENSOR_NAMES = ("stage1_tail", "stage2_tail", "anchor1", "anchor2", "audio_tail")
+SCHEMES = ("latent_carry", "keyframe_carry", "reencode")
 
 
-def compatibility(settings: SessionSettings, options: Mapping[str, Any]) -> dict[str, Any]:
-    """What must match between a state and the session that resumes it."""
-    s = settings
-    return {
-        "preset": s.preset,
-        "width": s.width,
-        "height": s.height,
-        "fps": s.fps,
-        "frames": s.frames,
-        "overlap": s.overlap,
-        "scheme": SCHEME,
-        **{f"option.{k}": v for k, v in options.items()},
-    }
+@dataclass(frozen=True)
+class ContinuationOptions:
+    """Settings of the carry: strength of the carried latents (mask 1 − strength), extra audio context latents,
+    optional conditioning noise (std of Gaussian noise mixed into the carried latents; 0 keeps them exact), and the
+    scheme: ``latent_carry`` (default) writes the tail into canvas frames 1..k; ``keyframe_carry`` appends it as
+    extra tokens at the same positions (docs/continuation.md), so canvas frames 1..k are regenerated while
+    attending to it; ``reencode`` (the decode -> re-encode baseline) VAE-encodes the carried span's decoded pixels
+    again and writes those latents in place."""
+
+    carry_strength: float = 1.0
+    audio_context: int = 0
+    carry_noise: float = 0.0
+    scheme: str = "latent_carry"
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
+            raise InputError("carry_strength and carry_noise must be in [0, 1]", code=codes.INPUT_CARRY)
+        if self.scheme not in SCHEMES:
+            raise InputError(
+                f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code=codes.INPUT_CARRY
+            )
+
+
+DEFAULT_OPTIONS = ContinuationOptions()
+
+
+@dataclass(frozen=True)
+class StageCarry:
+    """One stage's carried video latents at that stage's size.
+
+    shape: anchor = (1, C, 1, h, w), tail = (1, C, k, h, w)."""
+
+    anchor: torch.Tensor
+    tail: torch.Tensor
+
+    def map(self, fn: Callable[[torch.Tensor, int], torch.Tensor], salts: tuple[int, int]) -> StageCarry:
+        """``fn(tensor, salt)`` applied to the anchor (first salt) and the tail (second salt)."""
+        return StageCarry(fn(self.anchor, salts[0]), fn(self.tail, salts[1]))
+
+
+@dataclass(frozen=True)
+class CarrySalts:
+    """Salt of each carried tensor's optional conditioning noise (``ContinuationOptions.carry_noise``).
+
+    The values are those schema-1 releases used (they numbered the tensors in the sorted order of their names), so
+    sessions resumed across releases stay bit-identical."""
+
+    stage1: tuple[int, int]  # anchor, tail
+    audio: int
+    stage2: tuple[int, int] | None  # anchor, tail; None for one-stage carries
+
+
+ONE_STAGE_SALTS = CarrySalts(stage1=(0, 2), audio=1, stage2=None)
+TWO_STAGE_SALTS = CarrySalts(stage1=(0, 3), audio=2, stage2=(1, 4))
+
+
+@dataclass(frozen=True)
+class Carry:
+    """The latents segment n hands to segment n + 1. ``stage2`` None means a one-stage preset.
+
+    shape: audio_tail = (1, 8, c, 16)."""
+
+    stage1: StageCarry
+    stage2: StageCarry | None
+    audio_tail: torch.Tensor
+
+    @property
+    def salts(self) -> CarrySalts:
+        return ONE_STAGE_SALTS if self.stage2 is None else TWO_STAGE_SALTS
+
+    def map(self, fn: Callable[[torch.Tensor, int], torch.Tensor]) -> Carry:
+        """A carry with ``fn(tensor, salt)`` applied to every tensor, each with its own fixed salt."""
+        salts = self.salts
+        stage2 = None
+        if self.stage2 is not None and salts.stage2 is not None:
+            stage2 = self.stage2.map(fn, salts.stage2)
+        return Carry(self.stage1.map(fn, salts.stage1), stage2, fn(self.audio_tail, salts.audio))
+
+    def to(self, device: torch.device | str) -> Carry:
+        return self.map(lambda t, _salt: t.to(device))
 
 
 @dataclass(frozen=True)
 class ContinuationState:
+    """A session after its segment ``segment_index`` (−1: before the first one); ``carry`` None when nothing is
+    carried (overlap 0, or no segment yet)."""
+
     settings: SessionSettings
+    options: ContinuationOptions
     segment_index: int  # last finished segment
     frames_delivered: int
     samples_delivered: int
     sample_rate: int
-    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
-    prompt_history: tuple[dict[str, Any], ...] = ()
+    carry: Carry | None = None
+    prompt_history: tuple[SegmentRequest, ...] = ()  # the request of every finished segment, in order
     seeds: tuple[int, ...] = ()
-    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def next_index(self) -> int:
@@ -57,73 +132,201 @@ class ContinuationState:
 
     @property
     def last_prompt(self) -> str | None:
-        return self.prompt_history[-1]["prompt"] if self.prompt_history else None
+        return self.prompt_history[-1].prompt if self.prompt_history else None
 
-    def compatibility(self) -> dict[str, Any]:
-        return compatibility(self.settings, self.options)
+    def check_fits(self, settings: SessionSettings, options: ContinuationOptions) -> None:
+        """Refuse a state made for other settings or options.
 
-    def check_compatible(self, expected: dict[str, Any]) -> None:
-        """Refuse (StateError ``state.incompatible``, naming every difference) a state made for other settings."""
-        self.to_serialized().check_compatible(expected)
+        Raises:
+            StateError: ``state.incompatible``, naming every difference as ``name: state=..., session=...``.
+        """
+        diffs = [
+            f"{name}: state={mine!r}, session={theirs!r}"
+            for name, mine, theirs in _fit_values(self.settings, self.options, settings, options)
+            if not _same(mine, theirs)
+        ]
+        if diffs:
+            raise StateError(
+                "continuation state does not fit this session: " + "; ".join(diffs),
+                code=codes.STATE_INCOMPATIBLE,
+            )
 
     def to_serialized(self) -> SerializedState:
-        s = self.settings
-        meta = {
-            **self.compatibility(),
-            "seed": s.seed,
-            "segment_index": self.segment_index,
-            "timeline_position": self.frames_delivered / s.fps,
-            "frames_delivered": self.frames_delivered,
-            "samples_delivered": self.samples_delivered,
-            "sample_rate": self.sample_rate,
-            "prompt_history": list(self.prompt_history),
-            "seeds": list(self.seeds),
-            "options": self.options,
-        }
-        return SerializedState(tensors=dict(self.tensors), meta=meta)
+        return state_to_serialized(self)
 
     def to_bytes(self) -> bytes:
         return self.to_serialized().to_bytes()
 
     @classmethod
-    def from_serialized(
-        cls, state: SerializedState, expected: dict[str, Any] | None = None
-    ) -> ContinuationState:
-        """Rebuild; with ``expected`` (a session's ``compatibility()``) refuse a state made for other settings."""
-        if expected is not None:
-            state.check_compatible(expected)
-        m = state.meta
-        try:
-            settings = SessionSettings(
-                preset=m["preset"],
-                width=int(m["width"]),
-                height=int(m["height"]),
-                fps=float(m["fps"]),
-                frames=int(m["frames"]),
-                overlap=int(m["overlap"]),
-                seed=int(m["seed"]),
-            )
-            if m.get("scheme") != SCHEME:
-                raise StateError(
-                    f"state scheme {m.get('scheme')!r} is not {SCHEME!r}", code=codes.STATE_INCOMPATIBLE
-                )
-            unknown = sorted(set(state.tensors) - set(TENSOR_NAMES))
-            if unknown:
-                raise StateError(f"state has unknown tensors {unknown}", code=codes.STATE_CORRUPT)
-            return cls(
-                settings,
-                int(m["segment_index"]),
-                int(m["frames_delivered"]),
-                int(m["samples_delivered"]),
-                int(m["sample_rate"]),
-                dict(state.tensors),
-                tuple(m["prompt_history"]),
-                tuple(int(x) for x in m["seeds"]),
-                dict(m.get("options", {})),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise StateError(f"state metadata is incomplete: {e}", code=codes.STATE_CORRUPT) from e
+    def from_serialized(cls, state: SerializedState) -> ContinuationState:
+        return state_from_serialized(state)
 
     @classmethod
-    def from_bytes(cls, data: bytes, expected: dict[str, Any] | None = None) -> ContinuationState:
-        return cls.from_serialized(SerializedState.from_bytes(data), expected)
+    def from_bytes(cls, data: bytes) -> ContinuationState:
+        """Parse bytes written by :meth:`to_bytes` (this or an earlier schema-1 release).
+
+        Raises:
+            StateError: ``state.corrupt`` / ``state.foreign`` / ``state.future_version`` (see ``session/state.py``),
+                ``state.incompatible`` for a state of another continuation format family.
+        """
+        return state_from_serialized(SerializedState.from_bytes(data))
+
+
+_SETTINGS_FIT = ("preset", "width", "height", "fps", "frames", "overlap")
+
+
+def _fit_values(
+    s_a: SessionSettings, o_a: ContinuationOptions, s_b: SessionSettings, o_b: ContinuationOptions
+) -> list[tuple[str, object, object]]:
+    out: list[tuple[str, object, object]] = [(n, getattr(s_a, n), getattr(s_b, n)) for n in _SETTINGS_FIT]
+    out += [(f.name, getattr(o_a, f.name), getattr(o_b, f.name)) for f in fields(ContinuationOptions)]
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, int | float) and isinstance(b, int | float) and not isinstance(a, bool):
+        return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)
+    return a == b
+
+
+# -- schema-1 layout: the only place that knows the key names ---------------------------------------------------
+# meta "scheme": the continuation family every schema-1 state belongs to
+FAMILY = "frame_aligned_latent_carry"
+_TWO_STAGE_TENSORS = frozenset({"anchor1", "stage1_tail", "anchor2", "stage2_tail", "audio_tail"})
+_ONE_STAGE_TENSORS = frozenset({"anchor1", "stage1_tail", "audio_tail"})
+_PROMPT_KEYS = ("segment", "prompt", "seed", "transition", "blend_from", "blend_weight")
+
+
+def state_to_serialized(state: ContinuationState) -> SerializedState:
+    """The schema-1 container: tensors by name, settings and options flat in meta (what resuming must match)."""
+    s, options = state.settings, asdict(state.options)
+    meta: dict[str, Any] = {
+        "preset": s.preset,
+        "width": s.width,
+        "height": s.height,
+        "fps": s.fps,
+        "frames": s.frames,
+        "overlap": s.overlap,
+        "scheme": FAMILY,
+        **{f"option.{k}": v for k, v in options.items()},
+        "seed": s.seed,
+        "segment_index": state.segment_index,
+        "timeline_position": state.frames_delivered / s.fps,
+        "frames_delivered": state.frames_delivered,
+        "samples_delivered": state.samples_delivered,
+        "sample_rate": state.sample_rate,
+        "prompt_history": [_prompt_entry(r) for r in state.prompt_history],
+        "seeds": list(state.seeds),
+        "options": options,
+    }
+    return SerializedState(tensors=_carry_tensors(state.carry), meta=meta)
+
+
+def state_from_serialized(state: SerializedState) -> ContinuationState:
+    """Rebuild the typed state from a schema-1 container.
+
+    Raises:
+        StateError: ``state.incompatible`` for another continuation family; ``state.corrupt`` for missing or
+            mistyped metadata, unknown or incomplete tensor sets and tensors of the wrong rank or frame count.
+    """
+    m = state.meta
+    if m.get("scheme") != FAMILY:
+        raise StateError(f"state scheme {m.get('scheme')!r} is not {FAMILY!r}", code=codes.STATE_INCOMPATIBLE)
+    try:
+        settings = SessionSettings(
+            preset=str(m["preset"]),
+            width=int(m["width"]),
+            height=int(m["height"]),
+            fps=float(m["fps"]),
+            frames=int(m["frames"]),
+            overlap=int(m["overlap"]),
+            seed=int(m["seed"]),
+        )
+        options = _options(m.get("options", {}))
+        return ContinuationState(
+            settings,
+            options,
+            int(m["segment_index"]),
+            int(m["frames_delivered"]),
+            int(m["samples_delivered"]),
+            int(m["sample_rate"]),
+            _carry(state.tensors, settings.overlap),
+            tuple(_prompt_request(e) for e in m["prompt_history"]),
+            tuple(int(x) for x in m["seeds"]),
+        )
+    except (KeyError, TypeError, ValueError, InputError) as e:
+        raise StateError(f"state metadata is incomplete or invalid: {e}", code=codes.STATE_CORRUPT) from e
+
+
+def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
+    if carry is None:
+        return {}
+    tensors = {
+        "stage1_tail": carry.stage1.tail,
+        "anchor1": carry.stage1.anchor,
+        "audio_tail": carry.audio_tail,
+    }
+    if carry.stage2 is not None:
+        tensors |= {"stage2_tail": carry.stage2.tail, "anchor2": carry.stage2.anchor}
+    return tensors
+
+
+def _carry(tensors: Mapping[str, torch.Tensor], overlap: int) -> Carry | None:
+    names = frozenset(tensors)
+    if not names:
+        return None
+    if names not in (_ONE_STAGE_TENSORS, _TWO_STAGE_TENSORS):
+        raise StateError(
+            f"state tensors {sorted(names)} are neither the one-stage set {sorted(_ONE_STAGE_TENSORS)} nor the "
+            f"two-stage set {sorted(_TWO_STAGE_TENSORS)}",
+            code=codes.STATE_CORRUPT,
+        )
+    stage1 = _stage(tensors["anchor1"], tensors["stage1_tail"], overlap, 1)
+    stage2 = _stage(tensors["anchor2"], tensors["stage2_tail"], overlap, 2) if "anchor2" in names else None
+    audio = tensors["audio_tail"]
+    if audio.ndim != 4:
+        raise StateError(
+            f"state audio tail has shape {tuple(audio.shape)}; expected 4 dims", code=codes.STATE_CORRUPT
+        )
+    return Carry(stage1, stage2, audio)
+
+
+def _stage(anchor: torch.Tensor, tail: torch.Tensor, overlap: int, stage: int) -> StageCarry:
+    a, t = tuple(anchor.shape), tuple(tail.shape)
+    if len(a) != 5 or len(t) != 5 or a[2] != 1 or t[2] != overlap or a[:2] + a[3:] != t[:2] + t[3:]:
+        raise StateError(
+            f"state stage-{stage} anchor {a} / tail {t} do not match (expected (1, C, 1, h, w) / "
+            f"(1, C, {overlap}, h, w) for overlap {overlap})",
+            code=codes.STATE_CORRUPT,
+        )
+    return StageCarry(anchor, tail)
+
+
+def _options(raw: object) -> ContinuationOptions:
+    if not isinstance(raw, dict):
+        raise TypeError(f"options is a {type(raw).__name__}, not an object")
+    known = {f.name for f in fields(ContinuationOptions)}
+    if set(raw) - known:
+        raise ValueError(f"unknown continuation options {sorted(set(raw) - known)}")
+    return ContinuationOptions(**raw)
+
+
+def _prompt_entry(r: SegmentRequest) -> dict[str, Any]:
+    return dict(zip(_PROMPT_KEYS, (r.index, r.prompt, r.seed, r.transition, r.blend_from, r.blend_weight)))
+
+
+def _prompt_request(entry: object) -> SegmentRequest:
+    if not isinstance(entry, dict) or set(entry) - set(_PROMPT_KEYS):
+        raise ValueError(f"prompt history entry {entry!r} is not an object with keys from {_PROMPT_KEYS}")
+    transition = entry.get("transition", "cut")
+    if transition not in ("cut", "blend"):
+        raise ValueError(f"prompt history transition {transition!r} is not 'cut' or 'blend'")
+    blend_from = entry.get("blend_from")
+    return SegmentRequest(
+        index=int(entry["segment"]),
+        prompt=str(entry["prompt"]),
+        seed=int(entry["seed"]),
+        transition=transition,
+        blend_from=None if blend_from is None else str(blend_from),
+        blend_weight=float(entry.get("blend_weight", 1.0)),
+    )

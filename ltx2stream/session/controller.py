@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -36,35 +35,17 @@ from ltx2stream.session.api import (
     SegmentSink,
     SessionSettings,
 )
-from ltx2stream.session.continuation import ContinuationState, compatibility
+from ltx2stream.session.continuation import (
+    DEFAULT_OPTIONS,
+    Carry,
+    ContinuationOptions,
+    ContinuationState,
+    StageCarry,
+)
 from ltx2stream.session.timeline import Timeline
-from ltx2stream.types import VIDEO_TIME_SCALE
+from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE
 
 log = logging.getLogger(__name__)
-SCHEMES = ("latent_carry", "keyframe_carry", "reencode")
-
-
-@dataclass(frozen=True)
-class ContinuationOptions:
-    """Settings of the carry: strength of the carried latents (mask 1 − strength), extra audio context latents,
-    optional conditioning noise (std of Gaussian noise mixed into the carried latents; 0 keeps them exact), and the
-    scheme: ``latent_carry`` (default) writes the tail into canvas frames 1..k; ``keyframe_carry`` appends it as
-    extra tokens at the same positions (docs/continuation.md), so canvas frames 1..k are regenerated while
-    attending to it; ``reencode`` (the decode -> re-encode baseline) VAE-encodes the carried span's decoded pixels
-    again and writes those latents in place."""
-
-    carry_strength: float = 1.0
-    audio_context: int = 0
-    carry_noise: float = 0.0
-    scheme: str = "latent_carry"
-
-    def __post_init__(self) -> None:
-        if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
-            raise InputError("carry_strength and carry_noise must be in [0, 1]", code=codes.INPUT_CARRY)
-        if self.scheme not in SCHEMES:
-            raise InputError(
-                f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code=codes.INPUT_CARRY
-            )
 
 
 class SessionController:
@@ -75,7 +56,7 @@ class SessionController:
         pipeline: LTX2Pipeline,
         settings: SessionSettings,
         *,
-        options: ContinuationOptions = ContinuationOptions(),
+        options: ContinuationOptions = DEFAULT_OPTIONS,
         image: ImageCondition | None = None,
         state: ContinuationState | None = None,
     ) -> None:
@@ -91,7 +72,7 @@ class SessionController:
         self._image = self._image_input(image)
         validate_request(self._request(SegmentRequest(0, "probe", 0)), two_stage=pipeline.preset.two_stage)
         if state is not None:
-            state.check_compatible(compatibility(settings, asdict(options)))
+            state.check_fits(settings, options)
         self._state = state
         self.last_result: GenerationResult | None = None  # latents of the last segment (diagnostics, tests)
 
@@ -143,7 +124,7 @@ class SessionController:
 
     # -- building blocks --------------------------------------------------------------------------------------
     def _blank(self) -> ContinuationState:
-        return ContinuationState(self.settings, -1, 0, 0, self.sample_rate, options=asdict(self.options))
+        return ContinuationState(self.settings, self.options, -1, 0, 0, self.sample_rate)
 
     def _image_input(self, image: ImageCondition | None) -> ImageInput | None:
         if image is None:
@@ -168,31 +149,27 @@ class SessionController:
 
     def _conditioning(self, n: int, req: SegmentRequest) -> SegmentConditioning:
         t = self.timeline
-        timeline = {
-            "audio_latents": t.audio_latents(n),
-            "audio_start_index": t.audio_canvas_start(n),
-            "time_origin_s": t.start_time(n),
-        }
-        st = self._state
-        if st is None or not st.tensors:
-            return SegmentConditioning(**timeline)  # type: ignore[arg-type]
-        device = self.pipeline.c.device  # a resumed state arrives on the CPU
-        tensors = {
-            k: self._noised(v.to(device), req.seed, i) for i, (k, v) in enumerate(sorted(st.tensors.items()))
-        }
-        strength = self.options.carry_strength
-        audio: tuple[ConditioningItem, ...] = (AudioLatentCondition(tensors["audio_tail"], 0, strength),)
-        stage1 = (
-            VideoLatentCondition(tensors["anchor1"], 0, 1.0),
-            self._tail(tensors["stage1_tail"]),
-        ) + audio
-        stage2: tuple[ConditioningItem, ...] = ()
-        if "stage2_tail" in tensors:
-            stage2 = (
-                VideoLatentCondition(tensors["anchor2"], 0, 1.0),
-                self._tail(tensors["stage2_tail"]),
-            ) + audio
-        return SegmentConditioning(stage1, stage2, **timeline)  # type: ignore[arg-type]
+        carry = None if self._state is None else self._state.carry
+        if carry is None:
+            stage1: tuple[ConditioningItem, ...] = ()
+            stage2: tuple[ConditioningItem, ...] = ()
+        else:
+            device = self.pipeline.c.device  # a resumed state arrives on the CPU
+            carry = carry.map(lambda x, salt: self._noised(x.to(device), req.seed, salt))
+            audio = AudioLatentCondition(carry.audio_tail, 0, self.options.carry_strength)
+            stage1 = self._stage_items(carry.stage1) + (audio,)
+            stage2 = () if carry.stage2 is None else self._stage_items(carry.stage2) + (audio,)
+        return SegmentConditioning(
+            stage1=stage1,
+            stage2=stage2,
+            audio_latents=t.audio_latents(n),
+            audio_start_index=t.audio_canvas_start(n),
+            time_origin_s=t.start_time(n),
+        )
+
+    def _stage_items(self, stage: StageCarry) -> tuple[ConditioningItem, ...]:
+        """The anchor at canvas latent frame 0 (strength 1), then the carried tail."""
+        return (VideoLatentCondition(stage.anchor, 0, 1.0), self._tail(stage.tail))
 
     def _tail(self, tail: torch.Tensor) -> ConditioningItem:
         """The carried tail at canvas latent frames 1..k: written in place, or appended at the same positions
@@ -211,7 +188,7 @@ class SessionController:
         s = self.options.carry_noise
         if s == 0.0:
             return t
-        g = torch.Generator().manual_seed((seed * 31 + salt) & (2**63 - 1))
+        g = torch.Generator().manual_seed((seed * 31 + salt) & MAX_SEED)
         noise = torch.randn(t.shape, generator=g).to(t.device)
         return (t.float() * (1.0 - s) + noise * s).to(t.dtype)
 
@@ -252,53 +229,45 @@ class SessionController:
     def _next_state(
         self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None
     ) -> ContinuationState:
-        t, s = self.timeline, self.settings
-        tensors: dict[str, torch.Tensor] = {}
-        k = s.overlap
-        if k and span is not None:
-            g1 = result.stage1.grid
-            if self.options.scheme == "reencode":
-                # decode -> re-encode: the carried span's pixels (anchor + 8k frames) VAE-encoded again at each
-                # stage's size; the causal encoder's latent 0 is the anchor, latents 1..k the tail
-                sizes = {"1": (g1.height, g1.width), "2": (s.height, s.width)}
-                for stage in ("1", "2") if result.stage2 is not None else ("1",):
-                    latent = self.pipeline.images.encode_frames(
-                        span, *sizes[stage]
-                    ).float()  # (1, C, 1 + k, h, w)
-                    tensors[f"anchor{stage}"] = latent[:, :, :1].clone()
-                    tensors[f"stage{stage}_tail"] = latent[:, :, 1:].clone()
-            else:
-                tensors["stage1_tail"] = result.stage1.video_latent()[:, :, -k:].float().clone()
-                tensors["anchor1"] = self.pipeline.images.encode_frames(span[0], g1.height, g1.width).float()
-                if result.stage2 is not None:
-                    tensors["stage2_tail"] = result.stage2.video_latent()[:, :, -k:].float().clone()
-                    tensors["anchor2"] = self.pipeline.images.encode_frames(
-                        span[0], s.height, s.width
-                    ).float()
-            lo = t.audio_canvas_start(n + 1) - t.audio_canvas_start(n)
-            hi = t.audio_carry_end(n + 1) - t.audio_canvas_start(n)
-            tensors["audio_tail"] = result.audio_latent[:, :, lo:hi].float().clone()
-        prev = self._state
-        history = (prev.prompt_history if prev else ()) + (
-            {
-                "segment": n,
-                "prompt": req.prompt,
-                "seed": req.seed,
-                "transition": req.transition,
-                "blend_from": req.blend_from,
-                "blend_weight": req.blend_weight,
-            },
-        )
+        t, s, prev = self.timeline, self.settings, self._state
         return ContinuationState(
             s,
+            self.options,
             n,
             t.delivered_frames(n),
             t.delivered_samples(n, self.sample_rate),
             self.sample_rate,
-            tensors,
-            history,
+            self._carry(n, result, span),
+            (prev.prompt_history if prev else ()) + (req,),
             (prev.seeds if prev else ()) + (req.seed,),
-            asdict(self.options),
+        )
+
+    def _carry(self, n: int, result: GenerationResult, span: np.ndarray | None) -> Carry | None:
+        """Per stage the anchor (the frame before the carried span, encoded as a one-frame latent at the stage's
+        size) and the tail (the last k latent frames), and the audio latents of the carried span (plus the extra
+        context) — all float32 copies. ``span``: the carried span's pixels, anchor first."""
+        t, s, k = self.timeline, self.settings, self.settings.overlap
+        if not k or span is None:
+            return None
+        g1 = result.stage1.grid
+        stage1 = self._stage_carry(span, result.stage1.video_latent(), g1.height, g1.width)
+        stage2 = None
+        if result.stage2 is not None:
+            stage2 = self._stage_carry(span, result.stage2.video_latent(), s.height, s.width)
+        lo = t.audio_canvas_start(n + 1) - t.audio_canvas_start(n)
+        hi = t.audio_carry_end(n + 1) - t.audio_canvas_start(n)
+        return Carry(stage1, stage2, result.audio_latent[:, :, lo:hi].float().clone())
+
+    def _stage_carry(self, span: np.ndarray, latent: torch.Tensor, height: int, width: int) -> StageCarry:
+        if self.options.scheme == "reencode":
+            # decode -> re-encode: the carried span's pixels (anchor + 8k frames) VAE-encoded again; the causal
+            # encoder's latent 0 is the anchor, latents 1..k the tail
+            encoded = self.pipeline.images.encode_frames(span, height, width).float()  # (1, C, 1 + k, h, w)
+            return StageCarry(encoded[:, :, :1].clone(), encoded[:, :, 1:].clone())
+        k = self.settings.overlap
+        return StageCarry(
+            self.pipeline.images.encode_frames(span[0], height, width).float(),
+            latent[:, :, -k:].float().clone(),
         )
 
 

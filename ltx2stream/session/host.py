@@ -19,8 +19,8 @@ from ltx2stream.pipeline.pipeline import LTX2Pipeline
 from ltx2stream.pipeline.presets import get_preset
 from ltx2stream.pipeline.request import GenerationRequest
 from ltx2stream.session.api import ImageCondition, SessionSettings
-from ltx2stream.session.continuation import ContinuationState
-from ltx2stream.session.controller import ContinuationOptions, SessionController
+from ltx2stream.session.continuation import DEFAULT_OPTIONS, ContinuationOptions, ContinuationState
+from ltx2stream.session.controller import SessionController
 
 log = logging.getLogger(__name__)
 DEFAULT_OPTIONS = ContinuationOptions()

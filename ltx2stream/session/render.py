@@ -62,13 +62,13 @@ class Renderer:
             if from_segment == 0:
                 self._clear_from(0)
                 return None
-            state = self.store.load(SESSION_ID, from_segment - 1)
+            branched = ContinuationState.from_serialized(self.store.load(SESSION_ID, from_segment - 1))
             self._clear_from(from_segment)
-            return ContinuationState.from_serialized(state)
+            return branched
         if resume and self.store.list(SESSION_ID):
-            state = ContinuationState.from_serialized(self.store.load_latest(SESSION_ID))
-            self._clear_from(state.next_index)
-            return state
+            resumed = ContinuationState.from_serialized(self.store.load_latest(SESSION_ID))
+            self._clear_from(resumed.next_index)
+            return resumed
         self.store.delete(SESSION_ID)
         self._clear_from(0)
         return None

@@ -21,7 +21,7 @@ from typing import Any
 from ltx2stream import codes
 from ltx2stream.errors import InputError
 from ltx2stream.session.api import ImageCondition, SegmentRequest, SessionSettings
-from ltx2stream.session.controller import ContinuationOptions
+from ltx2stream.session.continuation import ContinuationOptions
 from ltx2stream.types import MAX_SEED
 
 SESSION_KEYS = {"preset", "width", "height", "fps", "frames", "overlap", "seed"}

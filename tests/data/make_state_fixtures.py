@@ -21,10 +21,10 @@ FIXTURES = {
         ContinuationOptions(carry_strength=0.8, audio_context=2, carry_noise=0.1),
         (SegmentRequest(0, "prompt 0", 100), SegmentRequest(1, "prompt 1", 101, "blend", "prompt 9", 0.5)),
     ),
-    "one_stage_seg0": (
+    "one_stage_seg1": (
         SessionSettings("tiny-ltx2-one-stage", 64, 64, 12.0, 17, 1, 3),
         ContinuationOptions(carry_noise=0.2, audio_context=1),
-        (SegmentRequest(0, "prompt 0", 100),),
+        (SegmentRequest(0, "prompt 0", 100), SegmentRequest(1, "prompt 1", 101)),
     ),
 }
 
