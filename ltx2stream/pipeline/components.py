@@ -5,12 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
+
+if TYPE_CHECKING:  # the model modules load lazily, in load_components
+    from torch.distributed import ProcessGroup
+
+    from ltx2stream.models.audio import AudioCodec
+    from ltx2stream.models.lora import LoRAWeights
+    from ltx2stream.models.text import PromptEncoder
+    from ltx2stream.models.upsampler import LatentUpsampler
+    from ltx2stream.models.video_vae import TilingConfig, VideoVAE
 
 log = logging.getLogger(__name__)
 
@@ -19,16 +28,16 @@ log = logging.getLogger(__name__)
 class Components:
     """Resident models. ``text_encoder`` may be None on ranks that receive text contexts by broadcast."""
 
-    transformer: torch.nn.Module
-    text_encoder: Any
-    vae: Any
-    audio: Any
-    upsampler: torch.nn.Module | None = None
-    refine_lora: Any = None
+    transformer: torch.nn.Module  # LTXAVModel, or a wrapper with its forward
+    text_encoder: PromptEncoder | None
+    vae: VideoVAE
+    audio: AudioCodec
+    upsampler: LatentUpsampler | None = None
+    refine_lora: LoRAWeights | None = None
     device: torch.device | str = "cpu"
     dtype: torch.dtype = torch.float32
-    tiling: Any = None
-    group: Any = None
+    tiling: TilingConfig | None = None  # None: decode whole frames (no spatial tiles)
+    group: ProcessGroup | None = None  # sequence-parallel group; its first rank runs the text path
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def load_components(
     dtype: torch.dtype = torch.bfloat16,
     vae_dtype: torch.dtype | None = None,
     load_text: bool = True,
-    group: Any = None,
+    group: ProcessGroup | None = None,
     text_max_length: int = 1024,
     variant: str = "distilled",
 ) -> Components:

@@ -52,6 +52,22 @@ class GuidanceParams:
 OFF = GuidanceParams()
 
 
+@dataclass(frozen=True)
+class Predictions:
+    """One step's x0 predictions for one modality: the conditional one and the extra passes guidance asked for
+    (None where no modality's guidance needs that pass). All float32, same shape."""
+
+    cond: torch.Tensor
+    uncond_text: torch.Tensor | None = None
+    perturbed: torch.Tensor | None = None
+    isolated: torch.Tensor | None = None
+
+    def guided(self, params: GuidanceParams) -> torch.Tensor:
+        return guide(
+            self.cond, params, uncond_text=self.uncond_text, perturbed=self.perturbed, isolated=self.isolated
+        )
+
+
 def guide(
     cond: torch.Tensor,
     params: GuidanceParams,

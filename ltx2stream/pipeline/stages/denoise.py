@@ -15,7 +15,7 @@ from dataclasses import replace
 import torch
 
 from ltx2stream.models.transformer import Modality, Perturbations, StageCache, to_denoised
-from ltx2stream.pipeline.guidance import GuidanceParams, guide
+from ltx2stream.pipeline.guidance import GuidanceParams, Predictions
 from ltx2stream.pipeline.latent_state import LatentState
 from ltx2stream.pipeline.noise import (
     ANCESTRAL_SEED_OFFSET,
@@ -110,13 +110,11 @@ class LTX2DenoisingStage:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         x0 = functools.partial(self._x0, state, sigma=sigma, cache=cache)
         cond = x0(ctx.video, ctx.audio, perturbations=Perturbations.none())
-        extra: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        uncond = perturbed = isolated = None
         if vg.uses_text or ag.uses_text:
             if ctx.negative_video is None or ctx.negative_audio is None:
                 raise ValueError("text guidance needs negative-prompt contexts")
-            extra["uncond_text"] = x0(
-                ctx.negative_video, ctx.negative_audio, perturbations=Perturbations.none()
-            )
+            uncond = x0(ctx.negative_video, ctx.negative_audio, perturbations=Perturbations.none())
         if vg.uses_perturbed or ag.uses_perturbed:
             skip = Perturbations(
                 skip_video_self_attn=frozenset(vg.stg_blocks if vg.uses_perturbed else ()),
@@ -124,7 +122,7 @@ class LTX2DenoisingStage:
                 skip_a2v=False,
                 skip_v2a=False,
             )
-            extra["perturbed"] = x0(ctx.video, ctx.audio, perturbations=skip)
+            perturbed = x0(ctx.video, ctx.audio, perturbations=skip)
         if vg.uses_isolated or ag.uses_isolated:
             iso = Perturbations(
                 skip_video_self_attn=frozenset(),
@@ -132,9 +130,9 @@ class LTX2DenoisingStage:
                 skip_a2v=True,
                 skip_v2a=True,
             )
-            extra["isolated"] = x0(ctx.video, ctx.audio, perturbations=iso)
-        video = guide(cond[0], vg, **{k: v[0] for k, v in extra.items()})
-        audio = guide(cond[1], ag, **{k: v[1] for k, v in extra.items()})
+            isolated = x0(ctx.video, ctx.audio, perturbations=iso)
+        video = Predictions(cond[0], _part(uncond, 0), _part(perturbed, 0), _part(isolated, 0)).guided(vg)
+        audio = Predictions(cond[1], _part(uncond, 1), _part(perturbed, 1), _part(isolated, 1)).guided(ag)
         return video, audio
 
     def _x0(
@@ -154,6 +152,11 @@ class LTX2DenoisingStage:
             to_denoised(v_mod.latent, v_vel, v_mod.timesteps),
             to_denoised(a_mod.latent, a_vel, a_mod.timesteps),
         )
+
+
+def _part(pair: tuple[torch.Tensor, torch.Tensor] | None, i: int) -> torch.Tensor | None:
+    """Video (0) or audio (1) of an optional (video, audio) prediction pair."""
+    return None if pair is None else pair[i]
 
 
 def _modality(s: LatentState, context: torch.Tensor, sigma: float) -> Modality:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import torch
 
@@ -18,6 +18,10 @@ from ltx2stream.pipeline.schedules import DISTILLED_STAGE2
 from ltx2stream.pipeline.stages.conditioning import condition
 from ltx2stream.pipeline.stages.latents import LTX2LatentPreparationStage, add_noise
 from ltx2stream.pipeline.state import AVState, StageGrid
+
+if TYPE_CHECKING:
+    from ltx2stream.models.upsampler import LatentUpsampler
+    from ltx2stream.models.video_vae import VideoVAE
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class LTX2UpsampleStage:
     def __init__(
         self,
         *,
-        upsampler: torch.nn.Module,
-        vae: Any,
+        upsampler: LatentUpsampler,
+        vae: VideoVAE,
         sigmas: tuple[float, ...] = DISTILLED_STAGE2,
         add_noise: bool = True,
         prepare: LTX2LatentPreparationStage | None = None,
