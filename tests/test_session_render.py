@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ltx2stream.errors import InputError
+from ltx2stream.media import Mp4Parts
 from ltx2stream.session.render import Renderer
 from ltx2stream.session.script import load_script, parse_script
 
@@ -91,7 +92,7 @@ def test_examples_in_sessions_dir_parse() -> None:
 
 def test_render_three_segments_is_continuous(tiny_host: Any, tmp_path: Path) -> None:
     script = load_script(write_script(tmp_path))
-    r = Renderer(tiny_host.pipeline("tiny-ltx2"), script, tmp_path / "work")
+    r = Renderer(tiny_host.pipeline("tiny-ltx2"), script, tmp_path / "work", Mp4Parts())
     assert r.run(r.start_state(resume=False, from_segment=None)) == 3
     out = r.assemble(tmp_path / "out.mp4")
     frames, audio, pts, fps = decode(out)
@@ -100,7 +101,7 @@ def test_render_three_segments_is_continuous(tiny_host: Any, tmp_path: Path) -> 
     video_s, audio_s = frames.shape[0] / fps, audio.shape[1] / tiny_host.pipeline("tiny-ltx2").sample_rate
     assert abs(video_s - audio_s) < 1 / fps
     # branching from segment 2 (same script) re-renders it identically
-    r2 = Renderer(tiny_host.pipeline("tiny-ltx2"), script, tmp_path / "work")
+    r2 = Renderer(tiny_host.pipeline("tiny-ltx2"), script, tmp_path / "work", Mp4Parts())
     state = r2.start_state(resume=False, from_segment=2)
     assert state is not None and state.next_index == 2
     assert not (tmp_path / "work" / "parts" / "00000002.mp4").exists()

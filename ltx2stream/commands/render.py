@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def run(args: argparse.Namespace) -> int:
+    from ltx2stream.media import Mp4Parts
     from ltx2stream.pipeline.components import components_for_preset
     from ltx2stream.pipeline.pipeline import LTX2Pipeline
     from ltx2stream.pipeline.presets import get_preset
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     preset = get_preset(name)
     components = components_for_preset(name, model_paths(args), device=args.device, dtype=dtype_of(args))
     work = args.work_dir or args.output.with_name(args.output.name + ".session")
-    renderer = Renderer(LTX2Pipeline(components, preset), script, work)
+    renderer = Renderer(LTX2Pipeline(components, preset), script, work, Mp4Parts())
     state = renderer.start_state(resume=args.resume, from_segment=args.from_segment)
     start = 0 if state is None else state.next_index
     bars = StageBars(disable=args.no_progress)

@@ -2,6 +2,7 @@
 
 SessionEncoder  persistent encoders -> cached init segment + continuous moof/mdat fragments per segment
 write_mp4 / Mp4Writer  non-fragmented MP4 for offline renders, chunk by chunk
+Mp4Parts  part files of a long render and their concatenation (injected into session/render.py)
 parse_boxes and friends  ISO-BMFF reading for tests and the codec string
 """
 
@@ -22,10 +23,12 @@ from ltx2stream.media.fmp4 import (
     walk,
 )
 from ltx2stream.media.mp4file import Mp4Writer, write_mp4
+from ltx2stream.media.parts import Mp4Parts
 
 __all__ = [
     "Box",
     "MediaFragment",
+    "Mp4Parts",
     "Mp4Writer",
     "SessionEncoder",
     "TrackRun",

@@ -3,22 +3,24 @@
 Layout of the work directory (default ``<output>.session/``)::
 
     states/render-session/seg-NNNNNNNN.ltxstate   continuation state after segment N (SessionStore, atomic)
-    parts/NNNNNNNN.mp4, parts/NNNNNNNN.npy        segment N's new frames (H.264, CRF 12) and audio (float32 [C, n])
+    parts/NNNNNNNN.mp4, parts/NNNNNNNN.npy        segment N's new frames (video file) and audio (float32 [C, n])
 
 A part is written (temp file + rename) before the state of its segment, so "state N exists" implies "part N
 exists": a render killed at any moment resumes from the last state without losing or repeating a frame.
 The output MP4 is assembled from the parts at the end, one part at a time (memory stays flat).
+Encoding and decoding are the caller's: it injects a ``PartMedia`` (``commands/render.py`` passes
+``media.Mp4Parts``), so this layer never imports the media layer.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
-import av
 import numpy as np
 
 from ltx2stream import codes
@@ -32,7 +34,25 @@ from ltx2stream.session.store import SessionStore
 
 log = logging.getLogger(__name__)
 SESSION_ID = "render-session"
-PART_CRF = 12
+
+
+class PartMedia(Protocol):
+    """The media work of a render: write one part's video, and concatenate parts into the output."""
+
+    def write_video(self, path: Path, frames: np.ndarray, fps: float) -> None:
+        """Write uint8 frames [F, H, W, 3] as a video file at ``path`` (a temp name; the renderer renames it)."""
+
+    def assemble(
+        self,
+        output: Path,
+        parts: Iterable[tuple[Path, np.ndarray]],
+        *,
+        width: int,
+        height: int,
+        fps: float,
+        sample_rate: int,
+    ) -> None:
+        """Write ``output`` from ``(part video path, its audio float32 [C, n])`` pairs, in order."""
 
 
 @dataclass(frozen=True)
@@ -48,9 +68,12 @@ class RenderPaths:
 
 
 class Renderer:
-    def __init__(self, pipeline: LTX2Pipeline, script: SessionScript, work_dir: Path) -> None:
+    def __init__(
+        self, pipeline: LTX2Pipeline, script: SessionScript, work_dir: Path, media: PartMedia
+    ) -> None:
         self.pipeline = pipeline
         self.script = script
+        self.media = media
         self.paths = RenderPaths(work_dir)
         self.store = SessionStore(
             self.paths.states, keep_last=1 << 30, ttl_s=10 * 365 * 86400.0, max_total_bytes=1 << 62
@@ -106,14 +129,12 @@ class Renderer:
         return done
 
     def _write_part(self, index: int, sink: NullSink, sample_rate: int) -> None:
-        from ltx2stream.media import write_mp4
-
         video, audio = self.paths.part(index, "mp4"), self.paths.part(index, "npy")
         video.parent.mkdir(parents=True, exist_ok=True)
         frames = np.concatenate(sink.frames, axis=0)
         wave = np.concatenate(sink.samples, axis=1).astype(np.float32)
         tmp_v, tmp_a = video.with_suffix(".mp4.tmp"), audio.with_suffix(".npy.tmp")
-        write_mp4(tmp_v, frames, self.script.settings.fps, crf=PART_CRF)
+        self.media.write_video(tmp_v, frames, self.script.settings.fps)
         with open(tmp_a, "wb") as f:
             np.save(f, wave)
             f.flush()
@@ -122,9 +143,7 @@ class Renderer:
         os.replace(tmp_a, audio)
 
     def assemble(self, output: Path) -> Path:
-        """Concatenate every part into ``output`` (H.264 + AAC)."""
-        from ltx2stream.media import Mp4Writer
-
+        """Concatenate every part into ``output`` (through the injected ``PartMedia``)."""
         n = len(self.script.segments)
         missing = [i for i in range(n) if not self.paths.part(i, "mp4").is_file()]
         if missing:
@@ -132,14 +151,19 @@ class Renderer:
                 f"cannot assemble: segments {missing} are not rendered yet", code=codes.RENDER_INCOMPLETE
             )
         s = self.script.settings
-        sample_rate = self.pipeline.sample_rate
-        with Mp4Writer(output, s.width, s.height, s.fps, sample_rate) as writer:
-            for i in range(n):
-                writer.add_audio(np.load(self.paths.part(i, "npy")))
-                with av.open(str(self.paths.part(i, "mp4"))) as container:
-                    for frame in container.decode(video=0):
-                        writer.add_video(frame.to_ndarray(format="rgb24")[None])
+        self.media.assemble(
+            output,
+            self._parts(n),
+            width=s.width,
+            height=s.height,
+            fps=s.fps,
+            sample_rate=self.pipeline.sample_rate,
+        )
         return output
+
+    def _parts(self, n: int) -> Iterator[tuple[Path, np.ndarray]]:
+        for i in range(n):  # lazily: one part's audio in memory at a time
+            yield self.paths.part(i, "mp4"), np.load(self.paths.part(i, "npy"))
 
 
 class _ProgressSink(NullSink):
