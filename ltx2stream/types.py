@@ -28,10 +28,30 @@ AUDIO_MARGIN_LATENTS = 3
 MAX_SEED = 2**63 - 1  # seeds are non-negative int64 everywhere (requests, sessions, the wire)
 
 
+def is_frames_rule(frames: int) -> bool:
+    """True when ``frames`` = 1 + 8k (k >= 0): a whole number of latent frames."""
+    return frames >= 1 and (frames - 1) % VIDEO_TIME_SCALE == 0
+
+
 def check_frames(frames: int) -> None:
     """Raise InputError unless frames = 1 + 8k (k >= 0)."""
-    if frames < 1 or (frames - 1) % VIDEO_TIME_SCALE != 0:
+    if not is_frames_rule(frames):
         raise InputError(f"frames must be 1 + 8k (1, 9, 17, ...); got {frames}", code=codes.INPUT_FRAMES_RULE)
+
+
+def latent_frames_of(pixel_frames: int) -> int:
+    """Latent frames covering ``pixel_frames`` = 1 + 8k pixel frames: 1 + k."""
+    return (pixel_frames - 1) // VIDEO_TIME_SCALE + 1
+
+
+def pixel_frames_of(latent_frames: int) -> int:
+    """Pixel frames decoded from ``latent_frames``: 8(L − 1) + 1."""
+    return (latent_frames - 1) * VIDEO_TIME_SCALE + 1
+
+
+def latent_index_of(pixel_frame: int) -> int:
+    """The latent frame holding pixel frame ``p``: ceil(p / 8) (frame 0 alone, then groups of 8)."""
+    return -(-pixel_frame // VIDEO_TIME_SCALE)
 
 
 def check_spatial(height: int, width: int, multiple: int = VIDEO_SPACE_SCALE) -> None:
@@ -43,17 +63,6 @@ def check_spatial(height: int, width: int, multiple: int = VIDEO_SPACE_SCALE) ->
         )
 
 
-class VideoPixelShape(NamedTuple):
-    batch: int
-    frames: int
-    height: int
-    width: int
-    fps: float
-
-    def to_torch_shape(self) -> tuple[int, int, int, int, int]:
-        return (self.batch, 3, self.frames, self.height, self.width)
-
-
 class VideoLatentShape(NamedTuple):
     batch: int
     channels: int
@@ -61,44 +70,9 @@ class VideoLatentShape(NamedTuple):
     height: int
     width: int
 
-    @staticmethod
-    def from_pixel_shape(shape: VideoPixelShape, channels: int = VIDEO_LATENT_CHANNELS) -> VideoLatentShape:
-        check_frames(shape.frames)
-        check_spatial(shape.height, shape.width)
-        return VideoLatentShape(
-            shape.batch,
-            channels,
-            (shape.frames - 1) // VIDEO_TIME_SCALE + 1,
-            shape.height // VIDEO_SPACE_SCALE,
-            shape.width // VIDEO_SPACE_SCALE,
-        )
-
     def to_pixel_frames(self) -> int:
-        return (self.frames - 1) * VIDEO_TIME_SCALE + 1
+        return pixel_frames_of(self.frames)
 
     @property
     def tokens(self) -> int:
         return self.frames * self.height * self.width
-
-    def to_torch_shape(self) -> tuple[int, int, int, int, int]:
-        return (self.batch, self.channels, self.frames, self.height, self.width)
-
-
-class AudioLatentShape(NamedTuple):
-    batch: int
-    channels: int
-    frames: int
-    bins: int
-
-    @staticmethod
-    def from_duration(batch: int, duration_s: float) -> AudioLatentShape:
-        """Audio latent frames for a clip of ``duration_s`` seconds: round(duration · 25)."""
-        frames = round(duration_s * AUDIO_LATENTS_PER_SECOND)
-        return AudioLatentShape(batch, AUDIO_LATENT_CHANNELS, frames, AUDIO_LATENT_BINS)
-
-    @staticmethod
-    def from_video(batch: int, pixel_frames: int, fps: float) -> AudioLatentShape:
-        return AudioLatentShape.from_duration(batch, pixel_frames / fps)
-
-    def to_torch_shape(self) -> tuple[int, int, int, int]:
-        return (self.batch, self.channels, self.frames, self.bins)

@@ -14,7 +14,13 @@ import numpy as np
 
 from ltx2stream import codes
 from ltx2stream.errors import InputError
-from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE, check_frames, check_spatial
+from ltx2stream.types import (
+    MAX_SEED,
+    check_frames,
+    check_spatial,
+    is_frames_rule,
+    latent_frames_of,
+)
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ class GenerationRequest:
 
     @property
     def latent_frames(self) -> int:
-        return (self.frames - 1) // VIDEO_TIME_SCALE + 1
+        return latent_frames_of(self.frames)
 
     @property
     def duration_s(self) -> float:
@@ -87,7 +93,7 @@ def validate_request(req: GenerationRequest, *, two_stage: bool, max_prompt_char
         _check_item(
             f"video_clips[{i}]",
             clip.latent_frame,
-            (n - 1) // VIDEO_TIME_SCALE + 1,
+            latent_frames_of(n),
             clip.strength,
             req.latent_frames,
         )
@@ -122,6 +128,6 @@ def _check_source(name: str, paths: tuple[str, ...], pixels: np.ndarray | None) 
 def _clip_frames(name: str, clip: VideoClipInput) -> int:
     _check_source(name, clip.paths, clip.pixels)
     n = len(clip.paths) if clip.pixels is None else int(clip.pixels.shape[0])
-    if n < 1 or (n - 1) % VIDEO_TIME_SCALE:
+    if not is_frames_rule(n):
         raise InputError(f"{name}: a clip must have 1 + 8k frames; got {n}", code=codes.INPUT_FRAMES_RULE)
     return n

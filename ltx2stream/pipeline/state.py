@@ -17,7 +17,7 @@ from ltx2stream.types import (
     AUDIO_LATENT_CHANNELS,
     AUDIO_LATENTS_PER_SECOND,
     VIDEO_SPACE_SCALE,
-    VIDEO_TIME_SCALE,
+    latent_frames_of,
 )
 
 
@@ -38,7 +38,7 @@ class StageGrid:
 
     @property
     def latent_frames(self) -> int:
-        return (self.frames - 1) // VIDEO_TIME_SCALE + 1
+        return latent_frames_of(self.frames)
 
     @property
     def latent_height(self) -> int:

@@ -17,8 +17,8 @@ from ltx2stream import protocol as P
 from ltx2stream.server.streaming import EncoderFactory
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.state import SerializedState
-from ltx2stream.session.state_machine import MAX_SEED
 from ltx2stream.session.store import StateStore
+from ltx2stream.types import MAX_SEED
 
 PROBE_SAMPLE_RATE = (
     48_000  # only the video codec string depends on the settings; audio is mp4a.40.2 at any rate

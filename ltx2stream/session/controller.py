@@ -43,7 +43,7 @@ from ltx2stream.session.continuation import (
     StageCarry,
 )
 from ltx2stream.session.timeline import Timeline
-from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE
+from ltx2stream.types import MAX_SEED, latent_index_of
 
 log = logging.getLogger(__name__)
 
@@ -129,9 +129,10 @@ class SessionController:
     def _image_input(self, image: ImageCondition | None) -> ImageInput | None:
         if image is None:
             return None
-        latent_frame = -(-image.frame // VIDEO_TIME_SCALE)  # pixel frame p -> latent ceil(p / 8)
         return ImageInput(
-            pixels=decode_image_bytes(image.data), latent_frame=latent_frame, strength=image.strength
+            pixels=decode_image_bytes(image.data),
+            latent_frame=latent_index_of(image.frame),
+            strength=image.strength,
         )
 
     def _request(self, req: SegmentRequest) -> GenerationRequest:

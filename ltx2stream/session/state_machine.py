@@ -19,10 +19,9 @@ from enum import StrEnum
 
 from ltx2stream import codes
 from ltx2stream.errors import SessionError
+from ltx2stream.types import MAX_SEED
 
 logger = logging.getLogger(__name__)
-
-MAX_SEED = (1 << 63) - 1
 
 
 class SessionState(StrEnum):

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 
 from ltx2stream import codes
 from ltx2stream.errors import InputError
-from ltx2stream.types import AUDIO_LATENTS_PER_SECOND, AUDIO_MARGIN_LATENTS, VIDEO_TIME_SCALE
+from ltx2stream.types import (
+    AUDIO_LATENTS_PER_SECOND,
+    AUDIO_MARGIN_LATENTS,
+    VIDEO_TIME_SCALE,
+    is_frames_rule,
+    latent_frames_of,
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,8 @@ class Timeline:
     audio_context: int = 0  # extra audio latents carried before the overlap span
 
     def __post_init__(self) -> None:
-        latent = (self.frames - 1) // VIDEO_TIME_SCALE + 1
-        if self.frames < 1 or (self.frames - 1) % VIDEO_TIME_SCALE:
+        latent = latent_frames_of(self.frames)
+        if not is_frames_rule(self.frames):
             raise InputError(f"frames must be 1 + 8k; got {self.frames}", code=codes.INPUT_FRAMES_RULE)
         if not 0 <= self.overlap <= latent - 2:
             raise InputError(
@@ -47,7 +53,7 @@ class Timeline:
 
     @property
     def latent_frames(self) -> int:
-        return (self.frames - 1) // VIDEO_TIME_SCALE + 1
+        return latent_frames_of(self.frames)
 
     @property
     def trimmed(self) -> int:

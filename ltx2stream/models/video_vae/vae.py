@@ -18,7 +18,7 @@ from ltx2stream.errors import InputError
 from ltx2stream.models.video_vae.config import VideoVAEConfig
 from ltx2stream.models.video_vae.decoder import DECODE_NOISE_SCALE, VideoDecoder
 from ltx2stream.models.video_vae.encoder import VideoEncoder
-from ltx2stream.types import VIDEO_SPACE_SCALE, VIDEO_TIME_SCALE, check_frames, check_spatial
+from ltx2stream.types import VIDEO_SPACE_SCALE, check_frames, check_spatial, pixel_frames_of
 
 REQUIRED_STATS = ("mean-of-means", "std-of-means")
 OPTIONAL_STATS = ("mean-of-stds", "mean-of-stds_over_std-of-means", "channel")
@@ -132,4 +132,4 @@ class VideoVAE(nn.Module):
     @staticmethod
     def pixel_frames(latent_frames: int) -> int:
         """Pixel frames decoded from ``latent_frames``: 8(F'-1)+1."""
-        return (latent_frames - 1) * VIDEO_TIME_SCALE + 1
+        return pixel_frames_of(latent_frames)
