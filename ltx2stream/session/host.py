@@ -23,7 +23,6 @@ from ltx2stream.session.continuation import DEFAULT_OPTIONS, ContinuationOptions
 from ltx2stream.session.controller import SessionController
 
 log = logging.getLogger(__name__)
-DEFAULT_OPTIONS = ContinuationOptions()
 
 
 class PipelineHost:
