@@ -52,9 +52,7 @@ ALLOWED: dict[str, frozenset[str]] = {
 TORCH_FREE = frozenset({BASE, "media", "protocol", "client", "world", "quality"})
 TORCH_SIDE = ("torch", "safetensors.torch", "transformers", "torchaudio", "torchvision")
 # Known edges against the layering that another change of issue #10 removes; each must still exist.
-PENDING: dict[tuple[str, str], str] = {
-    ("ltx2stream/session/render.py", "media"): "#10 item 3: the renderer gets its part writer injected",
-}
+PENDING: dict[tuple[str, str], str] = {}
 
 
 def layer_of(module: str) -> str:
