@@ -212,6 +212,10 @@ CONFIG_UPSAMPLER_SCALE = _request(
     "config.upsampler_scale", "the latent upsampler's scale does not fit the preset"
 )
 CONFIG_OUT_OF_RANGE = _request("config.out_of_range", "a server setting outside its range")
+CONFIG_GUIDANCE_PASS = _request(
+    "config.guidance_pass",
+    "guided denoising without a prediction it needs (e.g. no negative-prompt contexts)",
+)
 CONFIG_SP_HEADS = _request(
     "config.sp_heads", "sequence parallelism over a rank count that does not divide the attention heads"
 )
@@ -295,6 +299,8 @@ INPUT_SEED = _request("input.seed", "a seed outside [0, 2^63-1]")
 INPUT_STEPS = _request("input.steps", "a step count outside what the schedule allows")
 INPUT_SIGMAS = _request("input.sigmas", "a sigma schedule that is not decreasing in (0, 1] ending at 0")
 INPUT_GUIDANCE = _request("input.guidance", "guidance rescale outside [0, 1] or STG without blocks")
+INPUT_STEER = _request("input.steer", "a steer with a transition other than cut/blend or blend_segments < 1")
+INPUT_COMMAND = _request("input.command", "a session command the state machine does not know")
 INPUT_STRENGTH = _request("input.strength", "a conditioning strength outside [0, 1]")
 INPUT_LATENT_FRAME_RANGE = _request(
     "input.latent_frame_range", "a conditioning latent frame outside the clip"

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ltx2stream.errors import ConfigError, InputError
-from ltx2stream.pipeline.guidance import GuidanceParams, guide
+from ltx2stream.pipeline.guidance import GuidanceParams, Predictions, guide
 from ltx2stream.pipeline.noise import euler_step, gaussian_noiser, restore_conditioning
 from ltx2stream.pipeline.presets import PRESETS, get_preset
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput, VideoClipInput, validate_request
@@ -62,6 +62,17 @@ def test_guidance_formula_and_off_is_identity() -> None:
     params = GuidanceParams(cfg=3.0, stg=0.5, modality=2.0, stg_blocks=(1,))
     expected = c + 2.0 * (c - u) + 0.5 * (c - p) + 1.0 * (c - i)
     torch.testing.assert_close(guide(c, params, uncond_text=u, perturbed=p, isolated=i), expected)
+
+
+def test_predictions_guide_like_guide_and_name_a_missing_pass() -> None:
+    """Predictions.guided equals guide() with the same passes; a pass guidance needs but lacks is a coded error."""
+    g = torch.Generator().manual_seed(2)
+    c, u, p = (torch.randn(1, 6, 4, generator=g) for _ in range(3))
+    params = GuidanceParams(cfg=2.5, stg=0.5, stg_blocks=(0,))
+    assert torch.equal(Predictions(c, u, p).guided(params), guide(c, params, uncond_text=u, perturbed=p))
+    with pytest.raises(ConfigError) as e:
+        Predictions(c, None, p).guided(params)
+    assert e.value.code == "config.guidance_pass" and "uncond_text" in e.value.message
 
 
 def test_guidance_rescale_matches_std() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ltx2stream.errors import SessionError
+from ltx2stream.errors import ConfigError, InputError, SessionError
 from ltx2stream.session.state_machine import (
     TRANSITIONS,
     InvalidTransition,
@@ -86,8 +86,9 @@ def test_steer_and_snapshot_allowed_states():
         with pytest.raises(SessionError) as info:
             _machine_in(state).command(name)
         assert info.value.code == "session.command_not_allowed"
-    with pytest.raises(ValueError, match="rewind"):
+    with pytest.raises(InputError, match="rewind") as unknown:
         _machine_in(S.RUNNING).command("rewind")
+    assert unknown.value.code == "input.command"
 
 
 def test_plans_before_any_steer():
@@ -188,3 +189,22 @@ def test_rate_limiter_burst_then_refill():
     rl.check(10.3)
     with pytest.raises(SessionError):
         rl.check(10.4)
+
+
+def test_bad_settings_and_steers_get_codes():
+    """Out-of-range lookahead and rate limits are config.out_of_range; a bad steer is input.steer."""
+    for make in (
+        lambda: SteeringSchedule("a", 1, lookahead=-1),
+        lambda: SteeringSchedule("a", 1, start_index=-2),
+        lambda: RateLimiter(0.0, 1),
+        lambda: RateLimiter(10.0, 0),
+    ):
+        with pytest.raises(ConfigError) as e:
+            make()
+        assert e.value.code == "config.out_of_range"
+    sched = SteeringSchedule("a", 1)
+    for kwargs in ({"transition": "fade"}, {"transition": "blend", "blend_segments": 0}):
+        with pytest.raises(InputError) as bad:
+            sched.steer("b", **kwargs)
+        assert bad.value.code == "input.steer"
+    assert sched.plan_for(0).prompt == "a"  # a refused steer changes nothing

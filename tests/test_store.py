@@ -10,7 +10,7 @@ import pytest
 import torch
 from safetensors.torch import save as st_save
 
-from ltx2stream.errors import SessionError, StateError
+from ltx2stream.errors import ConfigError, SessionError, StateError
 from ltx2stream.session import store as store_mod
 from ltx2stream.session.state import SCHEMA_VERSION, SerializedState, read_header
 from ltx2stream.session.store import SessionStore, check_session_id, new_session_id
@@ -292,8 +292,9 @@ def test_delete_and_constructor_checks(tmp_path):
     store.save(SID, 0, _state(0))
     store.delete(SID)
     assert store.list(SID) == []
-    with pytest.raises(ValueError, match="keep_last"):
+    with pytest.raises(ConfigError, match="keep_last") as bounds:
         SessionStore(tmp_path, keep_last=0)
+    assert bounds.value.code == "config.out_of_range"
     with pytest.raises(StateError, match="not a tensor"):
         SerializedState(tensors={"x": [1, 2]}, meta=_state().meta)  # type: ignore[dict-item]
     with pytest.raises(StateError, match="not plain JSON"):

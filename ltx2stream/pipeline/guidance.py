@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from ltx2stream import codes
-from ltx2stream.errors import InputError
+from ltx2stream.errors import ConfigError, InputError
 
 
 @dataclass(frozen=True)
@@ -92,5 +92,5 @@ def guide(
 
 def _need(t: torch.Tensor | None, name: str) -> torch.Tensor:
     if t is None:
-        raise ValueError(f"guidance needs the {name} prediction")
+        raise ConfigError(f"guidance needs the {name} prediction", code=codes.CONFIG_GUIDANCE_PASS)
     return t

@@ -304,10 +304,12 @@ def _stage(anchor: torch.Tensor, tail: torch.Tensor, overlap: int, stage: int) -
 
 def _options(raw: object) -> ContinuationOptions:
     if not isinstance(raw, dict):
-        raise TypeError(f"options is a {type(raw).__name__}, not an object")
+        raise StateError(f"state options is a {type(raw).__name__}, not an object", code=codes.STATE_CORRUPT)
     known = {f.name for f in fields(ContinuationOptions)}
     if set(raw) - known:
-        raise ValueError(f"unknown continuation options {sorted(set(raw) - known)}")
+        raise StateError(
+            f"state has unknown continuation options {sorted(set(raw) - known)}", code=codes.STATE_CORRUPT
+        )
     return ContinuationOptions(**raw)
 
 
@@ -317,10 +319,16 @@ def _prompt_entry(r: SegmentRequest) -> dict[str, Any]:
 
 def _prompt_request(entry: object) -> SegmentRequest:
     if not isinstance(entry, dict) or set(entry) - set(_PROMPT_KEYS):
-        raise ValueError(f"prompt history entry {entry!r} is not an object with keys from {_PROMPT_KEYS}")
+        raise StateError(
+            f"state prompt history entry {entry!r} is not an object with keys from {_PROMPT_KEYS}",
+            code=codes.STATE_CORRUPT,
+        )
     transition = entry.get("transition", "cut")
     if transition not in ("cut", "blend"):
-        raise ValueError(f"prompt history transition {transition!r} is not 'cut' or 'blend'")
+        raise StateError(
+            f"state prompt history transition {transition!r} is not 'cut' or 'blend'",
+            code=codes.STATE_CORRUPT,
+        )
     blend_from = entry.get("blend_from")
     return SegmentRequest(
         index=int(entry["segment"]),

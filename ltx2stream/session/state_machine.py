@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ltx2stream import codes
-from ltx2stream.errors import SessionError
+from ltx2stream.errors import ConfigError, InputError, SessionError
 from ltx2stream.types import MAX_SEED
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ class SessionStateMachine:
         if name in COMMAND_TARGETS:
             return self.transition(COMMAND_TARGETS[name], reason=name)
         if name not in COMMAND_STATES:
-            raise ValueError(f"unknown session command {name!r}")
+            raise InputError(f"unknown session command {name!r}", code=codes.INPUT_COMMAND)
         if self.state not in COMMAND_STATES[name]:
             allowed = ", ".join(sorted(s.value for s in COMMAND_STATES[name]))
             raise SessionError(
@@ -160,7 +160,10 @@ class SteeringSchedule:
 
     def __init__(self, prompt: str, seed: int, *, lookahead: int = 1, start_index: int = 0) -> None:
         if lookahead < 0 or start_index < 0:
-            raise ValueError(f"lookahead and start_index must be >= 0; got {lookahead}, {start_index}")
+            raise ConfigError(
+                f"lookahead and start_index must be >= 0; got {lookahead}, {start_index}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         self.lookahead = lookahead
         self.next_index = start_index  # the next segment that has not started
         self.delivered = start_index  # segments below this index are delivered
@@ -194,7 +197,10 @@ class SteeringSchedule:
     ) -> int:
         """Schedule ``prompt``; returns the segment index it applies from (= the next one not started)."""
         if transition not in ("cut", "blend") or blend_segments < 1:
-            raise ValueError(f"bad transition {transition!r} / blend_segments {blend_segments}")
+            raise InputError(
+                f"steer transition {transition!r} is not cut/blend or blend_segments {blend_segments} < 1",
+                code=codes.INPUT_STEER,
+            )
         at = self.next_index
         # Steers for the same unstarted segment replace each other (seed included); before the first segment
         # starts this replaces the session's first prompt but keeps its seed unless a new one is given.
@@ -226,7 +232,10 @@ class RateLimiter:
 
     def __init__(self, per_minute: float, burst: int) -> None:
         if per_minute <= 0 or burst < 1:
-            raise ValueError(f"rate limit needs per_minute > 0 and burst >= 1; got {per_minute}, {burst}")
+            raise ConfigError(
+                f"rate limit needs per_minute > 0 and burst >= 1; got {per_minute}, {burst}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         self.per_second = per_minute / 60.0
         self.burst = burst
         self._tokens = float(burst)

@@ -122,9 +122,10 @@ class SessionStore:
         temp_grace_s: float = 600.0,
     ) -> None:
         if keep_last < 1 or ttl_s <= 0 or max_total_bytes <= 0 or temp_grace_s < 0:
-            raise ValueError(
+            raise ConfigError(
                 f"SessionStore needs keep_last >= 1, ttl_s > 0, max_total_bytes > 0, temp_grace_s >= 0; "
-                f"got {keep_last}, {ttl_s}, {max_total_bytes}, {temp_grace_s}"
+                f"got {keep_last}, {ttl_s}, {max_total_bytes}, {temp_grace_s}",
+                code=codes.CONFIG_OUT_OF_RANGE,
             )
         self.root = Path(root)
         self.keep_last = keep_last

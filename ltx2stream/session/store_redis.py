@@ -70,7 +70,10 @@ class RedisSessionStore:
         self, url: str, *, keep_last: int = 4, ttl_s: float = 24 * 3600.0, prefix: str = "ltx2stream:"
     ) -> None:
         if keep_last < 1 or ttl_s <= 0:
-            raise ValueError(f"RedisSessionStore needs keep_last >= 1, ttl_s > 0; got {keep_last}, {ttl_s}")
+            raise ConfigError(
+                f"RedisSessionStore needs keep_last >= 1, ttl_s > 0; got {keep_last}, {ttl_s}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         try:
             import redis
         except ImportError as e:

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
+from ltx2stream import codes
+from ltx2stream.errors import ConfigError
 from ltx2stream.models.upsampler.config import GROUPS
 
 
@@ -52,7 +54,9 @@ class PixelShuffleND(nn.Module):
     def __init__(self, dims: int, factor: int = 2) -> None:
         super().__init__()
         if dims not in (1, 2, 3):
-            raise ValueError(f"PixelShuffleND: dims={dims} must be 1, 2 or 3")
+            raise ConfigError(
+                f"PixelShuffleND: dims={dims} must be 1, 2 or 3", code=codes.CONFIG_UNSUPPORTED_VALUE
+            )
         self.dims = dims
         self.factor = factor
 

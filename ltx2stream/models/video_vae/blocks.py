@@ -116,8 +116,7 @@ class ResnetBlock3D(nn.Module):
         """Per-sample embedding (B, 4·C) -> (shift1, scale1, shift2, scale2), each (B, C, 1, 1, 1)."""
         if not self.timestep_conditioning:
             return None
-        if embed is None:
-            raise ValueError("timestep-conditioned ResnetBlock3D needs a timestep embedding")
+        assert embed is not None, "timestep-conditioned ResnetBlock3D needs a timestep embedding"
         b = embed.shape[0]
         table = self.scale_shift_table.to(embed)[None, :, :, None, None, None]  # (1, 4, C, 1, 1, 1)
         values = table + embed.reshape(b, 4, -1, 1, 1, 1)  # (B, 4·C) -> (B, 4, C, 1, 1, 1)
@@ -178,8 +177,7 @@ class UNetMidBlock3D(nn.Module):
         """Scaled timestep (B,) -> per-sample embedding (B, 4·C), or None when not conditioned."""
         if not self.timestep_conditioning:
             return None
-        if scaled_timestep is None:
-            raise ValueError("timestep-conditioned UNetMidBlock3D needs a timestep")
+        assert scaled_timestep is not None, "timestep-conditioned UNetMidBlock3D needs a timestep"
         return self.time_embedder(scaled_timestep, dtype)
 
     def forward(

@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 
+from ltx2stream import codes
+from ltx2stream.errors import ConfigError
 from ltx2stream.models.video_vae.blocks import CausalConv3d, ResnetBlock3D, UNetMidBlock3D
 from ltx2stream.models.video_vae.config import STRIDES, VideoVAEConfig
 from ltx2stream.models.video_vae.decoder import VideoDecoder
@@ -180,8 +182,10 @@ def stream_decoder(
         elif isinstance(block, DepthToSpaceUpsample):
             x = stream_upsample(block, x, causal, budget)
         else:
-            raise TypeError(
-                f"decoder block {type(block).__name__} cannot be streamed (GroupNorm over all frames)"
+            raise ConfigError(
+                f"decoder block {type(block).__name__} cannot be streamed (GroupNorm over all frames); "
+                f"decode configs with decoder_streamable False in one shot",
+                code=codes.CONFIG_UNSUPPORTED_VALUE,
             )
     x = map_items(lambda t: decoder.output_head(t, scaled_t), x)
     x = stream_conv(decoder.conv_out, x, causal, budget)

@@ -14,6 +14,8 @@ from dataclasses import replace
 
 import torch
 
+from ltx2stream import codes
+from ltx2stream.errors import ConfigError
 from ltx2stream.models.transformer import Modality, Perturbations, StageCache, to_denoised
 from ltx2stream.pipeline.guidance import GuidanceParams, Predictions
 from ltx2stream.pipeline.latent_state import LatentState
@@ -113,7 +115,11 @@ class LTX2DenoisingStage:
         uncond = perturbed = isolated = None
         if vg.uses_text or ag.uses_text:
             if ctx.negative_video is None or ctx.negative_audio is None:
-                raise ValueError("text guidance needs negative-prompt contexts")
+                raise ConfigError(
+                    "text guidance (cfg != 1) needs negative-prompt contexts; encode the prompt with a "
+                    "negative prompt",
+                    code=codes.CONFIG_GUIDANCE_PASS,
+                )
             uncond = x0(ctx.negative_video, ctx.negative_audio, perturbations=Perturbations.none())
         if vg.uses_perturbed or ag.uses_perturbed:
             skip = Perturbations(
