@@ -107,9 +107,6 @@ class Carry:
             stage2 = self.stage2.map(fn, salts.stage2)
         return Carry(self.stage1.map(fn, salts.stage1), stage2, fn(self.audio_tail, salts.audio))
 
-    def to(self, device: torch.device | str) -> Carry:
-        return self.map(lambda t, _salt: t.to(device))
-
 
 @dataclass(frozen=True)
 class ContinuationState:
