@@ -25,6 +25,7 @@ from ltx2stream.client.plan import Plan, stream, summary
 from ltx2stream.client.session import StreamClient
 from ltx2stream.errors import InputError, SessionError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET, PRESETS
+from ltx2stream.types import latent_frames_of
 
 TOKEN_ENV = "LTX2STREAM_TOKEN"
 
@@ -108,7 +109,7 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
         frames=values["frames"],
         overlap=args.overlap
         if args.overlap is not None
-        else (1 if (values["frames"] - 1) // 8 + 1 >= 3 else 0),
+        else (1 if latent_frames_of(values["frames"]) >= 3 else 0),
         seed=args.seed,
     )
 

@@ -8,8 +8,9 @@ from typing import Any, ClassVar
 
 from ltx2stream import codes
 from ltx2stream.errors import ProtocolError
-from ltx2stream.protocol.limits import MAX_INDEX, MAX_SEED, PROTOCOL_VERSION, ProtocolLimits
+from ltx2stream.protocol.limits import MAX_INDEX, PROTOCOL_VERSION, ProtocolLimits
 from ltx2stream.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
+from ltx2stream.types import MAX_SEED, latent_frames_of
 
 PRESET_PATTERN = r"[a-z0-9][a-z0-9._-]{0,63}"
 SESSION_ID_PATTERN = r"[A-Za-z0-9_-]{8,64}"
@@ -41,7 +42,7 @@ class Settings:
     seed: int = wire(Int(0, MAX_SEED), default=0)
 
     def check_rules(self, limits: ProtocolLimits) -> None:
-        latent_frames = (self.frames - 1) // 8 + 1
+        latent_frames = latent_frames_of(self.frames)
         if self.overlap >= latent_frames:
             raise ProtocolError(
                 f"settings.overlap: {self.overlap} latent frames must be < the {latent_frames} latent frames of a "

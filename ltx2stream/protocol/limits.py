@@ -14,7 +14,6 @@ from ltx2stream.errors import ConfigError
 
 PROTOCOL_VERSION = 1
 MiB = 1 << 20
-MAX_SEED = (1 << 63) - 1
 MAX_INDEX = (1 << 31) - 1
 
 

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ltx2stream.protocol.client_messages import SESSION_ID_PATTERN, Settings
-from ltx2stream.protocol.limits import MAX_INDEX, MAX_SEED, ProtocolLimits
+from ltx2stream.protocol.limits import MAX_INDEX, ProtocolLimits
 from ltx2stream.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
+from ltx2stream.types import MAX_SEED
 
 STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
 FINAL_REASONS = (

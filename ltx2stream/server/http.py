@@ -29,6 +29,7 @@ from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.metrics import CONTENT_TYPE as METRICS_TYPE
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.worker import Worker
+from ltx2stream.types import latent_frames_of
 
 WS_PATHS = ("/", "/ws")
 STATIC_TYPES = {".html", ".js", ".mjs", ".css", ".json", ".png", ".svg", ".ico", ".wasm", ".map"}
@@ -118,7 +119,7 @@ class HttpRoutes:
             p = PRESETS.get(name)
             if p is None:
                 continue
-            latent_frames = (p.frames - 1) // 8 + 1
+            latent_frames = latent_frames_of(p.frames)
             out.append(
                 {
                     "preset": name,
