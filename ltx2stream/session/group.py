@@ -45,7 +45,8 @@ from ltx2stream.session.api import (
     SegmentSink,
     SessionSettings,
 )
-from ltx2stream.session.controller import ContinuationOptions, SessionController
+from ltx2stream.session.continuation import ContinuationOptions
+from ltx2stream.session.controller import SessionController
 from ltx2stream.session.host import PipelineHost
 
 logger = logging.getLogger(__name__)
@@ -165,8 +166,8 @@ class GroupHost:
                 link.send(READY)
             self.control = _join(spec, self.host, 0, port)
         except BaseException:
-            for proc in self._procs:  # never leave followers waiting for a group that will not form
-                proc.terminate()
+            for follower in self._procs:  # never leave followers waiting for a group that will not form
+                follower.terminate()
             raise
         logger.info("sequence-parallel group of %d ranks ready (%s)", spec.world, dist.get_backend())
 
