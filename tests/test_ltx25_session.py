@@ -84,3 +84,29 @@ def test_streamed_steered_session(host: Any, tmp_path: Path) -> None:
     assert len(times) >= 3 * SETTINGS.frames - 2 * 9 and times == pytest.approx(
         [i / SETTINGS.fps for i in range(len(times))]
     )
+
+
+def test_a_state_of_another_model_release_is_refused_with_its_code(host: Any, tmp_path: Path) -> None:
+    """States carry the model family; an LTX-2.3 state offered to an LTX-2.5 session is state.model_version,
+    and a state written before the field (no ``model`` in meta) falls back to the ordinary fit check."""
+    import dataclasses
+
+    from ltx2stream.errors import StateError
+    from ltx2stream.session.api import SessionSettings
+    from ltx2stream.session.continuation import ContinuationState
+    from ltx2stream.session.controller import SessionController
+
+    pipeline = host.pipeline("tiny-ltx2.5")
+    settings = SessionSettings(preset="tiny-ltx2.5", width=64, height=64, fps=12.0, frames=17, overlap=1)
+    fresh = ContinuationState.from_bytes(SessionController(pipeline, settings).snapshot())
+    assert fresh.model == "ltx2.5"
+    back = ContinuationState.from_bytes(fresh.to_bytes())
+    assert back.model == "ltx2.5"
+    SessionController(pipeline, settings, state=back)  # its own release's state fits
+    foreign = dataclasses.replace(back, model="ltx2.3")
+    with pytest.raises(StateError) as e:
+        SessionController(pipeline, settings, state=ContinuationState.from_bytes(foreign.to_bytes()))
+    assert e.value.code == "state.model_version" and "ltx2.3" in str(e.value)
+    older = dataclasses.replace(back, model="")
+    assert "model" not in older.to_serialized().meta
+    SessionController(pipeline, settings, state=ContinuationState.from_bytes(older.to_bytes()))

@@ -122,6 +122,7 @@ class ContinuationState:
     carry: Carry | None = None
     prompt_history: tuple[SegmentRequest, ...] = ()  # the request of every finished segment, in order
     seeds: tuple[int, ...] = ()
+    model: str = ""  # the preset's model family ("ltx2", "ltx2.3", "ltx2.5"); "" in states written before it
 
     @property
     def next_index(self) -> int:
@@ -216,6 +217,8 @@ def state_to_serialized(state: ContinuationState) -> SerializedState:
         "seeds": list(state.seeds),
         "options": options,
     }
+    if state.model:
+        meta["model"] = state.model
     return SerializedState(tensors=_carry_tensors(state.carry), meta=meta)
 
 
@@ -250,9 +253,16 @@ def state_from_serialized(state: SerializedState) -> ContinuationState:
             _carry(state.tensors, settings.overlap),
             tuple(_prompt_request(e) for e in m["prompt_history"]),
             tuple(int(x) for x in m["seeds"]),
+            model=_model(m.get("model", "")),
         )
     except (KeyError, TypeError, ValueError, InputError) as e:
         raise StateError(f"state metadata is incomplete or invalid: {e}", code=codes.STATE_CORRUPT) from e
+
+
+def _model(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"meta model is {value!r}, not a string")
+    return value
 
 
 def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:

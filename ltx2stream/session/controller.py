@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ltx2stream import codes
-from ltx2stream.errors import InputError, SessionError
+from ltx2stream.errors import InputError, SessionError, StateError
 from ltx2stream.pipeline.conditioning import (
     AudioLatentCondition,
     ConditioningItem,
@@ -72,6 +72,12 @@ class SessionController:
         self._image = self._image_input(image)
         validate_request(self._request(SegmentRequest(0, "probe", 0)), two_stage=pipeline.preset.two_stage)
         if state is not None:
+            if state.model and state.model != pipeline.preset.flavour:
+                raise StateError(
+                    f"continuation state was written by a {state.model} model; this session runs "
+                    f"{pipeline.preset.flavour} (preset {pipeline.preset.name!r})",
+                    code=codes.STATE_MODEL_VERSION,
+                )
             state.check_fits(settings, options)
         self._state = state
         self.last_result: GenerationResult | None = None  # latents of the last segment (diagnostics, tests)
@@ -124,7 +130,9 @@ class SessionController:
 
     # -- building blocks --------------------------------------------------------------------------------------
     def _blank(self) -> ContinuationState:
-        return ContinuationState(self.settings, self.options, -1, 0, 0, self.sample_rate)
+        return ContinuationState(
+            self.settings, self.options, -1, 0, 0, self.sample_rate, model=self.pipeline.preset.flavour
+        )
 
     def _image_input(self, image: ImageCondition | None) -> ImageInput | None:
         if image is None:
@@ -241,6 +249,7 @@ class SessionController:
             self._carry(n, result, span),
             (prev.prompt_history if prev else ()) + (req,),
             (prev.seeds if prev else ()) + (req.seed,),
+            model=self.pipeline.preset.flavour,
         )
 
     def _carry(self, n: int, result: GenerationResult, span: np.ndarray | None) -> Carry | None:
