@@ -1,7 +1,7 @@
 # Two entry points do all set-up on a fresh machine:
 #   make demo   – run the main job on the embedded default (CPU, offline)
 #   make test   – run the test suite (in-process tests; the `slow` ones, which start other processes, are left out)
-#   make test-all – every test, the `slow` ones too (CI runs this)
+#   make test-all – every test, the `slow` ones too
 #   make lint   – ruff (lint + format check) and mypy, as CI runs them
 # A CUDA torch installed beforehand (TORCH_SPEC='' make ...) is kept; by default the local CPU build is used.
 PY ?= python3
