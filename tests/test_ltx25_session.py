@@ -12,6 +12,7 @@ import pytest
 from server_doubles import Client, running
 
 from ltx2stream import protocol as P
+from ltx2stream.media import Mp4Parts
 from ltx2stream.session.render import Renderer
 from ltx2stream.session.script import load_script
 
@@ -46,7 +47,7 @@ def test_render_three_segments_from_the_split_layout(host: Any, tmp_path: Path) 
     """A 3-segment script renders one continuous MP4 (17 + 2·(17 − 1 − 8) frames at 12 fps, audio as long)."""
     script_path = tmp_path / "s.toml"
     script_path.write_text(SCRIPT)
-    r = Renderer(host.pipeline("tiny-ltx2.5"), load_script(script_path), tmp_path / "work")
+    r = Renderer(host.pipeline("tiny-ltx2.5"), load_script(script_path), tmp_path / "work", Mp4Parts())
     assert r.run(r.start_state(resume=False, from_segment=None)) == 3
     out = r.assemble(tmp_path / "out.mp4")
     with av.open(str(out)) as c:
