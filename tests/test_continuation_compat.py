@@ -73,7 +73,9 @@ def test_this_release_writes_what_the_previous_one_wrote(tiny_host: Any, name: s
     additive key: ``model``, the preset's model family (states without it still load)."""
     mine = SerializedState.from_bytes(straight(tiny_host, *case).snapshot())
     theirs = SerializedState.from_bytes(fixture(name))
-    assert "model" not in theirs.meta and mine.meta["model"] == tiny_host.pipeline(case[0].preset).preset.flavour
+    assert (
+        "model" not in theirs.meta and mine.meta["model"] == tiny_host.pipeline(case[0].preset).preset.flavour
+    )
     assert {k: v for k, v in mine.meta.items() if k != "model"} == dict(theirs.meta)
     assert sorted(mine.tensors) == sorted(theirs.tensors)
     for key, t in theirs.tensors.items():
