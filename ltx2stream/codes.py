@@ -107,6 +107,11 @@ PROTOCOL_UNSUPPORTED_VERSION = _register(
 PROTOCOL_UNEXPECTED = _request(
     "protocol.unexpected", "a valid message that is not allowed now (e.g. a 2nd `open`)"
 )
+# --- Cost admission (ltx2stream/pipeline/capacity.py): an `open` beyond what its preset can serve
+COST_RESOLUTION = _request("cost.resolution", "frame size over the preset's longer-side or area limit")
+COST_FRAMES = _request("cost.frames", "frames per segment over the preset's limit")
+COST_TOKENS = _request("cost.tokens", "latent tokens per segment over the preset's limit")
+COST_MEMORY = _request("cost.memory", "estimated segment memory over the preset's limit")
 # --- Server side
 AUTH_FAILED = _register("auth.failed", C.UNAUTHORIZED, False, True, "missing or wrong credentials")
 ORIGIN_FORBIDDEN = _register("origin.forbidden", C.FORBIDDEN, False, True, "the page's Origin is not allowed")

@@ -11,6 +11,7 @@ from typing import Any
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
+from ltx2stream.pipeline.capacity import FULL_MODEL, TINY_MODEL, Capacity
 from ltx2stream.pipeline.guidance import OFF, GuidanceParams
 from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, DISTILLED_STAGE2
 
@@ -73,6 +74,7 @@ class Preset:
     fps: float = 24.0
     image_crf: int = 33
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    capacity: Capacity = FULL_MODEL  # what one segment may cost (pipeline/capacity.py)
     notes: str = field(default="", compare=False)
 
     @property
@@ -108,6 +110,7 @@ _TINY = {
     "fps": 12.0,
     "tiny": True,
     "negative_prompt": "blurry, static",
+    "capacity": TINY_MODEL,
 }
 
 PRESETS: dict[str, Preset] = {

@@ -14,6 +14,9 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from ltx2stream import protocol as P
+from ltx2stream.pipeline.capacity import SegmentCost
+from ltx2stream.pipeline.capacity import check_cost as check_capacity
+from ltx2stream.pipeline.presets import PRESETS
 from ltx2stream.server.streaming import EncoderFactory
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.state import SerializedState
@@ -38,6 +41,22 @@ class ResumePoint:
 def session_settings(settings: P.Settings) -> SessionSettings:
     """The wire settings as the generator's settings (same fields, one to one)."""
     return SessionSettings(**dataclasses.asdict(settings))
+
+
+def check_cost(preset: str, width: int, height: int, frames: int, fps: float) -> SegmentCost | None:
+    """Refuse a segment beyond what ``preset`` can serve, before any compute (cheap: call it on the loop).
+
+    Returns the segment's cost, or None for a preset this package does not define (a host factory's own
+    presets: their host decides). Used by ``open`` here and by the HTTP video API.
+
+    Raises:
+        InputError: ``cost.resolution`` / ``cost.frames`` / ``cost.tokens`` / ``cost.memory`` (the message names
+            the limit and the requested value).
+    """
+    known = PRESETS.get(preset)
+    if known is None:
+        return None
+    return check_capacity(known.capacity, width, height, frames, fps)
 
 
 def image_condition(image: P.Image | None) -> ImageCondition | None:

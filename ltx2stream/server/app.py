@@ -18,7 +18,13 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
-from ltx2stream.server.admission import MimeCache, image_condition, load_resume, session_settings
+from ltx2stream.server.admission import (
+    MimeCache,
+    check_cost,
+    image_condition,
+    load_resume,
+    session_settings,
+)
 from ltx2stream.server.auth import select_subprotocol
 from ltx2stream.server.config import ServerConfig
 from ltx2stream.server.connection import Connection
@@ -217,6 +223,7 @@ class StreamingServer:
         """
         settings = session_settings(msg.settings)
         worker = self._pick_worker(settings.preset)
+        check_cost(settings.preset, settings.width, settings.height, settings.frames, settings.fps)
         wanted = msg.resume_from.session_id if msg.resume_from else None
         still_live = await self._wait_until_ended(wanted)  # its checkpoint must be written before we load
         if wanted is not None and not still_live and not await self._take_lease(wanted):
