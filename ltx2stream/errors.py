@@ -56,6 +56,7 @@ class StateError(LTX2StreamError):
 
 class ProtocolError(LTX2StreamError):
     default_code = codes.PROTOCOL_INVALID
+    request_id: int | None = None  # the refused message's own ``request_id``, when it had a valid one
 
 
 class SessionError(LTX2StreamError):

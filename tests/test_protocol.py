@@ -268,7 +268,9 @@ def test_resume_from_needs_exactly_one_source():
     assert _code(_raw(**_open_map(resume_from={}))) == "protocol.out_of_range"
     both = {"session_id": "abcdEFGH_-12", "state": b"\0" * 16}
     assert _code(_raw(**_open_map(resume_from=both))) == "protocol.out_of_range"
-    assert _code(_raw(**_open_map(resume_from={"session_id": "../../etc/passwd"}))) == "protocol.out_of_range"
+    assert (
+        _code(_raw(**_open_map(resume_from={"session_id": "../../etc/passwd"}))) == "session.bad_id"
+    )  # documented code
 
 
 def test_unsupported_protocol_version():
@@ -292,9 +294,10 @@ def test_oversized_message_bin_and_str():
 
 
 def test_prompt_longer_than_limit_in_chars():
-    """A prompt within msgpack's byte limit but over max_prompt_chars is protocol.out_of_range."""
+    """A prompt within msgpack's byte limit but over max_prompt_chars is protocol.too_large (every over-size
+    field is, as the error table says)."""
     limits = dataclasses.replace(SERVER_SIDE, max_prompt_chars=300)
-    assert _code(_raw(type="steer", prompt="é" * 301), limits) == "protocol.out_of_range"
+    assert _code(_raw(type="steer", prompt="é" * 301), limits) == "protocol.too_large"
     assert P.decode(_raw(type="steer", prompt="é" * 300), limits=limits).prompt == "é" * 300
 
 

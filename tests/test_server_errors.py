@@ -116,8 +116,8 @@ def test_bad_input_gets_documented_codes_and_other_sessions_are_unaffected(tmp_p
                 ),
                 (
                     _raw_open(prompt="x" * (P.ProtocolLimits().max_prompt_chars + 1)),
-                    "protocol.out_of_range",
-                    4400,
+                    "protocol.too_large",  # every over-size field, as the error table says
+                    1009,
                 ),
                 (_raw_open(lookahead=9), "protocol.out_of_range", 4400),
                 (None, "session.timeout", 4408),

@@ -73,7 +73,9 @@ class Image:
 class ResumeFrom:
     """Continue a stored session (``session_id`` [+ ``segment_index``]) or an uploaded ``state`` blob, not both."""
 
-    session_id: str | None = wire(Str(64, pattern=SESSION_ID_PATTERN), default=None)
+    session_id: str | None = wire(
+        Str(64, pattern=SESSION_ID_PATTERN, code=codes.SESSION_BAD_ID), default=None
+    )
     segment_index: int | None = wire(Int(0, MAX_INDEX), default=None)  # None: the latest stored
     state: bytes | None = wire(Bin("max_state_bytes", min_len=8), default=None)
 

@@ -10,7 +10,7 @@ from ltx2stream import codes
 from ltx2stream.codes import error_spec, is_fatal
 from ltx2stream.errors import LTX2StreamError, ProtocolError
 from ltx2stream.protocol.client_messages import CLIENT_MESSAGES
-from ltx2stream.protocol.limits import ProtocolLimits
+from ltx2stream.protocol.limits import MAX_INDEX, ProtocolLimits
 from ltx2stream.protocol.schema import Message, from_wire, to_wire
 from ltx2stream.protocol.server_messages import SERVER_MESSAGES, Error
 
@@ -53,16 +53,30 @@ def decode(data: bytes | bytearray | memoryview | str, *, limits: ProtocolLimits
             f"type {kind[:64]!r} is not a {limits.sender} message; known: {known}",
             code=codes.PROTOCOL_UNKNOWN_TYPE,
         )
-    msg: Message = from_wire(cls, obj, kind, limits, skip=frozenset({"type"}))
+    try:
+        msg: Message = from_wire(cls, obj, kind, limits, skip=frozenset({"type"}))
+    except ProtocolError as e:
+        # the error answers this command (docs/protocol.md: every error echoes the request_id)
+        e.request_id = _request_id(obj.get("request_id"))
+        raise
     return msg
+
+
+def _request_id(value: object) -> int | None:
+    """A refused message's ``request_id`` if it is one the schema would accept, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_INDEX:
+        return value
+    return None
 
 
 def error_from(exc: BaseException, *, accepted: bool = True, request_id: int | None = None) -> Error:
     """The ``error`` message for an exception: its code and message, flags from the error table.
 
     Exceptions outside the ltx2stream hierarchy become ``server.internal`` without their text (it is logged
-    server-side, not sent).
+    server-side, not sent). Without ``request_id``, a ProtocolError's own (the refused message's) is echoed.
     """
+    if request_id is None and isinstance(exc, ProtocolError):
+        request_id = exc.request_id
     if isinstance(exc, LTX2StreamError):
         code, text = exc.code, exc.message
     else:

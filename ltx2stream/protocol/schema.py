@@ -52,8 +52,13 @@ def _bad_type(path: str, expected: str, value: object) -> ProtocolError:
     )
 
 
-def _out_of_range(path: str, detail: str) -> ProtocolError:
-    return ProtocolError(f"{path}: {detail}", code=codes.PROTOCOL_OUT_OF_RANGE)
+def _out_of_range(path: str, detail: str, code: str = codes.PROTOCOL_OUT_OF_RANGE) -> ProtocolError:
+    return ProtocolError(f"{path}: {detail}", code=code)
+
+
+def _too_large(path: str, detail: str) -> ProtocolError:
+    """Every field over its size limit is ``protocol.too_large``, like a message or msgpack item over its own."""
+    return ProtocolError(f"{path}: {detail}", code=codes.PROTOCOL_TOO_LARGE)
 
 
 @dataclass(frozen=True)
@@ -109,25 +114,32 @@ class Float:
 class Str:
     """A UTF-8 string of ``min_len..max_len`` characters, optionally from ``choices`` or matching ``pattern``.
 
-    ``choices`` may name a limits attribute holding a tuple; an empty tuple there means "any".
+    ``choices`` may name a limits attribute holding a tuple; an empty tuple there means "any". Longer than
+    ``max_len``: ``protocol.too_large``; shorter than ``min_len``, not a choice or not matching ``pattern``:
+    ``code`` (``protocol.out_of_range`` unless the field names its own, e.g. ``session.bad_id``). A field
+    whose ``code`` is set reports every length violation with it (its pattern states the length).
     """
 
     max_len: Bound
     min_len: int = 0
     choices: tuple[str, ...] | str | None = None
     pattern: str | None = None
+    code: str | None = None
 
     def check(self, value: object, path: str, limits: ProtocolLimits) -> str:
         if not isinstance(value, str):
             raise _bad_type(path, "str", value)
         max_len = _bound(self.max_len, limits)
+        code = self.code or codes.PROTOCOL_OUT_OF_RANGE
+        if len(value) > max_len and self.code is None:
+            raise _too_large(path, f"length {len(value)} is over the limit of {max_len} characters")
         if not self.min_len <= len(value) <= max_len:
-            raise _out_of_range(path, f"length {len(value)} is outside [{self.min_len}, {max_len}]")
+            raise _out_of_range(path, f"length {len(value)} is outside [{self.min_len}, {max_len}]", code)
         choices = getattr(limits, self.choices) if isinstance(self.choices, str) else (self.choices or ())
         if choices and value not in choices:
-            raise _out_of_range(path, f"{value!r} is not one of {', '.join(map(repr, choices))}")
+            raise _out_of_range(path, f"{value!r} is not one of {', '.join(map(repr, choices))}", code)
         if self.pattern is not None and re.fullmatch(self.pattern, value) is None:
-            raise _out_of_range(path, f"{value!r} does not match {self.pattern}")
+            raise _out_of_range(path, f"{value!r} does not match {self.pattern}", code)
         return value
 
     def describe(self) -> str:
@@ -150,6 +162,8 @@ class Bin:
             raise _bad_type(path, "bin", value)
         data = bytes(value)
         max_len = _bound(self.max_len, limits)
+        if len(data) > max_len:
+            raise _too_large(path, f"{len(data)} bytes is over the limit of {max_len}")
         if not self.min_len <= len(data) <= max_len:
             raise ProtocolError(
                 f"{path}: {len(data)} bytes is outside [{self.min_len}, {max_len}]",

@@ -48,18 +48,22 @@ def offered_subprotocols(headers: Headers) -> list[str]:
 
 
 def presented_tokens(path: str, headers: Headers) -> list[str]:
-    """Every token the request carries: ``Authorization: Bearer``, ``?token=``, subprotocol ``bearer.<t>``."""
+    """Every token the request carries: ``Authorization: Bearer``, ``?token=``, subprotocol ``bearer.<t>``.
+
+    The subprotocol token counts only when offered next to ``ltx2stream`` (as docs/protocol.md says): the server
+    answers ``ltx2stream``, and a browser that offered only ``bearer.<t>`` would fail the handshake anyway.
+    """
     tokens: list[str] = []
     auth = headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         tokens.append(value.strip())
     tokens += parse_qs(urlsplit(path).query).get("token", [])
-    tokens += [
-        p[len(BEARER_SUBPROTOCOL_PREFIX) :]
-        for p in offered_subprotocols(headers)
-        if p.startswith(BEARER_SUBPROTOCOL_PREFIX)
-    ]
+    offered = offered_subprotocols(headers)
+    if SUBPROTOCOL in offered:
+        tokens += [
+            p[len(BEARER_SUBPROTOCOL_PREFIX) :] for p in offered if p.startswith(BEARER_SUBPROTOCOL_PREFIX)
+        ]
     return tokens
 
 
@@ -93,13 +97,21 @@ def check_origin(headers: Headers, allowed: Sequence[str]) -> None:
     if allowed:
         if origin in allowed:
             return
-    elif urlsplit(origin).netloc.lower() == headers.get("Host", "").lower():
+    elif _netloc(origin) == headers.get("Host", "").lower():
         return
     shown = origin[:200]
     raise AccessDenied(
         f"origin {shown!r} is not allowed; allowed: {', '.join(allowed) or 'same host only'}",
         code=codes.ORIGIN_FORBIDDEN,
     )
+
+
+def _netloc(url: str) -> str | None:
+    """The lower-cased host[:port] of a URL, or None when it does not parse (``http://[x``)."""
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return None
 
 
 def check_access(path: str, headers: Headers, *, token: str | None, origins: Sequence[str]) -> None:

@@ -16,7 +16,6 @@ import json
 import mimetypes
 from collections.abc import Sequence
 from http import HTTPStatus
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -34,6 +33,7 @@ from ltx2stream.types import latent_frames_of
 WS_PATHS = ("/", "/ws")
 STATIC_TYPES = {".html", ".js", ".mjs", ".css", ".json", ".png", ".svg", ".ico", ".wasm", ".map"}
 MAX_STATIC_BYTES = 16 << 20
+MAX_PATH_CHARS = 1024
 
 
 def response(status: int, body: bytes | str, content_type: str = "text/plain; charset=utf-8") -> Response:
@@ -83,7 +83,10 @@ class HttpRoutes:
 
     async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """None lets a WebSocket handshake proceed; anything else is answered here."""
-        path = urlsplit(request.path).path
+        try:
+            path = urlsplit(request.path).path
+        except ValueError:  # e.g. "//[x": an unbalanced IPv6 bracket in what parses as a network location
+            return response(400, "bad path\n")
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return None if path in WS_PATHS else response(404, f"no WebSocket endpoint at {path[:100]}\n")
         if path == "/healthz":
@@ -144,16 +147,21 @@ class HttpRoutes:
         if self.web_root is None:
             return response(404, "not found\n")
         relative = unquote(path).lstrip("/") or "index.html"
-        target = (self.web_root / relative).resolve()
-        if (
-            not target.is_relative_to(self.web_root)
-            or target.suffix not in STATIC_TYPES
-            or not target.is_file()
-        ):
-            return response(404, "not found\n")
-        if target.stat().st_size > MAX_STATIC_BYTES:
+        if len(relative) > MAX_PATH_CHARS or any(ord(c) < 32 or c == "\x7f" for c in relative):
+            return response(400, "bad path\n")  # NUL and control characters never name a file
+        try:
+            target = (self.web_root / relative).resolve()
+            if (
+                not target.is_relative_to(self.web_root)
+                or target.suffix not in STATIC_TYPES
+                or not target.is_file()
+                or target.stat().st_size > MAX_STATIC_BYTES
+            ):
+                return response(404, "not found\n")
+            data = target.read_bytes()
+        except (OSError, ValueError):  # a name the OS refuses (too long, not encodable), a file gone
             return response(404, "not found\n")
         kind = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         if kind.startswith("text/") or kind in ("application/javascript", "application/json"):
             kind += "; charset=utf-8"
-        return response(200, Path(target).read_bytes(), kind)
+        return response(200, data, kind)
