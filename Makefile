@@ -2,6 +2,7 @@
 #   make demo   – run the main job on the embedded default (CPU, offline)
 #   make test   – run the test suite (in-process tests; the `slow` ones, which start other processes, are left out)
 #   make test-all – every test, the `slow` ones too
+#   make test-deploy – the fleet test alone (redis-server + haproxy + 3 `serve` replicas on loopback; CI runs it)
 #   make lint   – ruff (lint + format check) and mypy, as CI runs them
 # A CUDA torch installed beforehand (TORCH_SPEC='' make ...) is kept; by default the local CPU build is used.
 PY ?= python3
@@ -9,7 +10,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-all lint vendor-msgpack clean
+.PHONY: setup demo test test-all test-deploy lint vendor-msgpack clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +29,11 @@ test: setup
 
 test-all: setup
 	$(BIN)/python -m pytest -m ''
+
+# A `slow` test (it starts processes) that CI runs too: ~2.5 min on 2 busy cores; skipped without
+# redis-server/haproxy (Debian packages, installed by .ci/run).
+test-deploy: setup
+	$(BIN)/python -m pytest -m slow tests/test_deploy.py
 
 # Paths and rules come from pyproject.toml ([tool.ruff], [tool.mypy] with its `files`).
 lint: setup

@@ -27,28 +27,56 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, str]:
 def start_serve(
     port: int, args: list[str], log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """``python -m ltx2stream.cli serve --port <port> <args>`` with this checkout on PYTHONPATH."""
+    """``python -m ltx2stream.cli serve --port <port> <args>`` with this checkout on PYTHONPATH; stderr to ``log``
+    (``wait_ready`` quotes it when the replica fails)."""
     base = {**os.environ, **(env or {})}
     env = {**base, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     cmd = [sys.executable, "-m", "ltx2stream.cli", "serve", "--port", str(port), "--web-root", "/nonexistent"]
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         cmd + args, env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"), start_new_session=True
     )
+    _LOGS[proc.pid] = log
+    return proc
 
 
-def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """Until ``/readyz`` answers 200 (raises if the process exits or the deadline passes)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+_LOGS: dict[int, Path] = {}
+
+
+def ready_budget_s(processes: int, per_process_s: float = 90.0) -> float:
+    """Seconds to allow ``processes`` replicas that load and warm up at once: ``per_process_s`` each (a tiny
+    preset warms up in ~25 s on one loaded core), times how oversubscribed the machine is right now (1-minute
+    load per core, at least 1). A replica that *fails* is reported at once by ``wait_ready``; this budget
+    only bounds a slow one."""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return per_process_s * processes * max(1.0, load)
+
+
+def _log_tail(proc: subprocess.Popen[bytes], lines: int = 25) -> str:
+    log = _LOGS.get(proc.pid)
+    if log is None or not log.exists():
+        return ""
+    kept = [ln for ln in log.read_text(errors="replace").splitlines() if "websockets.server" not in ln]
+    return "\n--- " + str(log) + " (tail) ---\n" + "\n".join(kept[-lines:])
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float) -> float:
+    """Until ``/readyz`` answers 200; returns the seconds it took. Raises at once when the process exits or
+    ``/readyz`` says ``unhealthy`` (its model host failed to load or warm up: it would never turn ready), and
+    when the deadline passes; the error quotes the replica's log."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout_s:
         if proc.poll() is not None:
-            raise RuntimeError(f"serve on port {port} exited with {proc.returncode}")
+            raise RuntimeError(f"serve on port {port} exited with {proc.returncode}{_log_tail(proc)}")
         try:
-            if http_get(port, "/readyz")[0] == 200:
-                return
+            status, body = http_get(port, "/readyz")
         except OSError:
-            pass
+            status, body = 0, ""
+        if status == 200:
+            return time.monotonic() - t0
+        if status == 503 and body.strip() == "unhealthy":
+            raise RuntimeError(f"serve on port {port} is unhealthy (its host failed){_log_tail(proc)}")
         time.sleep(0.25)
-    raise TimeoutError(f"serve on port {port} not ready after {timeout_s} s")
+    raise TimeoutError(f"serve on port {port} not ready after {timeout_s:.0f} s{_log_tail(proc)}")
 
 
 def stop(proc: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:

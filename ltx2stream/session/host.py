@@ -21,6 +21,7 @@ from ltx2stream.pipeline.request import GenerationRequest
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.continuation import DEFAULT_OPTIONS, ContinuationOptions, ContinuationState
 from ltx2stream.session.controller import SessionController
+from ltx2stream.types import VIDEO_SPACE_SCALE
 
 log = logging.getLogger(__name__)
 
@@ -97,16 +98,20 @@ class PipelineHost:
         """Load every preset's models and run one smallest generation + decode through every stage, so kernels,
         allocators and caches are warm before /readyz turns green and the first session starts fast."""
         for name in self.presets:
-            pipeline = self.pipeline(name)
-            m = pipeline.preset.size_multiple
-            request = GenerationRequest(
-                "warm up", height=m, width=m, frames=9, fps=pipeline.preset.fps, seed=0
-            )
-            result = pipeline.generate_latents(request)
-            for _ in pipeline.decode_video(result.video_latent):
-                pass
-            pipeline.decode_audio(result.audio_latent)
+            self.warm_up_preset(name)
         log.info("host ready: %s", ", ".join(self.presets))
+
+    def warm_up_preset(self, name: str) -> None:
+        """One preset's part of ``warm_up``: its smallest generation at the smallest size it can decode."""
+        pipeline = self.pipeline(name)
+        side = _warm_up_side(pipeline.preset.size_multiple)
+        request = GenerationRequest(
+            "warm up", height=side, width=side, frames=9, fps=pipeline.preset.fps, seed=0
+        )
+        result = pipeline.generate_latents(request)
+        for _ in pipeline.decode_video(result.video_latent):
+            pass
+        pipeline.decode_audio(result.audio_latent)
 
     def open_session(
         self, settings: SessionSettings, *, image: ImageCondition | None = None, state: bytes | None = None
@@ -116,3 +121,10 @@ class PipelineHost:
             None if state is None else ContinuationState.from_bytes(state)
         )  # the controller checks the fit
         return SessionController(pipeline, settings, options=self.options, image=image, state=resumed)
+
+
+def _warm_up_side(size_multiple: int) -> int:
+    """The smallest frame side a preset can generate *and* decode: a multiple of its size rule, and at least two
+    latent pixels, which the VAE decoder's reflect padding needs (a one-stage preset's 32 px would be refused)."""
+    least = 2 * VIDEO_SPACE_SCALE
+    return -(-least // size_multiple) * size_multiple
