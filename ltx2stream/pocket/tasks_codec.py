@@ -24,6 +24,11 @@ from ltx2stream.pocket.data import Clip, ClipSource
 from ltx2stream.pocket.spec import PocketSpec
 
 KL_WEIGHT = 1e-5
+# Posterior noise is capped at std exp(-3) ~ 0.05 (latent means have about unit scale). Session 1 sampled with the
+# encoder's initial log-variance ~0 (std 1, as large as the signal): the decoder saw mostly noise, learned the
+# average colour and nothing else in ~1000 steps. The cap keeps a small, useful perturbation (the DiT's outputs are
+# not exact latents) and lets reconstruction train; the log-variance is not used at inference (encode = mean).
+LOGVAR_MAX = -6.0
 STATS_MOMENTUM = 0.01
 
 
@@ -35,7 +40,7 @@ def encoder_moments(vae: VideoVAE, pixels: torch.Tensor) -> tuple[torch.Tensor, 
         x = block(x, causal=True)
     out = enc.conv_out(enc.conv_act(enc.conv_norm_out(x)), causal=True)
     mean, logvar = out[:, : enc.latent_channels], out[:, enc.latent_channels :]
-    return mean, logvar.clamp(-30.0, 20.0).expand_as(mean)
+    return mean, logvar.clamp(-30.0, LOGVAR_MAX).expand_as(mean)
 
 
 def kl(mean: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -177,7 +182,7 @@ class AudioTask:
         mel = mel[:, :, :t]
         moments = self.vae.encoder(mel)
         zc = self.vae.cfg.z_channels
-        mean, logvar = moments[:, :zc], moments[:, zc:].clamp(-30.0, 20.0)
+        mean, logvar = moments[:, :zc], moments[:, zc:].clamp(-30.0, LOGVAR_MAX)
         track_audio_statistics(self.vae, mean)
         z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
         recon = self.vae.decoder(z)[:, :, :t]
