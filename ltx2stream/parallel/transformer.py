@@ -37,9 +37,8 @@ from ltx2stream.models.transformer.model import LTXAVModel
 from ltx2stream.models.transformer.precompute import StageCache, cached
 from ltx2stream.parallel.attention import (
     TokenLayout,
+    UlyssesAttention,
     UlyssesKVAttention,
-    UlyssesQueryAttention,
-    UlyssesSelfAttention,
     _Layout,
 )
 from ltx2stream.parallel.collectives import gather_tokens
@@ -78,9 +77,9 @@ class SequenceParallelTransformer(nn.Module):
                     code=codes.CONFIG_SP_HEADS,
                 )
         self._layout = _Layout()
-        self._self_core = UlyssesSelfAttention(self._layout, self.world, group)
+        self._self_core = UlyssesAttention(self._layout, self.rank, self.world, group, sharded_keys=True)
         self._kv_core = UlyssesKVAttention(self._layout, self.rank, self.world, group)
-        self._query_core = UlyssesQueryAttention(self._layout, self.rank, self.world, group)
+        self._query_core = UlyssesAttention(self._layout, self.rank, self.world, group, sharded_keys=False)
 
     @property
     def config(self) -> Any:
