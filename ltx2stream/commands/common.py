@@ -38,6 +38,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 def model_paths(args: argparse.Namespace) -> ModelPaths | None:
     if args.checkpoint is None and args.gemma is None:
         return None
+    presets = getattr(args, "presets", None) or [getattr(args, "preset", None)]  # serve: --preset repeatable
+    if args.gemma is None and presets == ["pocket"]:  # a pocket export runs on the packaged Gemma
+        from ltx2stream.models.pocket_files import packaged_gemma_270m
+
+        return ModelPaths(args.checkpoint, packaged_gemma_270m(), args.upsampler, args.lora)
     if args.checkpoint is None or args.gemma is None:
         raise InputError("give both --checkpoint and --gemma", code=codes.INPUT_MODEL_PATHS)
     return ModelPaths(args.checkpoint, args.gemma, args.upsampler, args.lora)

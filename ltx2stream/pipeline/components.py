@@ -101,10 +101,13 @@ def components_for_preset(
     device: torch.device | str = "cpu",
     dtype: torch.dtype | None = None,
 ) -> Components:
-    """Tiny presets use the embedded default (written on first use, offline); others need ``paths``."""
+    """Tiny presets use the embedded default (written on first use, offline); the pocket preset its shipped files
+    (or the export in ``paths``); others need ``paths``."""
     from ltx2stream.pipeline.presets import get_preset
 
     preset = get_preset(preset_name)
+    if preset.pocket:
+        return pocket_components(paths, device=device, dtype=dtype or torch.float32)
     if preset.tiny:
         from ltx2stream.models.tiny import TINY_TEXT_LENGTH, ensure_tiny_model
 
@@ -119,3 +122,34 @@ def components_for_preset(
         )
     variant = "dev" if "dev" in preset.name.split("-") else "distilled"  # split layouts hold both
     return load_components(paths, device=device, dtype=dtype or torch.bfloat16, variant=variant)
+
+
+def pocket_components(
+    paths: ModelPaths | None, *, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> Components:
+    """The pocket model: the shipped files, or the export ``paths`` names (its checkpoint, its upsampler or the
+    ``pocket-upsampler-x2.safetensors`` beside it, its Gemma or the packaged Gemma 3 270M). The prompt length is
+    the checkpoint's ``pocket_text_length``."""
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.models.pocket_files import (
+        TEXT_LENGTH_KEY,
+        UPSAMPLER_NAME,
+        packaged_gemma_270m,
+        pocket_files,
+    )
+
+    if paths is None:
+        files = pocket_files()
+        checkpoint, upsampler, gemma = files.checkpoint, files.upsampler, None
+    else:
+        checkpoint, gemma = paths.checkpoint, paths.gemma
+        upsampler = paths.upsampler or paths.checkpoint.parent / UPSAMPLER_NAME
+    length = open_checkpoint(checkpoint).metadata.get(TEXT_LENGTH_KEY)
+    if length is None or not length.isdigit():
+        raise ConfigError(
+            f"{checkpoint} is not a pocket export (no {TEXT_LENGTH_KEY} metadata); the pocket preset runs on "
+            "the files written by `python -m ltx2stream.pocket export`",
+            code=codes.CONFIG_NOT_POCKET,
+        )
+    files_ = ModelPaths(checkpoint, gemma or packaged_gemma_270m(), upsampler)
+    return load_components(files_, device=device, dtype=dtype, text_max_length=int(length))

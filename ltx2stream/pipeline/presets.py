@@ -1,7 +1,8 @@
 """Presets: frozen data describing a pipeline (stages, schedules, guidance, defaults). No code paths per preset.
 
 Real presets (``ltx2-*``, ``ltx2.3-*``) need checkpoint files given by the user; tiny presets (``tiny-*``) run on
-the embedded random-weight tiny model written on first use (offline, CPU).
+the embedded random-weight tiny model written on first use (offline, CPU); the ``pocket`` preset runs on the
+pocket model's shipped weights (``docs/pocket.md``).
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Preset:
     refine_lora_strength: float = 1.0  # applied in stage 2 when a refine LoRA file is given
     add_noise: bool = True  # stage-2 re-noising at the first stage-2 sigma
     tiny: bool = False  # runs on the embedded tiny model
+    pocket: bool = False  # runs on the pocket model's shipped files (or an export given as --checkpoint)
     height: int = 1024
     width: int = 1536
     frames: int = 121
@@ -111,6 +113,21 @@ _TINY = {
     "tiny": True,
     "negative_prompt": "blurry, static",
     "capacity": TINY_MODEL,
+}
+
+# The pocket model (docs/pocket.md): trained here on the procedural world with rectified flow (stage 1 at
+# 128x128 with a logit-normal sigma of shift 1, stage 2 at 256x256 with shift 2). Stage 1: the shifted 8-step
+# schedule (shifted_schedule(8, tokens=1024), rounded); stage 2 refines the upsampled latent from 0.6 in 3 steps.
+# The negative prompt is empty: the trainer drops 10 % of captions to "" (what guidance needs).
+POCKET_STAGE1: tuple[float, ...] = (1.0, 0.9355, 0.8593, 0.7679, 0.6563, 0.517, 0.3381, 0.1, 0.0)
+POCKET_STAGE2: tuple[float, ...] = (0.6, 0.4, 0.2, 0.0)
+_POCKET = {
+    "height": 256,
+    "width": 256,
+    "frames": 25,
+    "fps": 12.0,
+    "pocket": True,
+    "negative_prompt": "",
 }
 
 PRESETS: dict[str, Preset] = {
@@ -184,6 +201,14 @@ PRESETS: dict[str, Preset] = {
             _REFINE,
             **_TINY,
             notes="embedded tiny LTX-2, guided stage 1",
+        ),
+        Preset(
+            "pocket",
+            "ltx2.3",
+            StagePreset(sigmas=POCKET_STAGE1),
+            StagePreset(sigmas=POCKET_STAGE2),
+            **_POCKET,
+            notes="the pocket model (12 M parameters, trained here), 256x256 at 12 fps, 8 + 3 sigmas",
         ),
     )
 }

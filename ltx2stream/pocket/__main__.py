@@ -5,6 +5,7 @@
     python -m ltx2stream.pocket train upsampler   --run runs/pocket/upsampler --video-vae runs/pocket/video-vae
     python -m ltx2stream.pocket train transformer --run runs/pocket/transformer \\
         --video-vae runs/pocket/video-vae --audio runs/pocket/audio --text-cache runs/pocket/text
+    python -m ltx2stream.pocket text-cache --out runs/pocket/text --dataset 4096
     python -m ltx2stream.pocket export --runs runs/pocket --out ltx2stream/pocket/weights [--allow-untrained]
 
 Re-running the same ``train`` command resumes from ``<run>/state.pt``. The upsampler and transformer runs freeze
@@ -57,6 +58,14 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--init-from", type=Path, default=None,
                    help="shipped pocket.safetensors to warm-start from when the run directory has no state")  # fmt: skip
+    c = sub.add_parser("text-cache", help="encode the transformer run's captions with the frozen Gemma, once")
+    c.add_argument("--out", required=True, type=Path, help="cache directory (the transformer's --text-cache)")
+    c.add_argument("--dataset", type=int, default=1024, help="clips 0..N-1, as the transformer's --dataset")
+    c.add_argument(
+        "--gemma", type=Path, default=None, help="Gemma 3 GGUF/dir (default: the gemma3-270m package)"
+    )
+    c.add_argument("--batch", type=int, default=16, help="captions per Gemma call")
+    c.add_argument("--threads", type=int, default=2)
     e = sub.add_parser("export", help="write the official-layout checkpoint + upsampler from the runs")
     e.add_argument(
         "--runs",
@@ -120,6 +129,22 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
     return tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
 
 
+def text_cache(args: argparse.Namespace, spec: PocketSpec) -> int:
+    """Fill ``--out`` with the Gemma hidden states of every caption of clips 0..dataset-1 (resumable: cached
+    captions are skipped) and write its ``index.json``."""
+    from ltx2stream.pocket.tasks_dit import dataset_captions
+    from ltx2stream.pocket.text_cache import TextCache, default_gemma_path
+    from ltx2stream.pocket.world_source import WorldSource
+
+    torch.set_num_threads(args.threads)
+    captions = dataset_captions(spec, WorldSource(), args.dataset)
+    cache = TextCache(args.out, args.gemma or default_gemma_path(), max_length=spec.text_length)
+    encoded = cache.ensure(captions, batch=args.batch)
+    cache.write_index()
+    print(json.dumps({"captions": len(captions), "encoded": encoded, "dir": str(args.out)}))
+    return 0
+
+
 DEFAULT_LR = {"video-vae": 3e-4, "audio": 3e-4, "upsampler": 3e-4, "transformer": 2e-4}
 
 
@@ -127,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     spec = PocketSpec()
+    if args.command == "text-cache":
+        return text_cache(args, spec)
     if args.command == "export":
         from ltx2stream.pocket.export import export, export_codecs, load_parts
 

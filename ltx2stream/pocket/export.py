@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.models.audio import audio_vae_checkpoint_tensors, vocoder_checkpoint_tensors
 from ltx2stream.models.loading import save_checkpoint
+from ltx2stream.models.pocket_files import CHECKPOINT_NAME, TEXT_LENGTH_KEY, UPSAMPLER_NAME, PocketFiles
 from ltx2stream.models.text import text_path_checkpoint_tensors
 from ltx2stream.models.transformer import transformer_checkpoint_tensors
 from ltx2stream.models.upsampler import upsampler_checkpoint_tensors
@@ -29,8 +30,6 @@ from ltx2stream.models.video_vae import video_vae_checkpoint_tensors
 from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.trainer import load_state
 
-CHECKPOINT_NAME = "pocket.safetensors"
-UPSAMPLER_NAME = "pocket-upsampler-x2.safetensors"
 # training run -> the modules it holds
 RUN_PARTS: dict[str, tuple[str, ...]] = {
     "video-vae": ("video_vae",),
@@ -38,12 +37,6 @@ RUN_PARTS: dict[str, tuple[str, ...]] = {
     "upsampler": ("upsampler",),
     "transformer": ("transformer", "text"),
 }
-
-
-@dataclass(frozen=True)
-class PocketFiles:
-    checkpoint: Path
-    upsampler: Path
 
 
 def spec_from_json(text: str) -> PocketSpec:
@@ -115,7 +108,7 @@ def export(
     metadata = {
         "model_version": "pocket",
         "pocket_spec": json.dumps(asdict(spec) | {"extra": {}}, sort_keys=True),
-        "pocket_text_length": str(spec.text_length),
+        TEXT_LENGTH_KEY: str(spec.text_length),
         "pocket_training": json.dumps(dict(training or {}), sort_keys=True),
     }
     files = PocketFiles(out / CHECKPOINT_NAME, out / UPSAMPLER_NAME)
@@ -200,7 +193,7 @@ def read_shipped(
             "upsampler": load_upsampler(Path(checkpoint).parent / UPSAMPLER_NAME, dtype=f32).state_dict()
         }
     else:
-        length = int(ckpt.metadata.get("pocket_text_length", "64"))
+        length = int(ckpt.metadata.get(TEXT_LENGTH_KEY, "64"))
         text = load_text_projection(ckpt, text_path_config(ckpt, max_length=length), dtype=f32)
         states = {"transformer": load_transformer(ckpt, dtype=f32).state_dict(), "text": text.state_dict()}
     record = json.loads(ckpt.metadata.get("pocket_training", "{}")).get(run_name)

@@ -114,6 +114,25 @@ class LatentCache:
         return Sample(video, audio, caption)
 
 
+def dataset_captions(spec: PocketSpec, source: ClipSource, dataset: int, *, size: int = 32) -> list[str]:
+    """The distinct captions the transformer task draws from clips ``0..dataset-1`` (the one in force at each
+    clip's end, as ``LatentCache`` stores it) plus the dropped caption "". Clips are rendered at ``size`` pixels:
+    the world's captions follow from the clip's seed, not from its size (a caption the cache lacks is encoded on
+    first use anyway)."""
+    captions = {""}
+    for index in range(dataset):
+        clip = source.clip(
+            index,
+            frames=spec.frames,
+            height=size,
+            width=size,
+            fps=spec.fps,
+            change_at=change_time(index, spec.fps, spec.frames),
+        )
+        captions.add(clip.caption_at((spec.frames - 1) / spec.fps))
+    return sorted(captions)
+
+
 def sample_sigma(gen: torch.Generator, n: int, shift: float) -> torch.Tensor:
     """Shifted logit-normal sigmas in (0, 1); 10 % uniform for coverage of the ends."""
     logit = torch.sigmoid(torch.randn(n, generator=gen))

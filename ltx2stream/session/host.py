@@ -62,7 +62,7 @@ class PipelineHost:
                 )
             if preset_name not in self._pipelines:
                 preset = get_preset(preset_name)
-                key = f"tiny-{preset.flavour}" if preset.tiny else "files"
+                key = f"tiny-{preset.flavour}" if preset.tiny else "pocket" if preset.pocket else "files"
                 if key not in self._components:
                     self._components[key] = self._parallel(
                         components_for_preset(preset_name, self.paths, device=self.device, dtype=self.dtype)
