@@ -90,6 +90,16 @@ TINY_MODEL = Capacity(
     bytes_per_token=16 * 1024,
 )
 
+# The pocket model on a CPU (trained at 256 x 256, 25 frames): up to twice its side and 49 frames per segment.
+POCKET_MODEL = Capacity(
+    max_side=512,
+    max_pixels=512 * 512,
+    max_frames=49,
+    max_tokens=4096,
+    max_memory_bytes=1 * GiB,
+    bytes_per_token=16 * 1024,
+)
+
 
 @dataclass(frozen=True)
 class SegmentCost:

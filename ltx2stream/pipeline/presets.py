@@ -12,7 +12,7 @@ from typing import Any
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
-from ltx2stream.pipeline.capacity import FULL_MODEL, TINY_MODEL, Capacity
+from ltx2stream.pipeline.capacity import FULL_MODEL, POCKET_MODEL, TINY_MODEL, Capacity
 from ltx2stream.pipeline.guidance import OFF, GuidanceParams
 from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, DISTILLED_STAGE2
 
@@ -128,6 +128,7 @@ _POCKET = {
     "fps": 12.0,
     "pocket": True,
     "negative_prompt": "",
+    "capacity": POCKET_MODEL,
 }
 
 PRESETS: dict[str, Preset] = {
