@@ -208,3 +208,14 @@ def test_export_loads_through_the_normal_loaders(tmp_path: Path, gemma_dir: Path
     assert not open_checkpoint(codecs).has_prefix("model.diffusion_model.")
     emb = comps.text_encoder.encode(["a red square on grey"])
     assert emb.video.shape[-1] == spec.heads * spec.video_head_dim
+
+
+def test_dataset_captions_are_what_the_transformer_task_draws(tmp_path: Path, gemma_dir: Path) -> None:
+    """The text-cache command's caption list: every caption the latent cache stores for clips 0..N-1, and ""."""
+    from ltx2stream.pocket.tasks_dit import dataset_captions
+
+    task = _transformer_task(tmp_path, gemma_dir)
+    captions = dataset_captions(_spec(), StripeSource(), 6, size=16)
+    stored = {task.latents.get(i, half).caption for i in range(6) for half in (False, True)}
+    assert "" in captions and stored == set(captions) - {""}
+    assert task.text.ensure(captions) == len(captions) and task.text.ensure(captions) == 0

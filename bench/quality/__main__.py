@@ -1,6 +1,8 @@
 """Quality bench: continuation schemes side by side on one world script, scored from pixels and samples.
 
     python -m bench.quality                      # embedded tiny preset, CPU, all four schemes (minutes)
+    python -m bench.quality --preset pocket      # the pocket model's shipped weights at 256x256 @ 12 fps
+    python -m bench.quality --preset pocket --checkpoint runs/export/pocket.safetensors   # another pocket export
     python -m bench.quality --preset ltx2-distilled --checkpoint ltx-2-19b-distilled.safetensors \\
         --gemma gemma-3-12b --upsampler spatial-x2.safetensors --size 512 --frames 121 --fps 24 --device cuda
 
@@ -47,6 +49,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--overlap", type=int, default=1, help="carried latent frames for the carrying schemes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--vocabulary", choices=["train", "heldout"], default="train")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: min(2, cores))")
     p.add_argument("--out", type=Path, default=Path("out/quality"))
     return p.parse_args(argv)
 
@@ -64,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the quality bench needs matplotlib: pip install -e '.[bench]'", file=sys.stderr)
         return 2
     if args.device == "cpu":
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+        torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))
     from ltx2stream.pipeline.presets import get_preset
     from ltx2stream.session.api import SessionSettings
     from ltx2stream.session.host import PipelineHost

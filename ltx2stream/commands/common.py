@@ -21,9 +21,13 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--preset",
         default=DEFAULT_PRESET,
-        help=f"pipeline preset (default {DEFAULT_PRESET}, the embedded tiny model; see `ltx2stream presets`)",
+        help=f"pipeline preset (default {DEFAULT_PRESET}; see `ltx2stream presets`)",
     )
-    g.add_argument("--checkpoint", type=Path, help="official single-file checkpoint (.safetensors)")
+    g.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="official single-file checkpoint (.safetensors; pocket: another export)",
+    )
     g.add_argument("--gemma", type=Path, help="Gemma 3 directory (Hugging Face layout) or .gguf file")
     g.add_argument("--upsampler", type=Path, help="latent upsampler file (two-stage presets)")
     g.add_argument(
@@ -31,7 +35,9 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     g.add_argument(
-        "--dtype", choices=sorted(DTYPES), help="weights dtype (default: bfloat16, float32 for tiny)"
+        "--dtype",
+        choices=sorted(DTYPES),
+        help="weights dtype (default: bfloat16, float32 for tiny and pocket)",
     )
 
 

@@ -1,7 +1,8 @@
 """``ltx2stream demo``: the main job on the embedded default — a live, steered streaming session, end to end.
 
-Starts the streaming server on a free localhost port with the embedded tiny model (written on first use, no
-downloads, CPU), connects the Python client, opens a session, steers it twice (blended transitions) while it
+Starts the streaming server on a free localhost port with the default preset (``DEFAULT_PRESET``: the embedded
+tiny model, written on first use, or the pocket model once it is the default; no downloads, CPU), connects the
+Python client, opens a session, steers it twice (blended transitions) while it
 streams, stops it, and records everything it received — fragmented MP4, H.264 + AAC, continuous across segments —
 to ``demo.mp4``. ``--serve`` keeps the server running afterwards so the browser player can be opened at the
 printed address. ``--offline`` renders the same session from a script instead (no server).
@@ -18,20 +19,35 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
+# Captions in the procedural world's training vocabulary (docs/quality.md), the scene the pocket model was trained
+# on: a scene, then the same scene recoloured, then its backdrop darkened (each prompt describes the whole scene).
 PROMPTS = (
-    "a red ball bouncing on a wooden floor, soft thuds",
-    "the ball rolls into a puddle and splashes, water sounds",
-    "night falls, crickets chirp, the ball rests in moonlight",
+    "a crimson disc glides left and right over a pale blue backdrop",
+    "a cobalt disc glides left and right over a pale blue backdrop",
+    "a cobalt disc glides left and right over a dark pale blue backdrop",
 )
-DEMO_SCRIPT = f"""\
+FRAMES, FPS, SEED = 25, 12.0, 7
+
+
+def demo_preset() -> tuple[str, int]:
+    """The default preset and the demo's frame side: the preset's native size (64 px for the tiny presets)."""
+    from ltx2stream.pipeline.presets import DEFAULT_PRESET, get_preset
+
+    preset = get_preset(DEFAULT_PRESET)
+    return preset.name, 64 if preset.tiny else preset.width
+
+
+def demo_script() -> str:
+    name, side = demo_preset()
+    return f"""\
 [session]
-preset = "tiny-ltx2"
-width = 64
-height = 64
-fps = 12
-frames = 25
+preset = "{name}"
+width = {side}
+height = {side}
+fps = {FPS:g}
+frames = {FRAMES}
 overlap = 1
-seed = 7
+seed = {SEED}
 
 [[segment]]
 prompt = "{PROMPTS[0]}"
@@ -49,7 +65,7 @@ repeat = 2
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("demo", help="stream a steered session from a local server on the embedded tiny model")
+    p = sub.add_parser("demo", help="stream a steered session from a local server on the default preset")
     p.add_argument("-o", "--output", type=Path, default=Path("demo.mp4"))
     p.add_argument("--segments", type=int, default=6)
     p.add_argument("--port", type=int, default=0, help="server port (default: any free port)")
@@ -85,13 +101,14 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
     web = Path(__file__).resolve().parents[2] / "clients" / "web"
     with tempfile.TemporaryDirectory(prefix="ltx2stream-demo-") as store:
         config = ServerConfig(port=args.port, store_dir=Path(store), web_root=web if web.is_dir() else None)
-        app = StreamingServer(config, lambda: PipelineHost(("tiny-ltx2",)))
+        name, side = demo_preset()
+        app = StreamingServer(config, lambda: PipelineHost((name,)))
         await app.start()
         try:
             url = f"ws://127.0.0.1:{app.port}/ws"
-            log.info("server on %s (loading the tiny model)", url)
+            log.info("server on %s (loading %s)", url, name)
             settings = P.Settings(
-                preset="tiny-ltx2", width=64, height=64, fps=12.0, frames=25, overlap=1, seed=7
+                preset=name, width=side, height=side, fps=FPS, frames=FRAMES, overlap=1, seed=SEED
             )
             third = max(1, args.segments // 3)
             plan = Plan(
@@ -120,7 +137,7 @@ def _offline(args: argparse.Namespace) -> int:
     from ltx2stream.commands import render
 
     script = args.output.with_name(args.output.stem + ".toml")
-    script.write_text(DEMO_SCRIPT, encoding="utf-8")
+    script.write_text(demo_script(), encoding="utf-8")
     ns = argparse.Namespace(
         script=script,
         output=args.output,
