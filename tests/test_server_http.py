@@ -72,7 +72,8 @@ def test_readyz_is_503_while_loading_then_200_and_metrics_count_segments(tmp_pat
             assert series["ltx2stream_media_seconds_total"] == pytest.approx(delivered * 9 / 8)
             assert series["ltx2stream_realtime_factor"] > 0
             assert series['ltx2stream_sessions{state="active"}'] == 0
-            assert series["ltx2stream_states_saved_total"] == 1
+            # every delivered segment is stored (writes coalesce when a segment lands during a write)
+            assert 1 <= series["ltx2stream_states_saved_total"] <= delivered
             assert series["ltx2stream_bytes_sent_total"] > 0
 
     asyncio.run(main())

@@ -77,6 +77,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=d.lease_ttl_s,
         help="seconds a dead replica keeps its sessions' leases",
     )
+    store.add_argument(
+        "--persist-every-segment",
+        action=argparse.BooleanOptionalAction,
+        default=d.persist_every_segment,
+        help="store every delivered segment's state at once, so a crash loses at most the segment in flight "
+        "(default on; --no-persist-every-segment stores only when a session ends)",
+    )
     store.add_argument("--web-root", type=Path, default=d.web_root, help="directory served at / (if present)")
     model = p.add_argument_group("model host (passed to the host factory)")
     model.add_argument(
@@ -135,6 +142,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         store_url=args.store,
         store_ttl_s=args.store_ttl,
         lease_ttl_s=args.lease_ttl,
+        persist_every_segment=args.persist_every_segment,
         web_root=args.web_root,
         limits=ProtocolLimits(max_message_bytes=args.max_message_bytes, presets=_known_presets(args)),
     )

@@ -34,7 +34,9 @@ class ServerConfig:
     states are kept (``SessionStore``); store_ttl_s, store_keep_last as there. store_cleanup_interval_s: how
     often expired states are removed. store_url: ``redis://`` URL of a store shared by several replicas (then
     states are also saved after every delivered segment, and each session holds a lease of ``lease_ttl_s``
-    renewed while it runs, owner ``replica``); persist_every_segment: that per-segment save with a directory. encode_threads: threads of the shared encoder pool (PyAV releases the
+    renewed while it runs, owner ``replica``); persist_every_segment: save the state of every delivered segment
+    at once (default; off the worker thread), so a crash or ``kill -9`` loses at most the segment in flight.
+    Always on with ``store_url``. encode_threads: threads of the shared encoder pool (PyAV releases the
     GIL). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
@@ -54,7 +56,7 @@ class ServerConfig:
     shutdown_timeout_s: float = 15.0
     store_dir: Path = Path("ltx2stream-sessions")
     store_url: str | None = None  # redis://host:port/db: a store shared by replicas (docs/deploy.md)
-    persist_every_segment: bool = False  # save after every delivered segment (always with store_url)
+    persist_every_segment: bool = True  # save after every delivered segment (always with store_url)
     lease_ttl_s: float = 15.0  # session leases (one replica per session); a dead replica's run out after this
     replica: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     store_ttl_s: float = 24 * 3600.0

@@ -235,9 +235,10 @@ class SessionEnd:
             return session.session_id
         store, metrics = session.services.store, session.services.metrics
         try:
-            await asyncio.to_thread(
-                store.save, session.session_id, checkpoint.segment_index, checkpoint.state
-            )
+            async with session.store_lock:
+                await asyncio.to_thread(
+                    store.save, session.session_id, checkpoint.segment_index, checkpoint.state
+                )
         except (LTX2StreamError, OSError, ValueError):
             logger.exception(
                 "session %s: storing segment %d failed", session.session_id, checkpoint.segment_index

@@ -43,7 +43,7 @@ class Services:
     store: StateStore
     metrics: ServerMetrics
     limits: P.ProtocolLimits
-    persist_every_segment: bool = False  # save each delivered segment's state at once (kill -9 loses nothing)
+    persist_every_segment: bool = True  # save each delivered segment's state at once (kill -9 loses nothing)
 
 
 class LiveSession:
@@ -68,9 +68,11 @@ class LiveSession:
         self.checkpoint: Checkpoint | None = resumed
         self.released = asyncio.Event()  # the worker will not touch the job again
         self.end = SessionEnd(self)
-        self.persisting: asyncio.Task[None] | None = (
-            None  # per-segment save in flight (persist_every_segment)
-        )
+        # the per-segment save in flight (persist_every_segment); one at a time, always of the newest checkpoint
+        self.persisting: asyncio.Task[None] | None = None
+        self.store_lock = (
+            asyncio.Lock()
+        )  # one store write of this session at a time (an older never lands last)
         self.media_seconds = 0.0
         self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
         self._seq = 0
@@ -141,7 +143,8 @@ class LiveSession:
             )
         index, state = checkpoint.segment_index, checkpoint.state
         if msg.store:
-            await asyncio.to_thread(self.services.store.save, self.session_id, index, state)
+            async with self.store_lock:
+                await asyncio.to_thread(self.services.store.save, self.session_id, index, state)
             if self.checkpoint is checkpoint:  # no newer segment was delivered meanwhile
                 self.checkpoint = dataclasses.replace(checkpoint, stored=True)
             self.services.metrics.states_saved.inc()
@@ -234,17 +237,32 @@ class LiveSession:
     def on_released(self) -> None:
         self.released.set()
 
-    async def _persist(self, checkpoint: Checkpoint) -> None:
-        """Store a just-delivered segment's state (the ending's checkpoint then has nothing to add)."""
-        index = checkpoint.segment_index
-        try:
-            await asyncio.to_thread(self.services.store.save, self.session_id, index, checkpoint.state)
-        except (LTX2StreamError, OSError, ValueError):
-            logger.exception("session %s: storing segment %d failed", self.session_id, index)
-            return
-        self.services.metrics.states_saved.inc()
-        if self.checkpoint is checkpoint:  # no newer segment was delivered meanwhile
-            self.checkpoint = dataclasses.replace(checkpoint, stored=True)
+    def _persist_soon(self) -> None:
+        """Start storing the newest checkpoint unless a save is running (that one stores it when done)."""
+        if self.persisting is None or self.persisting.done():
+            self.persisting = asyncio.create_task(self._persist_latest(), name=f"persist-{self.session_id}")
+
+    async def _persist_latest(self) -> None:
+        """Store the newest delivered checkpoint, in a thread (never the worker's), one write at a time.
+
+        Saves are serialised so an older state can never land after a newer one (the store drops indices above
+        the one saved); a segment delivered during a write is saved right after it (intermediate ones are
+        skipped: only the newest is the resume point). A failed write is logged; the ending's checkpoint
+        retries it.
+        """
+        while (checkpoint := self.checkpoint) is not None and not checkpoint.stored:
+            index = checkpoint.segment_index
+            try:
+                async with self.store_lock:
+                    await asyncio.to_thread(
+                        self.services.store.save, self.session_id, index, checkpoint.state
+                    )
+            except (LTX2StreamError, OSError, ValueError):
+                logger.exception("session %s: storing segment %d failed", self.session_id, index)
+                return
+            self.services.metrics.states_saved.inc()
+            if self.checkpoint is checkpoint:  # no newer segment was delivered meanwhile
+                self.checkpoint = dataclasses.replace(checkpoint, stored=True)
 
     def _delivered(self, result: SegmentResult, duration: float) -> None:
         if not self.end.accepting:  # the checkpoint is being taken; this segment does not count
@@ -255,7 +273,7 @@ class LiveSession:
         self.checkpoint = Checkpoint(index, result.state)
         self.delivered += 1
         if self.services.persist_every_segment:
-            self.persisting = asyncio.create_task(self._persist(self.checkpoint))
+            self._persist_soon()
         m = self.services.metrics
         m.segments.inc()
         m.media_seconds.inc(duration)

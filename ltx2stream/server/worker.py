@@ -3,7 +3,8 @@
 The host is built and warmed on the worker's own thread (so CUDA state lives on the thread that uses it and
 the event loop stays free while weights load). A turn is either opening a session's generator or one segment;
 between turns the scheduler picks the next session round-robin. Cancellation is the generator's job: it checks
-the job's ``CancelToken`` between denoising steps, so a removed session frees the worker within one step.
+the job's ``CancelToken`` between denoising steps and between decoded chunks, so a removed session frees the
+worker within one step or one decode chunk.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 The generator (``SessionController``) runs in a worker thread. It pushes what it produces into a
 ``SegmentSink`` as soon as each piece exists (progress between denoising steps, decoded frame chunks as
-the progressive decoder yields them, the segment's audio), and honours a ``CancelToken`` between steps.
+the progressive decoder yields them, the segment's audio), and honours a ``CancelToken`` between denoising steps
+and between decoded chunks.
 Nothing here does I/O.
 """
 
@@ -22,7 +23,7 @@ Transition = Literal["cut", "blend"]
 
 
 class SegmentCancelled(SessionError):
-    """Raised by the generator when its cancel token fired between two steps."""
+    """Raised by the generator when its cancel token fired (checked between steps and between decoded chunks)."""
 
     def __init__(self, index: int) -> None:
         super().__init__(f"segment {index} was cancelled", code=codes.SESSION_CANCELLED)

@@ -120,7 +120,7 @@ class SessionController:
         result = self.pipeline.generate_latents(
             self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
         )
-        frames, span = self._emit_video(n, result, sink)
+        frames, span = self._emit_video(n, result, sink, cancel)
         clock.mark("decode")
         samples = self._emit_audio(n, result, sink)
         clock.mark("audio")
@@ -202,10 +202,11 @@ class SessionController:
         return (t.float() * (1.0 - s) + noise * s).to(t.dtype)
 
     def _emit_video(
-        self, n: int, result: GenerationResult, sink: SegmentSink
+        self, n: int, result: GenerationResult, sink: SegmentSink, cancel: CancelToken | None = None
     ) -> tuple[int, np.ndarray | None]:
         """Pushes the new frames; returns their count and the carried span's pixels (the anchor frame and the
-        8k frames after it, [1 + 8k, H, W, 3]; None if the decoder stopped short)."""
+        8k frames after it, [1 + 8k, H, W, 3]; None if the decoder stopped short). The cancel token is checked
+        after every decoded chunk, before the next one is decoded (cancellation within one decode chunk)."""
         first, anchor_at = self.timeline.first_new_frame(n), self.timeline.anchor_index
         index, sent, span = 0, 0, []
         for chunk in self.pipeline.decode_video(result.video_latent):  # [f, H, W, 3] uint8
@@ -217,6 +218,8 @@ class SessionController:
                 sink.video(chunk[lo:])
                 sent += f - lo
             index += f
+            if cancel is not None and cancel.cancelled:
+                raise SegmentCancelled(n)
         return sent, (np.concatenate(span) if span else None)
 
     def _emit_audio(self, n: int, result: GenerationResult, sink: SegmentSink) -> int:
