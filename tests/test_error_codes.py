@@ -20,6 +20,10 @@ PASS_THROUGH = {
     ("server/connection.py", "err.code"): "a caught LTX2StreamError is reported (error message, metrics)",
     ("server/ending.py", "err.code"): "the ending error's code goes into `final.error_code`",
     ("protocol/codec.py", "code[:64]"): "error_from truncates a caught error's code for the wire",
+    (
+        "protocol/schema.py",
+        "code",
+    ): "a field's own code (Str(code=codes.SESSION_BAD_ID)) or protocol.out_of_range",
 }
 
 
