@@ -156,6 +156,18 @@ SESSION_BUSY = _register(
 SESSION_SEGMENT_NOT_FOUND = _register(
     "session.segment_not_found", C.NOT_FOUND, False, True, "the session has no stored state at that segment"
 )
+# --- Videos API (HTTP /v1/videos; docs/http-api.md: the HTTP status is the close code minus 4000)
+VIDEO_NOT_FOUND = _register(
+    "video.not_found", C.NOT_FOUND, False, True, "no video job with that id (never created, deleted or expired)"
+)
+VIDEO_NOT_READY = _register(
+    "video.not_ready", C.CONFLICT, True, False, "the video's content was asked for before it completed"
+)
+VIDEO_NOT_COMPLETED = _register(
+    "video.not_completed", C.CONFLICT, False, True, "the video failed (or, for an extension, has not completed yet)"
+)
+VIDEO_NO_ROUTE = _register("video.no_route", C.NOT_FOUND, False, True, "no Videos API endpoint at that path")
+VIDEO_METHOD = _register("video.method", C.BAD_REQUEST, False, True, "an HTTP method the endpoint does not serve")
 STORE_WRITE_FAILED = _register(
     "store.write_failed",
     C.INTERNAL_ERROR,
@@ -399,6 +411,7 @@ CLIENT_CLOSED = _internal("client.closed", "the server closed the connection")
 CLIENT_NO_SESSION = _internal("client.no_session", "reconnect() before any session was accepted")
 CLIENT_INIT_MISMATCH = _internal("client.init_mismatch", "a media_init that differs from the first one")
 CLIENT_MEDIA_BEFORE_INIT = _internal("client.media_before_init", "media before media_init")
+CLIENT_NO_PLAYER = _internal("client.no_player", "`--play` without mpv or ffplay on the PATH")
 
 _FAMILY_FALLBACK = {
     "protocol": PROTOCOL_OUT_OF_RANGE,

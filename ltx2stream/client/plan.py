@@ -30,7 +30,7 @@ class Plan:
     steers: tuple[tuple[int, str], ...]  # (after N delivered segments, prompt), sorted
     transition: str
     blend_segments: int
-    segments: int
+    segments: int  # stop once this many started; 0: run until stopped (``--interactive`` /stop, Ctrl-C)
 
 
 async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.Final | None:
@@ -42,8 +42,8 @@ async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.
         plan.prompt, plan.settings, image=plan.image, lookahead=plan.lookahead, resume_from=plan.resume_from
     )
     first = 0 if accepted.resumed_from_segment is None else accepted.resumed_from_segment + 1
-    last = first + plan.segments - 1
-    if client.recorder is not None:
+    last = first + plan.segments - 1 if plan.segments > 0 else None  # 0 segments: until stopped
+    if client.recorder is not None and last is not None:
         client.recorder.segment_limit = last + 1
     steers, stopping, attempts = list(plan.steers), False, 0
     while True:
@@ -52,7 +52,7 @@ async def stream(client: StreamClient, plan: Plan, *, reconnects: int = 3) -> P.
             while steers and steers[0][0] <= delivered and not stopping:
                 _, prompt = steers.pop(0)
                 await client.steer(prompt, transition=plan.transition, blend_segments=plan.blend_segments)
-            if isinstance(msg, P.SegmentStarted) and msg.index >= last and not stopping:
+            if isinstance(msg, P.SegmentStarted) and last is not None and msg.index >= last and not stopping:
                 stopping = True
                 await client.stop()
             _log(msg)

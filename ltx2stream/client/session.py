@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Self
@@ -78,6 +78,7 @@ class StreamClient:
         self.done: dict[int, P.SegmentDone] = {}
         self.acks: dict[int, P.SteerAck] = {}
         self.snapshots: dict[int, P.SnapshotResult] = {}
+        self.taps: list[Callable[[P.Message], None]] = []  # see every media_init / media (``--play``)
         self.errors: list[P.Error] = []
         self.final: P.Final | None = None
         self.close_code: int | None = None
@@ -321,6 +322,8 @@ class StreamClient:
         self._record(msg)
 
     def _record(self, msg: P.Message) -> None:
+        for tap in self.taps:
+            tap(msg)
         if self.recorder is None:
             return
         if isinstance(msg, P.MediaInit):

@@ -2,9 +2,11 @@
 
     ltx2stream client ws://127.0.0.1:8765/ws --prompt "a red fox in snow" --segments 4 -o fox.mp4 \\
         --steer-after 2 "the fox looks up at falling snow" --transition blend --blend-segments 2
+    ltx2stream client ws://127.0.0.1:8765/ws --prompt "a red fox in snow" --segments 0 -o fox.mp4 \\
+        --interactive --play      # type prompts to steer, watch in mpv/ffplay, /stop to end
 
 ``register(subparsers)`` adds the subcommand to the main CLI. The file is fragmented MP4 written as media arrives
-(playable while it grows); it holds exactly ``--segments`` segments. A lost connection is resumed by session id
+(playable while it grows); it holds exactly ``--segments`` segments (``0``: until ``/stop`` or Ctrl-C). A lost connection is resumed by session id
 (``--reconnects``). A summary (JSON) goes to stdout; progress goes to the log.
 """
 
@@ -12,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +26,9 @@ from websockets.exceptions import InvalidHandshake
 
 from ltx2stream import codes
 from ltx2stream import protocol as P
+from ltx2stream.client.interactive import read_lines, run_interactive
 from ltx2stream.client.plan import Plan, stream, summary
+from ltx2stream.client.player import Player, find_player
 from ltx2stream.client.session import StreamClient
 from ltx2stream.errors import InputError, SessionError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET, PRESETS
@@ -41,7 +48,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--prompt", required=True, help="the first prompt")
     p.add_argument("-o", "--output", type=Path, required=True, help="fragmented MP4 file to write")
     p.add_argument(
-        "--segments", type=int, default=3, help="segments to generate, then stop (default %(default)s)"
+        "--segments",
+        type=int,
+        default=3,
+        help="segments to generate, then stop (default %(default)s; 0: until stopped with /stop or Ctrl-C)",
+    )
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="read prompts from the terminal while streaming: each line steers the next segment "
+        "(/blend N, /seed [S], /snapshot, /stop)",
+    )
+    p.add_argument(
+        "--play", action="store_true", help="watch the stream live in mpv or ffplay (when installed)"
     )
     p.add_argument("--token", default=None, help=f"bearer token (or env {TOKEN_ENV})")
     s = p.add_argument_group("settings (defaults: the preset's, when this installation knows it)")
@@ -116,8 +135,10 @@ def settings_from_args(args: argparse.Namespace) -> P.Settings:
 
 def plan_from_args(args: argparse.Namespace) -> Plan:
     """Validate the options into a Plan (raises InputError naming the option)."""
-    if args.segments < 1:
-        raise InputError(f"--segments must be >= 1; got {args.segments}", code=codes.CLIENT_BAD_OPTION)
+    if args.segments < 0:
+        raise InputError(
+            f"--segments must be >= 0 (0: until stopped); got {args.segments}", code=codes.CLIENT_BAD_OPTION
+        )
     steers = []
     for count, prompt in args.steer_after:
         if not count.isdigit():
@@ -148,14 +169,44 @@ def plan_from_args(args: argparse.Namespace) -> Plan:
     )
 
 
+def stop_on_interrupt(client: StreamClient) -> None:
+    """Ctrl-C once: ``stop`` (the segments in flight are still recorded); twice: quit at once."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
+
+    def interrupted() -> None:
+        loop.remove_signal_handler(signal.SIGINT)  # the next Ctrl-C raises KeyboardInterrupt as usual
+        print("stopping after the segments in flight (Ctrl-C again to quit now)", file=sys.stderr)
+        task = loop.create_task(client.stop())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on this platform / not the main thread
+        loop.add_signal_handler(signal.SIGINT, interrupted)
+
+
 def run_client(args: argparse.Namespace) -> int:
     """The ``client`` command; exit status 0 when the session ended with ``final`` ``stopped``."""
     plan = plan_from_args(args)
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
+    player = Player(find_player()) if getattr(args, "play", False) else None  # refused before connecting
 
     async def main() -> tuple[StreamClient, P.Final | None]:
         async with StreamClient(args.url, token=token, output=args.output) as client:
-            final = await stream(client, plan, reconnects=args.reconnects)
+            if player is not None:
+                await player.start()
+                client.taps.append(player.feed)
+            stop_on_interrupt(client)
+            try:
+                if getattr(args, "interactive", False):
+                    final = await run_interactive(
+                        client, plan, read_lines(sys.stdin), reconnects=args.reconnects
+                    )
+                else:
+                    final = await stream(client, plan, reconnects=args.reconnects)
+            finally:
+                if player is not None:
+                    await player.close()
             return client, final
 
     try:

@@ -12,12 +12,14 @@ import logging
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
+from ltx2stream.pipeline.presets import DEFAULT_PRESET
 from ltx2stream.server.admission import (
     MimeCache,
     check_cost,
@@ -26,7 +28,7 @@ from ltx2stream.server.admission import (
     session_settings,
 )
 from ltx2stream.server.auth import select_subprotocol
-from ltx2stream.server.config import ServerConfig
+from ltx2stream.server.config import MiB, ServerConfig
 from ltx2stream.server.connection import Connection
 from ltx2stream.server.ending import Checkpoint, EndReason
 from ltx2stream.server.http import HttpRoutes
@@ -36,6 +38,7 @@ from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
 from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
+from ltx2stream.server.videos import FrontBinding, VideoFiles, VideoJobs, VideosApi, front_connection
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
 from ltx2stream.session.store import StateStore, new_session_id, open_store
@@ -76,6 +79,7 @@ class StreamingServer:
         ]
         self.mimes = MimeCache(encoder_factory, self.encode_pool)
         self.sessions: dict[str, LiveSession] = {}
+        self.videos = VideoJobs(self, self.store, VideoFiles(videos_dir(config)), config.store_ttl_s)
         self._by_job: dict[Job, LiveSession] = {}
         self._worker_of: dict[Job, Worker] = {}
         self.closing = asyncio.Event()  # set when shutdown begins
@@ -95,6 +99,13 @@ class StreamingServer:
             c.host,
             c.port,
             process_request=HttpRoutes(self).process_request,
+            create_connection=front_connection(  # /v1/ (the Videos API) is served there, the rest as before
+                FrontBinding(
+                    VideosApi(c, self.videos, self.served_presets).handle,
+                    max_body_bytes=c.limits.max_image_bytes + MiB,
+                )
+            ),
+            open_timeout=None,  # applied by the connection to the WebSocket handshake only
             select_subprotocol=lambda _conn, offered: select_subprotocol(offered),
             compression=None,
             max_size=c.limits.max_message_bytes,
@@ -137,6 +148,7 @@ class StreamingServer:
         deadline = self.config.shutdown_timeout_s
         if self._server is not None:
             self._server.close(close_connections=False)
+        await self.videos.shutdown()
         sessions = list(self.sessions.values())
         for session in sessions:
             session.end.request(EndReason.SHUTDOWN)
@@ -291,6 +303,24 @@ class StreamingServer:
         )
         return session
 
+    def submit(self, job: Job) -> tuple[Scheduler, int | None]:
+        """Queue a video job like a session (same workers, same round-robin; raises server.queue_full)."""
+        if self.closing.is_set():
+            raise SessionError("the server is shutting down", code=codes.SERVER_SHUTDOWN)
+        worker = self._pick_worker(job.spec.settings.preset)
+        position = worker.scheduler.add(job)
+        self._worker_of[job] = worker
+        self._update_gauges()
+        return worker.scheduler, position
+
+    def session_live(self, session_id: str) -> bool:
+        return session_id in self.sessions
+
+    def served_presets(self) -> tuple[str, ...]:
+        """The presets the workers serve (before they loaded: the configured list, else every preset)."""
+        served = [p for w in self.workers if w.host is not None for p in w.host.presets]
+        return tuple(dict.fromkeys(served)) or self.config.limits.presets or (DEFAULT_PRESET,)
+
     def _pick_worker(self, preset: str) -> Worker:
         usable = [w for w in self.workers if w.error is None]
         if not usable:
@@ -337,9 +367,14 @@ class StreamingServer:
     def detach(self, session: LiveSession) -> bool:
         """Remove the session's job from its worker (telling the waiting ones their new positions); returns
         whether the worker is busy with it now."""
-        worker = self._worker_of.pop(session.job)
-        in_use, admission = worker.scheduler.remove(session.job)
-        self._by_job.pop(session.job, None)
+        return self.detach_job(session.job)
+
+    def detach_job(self, removed: Job) -> bool:
+        """Remove a live session's or a video's job from its worker; True while the worker is inside a turn of
+        it (it releases the job itself then)."""
+        worker = self._worker_of.pop(removed)
+        in_use, admission = worker.scheduler.remove(removed)
+        self._by_job.pop(removed, None)
         for job, position in admission.positions:
             waiting = self._by_job.get(job)
             if waiting is not None and waiting.queue_position != position:
@@ -368,6 +403,11 @@ class StreamingServer:
         self.metrics.sessions.set(active, state="active")
         self.metrics.sessions.set(waiting, state="queued")
         self.metrics.queue_length.set(waiting)
+
+
+def videos_dir(config: ServerConfig) -> Path:
+    """Where video jobs keep their MP4s and records: next to the state store (``<store_dir>-videos``)."""
+    return config.store_dir.with_name(config.store_dir.name + "-videos")
 
 
 async def _ended_within(session: LiveSession, timeout: float) -> bool:
