@@ -24,6 +24,7 @@ PASS_THROUGH = {
         "protocol/schema.py",
         "code",
     ): "a field's own code (Str(code=codes.SESSION_BAD_ID)) or protocol.out_of_range",
+    ("server/videos/jobs.py", "code"): "a failed video job's caught error code goes into its `error`",
 }
 
 
