@@ -177,7 +177,7 @@ def test_bad_requests_get_the_documented_errors(tmp_path):
             status, code, message = await refused(client.videos.create(prompt="a fox", model="sora-2"))
             assert (status, code) == (400, codes.CONFIG_UNKNOWN_PRESET) and PRESET in message
             status, code, message = await refused(client.videos.create(prompt="x" * 5000))
-            assert (status, code) == (400, codes.PROTOCOL_OUT_OF_RANGE) and "request.prompt" in message
+            assert (status, code) == (413, codes.PROTOCOL_TOO_LARGE) and "request.prompt" in message
             assert (await refused(client.videos.create(prompt="a fox", seconds="-1")))[:2] == (
                 400,
                 codes.PROTOCOL_OUT_OF_RANGE,

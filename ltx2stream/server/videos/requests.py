@@ -3,7 +3,7 @@
 
 The fields go through the wire schema of ``open`` (``protocol.from_wire`` with the server's limits), so a prompt,
 an image or a setting that a WebSocket client could not send is refused here with the same code.
-:func:`admit` is the one place to add further admission rules (cost admission).
+:func:`admit` adds the cost admission of ``open`` (the preset's declared capacity).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from dataclasses import dataclass
 
 from ltx2stream import codes
 from ltx2stream import protocol as P
-from ltx2stream.errors import ConfigError, ProtocolError, SessionError
+from ltx2stream.errors import ConfigError, InputError, ProtocolError, SessionError
 from ltx2stream.pipeline.presets import PRESETS
 from ltx2stream.protocol.schema import from_wire
+from ltx2stream.server.admission import check_cost
 from ltx2stream.server.videos.forms import Form
 from ltx2stream.session.api import ImageCondition, SessionSettings
 from ltx2stream.session.timeline import Timeline
@@ -26,6 +27,7 @@ from ltx2stream.types import latent_frames_of
 
 DEFAULT_SECONDS = 4.0  # the OpenAI default
 MAX_SEGMENTS = 512  # segments one request may ask for (a job holds its worker slot this long)
+OPENAI_SIZES = ("1280x720", "720x1280", "1792x1024", "1024x1792")  # what OpenAI clients send
 CREATE_FIELDS = ("prompt", "model", "seconds", "size", "input_reference", "seed")
 EXTEND_FIELDS = ("prompt", "seconds", "video", "video.id")
 
@@ -45,10 +47,20 @@ class VideoPlan:
 
 
 def supported_sizes(preset: str) -> tuple[str, ...]:
-    """The sizes a preset serves: its own and the transposed (portrait/landscape) one."""
+    """The sizes a preset serves: its own, the transposed one, and the OpenAI sizes that fit its spatial rule
+    (multiples of 32, or 64 for two stages) and its declared capacity (``cost.*`` admission)."""
     p = PRESETS[preset]
-    sizes = [f"{p.width}x{p.height}", f"{p.height}x{p.width}"]
-    return tuple(dict.fromkeys(sizes))
+    out = []
+    for size in dict.fromkeys((f"{p.width}x{p.height}", f"{p.height}x{p.width}", *OPENAI_SIZES)):
+        width, height = (int(v) for v in size.split("x"))
+        if width % p.size_multiple or height % p.size_multiple:
+            continue
+        try:
+            check_cost(preset, width, height, p.frames, p.fps)
+        except InputError:
+            continue
+        out.append(size)
+    return tuple(out)
 
 
 def timeline_of(settings: SessionSettings) -> Timeline:
@@ -128,7 +140,13 @@ def extension_plan(form: Form, settings: SessionSettings, limits: P.ProtocolLimi
 
 
 def admit(plan: VideoPlan, limits: P.ProtocolLimits) -> None:
-    """Admission beyond the per-field limits (the cost rules land here); nothing more for now."""
+    """Admission beyond the per-field limits: the preset's declared capacity, as for a WebSocket ``open``.
+
+    Raises:
+        InputError: ``cost.resolution`` / ``cost.frames`` / ``cost.tokens`` / ``cost.memory``.
+    """
+    s = plan.settings
+    check_cost(s.preset, s.width, s.height, s.frames, s.fps)
 
 
 def parent_id(form: Form, find_file: Callable[[bytes], str | None]) -> str:
