@@ -158,16 +158,26 @@ SESSION_SEGMENT_NOT_FOUND = _register(
 )
 # --- Videos API (HTTP /v1/videos; docs/http-api.md: the HTTP status is the close code minus 4000)
 VIDEO_NOT_FOUND = _register(
-    "video.not_found", C.NOT_FOUND, False, True, "no video job with that id (never created, deleted or expired)"
+    "video.not_found",
+    C.NOT_FOUND,
+    False,
+    True,
+    "no video job with that id (never created, deleted or expired)",
 )
 VIDEO_NOT_READY = _register(
     "video.not_ready", C.CONFLICT, True, False, "the video's content was asked for before it completed"
 )
 VIDEO_NOT_COMPLETED = _register(
-    "video.not_completed", C.CONFLICT, False, True, "the video failed (or, for an extension, has not completed yet)"
+    "video.not_completed",
+    C.CONFLICT,
+    False,
+    True,
+    "the video failed (or, for an extension, has not completed yet)",
 )
 VIDEO_NO_ROUTE = _register("video.no_route", C.NOT_FOUND, False, True, "no Videos API endpoint at that path")
-VIDEO_METHOD = _register("video.method", C.BAD_REQUEST, False, True, "an HTTP method the endpoint does not serve")
+VIDEO_METHOD = _register(
+    "video.method", C.BAD_REQUEST, False, True, "an HTTP method the endpoint does not serve"
+)
 STORE_WRITE_FAILED = _register(
     "store.write_failed",
     C.INTERNAL_ERROR,
