@@ -8,8 +8,11 @@ Per world size P, P processes are spawned (each rank = one device: one CPU threa
 builds the same seeded random LTX-2 transformer of the given size, runs ``--warmup`` forwards, then
 ``--repeats`` timed forwards (barrier before, device sync after each). World sizes run interleaved for
 ``--rounds`` rounds so machine load affects all alike. Reported per P: median ms per forward over all timed
-forwards of rank 0, speed-up vs P = 1, parallel efficiency (speed-up / P), and the largest relative difference
-of the video output from the P = 1 output (checks that the split computes the same thing).
+forwards of rank 0, speed-up vs P = 1, parallel efficiency (speed-up / P), the CPU time per forward summed over
+the ranks and per rank (process time, gloo's threads included: on an oversubscribed machine the wall time
+measures the scheduler, the CPU time still shows how the work divides and what the collectives add), and the
+largest relative difference of the video output from the P = 1 output (checks that the split computes the same
+thing).
 
 On a shared 2-core CPU box the speed-up is bounded by the cores and the loopback copies (see docs/deploy.md).
 """
@@ -93,18 +96,19 @@ def rank_main(rank: int, world: int, port: int, args: argparse.Namespace, out: s
     try:
         model, (video, audio) = build(args, device)
         net = SequenceParallelTransformer(model)
-        times = []
+        times, cpu = [], []
         with torch.no_grad():
             for i in range(args.warmup + args.repeats):
                 dist.barrier()
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 v, _ = net(video, audio)
                 if cuda:
                     torch.cuda.synchronize()
                 if i >= args.warmup:
                     times.append(time.perf_counter() - t0)
-        if rank == 0:
-            torch.save({"times": times, "video": v.float().cpu()}, Path(out) / f"world{world}.pt")
+                    cpu.append(time.process_time() - c0)
+        result = {"times": times, "cpu": cpu, "video": v.float().cpu() if rank == 0 else None}
+        torch.save(result, Path(out) / f"world{world}-rank{rank}.pt")
     finally:
         dist.destroy_process_group()
 
@@ -135,21 +139,26 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     times: dict[int, list[float]] = {w: [] for w in args.worlds}
+    cpu: dict[int, list[float]] = {w: [] for w in args.worlds}  # summed over the ranks, per forward
     outputs: dict[int, torch.Tensor] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.rounds):
             for world in args.worlds:
                 mp.spawn(rank_main, args=(world, free_port(), args, tmp), nprocs=world, join=True)
-                data = torch.load(Path(tmp) / f"world{world}.pt")
-                times[world] += data["times"]
-                outputs[world] = data["video"]
+                ranks = [torch.load(Path(tmp) / f"world{world}-rank{r}.pt") for r in range(world)]
+                times[world] += ranks[0]["times"]
+                cpu[world] += [sum(step) for step in zip(*(d["cpu"] for d in ranks), strict=True)]
+                outputs[world] = ranks[0]["video"]
     tokens = args.frames * args.height * args.width
     print(
         f"SP bench: {args.device} {args.dtype}, {args.layers} layers, {args.heads} heads x {args.head_dim}, "
         f"{tokens} video tokens, {0 if args.no_audio else args.audio} audio tokens, {args.threads} thread(s)/rank, "
         f"{args.rounds} rounds x {args.repeats} forwards"
     )
-    print(f"{'world':>5} {'ms/forward':>11} {'speed-up':>9} {'efficiency':>10} {'max rel diff':>13}")
+    print(
+        f"{'world':>5} {'ms/forward':>11} {'speed-up':>9} {'efficiency':>10} {'CPU ms/fwd':>11} "
+        f"{'CPU/rank':>9} {'max rel diff':>13}"
+    )
     base_w = min(args.worlds)
     base = statistics.median(times[base_w])
     for world in args.worlds:
@@ -157,7 +166,11 @@ def main() -> None:
         ref = outputs[base_w]
         diff = ((outputs[world] - ref).abs().max() / ref.abs().max()).item()
         speed = base / ms
-        print(f"{world:>5} {ms * 1e3:>11.1f} {speed:>9.2f} {speed / world * base_w:>10.2f} {diff:>13.1e}")
+        total = statistics.median(cpu[world])
+        print(
+            f"{world:>5} {ms * 1e3:>11.1f} {speed:>9.2f} {speed / world * base_w:>10.2f} {total * 1e3:>11.1f} "
+            f"{total / world * 1e3:>9.1f} {diff:>13.1e}"
+        )
 
 
 if __name__ == "__main__":
