@@ -208,3 +208,38 @@ def test_interactive_steering_in_process(tmp_path):
     started = {i: s for i, s in client.started.items()}
     assert (started[2].prompt, started[2].seed) == (PROMPTS[1], 99)
     assert started[3].prompt == PROMPTS[2] and started[3].previous_prompt == PROMPTS[1]  # blending in
+
+
+def test_play_pipes_the_live_stream_into_the_player(tmp_path, monkeypatch):
+    """``--play`` with a stand-in ``mpv`` on the PATH (a script that saves its stdin): the player receives the
+    same fMP4 bytes the recording holds, while the session streams."""
+    from ltx2stream.client.plan import Plan, stream
+    from ltx2stream.client.player import Player
+    from ltx2stream.client.session import StreamClient
+
+    bin_dir, seen = tmp_path / "bin", tmp_path / "played.mp4"
+    bin_dir.mkdir()
+    fake = bin_dir / "mpv"
+    fake.write_text(
+        f"#!{sys.executable}\nimport shutil, sys\nshutil.copyfileobj(sys.stdin.buffer, open({str(seen)!r}, 'wb'))\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    argv = find_player()
+    assert argv[0] == str(fake) and argv[-1] == "-"
+    settings = P.Settings(preset=PRESET, width=64, height=64, fps=12.0, frames=17, overlap=1, seed=0)
+
+    async def main() -> None:
+        async with running(tmp_path, ToyHost(presets=(PRESET,))) as (app, _):
+            player = Player(argv)
+            async with StreamClient(f"ws://127.0.0.1:{app.port}/ws", output=tmp_path / "rec.mp4") as client:
+                await player.start()
+                client.taps.append(player.feed)
+                final = await stream(
+                    client, Plan("a fox", settings, None, 0, None, (), "cut", 1, 2)
+                )  # lookahead 0
+                await player.close()
+            assert final is not None and final.reason == "stopped"
+
+    asyncio.run(main())
+    assert seen.read_bytes() == (tmp_path / "rec.mp4").read_bytes()

@@ -299,3 +299,69 @@ def test_video_jobs_share_the_worker_with_live_sessions_and_queue_behind_them(tm
             await live.expect("final")
 
     asyncio.run(main())
+
+
+class RecordingHost(ToyHost):
+    """A ToyHost that keeps the image each session was opened with."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.images: list[Any] = []
+
+    def open_session(self, settings, *, image=None, state=None):  # type: ignore[no-untyped-def]
+        self.images.append(image)
+        return super().open_session(settings, image=image, state=state)
+
+
+PNG = bytes.fromhex(  # a 1x1 PNG
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a3a1c8e30000000049454e44ae426082"
+)
+
+
+def test_input_reference_conditions_the_first_segment(tmp_path):
+    async def main() -> None:
+        host = RecordingHost(presets=(PRESET,))
+        async with serving(tmp_path, host) as (app, _):
+            client = client_for(app.port)
+            video = await client.videos.create(
+                prompt="a fox from a picture", seconds="1", input_reference=("ref.png", PNG, "image/png")
+            )
+            assert (await client.videos.poll(video.id, poll_interval_ms=20)).status == "completed"
+            assert host.images[-1] is not None and host.images[-1].data == PNG
+            assert (host.images[-1].strength, host.images[-1].frame) == (1.0, 0)
+            with pytest.raises(openai.BadRequestError) as info:
+                await client.videos.create(
+                    prompt="x", input_reference=("ref.png", b"GIF89a" + bytes(20), "image/gif")
+                )
+            assert _error(info.value) == (400, codes.PROTOCOL_BAD_IMAGE)
+
+    asyncio.run(main())
+
+
+def test_jobs_outlive_a_restart_and_expire_with_the_store_ttl(tmp_path):
+    async def main() -> None:
+        async with serving(tmp_path, toy()) as (app, _):
+            client = client_for(app.port)
+            video = await client.videos.poll(
+                (await client.videos.create(prompt="a fox", seconds="1")).id, poll_interval_ms=20
+            )
+            first = (await client.videos.download_content(video.id)).content
+        async with serving(tmp_path, toy(), store_ttl_s=2.0) as (app, host):  # the same store, a new process
+            client = client_for(app.port)
+            again = await client.videos.retrieve(video.id)
+            assert (
+                again.status == "completed"
+                and (await client.videos.download_content(video.id)).content == first
+            )
+            ext = await client.videos.poll(
+                (await extend(client, video.id, "it jumps", "1")).id, poll_interval_ms=20
+            )
+            assert ext.status == "completed" and host.segments[0][:2] == (1, "it jumps")
+            assert ext.expires_at is not None and ext.expires_at - ext.completed_at == 2
+            await asyncio.sleep(3.1)  # past expires_at: the next request drops it, with its files and state
+            with pytest.raises(openai.NotFoundError):
+                await client.videos.retrieve(ext.id)
+            assert not (app.videos.files.root / ext.id).exists() and not app.store.list(ext.id)
+
+    asyncio.run(main())
