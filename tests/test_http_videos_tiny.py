@@ -66,7 +66,8 @@ async def live_reference(port: int) -> tuple[dict[int, SerializedState], bytes]:
         states[index] = SerializedState.from_bytes(result.data)
     await client.send(P.Stop())
     await client.drain_to_close(timeout=120)
-    stream = client.of_type("media_init")[0].data + b"".join(m.data for m in client.of_type("media"))
+    media = [m for m in client.of_type("media") if m.segment <= 2]  # a segment 3 may have started before stop
+    stream = client.of_type("media_init")[0].data + b"".join(m.data for m in media)
     return states, stream
 
 
