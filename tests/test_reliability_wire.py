@@ -158,6 +158,7 @@ def test_bearer_subprotocol_counts_only_next_to_ltx2stream(tmp_path):
             client = await Client.connect(app.port, subprotocols=["bearer.tok-3n"])
             with contextlib.suppress(ConnectionClosed):
                 await client.send(OPEN)
+            assert (await client.recv()).type == "error"  # not accepted
             code, _ = await client.drain_to_close()
             assert (client.of_type("error")[0].code, code) == (codes.AUTH_FAILED, 4401)
             ok = await Client.connect(app.port, subprotocols=["ltx2stream", "bearer.tok-3n"])
