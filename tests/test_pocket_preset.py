@@ -112,6 +112,7 @@ def test_untrained_export_streams_two_segments_at_native_size(tmp_path: Path) ->
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # the packaged Gemma loads in seconds on an idle CPU, in minutes on a loaded one
 def test_cli_export_at_full_size_streams_with_the_packaged_gemma(tmp_path: Path) -> None:
     """`python -m ltx2stream.pocket export --allow-untrained` (the shipped sizes, 12 M parameters) + the packaged
     Gemma 3 270M: the same 2-segment session (minutes on a loaded 2-core CPU)."""
