@@ -99,7 +99,7 @@ export function encode(value) {
 // ---- messages --------------------------------------------------------------------------------------------------
 
 export const PROTOCOL_VERSION = 1;
-export const STAGES = ["text", "stage1", "upsample", "stage2", "decode", "encode", "send"];
+export const STAGES = ["text", "stage1", "upsample", "stage2", "decode", "carry", "encode", "send"];
 export const SUBPROTOCOL = "ltx2stream";
 export const BEARER_PREFIX = "bearer.";
 

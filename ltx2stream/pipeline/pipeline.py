@@ -177,8 +177,9 @@ class LTX2Pipeline:
         with LTX2RefineLoRAStage(self.c.transformer, self.c.refine_lora, self.preset.refine_lora_strength):
             return self.stage2(state, stage2_contexts, self.preset.stage2, callback=_cb(progress, "stage2"))
 
-    def decode_video(self, latent: torch.Tensor) -> Iterator[np.ndarray]:
-        return self.video_decode(latent)
+    def decode_video(self, latent: torch.Tensor, skip: int = 0) -> Iterator[np.ndarray]:
+        """uint8 chunks [f, H, W, 3] as the progressive decoder yields them; none straddles frame ``skip``."""
+        return self.video_decode(latent, skip)
 
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:
         return self.audio_decode(latent)

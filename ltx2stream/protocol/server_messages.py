@@ -10,7 +10,7 @@ from ltx2stream.protocol.limits import MAX_INDEX, ProtocolLimits
 from ltx2stream.protocol.schema import Bin, Bool, Float, Int, Message, Str, Struct, wire
 from ltx2stream.types import MAX_SEED
 
-STAGES = ("text", "stage1", "upsample", "stage2", "decode", "encode", "send")
+STAGES = ("text", "stage1", "upsample", "stage2", "decode", "carry", "encode", "send")
 FINAL_REASONS = (
     "stopped",
     "failed",
@@ -64,6 +64,7 @@ class SegmentTimings:
     decode: float = wire(_SECONDS)
     encode: float = wire(_SECONDS)
     send: float = wire(_SECONDS)
+    carry: float = wire(_SECONDS, default=0.0)  # the continuation carry: anchor encodes + tail copies
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from ltx2stream.session.state_machine import (
 from ltx2stream.session.store import StateStore
 
 logger = logging.getLogger(__name__)
-TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode")
+TIMING_KEYS = ("text", "stage1", "upsample", "stage2", "decode", "carry")
 FOLDED_INTO_DECODE = ("audio",)  # the generator's audio decode (audio VAE + vocoder) counts as ``decode``
 
 

@@ -3,6 +3,10 @@
 The generator pushes frames and audio into a :class:`StreamSink` on the worker thread. The sink only queues
 encoder calls on the session's :class:`SerialExecutor` (a slice of the shared encoder pool that runs one job
 at a time, in order), so the device never waits for x264 and a fragment goes out as soon as it is muxed.
+
+Pieces leave as soon as they are encoded (``last`` False); the segment's flush sends what the encoder still
+held (the audio pushed after the last frames) as its ``last`` piece, or, when nothing is left, a marker piece
+holding one empty ``free`` box (a valid top-level ISO-BMFF box that players and files skip).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ltx2stream.server.job import Fragment, JobEvents, SegmentResult
 from ltx2stream.session.api import SegmentReport, SessionSettings
 
 logger = logging.getLogger(__name__)
+END_MARKER = b"\x00\x00\x00\x08free"  # an empty ``free`` box: the segment's last piece when no bytes remain
 
 
 class MediaEncoder(Protocol):
@@ -111,7 +116,7 @@ class SegmentStreamer:
         self._init_sent = False
         self._encode_s = 0.0  # encoder thread only: seconds spent on the current segment
         self._frames = 0  # frames added so far (encoder thread only)
-        self._held: Fragment | None = None  # the newest drained piece, sent once we know it is not the last
+        self._sent_end = 0.0  # session time where the last piece sent ends (encoder thread only)
         self._flushed: tuple[int, float] | None = None  # (index, end in seconds) of the last flushed segment
         self._final: int | None = None  # the segment whose last piece also carries the encoder's tail
         self._serial.submit(lambda: self._create(make_encoder))
@@ -158,30 +163,27 @@ class SegmentStreamer:
         self._serial.submit(self._close)
 
     def _encode_video(self, encoder: MediaEncoder, index: int, frames: np.ndarray) -> None:
-        """Encode a chunk and pass on what the muxer produced, one piece behind (the last one gets
-        ``last``)."""
-        fps = self._fps
+        """Encode a chunk and send at once what the muxer produced (with the audio queued before it)."""
         start = self._frames
         encoder.add_video(frames)
         self._frames += len(frames)
         data = encoder.drain()
-        if not data:
-            return
-        self._send_held(encoder)
-        self._held = Fragment(index, data, start / fps, len(frames) / fps, last=False)
+        if data:
+            self._sent_end = self._frames / self._fps
+            self._emit(encoder, Fragment(index, data, start / self._fps, len(frames) / self._fps, last=False))
 
     def _flush(self, encoder: MediaEncoder, index: int) -> None:
+        """Close the segment: its ``last`` piece is what the encoder still held, or the end marker."""
         fragment = encoder.flush_segment(index)
         end = float(fragment.start_s) + float(fragment.duration_s)
         self._flushed = (index, end)
-        held, self._held = self._held, None
-        data = (held.data if held else b"") + bytes(fragment.remainder)
+        data = bytes(fragment.remainder)
         final = index == self._final
         if final:
             data += self._take_tail()
-        t0 = held.t0 if held else float(fragment.start_s)
-        if data:
-            self._emit(encoder, Fragment(index, data, t0, max(end - t0, 0.0), last=True))
+        t0 = min(self._sent_end, end)  # where the pieces sent so far end (the segment's start if none was)
+        self._sent_end = end
+        self._emit(encoder, Fragment(index, data or END_MARKER, t0, max(end - t0, 0.0), last=True))
         if final:
             self.events.media_ended()
 
@@ -200,11 +202,6 @@ class SegmentStreamer:
         """Close the encoder and return its remaining bytes (the audio it still held)."""
         encoder, self._encoder = self._encoder, None
         return bytes(encoder.close() or b"") if encoder is not None else b""
-
-    def _send_held(self, encoder: MediaEncoder) -> None:
-        if self._held is not None:
-            self._emit(encoder, self._held)
-            self._held = None
 
     def _emit(self, encoder: MediaEncoder, fragment: Fragment) -> None:
         if not self._init_sent:

@@ -120,13 +120,14 @@ class SessionController:
         result = self.pipeline.generate_latents(
             self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
         )
-        frames, span = self._emit_video(n, result, sink, cancel)
-        clock.mark("decode")
-        samples = self._emit_audio(n, result, sink)
+        audio = self._segment_audio(n, result)  # first, so the first piece of media carries sound
         clock.mark("audio")
-        self._state = self._next_state(n, request, result, span)
-        self.last_result = result
-        return SegmentReport(n, request.prompt, request.seed, frames, samples, clock.timings)
+        frames, span = self._emit(n, result, audio, sink, cancel)
+        clock.mark("decode")
+        state = self._next_state(n, request, result, span)
+        clock.mark("carry")
+        self._state, self.last_result = state, result
+        return SegmentReport(n, request.prompt, request.seed, frames, audio.shape[1], clock.timings)
 
     # -- building blocks --------------------------------------------------------------------------------------
     def _blank(self) -> ContinuationState:
@@ -201,28 +202,46 @@ class SessionController:
         noise = torch.randn(t.shape, generator=g).to(t.device)
         return (t.float() * (1.0 - s) + noise * s).to(t.dtype)
 
-    def _emit_video(
-        self, n: int, result: GenerationResult, sink: SegmentSink, cancel: CancelToken | None = None
+    def _emit(
+        self,
+        n: int,
+        result: GenerationResult,
+        audio: np.ndarray,
+        sink: SegmentSink,
+        cancel: CancelToken | None,
     ) -> tuple[int, np.ndarray | None]:
-        """Pushes the new frames; returns their count and the carried span's pixels (the anchor frame and the
-        8k frames after it, [1 + 8k, H, W, 3]; None if the decoder stopped short). The cancel token is checked
-        after every decoded chunk, before the next one is decoded (cancellation within one decode chunk)."""
-        first, anchor_at = self.timeline.first_new_frame(n), self.timeline.anchor_index
-        index, sent, span = 0, 0, []
-        for chunk in self.pipeline.decode_video(result.video_latent):  # [f, H, W, 3] uint8
+        """Pushes the new frames as the progressive decoder yields them, each chunk preceded by the audio up to
+        its end (so every piece of media carries sound); the second half of the last chunk's audio follows it
+        (so the encoder still holds bytes for the segment's last piece). Returns the frame count and the carried
+        span's pixels (the anchor frame and the 8k frames after it, [1 + 8k, H, W, 3]; None if the decoder
+        stopped short). The cancel token is checked after every decoded chunk, before the next one is decoded
+        (cancellation within one decode chunk)."""
+        t = self.timeline
+        first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
+        index, sent, fed, span = 0, 0, 0, []
+        for chunk in self.pipeline.decode_video(result.video_latent, first):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
             if index + f > anchor_at:
                 span.append(chunk[max(anchor_at - index, 0) :].copy())
             lo = max(first - index, 0)
-            if lo < f:
-                sink.video(chunk[lo:])
-                sent += f - lo
             index += f
-            if cancel is not None and cancel.cancelled:
+            if lo < f:
+                # the audio up to this chunk's end goes first; of the last chunk's, the second half follows it
+                new = f - lo
+                upto = audio_share(audio.shape[1], sent + (new if sent + new < total else new // 2), total)
+                sent += new
+                if upto > fed:
+                    sink.audio(audio[:, fed:upto])
+                    fed = upto
+                sink.video(chunk[lo:])
+            if cancel is not None and cancel.cancelled:  # within one decode chunk: before the next is decoded
                 raise SegmentCancelled(n)
+        if fed < audio.shape[1]:
+            sink.audio(audio[:, fed:])
         return sent, (np.concatenate(span) if span else None)
 
-    def _emit_audio(self, n: int, result: GenerationResult, sink: SegmentSink) -> int:
+    def _segment_audio(self, n: int, result: GenerationResult) -> np.ndarray:
+        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames)."""
         decoded = self.pipeline.decode_audio(result.audio_latent)
         wave = decoded.waveform[0].float().cpu().numpy()  # [2, N]
         a, b = self.timeline.audio_slice(n, decoded.sample_rate)
@@ -235,8 +254,7 @@ class SessionController:
                 n,
                 b - a - avail.shape[1],
             )
-        sink.audio(np.clip(out, -1.0, 1.0))
-        return b - a
+        return np.clip(out, -1.0, 1.0)
 
     def _next_state(
         self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None
@@ -282,6 +300,11 @@ class SessionController:
             self.pipeline.images.encode_frames(span[0], height, width).float(),
             latent[:, :, -k:].float().clone(),
         )
+
+
+def audio_share(samples: int, frames_sent: int, frames_total: int) -> int:
+    """Audio samples that go with the first ``frames_sent`` of ``frames_total`` new frames (rounded down)."""
+    return samples * frames_sent // frames_total
 
 
 class _Clock:

@@ -193,11 +193,13 @@ def stream_decoder(
 
 
 def piece_budget(decoder: VideoDecoder, latent_shape: Sequence[int], pixel_frames: int) -> int:
-    """Elements per piece: ``pixel_frames`` frames of the decoder's widest last-level (highest-resolution) tensor."""
+    """Elements per piece: ``pixel_frames`` frames of the decoder's last-level (highest-resolution) activation
+    (``conv_out``'s input), so the last stages yield about ``pixel_frames`` frames per piece whatever the width
+    of ``conv_out``'s patch output (wider than the activation in narrow decoders: then pieces are shorter)."""
     b, _, _, h, w = latent_shape
     scale = math.prod(blk.stride[1] for blk in decoder.up_blocks if isinstance(blk, DepthToSpaceUpsample))
-    widest = max(decoder.conv_out.conv.in_channels, decoder.conv_out.conv.out_channels)
-    return b * widest * (h * scale) * (w * scale) * pixel_frames
+    width = decoder.conv_out.conv.in_channels
+    return b * width * (h * scale) * (w * scale) * pixel_frames
 
 
 def _mark_last(chunks: Iterable[torch.Tensor]) -> Iterator[Item]:

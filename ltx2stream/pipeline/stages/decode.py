@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
 import torch
 
 from ltx2stream.models.audio import AudioCodec, DecodedAudio
+from ltx2stream.types import VIDEO_TIME_SCALE
 
 # The diffusion decoder's x_T is drawn from a CPU generator with this seed for every decode, so a latent decodes
 # to the same pixels on every device and in every session (the official pipelines pass their request generator).
@@ -35,16 +36,50 @@ def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 3, 0).contiguous().cpu().numpy()  # [3, f, H, W] -> [f, H, W, 3]
 
 
+def align_chunks(pieces: Iterable[np.ndarray], skip: int, min_frames: int) -> Iterator[np.ndarray]:
+    """Regroup decoder pieces [f, ...] (in order) into chunks that never straddle frame ``skip``.
+
+    A piece that crosses ``skip`` is split there and both parts go out at once (the frames after the trim
+    leave as soon as they exist); otherwise pieces are gathered until ``min_frames`` frames (fewer, larger
+    chunks for the encoder), and what is left goes out at the end.
+    """
+    held: list[np.ndarray] = []
+    count = index = 0
+    for piece in pieces:
+        f = piece.shape[0]
+        if index < skip < index + f:
+            cut = skip - index
+            yield np.concatenate([*held, piece[:cut]])
+            yield piece[cut:]
+            held, count, index = [], 0, index + f
+            continue
+        held.append(piece)
+        count += f
+        index += f
+        if count >= min_frames or index == skip:
+            yield np.concatenate(held) if len(held) > 1 else held[0]
+            held, count = [], 0
+    if held:
+        yield np.concatenate(held)
+
+
 class LTX2VideoDecodingStage:
-    """Video latent [1, 128, F', h, w] -> chunks of uint8 frames [f, H, W, 3] as the progressive decoder yields them."""
+    """Video latent [1, 128, F', h, w] -> chunks of uint8 frames [f, H, W, 3] as the progressive decoder yields them.
+
+    ``skip``: frames at the start that the caller trims (the repeated span of a continued segment); no chunk
+    straddles it, so the first chunk after it holds new frames and leaves as soon as the decoder reaches them.
+    """
 
     def __init__(self, vae: Any, *, tiling: Any = None, chunk_latent_frames: int = 2) -> None:
         self.vae = vae
         self.tiling = tiling
         self.chunk_latent_frames = chunk_latent_frames
 
+    def __call__(self, latent: torch.Tensor, skip: int = 0) -> Iterator[np.ndarray]:
+        return align_chunks(self._pieces(latent), skip, VIDEO_TIME_SCALE)
+
     @torch.inference_mode()
-    def __call__(self, latent: torch.Tensor) -> Iterator[np.ndarray]:
+    def _pieces(self, latent: torch.Tensor) -> Iterator[np.ndarray]:
         from ltx2stream.models.video_vae import decode_progressive
 
         param = next(self.vae.parameters())

@@ -1,0 +1,123 @@
+"""Progressive output (issue #13): decode chunks aligned to the trim, pieces sent while the segment is still
+being decoded, audio in the first piece, the last piece marked without holding one back, the carry timed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ltx2stream.media.fmp4 import fragment_runs, parse_boxes, track_timescales
+from ltx2stream.pipeline.stages.decode import align_chunks
+from ltx2stream.server.job import Fragment, SegmentResult
+from ltx2stream.server.live import wire_timings
+from ltx2stream.server.streaming import END_MARKER, SegmentStreamer, default_encoder_factory
+from ltx2stream.session.api import SegmentRequest, SessionSettings
+
+SETTINGS = SessionSettings("tiny-ltx2", 64, 64, 12.0, 33, 1, 5)  # 5 latent frames, k = 1: 9 trimmed frames
+
+
+class InlineExecutor(Executor):
+    """Runs every job at once on the submitting thread, so the event order below is exact."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+class Recorder:
+    """JobEvents that log media pieces and segment ends in order (plus the decoder's end, see below)."""
+
+    def __init__(self) -> None:
+        self.log: list[tuple[str, Any]] = []
+        self.init = b""
+
+    def media_init(self, mime: str, data: bytes) -> None:
+        self.init = data
+
+    def media(self, fragment: Fragment) -> None:
+        self.log.append(("media", fragment))
+
+    def segment_encoded(self, result: SegmentResult) -> None:
+        self.log.append(("done", result))
+
+    def progress(self, index: int, stage: str, step: int, total: int) -> None:
+        pass
+
+    def failed(self, error: BaseException) -> None:
+        raise error
+
+    def media_ended(self) -> None:
+        self.log.append(("ended", None))
+
+
+@pytest.mark.parametrize(
+    ("sizes", "skip"), [([2] * 8 + [1], 9), ([16, 16, 1], 9), ([9, 8, 8], 9), ([3, 3, 3], 0), ([5], 2)]
+)
+def test_chunks_never_straddle_the_trim_and_keep_every_frame(sizes: list[int], skip: int) -> None:
+    frames = np.arange(sum(sizes))
+    pieces = np.split(frames, np.cumsum(sizes)[:-1])
+    chunks = list(align_chunks(iter(pieces), skip, 8))
+    assert np.array_equal(np.concatenate(chunks), frames)
+    edges = np.cumsum([len(c) for c in chunks])
+    assert all(not (e - len(c) < skip < e) for c, e in zip(chunks, edges, strict=True))
+    if 0 < skip < len(frames):
+        assert skip in edges  # the first chunk after the trim starts exactly at it
+
+
+def test_a_piece_crossing_the_trim_sends_its_new_frames_at_once() -> None:
+    pulled: list[int] = []
+
+    def pieces() -> Iterator[np.ndarray]:
+        for i, n in enumerate([16, 16, 1]):
+            pulled.append(i)
+            yield np.zeros((n, 1))
+
+    gen = align_chunks(pieces(), 9, 8)
+    assert len(next(gen)) == 9 and len(next(gen)) == 7 and pulled == [0]  # no wait for the second piece
+
+
+def _audio_samples(init: bytes, data: bytes) -> int:
+    tracks = {tid: kind for tid, (kind, _) in track_timescales(parse_boxes(init)).items()}
+    return sum(r.sample_count for r in fragment_runs(data) if tracks[r.track_id] == "soun")
+
+
+def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_marked(tiny_host: Any) -> None:
+    controller = tiny_host.open_session(SETTINGS)
+    events = Recorder()
+    pipeline = controller.pipeline
+    real_decode = pipeline.decode_video
+
+    def decode_video(latent: Any, skip: int = 0) -> Iterator[np.ndarray]:
+        yield from real_decode(latent, skip)
+        events.log.append(("decode_end", None))
+
+    pipeline.decode_video = decode_video  # type: ignore[method-assign]
+    try:
+        make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate)  # noqa: E731
+        streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events)  # type: ignore[arg-type]
+        for n in range(2):
+            report = controller.run_segment(SegmentRequest(n, "a red ball", 10 + n), streamer.sink(n))
+            streamer.finish(report, b"", 0.0)
+            assert report.timings["carry"] > 0.0 and wire_timings(report.timings)["carry"] > 0.0
+    finally:
+        del pipeline.decode_video
+    kinds = [k for k, _ in events.log]
+    for n in range(2):
+        start = 0 if n == 0 else kinds.index("done") + 1
+        seg = kinds[start:]
+        pieces = [f for k, f in events.log[start:] if k == "media" and f.segment == n]
+        # the first piece goes out while the decoder is still running, and it carries sound
+        assert seg.index("media") < seg.index("decode_end")
+        assert _audio_samples(events.init, pieces[0].data) > 0
+        assert pieces[0].duration > 0
+        # one last piece, after every other; nothing was held back to find it
+        assert [p.last for p in pieces] == [False] * (len(pieces) - 1) + [True]
+        assert len(pieces) >= 3
+        assert pieces[-1].data != END_MARKER  # the audio after the last frames travels in it
+        assert pieces[-1].t0 + pieces[-1].duration == pytest.approx((33 + n * 24) / 12.0)
+        assert sum(p.duration for p in pieces) == pytest.approx((33 if n == 0 else 24) / 12.0)
