@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib
+import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -21,8 +22,10 @@ from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
 from ltx2stream.protocol import ProtocolLimits
 from ltx2stream.server.config import ServerConfig
+from ltx2stream.server.threads import ThreadBudget, available_cores, plan_threads
 from ltx2stream.session.api import ModelHost
 
+logger = logging.getLogger(__name__)
 DEFAULT_HOST_FACTORY = "ltx2stream.commands.serve:pipeline_host"
 TOKEN_ENV = "LTX2STREAM_TOKEN"
 
@@ -117,6 +120,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument(
         "--sp-timeout", type=float, default=60.0, help="seconds a collective may wait before the turn fails"
     )
+    threads = p.add_argument_group("thread budget (docs/performance.md; default: derived from the cores)")
+    threads.add_argument("--cores", type=int, default=None, help="cores to budget (default: this process's)")
+    threads.add_argument("--torch-threads", type=int, default=None, help="torch intra-op threads per worker")
+    threads.add_argument(
+        "--encode-threads", type=int, default=None, help="threads of the shared encoder pool"
+    )
+    threads.add_argument("--x264-threads", type=int, default=None, help="threads of each x264 encoder")
     carry = p.add_argument_group("continuation (docs/continuation.md)")
     carry.add_argument(
         "--carry-scheme", choices=("latent_carry", "keyframe_carry", "reencode"), default="latent_carry"
@@ -146,6 +156,34 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         web_root=args.web_root,
         limits=ProtocolLimits(max_message_bytes=args.max_message_bytes, presets=_known_presets(args)),
     )
+
+
+def thread_budget(args: argparse.Namespace, devices: list[str]) -> ThreadBudget:
+    """The thread budget of ``devices`` workers (``server/threads.py``), with the flags' explicit values."""
+    cpu = all(str(d).startswith("cpu") for d in devices)
+    return plan_threads(
+        args.cores or available_cores(),
+        len(devices),
+        cpu_workers=cpu,
+        torch=args.torch_threads,
+        encode=args.encode_threads,
+        x264=args.x264_threads,
+    )
+
+
+def with_budget(config: ServerConfig, budget: ThreadBudget) -> ServerConfig:
+    """``config`` with the budget's threads; logs it (and warns when explicit values oversubscribe)."""
+    log = logger.warning if budget.oversubscribed else logger.info
+    log(
+        "thread budget: %d core(s), %d worker(s) x %d torch + %d encoder(s) x %d x264 = %d",
+        budget.cores,
+        budget.workers,
+        budget.torch,
+        budget.encode,
+        budget.x264,
+        budget.total,
+    )
+    return config.replace(torch_threads=budget.torch, encode_threads=budget.encode, x264_threads=budget.x264)
 
 
 def _known_presets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -236,6 +274,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"--sp {args.sp} needs {args.sp} --device values, got {len(devices)}",
                 code=codes.CONFIG_OUT_OF_RANGE,
             )
+        config = with_budget(config, thread_budget(args, devices[:1]))
         return run(config, [functools.partial(group_host, args, devices)])
     devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
+    config = with_budget(config, thread_budget(args, devices))
     return run(config, [functools.partial(factory, args, device) for device in devices])

@@ -68,7 +68,8 @@ class SessionEncoder:
     """Persistent H.264 (libx264, zerolatency) + AAC-LC encoders producing fragmented MP4 for one session.
 
     ``crf``/``preset`` set x264 quality and speed; ``max_bitrate`` (bit/s) adds a VBV cap (buffer = 2 s of it);
-    ``gop_frames`` forces an extra IDR every n frames inside a segment (None: only at segment starts).
+    ``gop_frames`` forces an extra IDR every n frames inside a segment (None: only at segment starts);
+    ``threads`` sets x264's threads (None: x264's default, 1.5 per core; the server's thread budget sets it).
     """
 
     def __init__(
@@ -84,6 +85,7 @@ class SessionEncoder:
         audio_bitrate: int = 128_000,
         gop_frames: int | None = None,
         max_bitrate: int | None = None,
+        threads: int | None = None,
     ) -> None:
         c.check_video_size(width, height)
         layout = c.check_audio_config(sample_rate, audio_channels)
@@ -98,7 +100,11 @@ class SessionEncoder:
             raise InputError(
                 f"max_bitrate must be >= 10000 bit/s or None; got {max_bitrate}", code=codes.MEDIA_BAD_BITRATE
             )
+        if threads is not None and threads < 1:
+            raise ConfigError(f"threads must be >= 1 or None; got {threads}", code=codes.CONFIG_OUT_OF_RANGE)
         options = c.stream_video_options(crf, preset, gop_frames, max_bitrate)
+        if threads is not None:
+            options["threads"] = str(threads)
         self._lock = threading.RLock()
         self._init = probe_init_segment(width, height, self.fps, options, sample_rate, layout, audio_bitrate)
         if self._init.audio_timescale != sample_rate:

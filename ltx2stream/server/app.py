@@ -37,7 +37,7 @@ from ltx2stream.server.live import LiveSession, LoopEvents, Services
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
 from ltx2stream.server.scheduler import Scheduler
-from ltx2stream.server.streaming import EncoderFactory, default_encoder_factory
+from ltx2stream.server.streaming import EncoderFactory, budgeted_encoder_factory, default_encoder_factory
 from ltx2stream.server.videos import FrontBinding, VideoFiles, VideoJobs, VideosApi, front_connection
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
@@ -67,6 +67,8 @@ class StreamingServer:
         persist = config.persist_every_segment or config.store_url is not None
         self.services = Services(self.store, self.metrics, config.limits, persist)
         self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
+        if encoder_factory is default_encoder_factory and config.x264_threads is not None:
+            encoder_factory = budgeted_encoder_factory(config.x264_threads)
         self.workers = [
             Worker(
                 f"worker{i}",
@@ -74,6 +76,7 @@ class StreamingServer:
                 Scheduler(config.max_active_per_worker, config.max_queue),
                 self.encode_pool,
                 encoder_factory,
+                torch_threads=config.torch_threads,
             )
             for i, f in enumerate(factories)
         ]

@@ -36,8 +36,9 @@ class ServerConfig:
     states are also saved after every delivered segment, and each session holds a lease of ``lease_ttl_s``
     renewed while it runs, owner ``replica``); persist_every_segment: save the state of every delivered segment
     at once (default; off the worker thread), so a crash or ``kill -9`` loses at most the segment in flight.
-    Always on with ``store_url``. encode_threads: threads of the shared encoder pool (PyAV releases the
-    GIL). web_root: directory served at ``/`` (``index.html``) when it exists.
+    Always on with ``store_url``. encode_threads: threads of the shared encoder pool (PyAV releases the GIL);
+    torch_threads, x264_threads: the rest of the thread budget (``server/threads.py``; ``serve`` derives all
+    three from the cores). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -63,6 +64,8 @@ class ServerConfig:
     store_keep_last: int = 4
     store_cleanup_interval_s: float = 300.0
     encode_threads: int = 2
+    torch_threads: int | None = None  # intra-op threads of each worker (None: leave torch's setting)
+    x264_threads: int | None = None  # threads of each x264 encoder (None: x264's default)
     web_root: Path | None = Path("clients/web")
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 
@@ -85,6 +88,12 @@ class ServerConfig:
             if getattr(self, name) <= 0:
                 raise ConfigError(
                     f"server.{name} must be > 0; got {getattr(self, name)!r}", code=codes.CONFIG_OUT_OF_RANGE
+                )
+        for name in ("torch_threads", "x264_threads"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ConfigError(
+                    f"server.{name} must be >= 1 or None; got {getattr(self, name)!r}",
+                    code=codes.CONFIG_OUT_OF_RANGE,
                 )
         if self.max_queue < 0 or not 0 <= self.port <= 65535:
             raise ConfigError(

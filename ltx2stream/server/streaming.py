@@ -57,12 +57,21 @@ EncoderFactory = Callable[[SessionSettings, int], MediaEncoder]
 """Builds a session's encoder from its settings and the generator's audio sample rate."""
 
 
-def default_encoder_factory(settings: SessionSettings, sample_rate: int) -> MediaEncoder:
+def default_encoder_factory(
+    settings: SessionSettings, sample_rate: int, x264_threads: int | None = None
+) -> MediaEncoder:
     """The real encoder: H.264 + AAC in fragmented MP4 (``ltx2stream.media``)."""
     from ltx2stream.media import SessionEncoder
 
-    encoder: MediaEncoder = SessionEncoder(settings.width, settings.height, settings.fps, sample_rate)
+    encoder: MediaEncoder = SessionEncoder(
+        settings.width, settings.height, settings.fps, sample_rate, threads=x264_threads
+    )
     return encoder
+
+
+def budgeted_encoder_factory(x264_threads: int) -> EncoderFactory:
+    """The real encoder with ``x264_threads`` threads per x264 encoder (the server's thread budget)."""
+    return lambda settings, sample_rate: default_encoder_factory(settings, sample_rate, x264_threads)
 
 
 class SerialExecutor:

@@ -39,6 +39,8 @@ class Worker:
         scheduler: Scheduler,
         encode_pool: Executor,
         encoder_factory: EncoderFactory,
+        *,
+        torch_threads: int | None = None,
     ) -> None:
         self.name = name
         self.scheduler = scheduler
@@ -48,6 +50,7 @@ class Worker:
         self._host_factory = host_factory
         self._pool = encode_pool
         self._encoder_factory = encoder_factory
+        self._torch_threads = torch_threads  # the thread budget's share of this worker (server/threads.py)
         self._thread = threading.Thread(target=self._run, name=f"ltx2stream-{name}", daemon=True)
 
     @property
@@ -72,6 +75,10 @@ class Worker:
         return not self._thread.is_alive()
 
     def _run(self) -> None:
+        if self._torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(self._torch_threads)
         if not self._load():
             return
         while (turn := self.scheduler.next_turn()) is not None:
