@@ -39,6 +39,9 @@ class CountingSink:
     def audio(self, samples: np.ndarray) -> None:
         self.samples += samples.shape[1]
 
+    def media_complete(self) -> None:
+        pass
+
 
 def main() -> int:
     ap = argparse.ArgumentParser()

@@ -96,7 +96,14 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
         yield from real_decode(latent, skip)
         events.log.append(("decode_end", None))
 
+    real_next_state = controller._next_state
+
+    def next_state(*args: Any) -> Any:  # the carry stage
+        events.log.append(("carry", None))
+        return real_next_state(*args)
+
     pipeline.decode_video = decode_video  # type: ignore[method-assign]
+    controller._next_state = next_state
     try:
         make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate)  # noqa: E731
         streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events)  # type: ignore[arg-type]
@@ -111,8 +118,11 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
         start = 0 if n == 0 else kinds.index("done") + 1
         seg = kinds[start:]
         pieces = [f for k, f in events.log[start:] if k == "media" and f.segment == n]
-        # the first piece goes out while the decoder is still running, and it carries sound
+        # the first piece goes out while the decoder is still running, and it carries sound; the last one
+        # goes out before the carry runs
         assert seg.index("media") < seg.index("decode_end")
+        last_at = max(i for i, (k, f) in enumerate(events.log[start:]) if k == "media" and f.segment == n)
+        assert last_at < seg.index("carry") < seg.index("done")
         assert _audio_samples(events.init, pieces[0].data) > 0
         assert pieces[0].duration > 0
         # one last piece, after every other; nothing was held back to find it

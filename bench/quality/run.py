@@ -47,6 +47,9 @@ class _Sink:
     def audio(self, samples: np.ndarray) -> None:
         self.audio_chunks.append(samples)
 
+    def media_complete(self) -> None:
+        pass
+
     @property
     def shown(self) -> int:
         return sum(f.shape[0] for f in self.frame_chunks)

@@ -126,6 +126,7 @@ class SegmentStreamer:
         self._encode_s = 0.0  # encoder thread only: seconds spent on the current segment
         self._frames = 0  # frames added so far (encoder thread only)
         self._sent_end = 0.0  # session time where the last piece sent ends (encoder thread only)
+        self._flush_queued: int | None = None  # the newest segment whose flush is queued (worker thread only)
         self._flushed: tuple[int, float] | None = None  # (index, end in seconds) of the last flushed segment
         self._final: int | None = None  # the segment whose last piece also carries the encoder's tail
         self._serial.submit(lambda: self._create(make_encoder))
@@ -152,9 +153,16 @@ class SegmentStreamer:
     def add_audio(self, samples: np.ndarray) -> None:
         self._serial.submit(self._timed(lambda enc: enc.add_audio(samples)))
 
+    def media_done(self, index: int) -> None:
+        """Every frame and sample of segment ``index`` was added: flush it (its last piece leaves)."""
+        if self._flush_queued is None or self._flush_queued < index:
+            self._flush_queued = index
+            self._serial.submit(self._timed(lambda enc: self._flush(enc, index)))
+
     def finish(self, report: SegmentReport, state: bytes, generate_s: float) -> None:
-        """The segment is complete: flush its fragment, then report it with the state after it."""
-        self._serial.submit(self._timed(lambda enc: self._flush(enc, report.index)))
+        """The segment is complete: flush it (unless its sink already did), then report it with the state
+        after it."""
+        self.media_done(report.index)
         self._serial.submit(lambda: self._report(report, state, generate_s))
 
     def end_after(self, index: int) -> None:
@@ -246,3 +254,6 @@ class StreamSink:
         if chunk.ndim == 2 and chunk.shape[0] == 1:  # the session encoder is stereo: [1, n] -> [2, n]
             chunk = np.repeat(chunk, 2, axis=0)
         self._streamer.add_audio(chunk)
+
+    def media_complete(self) -> None:
+        self._streamer.media_done(self.index)

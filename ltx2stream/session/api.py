@@ -68,6 +68,9 @@ class SegmentSink(Protocol):
     def audio(self, samples: np.ndarray) -> None:
         """New audio, float32 [channels, n] in [-1, 1], at the generator's sample rate."""
 
+    def media_complete(self) -> None:
+        """Every frame and sample of the segment was pushed (its continuation carry may still be running)."""
+
 
 @dataclass(frozen=True)
 class SegmentReport:
@@ -88,6 +91,7 @@ class NullSink:
         self.frames: list[np.ndarray] = []
         self.samples: list[np.ndarray] = []
         self.events: list[tuple[str, int, int]] = []
+        self.completed = 0  # segments whose media was complete
 
     def progress(self, stage: str, step: int, total: int) -> None:
         self.events.append((stage, step, total))
@@ -97,6 +101,9 @@ class NullSink:
 
     def audio(self, samples: np.ndarray) -> None:
         self.samples.append(samples)
+
+    def media_complete(self) -> None:
+        self.completed += 1
 
 
 @dataclass(frozen=True)

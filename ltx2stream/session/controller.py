@@ -123,6 +123,7 @@ class SessionController:
         audio = self._segment_audio(n, result)  # first, so the first piece of media carries sound
         clock.mark("audio")
         frames, span = self._emit(n, result, audio, sink, cancel)
+        sink.media_complete()  # the segment's last piece can leave before the carry below
         clock.mark("decode")
         state = self._next_state(n, request, result, span)
         clock.mark("carry")
