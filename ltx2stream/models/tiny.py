@@ -93,7 +93,9 @@ def embedded_vocoder_config(flavour: str) -> Any:
     return VocoderConfig(vocoder=main, bwe=BWEConfig(generator=bwe_gen))
 
 
-def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def tiny_checkpoint_tensors(
+    flavour: str, seed: int = 0, size: str = "tiny"
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """All tensors of a tiny single-file checkpoint under official prefixes, and its embedded config."""
     from ltx2stream.models.audio import (
         AudioVAE,
@@ -108,7 +110,7 @@ def tiny_checkpoint_tensors(flavour: str, seed: int = 0) -> tuple[dict[str, torc
 
     check_config_value("tiny model", "flavour", flavour, FLAVOURS)
     codec = "ltx2.3" if flavour == "ltx2.5" else flavour  # 2.5 keeps the 2.3 audio path and conv VAE
-    transformer = tiny_transformer(flavour, seed)
+    transformer = tiny_transformer(flavour, seed, size)
     section = transformer.config.to_metadata()
     text_cfg = TextPathConfig.from_metadata(section, max_length=TINY_TEXT_LENGTH).with_gemma(
         TINY_GEMMA_HIDDEN, 3
@@ -146,9 +148,10 @@ def _randomise_buffers(*modules: torch.nn.Module) -> None:
 
 
 def write_tiny_model(
-    directory: str | os.PathLike[str], flavour: str = "ltx2", seed: int = 0
+    directory: str | os.PathLike[str], flavour: str = "ltx2", seed: int = 0, size: str = "tiny"
 ) -> TinyModelFiles:
-    """Write the tiny model's four artefacts into ``directory``."""
+    """Write the tiny model's four artefacts into ``directory`` (``size``: the transformer's, see
+    ``EMBEDDED_SIZES``; LTX-2.5 only tiny)."""
     from ltx2stream.models.loading import save_checkpoint
     from ltx2stream.models.lora_weights import random_lora_for, write_lora
     from ltx2stream.models.text import write_tiny_gemma
@@ -156,6 +159,7 @@ def write_tiny_model(
     from ltx2stream.models.upsampler import write_tiny_upsampler
 
     if flavour == "ltx2.5":  # released only as split per-component files
+        check_config_value("tiny LTX-2.5 model", "size", size, ("tiny",))
         from ltx2stream.models.tiny_split import NAMES, write_tiny_split_model
 
         root = write_tiny_split_model(directory, seed)
@@ -163,12 +167,12 @@ def write_tiny_model(
             root, root / NAMES["text_encoder"], root / NAMES["upsampler"], root / NAMES["distilled_lora"]
         )
     files = _files(Path(directory))
-    tensors, config = tiny_checkpoint_tensors(flavour, seed)
+    tensors, config = tiny_checkpoint_tensors(flavour, seed, size)
     metadata = {"model_version": "2.3.0-tiny"} if flavour == "ltx2.3" else {}
     save_checkpoint(files.checkpoint, tensors, config=config, metadata=metadata)
     write_tiny_gemma(files.gemma, seed)
     write_tiny_upsampler(files.upsampler, "x2", seed=seed, mid_channels=32)
-    model = tiny_transformer(flavour, seed)
+    model = tiny_transformer(flavour, seed, size)
     targets = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and ".attn1.to_" in n]
     write_lora(files.refine_lora, random_lora_for(model, rank=4, seed=seed, modules=targets, scale=0.05))
     return files
@@ -179,17 +183,19 @@ def cache_root() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "ltx2stream"
 
 
-def ensure_tiny_model(flavour: str = "ltx2", *, seed: int = 0, root: Path | None = None) -> TinyModelFiles:
-    """The cached tiny model of ``flavour``, written on first use (atomically: temp dir + rename)."""
+def ensure_tiny_model(
+    flavour: str = "ltx2", *, seed: int = 0, root: Path | None = None, size: str = "tiny"
+) -> TinyModelFiles:
+    """The cached tiny (or ``size``) model of ``flavour``, written on first use (atomically: temp dir + rename)."""
     check_config_value("tiny model", "flavour", flavour, FLAVOURS)
     version = TINY25_FORMAT if flavour == "ltx2.5" else TINY_FORMAT
-    target = (root or cache_root()) / f"tiny-{flavour}-s{seed}-v{version}"
+    target = (root or cache_root()) / f"{size}-{flavour}-s{seed}-v{version}"
     if target.is_dir():
         return _files_of(target, flavour)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        write_tiny_model(tmp, flavour, seed)
+        write_tiny_model(tmp, flavour, seed, size)
         try:
             tmp.rename(target)
             log.info("wrote the embedded tiny %s model to %s", flavour, target)

@@ -111,7 +111,7 @@ def components_for_preset(
     if preset.tiny:
         from ltx2stream.models.tiny import TINY_TEXT_LENGTH, ensure_tiny_model
 
-        files = ensure_tiny_model(preset.flavour)
+        files = ensure_tiny_model(preset.flavour, size=preset.embedded)
         paths = ModelPaths(files.checkpoint, files.gemma, files.upsampler, files.refine_lora)
         return load_components(
             paths, device=device, dtype=dtype or torch.float32, text_max_length=TINY_TEXT_LENGTH

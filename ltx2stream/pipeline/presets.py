@@ -68,7 +68,8 @@ class Preset:
     stage2: StagePreset | None = None  # None: one-stage pipeline at full resolution
     refine_lora_strength: float = 1.0  # applied in stage 2 when a refine LoRA file is given
     add_noise: bool = True  # stage-2 re-noising at the first stage-2 sigma
-    tiny: bool = False  # runs on the embedded tiny model
+    tiny: bool = False  # runs on an embedded random-weight model (written on first use)
+    embedded: str = "tiny"  # which one (``EMBEDDED_SIZES``): "tiny", or "bench" (a larger transformer)
     pocket: bool = False  # runs on the pocket model's shipped files (or an export given as --checkpoint)
     height: int = 1024
     width: int = 1536
@@ -195,6 +196,16 @@ PRESETS: dict[str, Preset] = {
             "tiny-ltx2.3", "ltx2.3", _DISTILLED, _REFINE, **_TINY, notes="embedded tiny LTX-2.3, two stages"
         ),
         Preset("tiny-ltx2-one-stage", "ltx2", _DISTILLED, **_TINY, notes="embedded tiny LTX-2, one stage"),
+        Preset(
+            "bench",
+            "ltx2",
+            _DISTILLED,
+            _REFINE,
+            **(_TINY | {"height": 128, "width": 128, "frames": 33}),
+            embedded="bench",
+            notes="embedded LTX-2 with an 8-layer 384-wide transformer that dominates a segment as on a GPU "
+            "(random weights; bench/)",
+        ),
         Preset(
             "tiny-ltx2-dev",
             "ltx2",

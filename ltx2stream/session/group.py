@@ -350,7 +350,7 @@ def _write_tiny_models(presets: tuple[str, ...]) -> None:
     for name in presets:
         preset = get_preset(name)
         if preset.tiny:
-            ensure_tiny_model(preset.flavour)
+            ensure_tiny_model(preset.flavour, size=preset.embedded)
 
 
 def _free_port() -> int:

@@ -14,6 +14,7 @@ import torch
 
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
+from ltx2stream.pipeline.compile import compile_transformer
 from ltx2stream.pipeline.components import Components, ModelPaths, components_for_preset
 from ltx2stream.pipeline.pipeline import LTX2Pipeline
 from ltx2stream.pipeline.presets import get_preset
@@ -38,6 +39,7 @@ class PipelineHost:
         dtype: torch.dtype | None = None,
         options: ContinuationOptions = DEFAULT_OPTIONS,
         group: Any = None,
+        compile: bool = False,
     ) -> None:
         if not presets:
             raise ConfigError("a host needs at least one preset", code=codes.CONFIG_NO_PRESET)
@@ -49,6 +51,7 @@ class PipelineHost:
         self.dtype = dtype
         self.options = options
         self.group = group  # a sequence-parallel process group (session/group.py), or None
+        self.compile = compile  # torch.compile the transformer (pipeline/compile.py)
         self._components: dict[str, Components] = {}
         self._pipelines: dict[str, LTX2Pipeline] = {}
         self._lock = threading.Lock()
@@ -62,11 +65,16 @@ class PipelineHost:
                 )
             if preset_name not in self._pipelines:
                 preset = get_preset(preset_name)
-                key = f"tiny-{preset.flavour}" if preset.tiny else "pocket" if preset.pocket else "files"
+                key = (
+                    f"{preset.embedded}-{preset.flavour}" if preset.tiny else "pocket" if preset.pocket else "files"
+                )
                 if key not in self._components:
-                    self._components[key] = self._parallel(
-                        components_for_preset(preset_name, self.paths, device=self.device, dtype=self.dtype)
+                    components = components_for_preset(
+                        preset_name, self.paths, device=self.device, dtype=self.dtype
                     )
+                    if self.compile:
+                        compile_transformer(components.transformer, self.device)
+                    self._components[key] = self._parallel(components)
                 self._pipelines[preset_name] = LTX2Pipeline(self._components[key], preset)
             return self._pipelines[preset_name]
 

@@ -20,12 +20,17 @@ from ltx2stream.models.transformer.positions import audio_positions, video_posit
 FLAVOURS = ("ltx2", "ltx2.3", "ltx2.5")
 TINY_CAPTION_CHANNELS = 32  # hidden size of the tiny Gemma
 TINY_REGISTERS = 32
+# Embedded model sizes: (layers, heads, video head dim, audio head dim). "bench" is a transformer that dominates a
+# segment's time the way the released one does on a GPU (random weights; the VAEs and text path stay tiny).
+EMBEDDED_SIZES: dict[str, tuple[int, int, int, int]] = {"tiny": (2, 2, 16, 8), "bench": (8, 8, 48, 16)}
 
 
-def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
-    """A 2-layer config of the ``flavour`` ("ltx2" | "ltx2.3" | "ltx2.5") with the released models' switches."""
+def tiny_transformer_config(flavour: str = "ltx2", size: str = "tiny") -> TransformerConfig:
+    """A small config of the ``flavour`` ("ltx2" | "ltx2.3" | "ltx2.5") with the released models' switches;
+    ``size`` one of ``EMBEDDED_SIZES`` (tiny: 2 layers)."""
     check_config_value("tiny_transformer_config", "flavour", flavour, FLAVOURS)
-    heads, vdh, adh = 2, 16, 8
+    check_config_value("tiny_transformer_config", "size", size, tuple(EMBEDDED_SIZES))
+    layers, heads, vdh, adh = EMBEDDED_SIZES[size]
     v_inner, a_inner = heads * vdh, heads * adh
     is_23 = flavour in ("ltx2.3", "ltx2.5")  # 2.5 = the 2.3 block structure + the 2.5 switches
     is_25 = flavour == "ltx2.5"
@@ -56,7 +61,7 @@ def tiny_transformer_config(flavour: str = "ltx2") -> TransformerConfig:
             "audio_connector_num_layers": 1,
         }
     return TransformerConfig(
-        num_layers=2,
+        num_layers=layers,
         num_attention_heads=heads,
         attention_head_dim=vdh,
         audio_num_attention_heads=heads,
@@ -92,9 +97,9 @@ def randomize_(model: torch.nn.Module, seed: int = 0, scale: float = 1.0) -> tor
     return model
 
 
-def tiny_transformer(flavour: str = "ltx2", seed: int = 0) -> LTXAVModel:
-    """A randomly initialised tiny model (float32, CPU) of ``flavour``."""
-    model = LTXAVModel(tiny_transformer_config(flavour))
+def tiny_transformer(flavour: str = "ltx2", seed: int = 0, size: str = "tiny") -> LTXAVModel:
+    """A randomly initialised tiny (or ``size``) model (float32, CPU) of ``flavour``."""
+    model = LTXAVModel(tiny_transformer_config(flavour, size))
     return randomize_(model, seed).eval()  # type: ignore[return-value]
 
 
