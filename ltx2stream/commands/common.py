@@ -39,6 +39,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         choices=sorted(DTYPES),
         help="weights dtype (default: bfloat16, float32 for tiny and pocket)",
     )
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer (CUDA graphs on CUDA; needs a C++ compiler on the CPU)",
+    )
 
 
 def model_paths(args: argparse.Namespace) -> ModelPaths | None:

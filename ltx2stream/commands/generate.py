@@ -77,6 +77,10 @@ def run(args: argparse.Namespace) -> int:
     components = components_for_preset(
         args.preset, model_paths(args), device=args.device, dtype=dtype_of(args)
     )
+    if args.compile:
+        from ltx2stream.pipeline.compile import compile_transformer
+
+        compile_transformer(components.transformer, args.device)
     pipeline = LTX2Pipeline(
         components, preset, num_inference_steps_override=args.steps, force_guidance_scale=args.guidance
     )

@@ -39,6 +39,10 @@ def run(args: argparse.Namespace) -> int:
     name = args.preset or script.settings.preset
     preset = get_preset(name)
     components = components_for_preset(name, model_paths(args), device=args.device, dtype=dtype_of(args))
+    if args.compile:
+        from ltx2stream.pipeline.compile import compile_transformer
+
+        compile_transformer(components.transformer, args.device)
     work = args.work_dir or args.output.with_name(args.output.name + ".session")
     renderer = Renderer(LTX2Pipeline(components, preset), script, work, Mp4Parts())
     state = renderer.start_state(resume=args.resume, from_segment=args.from_segment)

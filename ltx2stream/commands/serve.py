@@ -112,6 +112,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     model.add_argument("--lora", type=Path, help="refine LoRA for stage 2")
     model.add_argument("--dtype", choices=sorted(DTYPES), help="weights dtype (default: the preset's)")
     model.add_argument(
+        "--compile",
+        action="store_true",
+        help="torch.compile the transformer (CUDA graphs on CUDA; needs a C++ compiler on the CPU)",
+    )
+    model.add_argument(
         "--sp",
         type=int,
         default=1,
@@ -250,6 +255,7 @@ def pipeline_host(args: argparse.Namespace, device: str) -> ModelHost:
         device=device,
         dtype=dtype_of(args),
         options=_options(args),
+        compile=getattr(args, "compile", False),
     )
 
 

@@ -66,7 +66,11 @@ class PipelineHost:
             if preset_name not in self._pipelines:
                 preset = get_preset(preset_name)
                 key = (
-                    f"{preset.embedded}-{preset.flavour}" if preset.tiny else "pocket" if preset.pocket else "files"
+                    f"{preset.embedded}-{preset.flavour}"
+                    if preset.tiny
+                    else "pocket"
+                    if preset.pocket
+                    else "files"
                 )
                 if key not in self._components:
                     components = components_for_preset(
