@@ -9,7 +9,10 @@ state — a cancelled or failed segment leaves the state exactly as it was.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +49,7 @@ from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import MAX_SEED, latent_index_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class SessionController:
@@ -120,15 +124,18 @@ class SessionController:
         result = self.pipeline.generate_latents(
             self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
         )
-        audio = self._segment_audio(n, result)  # first, so the first piece of media carries sound
-        clock.mark("audio")
-        frames, span = self._emit(n, result, audio, sink, cancel)
+        # the audio decodes beside the video (its own thread), so the first piece of media carries sound
+        audio = Beside(lambda: self._segment_audio(n, result))
+        try:
+            frames, span = self._emit(n, result, audio, sink, cancel)
+        finally:
+            audio.wait()
         sink.media_complete()  # the segment's last piece can leave before the carry below
         clock.mark("decode")
         state = self._next_state(n, request, result, span)
         clock.mark("carry")
         self._state, self.last_result = state, result
-        return SegmentReport(n, request.prompt, request.seed, frames, audio.shape[1], clock.timings)
+        return SegmentReport(n, request.prompt, request.seed, frames, audio.result().shape[1], clock.timings)
 
     # -- building blocks --------------------------------------------------------------------------------------
     def _blank(self) -> ContinuationState:
@@ -207,7 +214,7 @@ class SessionController:
         self,
         n: int,
         result: GenerationResult,
-        audio: np.ndarray,
+        decoding: Beside[np.ndarray],
         sink: SegmentSink,
         cancel: CancelToken | None,
     ) -> tuple[int, np.ndarray | None]:
@@ -220,6 +227,7 @@ class SessionController:
         t = self.timeline
         first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
         index, sent, fed, span = 0, 0, 0, []
+        audio = np.zeros((2, 0), np.float32)
         for chunk in self.pipeline.decode_video(result.video_latent, first):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
             if index + f > anchor_at:
@@ -228,6 +236,7 @@ class SessionController:
             index += f
             if lo < f:
                 # the audio up to this chunk's end goes first; of the last chunk's, the second half follows it
+                audio = decoding.result()
                 new = f - lo
                 upto = audio_share(audio.shape[1], sent + (new if sent + new < total else new // 2), total)
                 sent += new
@@ -237,6 +246,7 @@ class SessionController:
                 sink.video(chunk[lo:])
             if cancel is not None and cancel.cancelled:  # within one decode chunk: before the next is decoded
                 raise SegmentCancelled(n)
+        audio = decoding.result()
         if fed < audio.shape[1]:
             sink.audio(audio[:, fed:])
         return sent, (np.concatenate(span) if span else None)
@@ -301,6 +311,34 @@ class SessionController:
             self.pipeline.images.encode_frames(span[0], height, width).float(),
             latent[:, :, -k:].float().clone(),
         )
+
+
+class Beside(Generic[T]):
+    """``fn()`` on its own thread (one torch thread), started now; ``result()`` waits for it and returns it or
+    raises what it raised. The segment's audio decodes this way while the video decoder runs."""
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn,), name="ltx2stream-audio", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[[], T]) -> None:
+        torch.set_num_threads(1)
+        try:
+            self._value = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            self._error = e
+
+    def wait(self) -> None:
+        self._thread.join()
+
+    def result(self) -> T:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._value is not None
+        return self._value
 
 
 def audio_share(samples: int, frames_sent: int, frames_total: int) -> int:
