@@ -91,7 +91,6 @@ class NullSink:
         self.frames: list[np.ndarray] = []
         self.samples: list[np.ndarray] = []
         self.events: list[tuple[str, int, int]] = []
-        self.completed = 0  # segments whose media was complete
 
     def progress(self, stage: str, step: int, total: int) -> None:
         self.events.append((stage, step, total))
@@ -103,7 +102,7 @@ class NullSink:
         self.samples.append(samples)
 
     def media_complete(self) -> None:
-        self.completed += 1
+        """Nothing to flush: everything is kept as it arrives."""
 
 
 @dataclass(frozen=True)
