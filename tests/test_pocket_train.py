@@ -165,6 +165,24 @@ def test_resume_continues_bit_identically(tmp_path: Path, gemma_dir: Path, kind:
     assert (tmp_path / "resumed" / "loss.csv").is_file() and (tmp_path / "resumed" / "loss.png").is_file()
 
 
+def test_fan_in_learning_rates(tmp_path: Path) -> None:
+    from ltx2stream.pocket.trainer import learning_rate, lr_scale
+
+    task = _codec_tasks("video-vae")
+    cfg = TrainConfig(steps=1, lr=1e-3, warmup=1, fan_in_ref=64)
+    opt = make_optimizer(task, cfg)
+    assert len(opt.param_groups) > 2
+    for group in opt.param_groups:
+        assert all(lr_scale(p, 64) == group["lr_scale"] for p in group["params"])
+    conv_in = task.vae.encoder.conv_in.conv  # type: ignore[attr-defined]
+    assert lr_scale(conv_in.weight, 64) == pytest.approx(64 / conv_in.weight[0].numel())
+    assert lr_scale(conv_in.bias, 64) == 1.0 and lr_scale(conv_in.weight, 0) == 1.0
+    train(task, tmp_path / "run", cfg, progress=False)
+    groups = torch.load(tmp_path / "run" / "state.pt", weights_only=False)["optimizer"]["param_groups"]
+    assert sorted(g["lr"] for g in groups) == sorted(learning_rate(cfg, 0) * g["lr_scale"] for g in groups)
+    assert min(g["lr"] for g in groups) < learning_rate(cfg, 0) / 10
+
+
 def test_every_parameter_is_initialised() -> None:
     spec = _spec()
     for part in ("transformer", "text", "video_vae", "audio_vae", "vocoder", "upsampler"):

@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=float, default=None)
     t.add_argument("--batch", type=int, default=None)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--fan-in-ref", type=int, default=0,
+                   help="weights with fan-in n > REF train at lr * REF / n (0: one lr; docs/pocket.md)")  # fmt: skip
     t.add_argument("--checkpoint-every", type=float, default=300.0, help="seconds between checkpoints")
     t.add_argument(
         "--time-limit", type=float, default=None, help="stop after this many seconds (checkpointed)"
@@ -183,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, module in task.modules().items():
             module.load_state_dict(states[name], strict=True)
         log.info("%s: warm start from %s at step %d", args.part, args.init_from, initial_step)
-    cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part],
+    cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part], fan_in_ref=args.fan_in_ref,
                       checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit)  # fmt: skip
     summary = train(
         task,

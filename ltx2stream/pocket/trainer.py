@@ -49,6 +49,10 @@ class TrainConfig:
     warmup: int = 100
     weight_decay: float = 0.0
     grad_clip: float = 1.0
+    # Adam lr of a weight with fan-in n: lr * min(1, fan_in_ref / n) (0: one lr for all). Adam moves every weight
+    # by about lr per step whatever its gradient, so a conv with a large fan-in changes its output ~n times faster
+    # than a small one; docs/pocket.md "Video VAE recipe".
+    fan_in_ref: int = 0
     checkpoint_every_s: float = 300.0
     log_every: int = 1
     time_limit_s: float | None = None  # stop (after checkpointing) once this much wall time has passed
@@ -66,8 +70,20 @@ def _params(task: Task) -> list[torch.nn.Parameter]:
     return [p for _, m in sorted(task.modules().items()) for p in m.parameters() if p.requires_grad]
 
 
+def lr_scale(p: torch.nn.Parameter, fan_in_ref: int) -> float:
+    """The factor on the base lr of ``p``: min(1, fan_in_ref / fan-in) for weights (dim > 1), 1 otherwise."""
+    if fan_in_ref <= 0 or p.dim() < 2:
+        return 1.0
+    return min(1.0, fan_in_ref / p[0].numel())
+
+
 def make_optimizer(task: Task, cfg: TrainConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(_params(task), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    """AdamW; one parameter group per lr factor (``lr_scale`` key, in order of first appearance)."""
+    groups: dict[float, list[torch.nn.Parameter]] = {}
+    for p in _params(task):
+        groups.setdefault(lr_scale(p, cfg.fan_in_ref), []).append(p)
+    param_groups = [{"params": ps, "lr_scale": k} for k, ps in groups.items()]
+    return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
 
 
 def save_state(
@@ -149,7 +165,7 @@ def train(
         while step < cfg.steps:
             gen = torch.Generator().manual_seed(mix_seed(cfg.seed, step))
             for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, step)
+                group["lr"] = learning_rate(cfg, step) * group.get("lr_scale", 1.0)
             opt.zero_grad(set_to_none=True)
             loss, parts = task.loss(step, gen)
             if not torch.isfinite(loss):
