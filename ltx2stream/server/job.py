@@ -7,6 +7,8 @@ microseconds), so a steer and the start of a segment are ordered and ``steer_ack
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -87,6 +89,54 @@ class JobEvents(Protocol):
 
     def released(self) -> None:
         """The worker will not touch this job again (sent once, after removal)."""
+
+
+class PostedEvents:
+    """JobEvents that post each call to an event loop, as ``on_<event>`` of :meth:`target` (a live session or a
+    video job); the base of the server's two implementations."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def target(self) -> object:
+        raise NotImplementedError
+
+    def _post(self, name: str, *args: object) -> None:
+        target = self.target()
+        try:
+            self._loop.call_soon_threadsafe(getattr(target, name), *args)
+        except RuntimeError:  # the loop is closed: the server is gone, nobody is listening
+            logging.getLogger(__name__).debug("dropped %s for %r: event loop closed", name, target)
+
+    def opening(self) -> None:
+        self._post("on_opening")
+
+    def segment_started(self, plan: SegmentPlan) -> None:
+        self._post("on_segment_started", plan)
+
+    def progress(self, index: int, stage: str, step: int, total: int) -> None:
+        self._post("on_progress", index, stage, step, total)
+
+    def media_init(self, mime: str, data: bytes) -> None:
+        self._post("on_media_init", mime, data)
+
+    def media(self, fragment: Fragment) -> None:
+        self._post("on_media", fragment)
+
+    def segment_encoded(self, result: SegmentResult) -> None:
+        self._post("on_segment_encoded", result)
+
+    def media_ended(self) -> None:
+        self._post("on_media_ended")
+
+    def cancelled(self, index: int) -> None:
+        self._post("on_cancelled", index)
+
+    def failed(self, error: BaseException) -> None:
+        self._post("on_failed", error)
+
+    def released(self) -> None:
+        self._post("on_released")
 
 
 class Job:

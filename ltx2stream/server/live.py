@@ -18,7 +18,15 @@ from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.server.ending import Checkpoint, EndReason, SessionEnd
-from ltx2stream.server.job import HOLD_BACKPRESSURE, HOLD_CLIENT, HOLD_STOPPING, Fragment, Job, SegmentResult
+from ltx2stream.server.job import (
+    HOLD_BACKPRESSURE,
+    HOLD_CLIENT,
+    HOLD_STOPPING,
+    Fragment,
+    Job,
+    PostedEvents,
+    SegmentResult,
+)
 from ltx2stream.server.messages import segment_started, state_message
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
@@ -292,46 +300,13 @@ def wire_timings(reported: Mapping[str, float]) -> dict[str, float]:
     return out
 
 
-class LoopEvents:
+class LoopEvents(PostedEvents):
     """The thread-safe JobEvents of a LiveSession: each call is posted to the event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, session: LiveSession | None = None) -> None:
-        self._loop = loop
+        super().__init__(loop)
         self.session = session  # set right after the session is built (it needs the job, the job needs us)
 
-    def _post(self, name: str, *args: object) -> None:
+    def target(self) -> object:
         assert self.session is not None
-        try:
-            self._loop.call_soon_threadsafe(getattr(self.session, name), *args)
-        except RuntimeError:  # the loop is closed: the server is gone, nobody is listening
-            logger.debug("dropped %s for %s: event loop closed", name, self.session.session_id)
-
-    def opening(self) -> None:
-        self._post("on_opening")
-
-    def segment_started(self, plan: SegmentPlan) -> None:
-        self._post("on_segment_started", plan)
-
-    def progress(self, index: int, stage: str, step: int, total: int) -> None:
-        self._post("on_progress", index, stage, step, total)
-
-    def media_init(self, mime: str, data: bytes) -> None:
-        self._post("on_media_init", mime, data)
-
-    def media(self, fragment: Fragment) -> None:
-        self._post("on_media", fragment)
-
-    def segment_encoded(self, result: SegmentResult) -> None:
-        self._post("on_segment_encoded", result)
-
-    def media_ended(self) -> None:
-        self._post("on_media_ended")
-
-    def cancelled(self, index: int) -> None:
-        self._post("on_cancelled", index)
-
-    def failed(self, error: BaseException) -> None:
-        self._post("on_failed", error)
-
-    def released(self) -> None:
-        self._post("on_released")
+        return self.session

@@ -5,7 +5,7 @@ worker round-robin), with a schedule that ends after the requested segments and 
 encoded fMP4 instead of sending it. When the encoder's audio tail is out, the MP4 is written, the continuation
 state after the last segment is stored under the job's id (what an extension continues from), and the job
 leaves its worker. All methods run on the event loop; worker and encoder threads reach a run only through
-:class:`PostedEvents`.
+:class:`RunEvents`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ltx2stream import codes
 from ltx2stream.errors import LTX2StreamError, SessionError
-from ltx2stream.server.job import Fragment, Job, JobSpec, SegmentResult
+from ltx2stream.server.job import Fragment, Job, JobSpec, PostedEvents, SegmentResult
 from ltx2stream.server.scheduler import Scheduler
 from ltx2stream.server.videos.records import (
     COMPLETED,
@@ -81,7 +81,7 @@ class VideoRun:
             end=record.first_segment + record.segments,
         )
         spec = JobSpec(record.id, plan.settings, plan.image, state)
-        self.job = Job(spec, schedule, PostedEvents(asyncio.get_running_loop(), self))
+        self.job = Job(spec, schedule, RunEvents(asyncio.get_running_loop(), self))
         self.scheduler: Scheduler | None = None
         self.pieces: list[bytes] = []
         self.state: bytes | None = None
@@ -316,44 +316,12 @@ class VideoJobs:
             await asyncio.wait(set(self._tasks), timeout=5.0)
 
 
-class PostedEvents:
+class RunEvents(PostedEvents):
     """The thread-safe JobEvents of a video job: each call is posted to the event loop."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, run: VideoRun) -> None:
-        self._loop, self._run = loop, run
+        super().__init__(loop)
+        self._run = run
 
-    def _post(self, name: str, *args: object) -> None:
-        try:
-            self._loop.call_soon_threadsafe(getattr(self._run, name), *args)
-        except RuntimeError:  # the loop is closed: the server is gone
-            logger.debug("dropped %s for video %s: event loop closed", name, self._run.record.id)
-
-    def opening(self) -> None:
-        self._post("on_opening")
-
-    def segment_started(self, plan: SegmentPlan) -> None:
-        self._post("on_segment_started", plan)
-
-    def progress(self, index: int, stage: str, step: int, total: int) -> None:
-        self._post("on_progress", index, stage, step, total)
-
-    def media_init(self, mime: str, data: bytes) -> None:
-        self._post("on_media_init", mime, data)
-
-    def media(self, fragment: Fragment) -> None:
-        self._post("on_media", fragment)
-
-    def segment_encoded(self, result: SegmentResult) -> None:
-        self._post("on_segment_encoded", result)
-
-    def media_ended(self) -> None:
-        self._post("on_media_ended")
-
-    def cancelled(self, index: int) -> None:
-        self._post("on_cancelled", index)
-
-    def failed(self, error: BaseException) -> None:
-        self._post("on_failed", error)
-
-    def released(self) -> None:
-        self._post("on_released")
+    def target(self) -> object:
+        return self._run
