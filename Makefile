@@ -3,6 +3,8 @@
 #   make test   – run the test suite (in-process tests; the `slow` ones, which start other processes, are left out)
 #   make test-all – every test, the `slow` ones too
 #   make test-deploy – the fleet test alone (redis-server + haproxy + 3 `serve` replicas on loopback; CI runs it)
+#   make test-guarantees – the other `slow` must-show tests CI runs: kill -9 + restart, the terminal client in a pty,
+#                  serve --sp 2 against one process
 #   make lint   – ruff (lint + format check) and mypy, as CI runs them
 # A CUDA torch installed beforehand (TORCH_SPEC='' make ...) is kept; by default the local CPU build is used.
 PY ?= python3
@@ -10,7 +12,7 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test test-all test-deploy lint vendor-msgpack clean
+.PHONY: setup demo test test-all test-deploy test-guarantees lint vendor-msgpack clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,6 +36,10 @@ test-all: setup
 # redis-server/haproxy (Debian packages, installed by .ci/run).
 test-deploy: setup
 	$(BIN)/python -m pytest -m slow tests/test_deploy.py
+
+# The issues' must-show tests that start server processes (a few minutes on 2 cores).
+test-guarantees: setup
+	$(BIN)/python -m pytest -m slow tests/test_reliability_crash.py tests/test_client_interactive.py tests/test_server_sp.py
 
 # Paths and rules come from pyproject.toml ([tool.ruff], [tool.mypy] with its `files`).
 lint: setup
