@@ -34,6 +34,9 @@ class Collect:
     def audio(self, samples: np.ndarray) -> None:
         self.sound.append(samples)
 
+    def media_complete(self) -> None:
+        pass
+
 
 def test_pocket_preset_is_two_stage_at_its_native_size() -> None:
     """The preset: 256x256, 25 frames at 12 fps, its own 8 + 3 sigmas, no guidance, empty negative prompt."""

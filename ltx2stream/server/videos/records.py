@@ -47,6 +47,8 @@ class VideoRecord:
     error_message: str | None = None
     extends: str | None = None
     sha256: str | None = None  # of video.mp4: an uploaded copy of the file names this video in an extension
+    # creation order within one second (``created_at`` is whole seconds, as in the OpenAI shape): the list order
+    created_ns: int = dataclasses.field(default_factory=time.time_ns)
 
     @property
     def last_segment(self) -> int:

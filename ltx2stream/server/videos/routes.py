@@ -131,7 +131,7 @@ class VideosApi:
             raise ProtocolError("limit: an integer in [1, 100]", code=codes.PROTOCOL_OUT_OF_RANGE)
         records = sorted(
             (r for r in (self.jobs.get(i) for i in list(self.jobs.records)) if r is not None),
-            key=lambda r: (r.created_at, r.id),
+            key=lambda r: (r.created_at, r.created_ns, r.id),
             reverse=order == "desc",
         )
         after = _query(query, "after", "")
