@@ -7,6 +7,7 @@ microseconds), so a steer and the start of a segment are ordered and ``steer_ack
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import threading
@@ -91,15 +92,16 @@ class JobEvents(Protocol):
         """The worker will not touch this job again (sent once, after removal)."""
 
 
-class PostedEvents:
+class PostedEvents(abc.ABC):
     """JobEvents that post each call to an event loop, as ``on_<event>`` of :meth:`target` (a live session or a
     video job); the base of the server's two implementations."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
+    @abc.abstractmethod
     def target(self) -> object:
-        raise NotImplementedError
+        """What ``on_<event>`` is called on (resolved at each post)."""
 
     def _post(self, name: str, *args: object) -> None:
         target = self.target()
