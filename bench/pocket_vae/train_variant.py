@@ -25,6 +25,7 @@ p.add_argument("--norm", default="pixel_norm")
 p.add_argument("--steps", type=int, default=200)
 p.add_argument("--batch", type=int, default=4)
 p.add_argument("--warm", type=int, default=20)
+p.add_argument("--png", default="")
 a = p.parse_args()
 spec = PocketSpec(vae_decoder_base=a.base)
 src = WorldSource()
@@ -114,3 +115,16 @@ for i in range(a.steps):
             "s",
             flush=True,
         )
+
+if a.png:
+    import numpy as np
+    from PIL import Image
+
+    with torch.no_grad():
+        m, _ = encoder_moments(vae, world)
+        rec = vae.decoder(m)
+    mean_err = (rec.mean(dim=(2, 3, 4)) - world.mean(dim=(2, 3, 4))).abs().mean().item()
+    print("mean-colour error of the reconstruction", round(mean_err, 4), flush=True)
+    grid = torch.cat([torch.cat(list(world[:, :, 0]), dim=2), torch.cat(list(rec[:, :, 0]), dim=2)], dim=1)
+    img = ((grid.clamp(-1, 1) + 1) * 127.5).byte().permute(1, 2, 0).numpy()
+    Image.fromarray(np.ascontiguousarray(img)).resize((img.shape[1] * 2, img.shape[0] * 2)).save(a.png)

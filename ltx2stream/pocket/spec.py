@@ -6,7 +6,7 @@ One ``PocketSpec`` describes the whole model (``docs/pocket.md`` has the budget 
   DiT widths) because V2 maps the 19 Gemma-3-270M hidden states straight to the DiT widths; V1 would need a
   640 x 12160 aggregate (7.8 M parameters) before the DiT;
 * video VAE: LTX-2 block kinds (``compress_*_res`` encoder, residual ``compress_all`` decoder), all encoder
-  multipliers 1 (width 128 = latent channels), decoder base 8;
+  multipliers 1 (width 128 = latent channels), decoder base 8, no PixelNorm (``vae_norm`` "none");
 * audio VAE: the released structure at ``ch`` 16; vocoder: LTX-2 HiFi-GAN (24 kHz) with the embedded tiny widths;
 * spatial x2 latent upsampler: ``mid_channels`` 32, 2 blocks per stage; no refine LoRA (one set of weights for
   both stages, as the distilled releases do).
@@ -59,6 +59,10 @@ class PocketSpec:
     gemma_states: int = GEMMA_270M_STATES
     vae_decoder_base: int = 8
     vae_encoder_res_layers: int = 1
+    # "none": no PixelNorm in the VAE (an extension of the official kinds). At these widths the official
+    # PixelNorm stalls training: it drops each location's magnitude, and the 8-64-channel streams cannot move
+    # brightness and hue into directions fast enough (docs/pocket.md, "Video VAE recipe").
+    vae_norm: str = "none"
     audio_ch: int = 16
     vocoder_channels: int = 64
     upsampler_mid: int = 32
@@ -148,7 +152,7 @@ class PocketSpec:
             "out_channels": 3,
             "latent_channels": 128,
             "patch_size": 4,
-            "norm_layer": "pixel_norm",
+            "norm_layer": self.vae_norm,
             "latent_log_var": "uniform",
             "encoder_blocks": encoder,
             "decoder_blocks": decoder,

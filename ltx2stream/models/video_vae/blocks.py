@@ -72,6 +72,8 @@ class PixelNorm(nn.Module):
 def make_norm(norm_layer: str, channels: int) -> nn.Module:
     if norm_layer == "group_norm":
         return nn.GroupNorm(num_groups=GROUPS, num_channels=channels, eps=1e-6, affine=True)
+    if norm_layer == "none":
+        return nn.Identity()
     return PixelNorm()
 
 

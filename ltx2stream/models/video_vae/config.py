@@ -26,7 +26,9 @@ from ltx2stream.errors import ConfigError, check_config_value
 
 SECTION = "vae"
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-NORM_LAYERS = ("pixel_norm", "group_norm")
+# "pixel_norm" / "group_norm" are the official kinds; "none" (identity) is this project's extension for the small
+# pocket VAE, whose 8-16-channel PixelNorm heads cannot carry brightness (docs/pocket.md, "Video VAE recipe").
+NORM_LAYERS = ("pixel_norm", "group_norm", "none")
 LOG_VAR_KINDS = ("uniform", "per_channel", "constant")
 # block name -> temporal/spatial stride; "res" blocks have none
 STRIDES: dict[str, tuple[int, int, int]] = {
@@ -236,4 +238,4 @@ class VideoVAEConfig:
         GroupNorm (``norm_layer=group_norm``, or the ``norm3`` of a channel-changing ``res_x_y``) normalises
         over all frames at once, so it cannot be decoded exactly in temporal chunks.
         """
-        return self.norm_layer == "pixel_norm" and all(b.name != "res_x_y" for b in self.decoder_blocks)
+        return self.norm_layer in ("pixel_norm", "none") and all(b.name != "res_x_y" for b in self.decoder_blocks)
