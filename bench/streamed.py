@@ -5,28 +5,29 @@ of ``server/threads.py`` applied unless given), opens one session with a WebSock
 segment, the client's arrival times of: the progress message of the last denoising step (the end of
 denoising), the first and the last ``media`` piece, and ``segment_done`` (with its timings). ``in_process``
 runs the same segments through the ``SessionController`` alone (no server, no encoder), with the same torch
-threads, for the overhead ratio.
+threads, for the overhead ratio. The client is a separate process (``python bench/streamed.py client ...``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from websockets.asyncio.client import connect
 
 from ltx2stream import protocol as P
 from ltx2stream.media.fmp4 import fragment_runs, parse_boxes, track_timescales
-from ltx2stream.server.app import StreamingServer
-from ltx2stream.server.config import ServerConfig
-from ltx2stream.server.threads import ThreadBudget, available_cores, plan_threads
-from ltx2stream.session.api import NullSink, SegmentRequest, SessionSettings
-from ltx2stream.session.host import PipelineHost
+
+if TYPE_CHECKING:
+    from ltx2stream.server.threads import ThreadBudget
+    from ltx2stream.session.api import SessionSettings
+    from ltx2stream.session.host import PipelineHost
 
 LIMITS = P.ProtocolLimits.for_client()
 
@@ -44,10 +45,18 @@ class SegmentTimes:
 
 
 def budget() -> ThreadBudget:
+    import torch
+
+    from ltx2stream.server.threads import available_cores, plan_threads
+
     return plan_threads(available_cores(), 1, cpu_workers=not torch.cuda.is_available())
 
 
 def host_for(preset: str) -> PipelineHost:
+    import torch
+
+    from ltx2stream.session.host import PipelineHost
+
     host = PipelineHost((preset,), device="cuda" if torch.cuda.is_available() else "cpu")
     host.warm_up()
     return host
@@ -100,41 +109,137 @@ def stream_session(
     host: PipelineHost, settings: SessionSettings, segments: int, threads: ThreadBudget | None = None
 ) -> tuple[list[SegmentTimes], float]:
     """Run ``segments`` segments of one session through a real server; per-segment client times + wall time."""
+    return stream_sessions(host, settings, segments, 1, threads)[0]
+
+
+def stream_sessions(
+    host: PipelineHost,
+    settings: SessionSettings,
+    segments: int,
+    sessions: int,
+    threads: ThreadBudget | None = None,
+    sampler: RssSampler | None = None,
+) -> list[tuple[list[SegmentTimes], float]]:
+    """``sessions`` concurrent sessions of ``segments`` segments each through one real server (one worker).
+
+    The clients run in a separate process (as real ones would: their decoding does not take the server's GIL);
+    both clocks are ``time.perf_counter`` (CLOCK_MONOTONIC, shared by the processes). ``sampler`` (optional)
+    records this process's RSS while the sessions run.
+    """
+    from ltx2stream.server.app import StreamingServer
+    from ltx2stream.server.config import ServerConfig
+
     b = threads or budget()
 
-    async def main() -> tuple[list[SegmentTimes], float]:
+    async def main() -> list[tuple[list[SegmentTimes], float]]:
         with tempfile.TemporaryDirectory() as store:
             config = ServerConfig(port=0, store_dir=Path(store), web_root=None, ping_interval_s=None,
-                                  torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264)  # fmt: skip
+                                  torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
+                                  max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)
             await app.start()
             try:
-                wire = P.Settings(preset=settings.preset, width=settings.width, height=settings.height,
-                                  fps=settings.fps, frames=settings.frames, overlap=settings.overlap,
-                                  seed=settings.seed)  # fmt: skip
-                return await _session(app.port, wire, segments)
+                wire = {"preset": settings.preset, "width": settings.width, "height": settings.height,
+                        "fps": settings.fps, "frames": settings.frames, "overlap": settings.overlap,
+                        "seed": settings.seed}  # fmt: skip
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, str(Path(__file__).resolve()), "client", str(app.port), str(segments),
+                    json.dumps(wire), str(sessions), stdout=asyncio.subprocess.PIPE,
+                )  # fmt: skip
+                if sampler is not None:
+                    sampler.start()
+                try:
+                    out, _ = await proc.communicate()
+                finally:
+                    if sampler is not None:
+                        sampler.stop()
+                if proc.returncode != 0:
+                    raise RuntimeError(f"bench client exited with {proc.returncode}")
+                result = json.loads(out.decode().strip().splitlines()[-1])
+                return [([SegmentTimes(**t) for t in r["times"]], float(r["wall"])) for r in result]
             finally:
                 await app.shutdown()
 
     return asyncio.run(main())
 
 
-def in_process(host: PipelineHost, settings: SessionSettings, segments: int, torch_threads: int) -> float:
-    """Wall seconds for ``segments`` segments of one session through the controller alone."""
+class RssSampler:
+    """This process's resident set size every ``period_s`` on a daemon thread: ``samples`` = [(clock, bytes)]."""
+
+    def __init__(self, period_s: float = 0.25) -> None:
+        import threading
+
+        self.period_s, self.samples = period_s, []  # type: list[tuple[float, int]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
+
+    @staticmethod
+    def rss() -> int:
+        import os
+
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.perf_counter(), self.rss()))
+            self._stop.wait(self.period_s)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def at(self, clock: float) -> int:
+        """The last sample taken at or before ``clock`` (the first one if none)."""
+        before = [rss for t, rss in self.samples if t <= clock]
+        return before[-1] if before else self.samples[0][1]
+
+
+def _client_main(port: int, segments: int, wire: dict[str, Any], sessions: int) -> None:
+    async def run() -> list[tuple[list[SegmentTimes], float]]:
+        return list(
+            await asyncio.gather(*(_session(port, P.Settings(**wire), segments) for _ in range(sessions)))
+        )
+
+    results = asyncio.run(run())
+    print(json.dumps([{"times": [asdict(t) for t in times], "wall": wall} for times, wall in results]))
+
+
+def in_process(
+    host: PipelineHost, settings: SessionSettings, segments: int, torch_threads: int
+) -> list[float]:
+    """Clock (perf_counter) at the return of each of ``segments`` segments through the controller alone.
+
+    The clock starts at element 0 = the first ``run_segment`` call (the session is opened before it).
+    """
+    import torch
+
+    from ltx2stream.session.api import NullSink, SegmentRequest
+
     before = torch.get_num_threads()
     torch.set_num_threads(torch_threads)
     try:
         controller = host.open_session(settings)
-        t0 = time.perf_counter()
+        ends = [time.perf_counter()]
         for i in range(segments):
             controller.run_segment(SegmentRequest(i, "a red fox runs through snow", i), NullSink())
-        return time.perf_counter() - t0
+            ends.append(time.perf_counter())
+        return ends
     finally:
         torch.set_num_threads(before)
 
 
+def steady_interval(ends: list[float]) -> float:
+    """Mean seconds per segment after the first: (last - first segment end) / (n - 1)."""
+    return (ends[-1] - ends[0]) / max(1, len(ends) - 1)
+
+
 def settings_for(preset: str, frames: int | None = None, size: int | None = None) -> SessionSettings:
     from ltx2stream.pipeline.presets import get_preset
+    from ltx2stream.session.api import SessionSettings
 
     p = get_preset(preset)
     return SessionSettings(preset, size or p.width, size or p.height, p.fps, frames or p.frames, 1, 0)
@@ -148,3 +253,7 @@ def load() -> list[float]:
 
 def summary_times(rows: list[dict[str, Any]], key: str) -> list[float]:
     return [float(r[key]) for r in rows if r.get(key) == r.get(key)]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["client"]:
+    _client_main(int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4]), int(sys.argv[5]))
