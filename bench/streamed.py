@@ -204,8 +204,13 @@ def _client_main(port: int, segments: int, wire: dict[str, Any], sessions: int) 
             await asyncio.gather(*(_session(port, P.Settings(**wire), segments) for _ in range(sessions)))
         )
 
+    opened = time.perf_counter()  # just before the first connect ("open" for the cold-start bench)
     results = asyncio.run(run())
-    print(json.dumps([{"times": [asdict(t) for t in times], "wall": wall} for times, wall in results]))
+    print(
+        json.dumps(
+            [{"times": [asdict(t) for t in times], "wall": wall, "opened": opened} for times, wall in results]
+        )
+    )
 
 
 def in_process(
