@@ -79,9 +79,11 @@ def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
     )  # type: ignore[arg-type]
 
 
-def _fixed_batch_losses(task, steps: int, lr: float) -> list[float]:  # type: ignore[no-untyped-def]
+def _fixed_batch_losses(task, steps: int, lr: float, fan_in_ref: int = 0) -> list[float]:  # type: ignore[no-untyped-def]
     """Train on the batch of one fixed generator seed; the loss of that batch before each step."""
-    opt = make_optimizer(task, TrainConfig(steps=steps, lr=lr))
+    opt = make_optimizer(task, TrainConfig(steps=steps, lr=lr, fan_in_ref=fan_in_ref))
+    for group in opt.param_groups:  # what the training loop does each step (without the schedule)
+        group["lr"] = lr * group["lr_scale"]
     losses = []
     for _ in range(steps):
         opt.zero_grad()
@@ -93,11 +95,11 @@ def _fixed_batch_losses(task, steps: int, lr: float) -> list[float]:  # type: ig
 
 
 @pytest.mark.parametrize(
-    ("name", "steps", "lr"), [("video-vae", 6, 5e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)]
+    ("name", "steps", "lr"), [("video-vae", 6, 1e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)]
 )
 def test_codec_steps_reduce_loss_on_a_fixed_batch(name: str, steps: int, lr: float) -> None:
     torch.manual_seed(0)
-    losses = _fixed_batch_losses(_codec_tasks(name), steps, lr)
+    losses = _fixed_batch_losses(_codec_tasks(name), steps, lr, 200 if name == "video-vae" else 0)
     assert losses[-1] < 0.9 * losses[0], losses
 
 

@@ -14,6 +14,7 @@ Module attribute names follow the official key names (``conv1.conv.weight``, ``n
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ltx2stream.models.timestep import CombinedTimestepEmbedding as TimestepEmbedder
@@ -53,9 +54,25 @@ class CausalConv3d(nn.Module):
         return (k, 0) if causal else (k // 2, k // 2)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
+        if x.shape[2] == 1 and self.conv.stride[0] == 1:
+            return self.one_frame(x)
         front, back = self.time_padding(causal)
         parts = [x[:, :, :1]] * front + [x] + [x[:, :, -1:]] * back
         return self.conv(torch.cat(parts, dim=2))  # [B, C, front+F+back, H, W] -> [B, C', F', H', W']
+
+    def one_frame(self, x: torch.Tensor) -> torch.Tensor:
+        """A one-frame input: every temporal tap sees the same replicated frame (causal or not), so the kernel
+        folds over time into one 2-D convolution with the summed taps: the same sums in another order, about
+        ``kernel_t`` times less work (the anchor and image encodes of every segment are one frame)."""
+        conv = self.conv
+        weight = conv.weight.sum(dim=2)  # [C', C, kt, kh, kw] -> [C', C, kh, kw]
+        frame = x[:, :, 0]
+        pad = conv.padding[1]
+        if conv.padding_mode != "zeros" and pad:
+            frame = F.pad(frame, (pad, pad, pad, pad), mode=conv.padding_mode)
+            pad = 0
+        out = F.conv2d(frame, weight, conv.bias, stride=conv.stride[1:], padding=pad)
+        return out[:, :, None]  # [B, C', H', W'] -> [B, C', 1, H', W']
 
 
 class PixelNorm(nn.Module):

@@ -54,11 +54,18 @@ class SpaceToDepthDownsample(nn.Module):
         self.conv = CausalConv3d(in_channels, out_channels // math.prod(stride), padding_mode=padding_mode)
 
     def forward(self, x: torch.Tensor, causal: bool = True) -> torch.Tensor:
-        if self.stride[0] == 2:
-            x = torch.cat([x[:, :, :1], x], dim=2)  # [B, C, F, H, W] -> [B, C, F+1, H, W]
+        if self.stride[0] == 2 and x.shape[2] == 1:
+            # one frame: the copy makes two equal frames whose (replicate-padded) convolutions are equal, so the
+            # convolution runs once (CausalConv3d.one_frame) and its output is repeated
+            y = self.conv(x, causal)
+            x, y = torch.cat([x, x], dim=2), torch.cat([y, y], dim=2)
+        else:
+            if self.stride[0] == 2:
+                x = torch.cat([x[:, :, :1], x], dim=2)  # [B, C, F, H, W] -> [B, C, F+1, H, W]
+            y = self.conv(x, causal)
         skip = space_to_depth(x, self.stride)
         skip = rearrange(skip, "b (c g) d h w -> b c g d h w", g=self.group_size).mean(dim=2)
-        return space_to_depth(self.conv(x, causal), self.stride) + skip
+        return space_to_depth(y, self.stride) + skip
 
 
 class DepthToSpaceUpsample(nn.Module):
