@@ -238,4 +238,6 @@ class VideoVAEConfig:
         GroupNorm (``norm_layer=group_norm``, or the ``norm3`` of a channel-changing ``res_x_y``) normalises
         over all frames at once, so it cannot be decoded exactly in temporal chunks.
         """
-        return self.norm_layer in ("pixel_norm", "none") and all(b.name != "res_x_y" for b in self.decoder_blocks)
+        return self.norm_layer in ("pixel_norm", "none") and all(
+            b.name != "res_x_y" for b in self.decoder_blocks
+        )
