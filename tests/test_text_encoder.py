@@ -238,3 +238,39 @@ def test_prompt_encoder_rejects_negative_cache(gemma_dir: Path) -> None:
 
 def test_tiny_config_and_projection_agree() -> None:
     assert tiny_text_projection("ltx2.3").cfg == tiny_text_config("ltx2.3")
+
+
+def test_gguf_load_goes_through_a_converted_copy(
+    gemma_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load of a .gguf writes a Hugging Face copy to the cache; later loads read the copy (same
+    hidden states) without parsing the GGUF; another dtype, or a changed file, gets its own copy; a broken copy
+    is read past and rewritten; ``LTX2STREAM_GGUF_CACHE=off`` disables the cache."""
+    from ltx2stream.models.text import gemma as G
+
+    calls: list[torch.dtype] = []
+
+    def parse(file: Path, dtype: torch.dtype):  # type: ignore[no-untyped-def]
+        calls.append(dtype)
+        return G._load_hf_dir(gemma_dir, dtype)
+
+    monkeypatch.setattr(G, "_load_gguf_file", parse)
+    monkeypatch.setenv("LTX2STREAM_CACHE", str(tmp_path / "cache"))
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"GGUF stand-in")
+    first = load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
+    copy = G.gguf_cache_dir(gguf, torch.float32)
+    assert calls == [torch.float32] and copy is not None and (copy / "config.json").is_file()
+    second = load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
+    assert calls == [torch.float32]  # read from the copy
+    tokens = first.tokenize(["a red fox"])
+    assert torch.equal(first.hidden_states(tokens), second.hidden_states(second.tokenize(["a red fox"])))
+    load_gemma(gguf, max_length=MAX_LEN, dtype=torch.bfloat16)
+    assert calls == [torch.float32, torch.bfloat16]  # another dtype: its own copy
+    (copy / "config.json").write_text("{broken")
+    load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
+    assert len(calls) == 3 and json.loads((copy / "config.json").read_text())  # rewritten
+    monkeypatch.setenv("LTX2STREAM_GGUF_CACHE", "off")
+    assert G.gguf_cache_dir(gguf, torch.float32) is None
+    load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
+    assert len(calls) == 4

@@ -13,6 +13,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,7 +187,67 @@ def _load_hf_dir(directory: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTra
     return model, tokenizer
 
 
+def gguf_cache_root() -> Path | None:
+    """Where GGUF conversions are kept: ``$LTX2STREAM_CACHE`` (default ``~/.cache/ltx2stream``, as for the
+    embedded tiny models); ``LTX2STREAM_GGUF_CACHE=off`` disables the conversion cache."""
+    if os.environ.get("LTX2STREAM_GGUF_CACHE", "").strip().lower() in ("off", "0", "no", "false"):
+        return None
+    from ltx2stream.models.tiny import cache_root
+
+    return cache_root()
+
+
+def gguf_cache_dir(file: Path, dtype: torch.dtype) -> Path | None:
+    """The converted copy of ``file`` at ``dtype``: keyed by name, size, mtime and dtype (a changed file or
+    another dtype gets its own entry, so a cached load equals the GGUF load it replaces)."""
+    root = gguf_cache_root()
+    if root is None:
+        return None
+    st = file.stat()
+    return (
+        root / "gemma-gguf" / f"{file.stem}-{st.st_size}-{st.st_mtime_ns}-{str(dtype).removeprefix('torch.')}"
+    )
+
+
 def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """A ``.gguf`` Gemma, through a local Hugging Face copy made on the first load.
+
+    Reading a GGUF through transformers parses the 262k-token vocabulary and dequantizes every tensor in Python
+    (minutes of one CPU core for the 270M package); the copy (``save_pretrained`` of the loaded model and
+    tokenizer, at the loaded dtype) loads in seconds. Writing the copy is best effort: a read-only cache only
+    costs the slow load each time."""
+    cache = gguf_cache_dir(file, dtype)
+    if cache is not None and (cache / "config.json").is_file():
+        try:
+            return _load_hf_dir(cache, dtype)
+        except CheckpointError as e:
+            log.warning("Gemma cache %s is unusable (%s); reading %s again", cache, e, file)
+    model, tokenizer = _load_gguf_file(file, dtype)
+    if cache is not None:
+        _write_cache(model, tokenizer, cache)
+    return model, tokenizer
+
+
+def _write_cache(model: nn.Module, tokenizer: PreTrainedTokenizerBase, cache: Path) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}-"))
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)  # type: ignore[operator]
+            tokenizer.save_pretrained(tmp)
+            if cache.exists():  # an unusable copy (it failed to load above) or a concurrent writer's
+                shutil.rmtree(cache, ignore_errors=True)
+            os.replace(tmp, cache)
+            log.info("Gemma: converted copy written to %s", cache)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        log.warning(
+            "Gemma: cannot write the converted copy to %s (%s); the next load reads the GGUF again", cache, e
+        )
+
+
+def _load_gguf_file(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTokenizerBase]:
     if importlib.util.find_spec("gguf") is None:
         raise CheckpointError(
             f"{file}: reading GGUF needs the optional 'gguf' package: pip install 'ltx2stream[gguf]'",
