@@ -213,8 +213,8 @@ def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTok
     """A ``.gguf`` Gemma, through a local Hugging Face copy made on the first load.
 
     Reading a GGUF through transformers parses the 262k-token vocabulary and dequantizes every tensor in Python
-    (minutes of one CPU core for the 270M package); the copy (``save_pretrained`` of the loaded model and
-    tokenizer, at the loaded dtype) loads in seconds. Writing the copy is best effort: a read-only cache only
+    (minutes of one CPU core for the 270M package); the copy (``_write_cache``: the dequantized weights at the
+    loaded dtype and the tokenizer) loads in seconds. Writing the copy is best effort: a read-only cache only
     costs the slow load each time."""
     cache = gguf_cache_dir(file, dtype)
     if cache is not None and (cache / "config.json").is_file():
@@ -229,11 +229,19 @@ def _load_gguf(file: Path, dtype: torch.dtype) -> tuple[nn.Module, PreTrainedTok
 
 
 def _write_cache(model: nn.Module, tokenizer: PreTrainedTokenizerBase, cache: Path) -> None:
+    """The loaded model as a Hugging Face directory: ``config.json`` (without the GGUF ``quantization_config``:
+    the weights are already dequantized, and transformers refuses ``save_pretrained`` on a GGUF-loaded model),
+    ``model.safetensors`` (tied weights stored once) and the tokenizer files."""
+    from safetensors.torch import save_model
+
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix=f".{cache.name}-"))
         try:
-            model.save_pretrained(tmp, safe_serialization=True)  # type: ignore[operator]
+            config = model.config.to_dict()  # type: ignore[union-attr, operator]
+            config.pop("quantization_config", None)
+            (tmp / "config.json").write_text(json.dumps(config, indent=2))
+            save_model(model, str(tmp / "model.safetensors"))
             tokenizer.save_pretrained(tmp)
             if cache.exists():  # an unusable copy (it failed to load above) or a concurrent writer's
                 shutil.rmtree(cache, ignore_errors=True)
@@ -241,7 +249,7 @@ def _write_cache(model: nn.Module, tokenizer: PreTrainedTokenizerBase, cache: Pa
             log.info("Gemma: converted copy written to %s", cache)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    except OSError as e:
+    except (OSError, ValueError, RuntimeError, TypeError) as e:
         log.warning(
             "Gemma: cannot write the converted copy to %s (%s); the next load reads the GGUF again", cache, e
         )
