@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from report import DEFAULT_OUT, Plot, Report, header, median, write_report
-from streamed import SegmentTimes, load, settings_for
+from streamed import SegmentTimes, client_command, load, settings_for
 
 
 def free_port() -> int:
@@ -65,15 +65,14 @@ def one(preset: str, timeout_s: float) -> dict[str, Any]:
                     raise TimeoutError(f"/readyz not 200 after {timeout_s} s")
                 time.sleep(0.05)
             ready_s = time.perf_counter() - t0
-            wire = {"preset": settings.preset, "width": settings.width, "height": settings.height,
-                    "fps": settings.fps, "frames": settings.frames, "overlap": settings.overlap,
-                    "seed": settings.seed}  # fmt: skip
             t_open = time.perf_counter()
             out = subprocess.run(
-                [sys.executable, str(Path(__file__).resolve().parent / "streamed.py"), "client", str(port), "1",
-                 json.dumps(wire), "1"],
-                capture_output=True, text=True, check=True, timeout=timeout_s,
-            ).stdout  # fmt: skip
+                client_command(port, settings, 1, 1),
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=timeout_s,
+            ).stdout
             result = json.loads(out.strip().splitlines()[-1])[0]
             seg = SegmentTimes(**result["times"][0])
             opened = float(result["opened"])

@@ -139,13 +139,8 @@ def stream_sessions(
             app = StreamingServer(config, lambda: host)
             await app.start()
             try:
-                wire = {"preset": settings.preset, "width": settings.width, "height": settings.height,
-                        "fps": settings.fps, "frames": settings.frames, "overlap": settings.overlap,
-                        "seed": settings.seed}  # fmt: skip
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable, str(Path(__file__).resolve()), "client", str(app.port), str(segments),
-                    json.dumps(wire), str(sessions), stdout=asyncio.subprocess.PIPE,
-                )  # fmt: skip
+                cmd = client_command(app.port, settings, segments, sessions)
+                proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE)
                 if sampler is not None:
                     sampler.start()
                 try:
@@ -161,6 +156,15 @@ def stream_sessions(
                 await app.shutdown()
 
     return asyncio.run(main())
+
+
+def client_command(port: int, settings: SessionSettings, segments: int, sessions: int) -> list[str]:
+    """The bench client process: ``sessions`` sessions of ``segments`` segments against ``port``; it prints one
+    JSON line (per session: the segment times, the wall time, and the clock just before connecting)."""
+    wire = {"preset": settings.preset, "width": settings.width, "height": settings.height, "fps": settings.fps,
+            "frames": settings.frames, "overlap": settings.overlap, "seed": settings.seed}  # fmt: skip
+    here = str(Path(__file__).resolve())
+    return [sys.executable, here, "client", str(port), str(segments), json.dumps(wire), str(sessions)]
 
 
 class RssSampler:

@@ -270,12 +270,15 @@ def test_gguf_load_goes_through_a_converted_copy(
     (copy / "config.json").write_text("{broken")
     load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
     assert len(calls) == 3 and json.loads((copy / "config.json").read_text())  # rewritten
+    gguf.write_bytes(b"GGUF stand-in, changed")
+    load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
+    assert len(calls) == 4 and G.gguf_cache_dir(gguf, torch.float32) != copy  # a changed file: its own copy
     blocked = tmp_path / "not-a-dir"
     blocked.write_text("")
     monkeypatch.setenv("LTX2STREAM_CACHE", str(blocked))  # the copy cannot be written: the load still works
     assert load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32).hidden_size == first.hidden_size
-    assert len(calls) == 4
+    assert len(calls) == 5
     monkeypatch.setenv("LTX2STREAM_GGUF_CACHE", "off")
     assert G.gguf_cache_dir(gguf, torch.float32) is None
     load_gemma(gguf, max_length=MAX_LEN, dtype=torch.float32)
-    assert len(calls) == 5
+    assert len(calls) == 6

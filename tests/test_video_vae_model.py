@@ -205,3 +205,36 @@ def test_timestep_conditioned_decoder(tmp_path):
     assert not torch.allclose(dec(vae, 0), dec(vae, 1))  # 0.975 z + 0.025 noise
     assert not torch.allclose(dec(vae, 0), dec(vae, 0, timestep=0.5))
     assert torch.allclose(dec(vae, 0), dec(vae, 0, timestep=torch.tensor([0.05])))  # the default timestep
+
+
+@pytest.mark.parametrize(
+    ("causal", "padding_mode"), [(True, "zeros"), (False, "reflect"), (True, "replicate")]
+)
+def test_one_frame_conv_equals_the_padded_3d_conv(causal: bool, padding_mode: str) -> None:
+    """A one-frame input runs as a 2-D conv with the temporal taps summed; the 3-D conv over the replicated
+    frames gives the same values (up to summation order)."""
+    from ltx2stream.models.video_vae.blocks import CausalConv3d
+
+    torch.manual_seed(0)
+    conv = CausalConv3d(8, 6, padding_mode=padding_mode)
+    x = torch.randn(2, 8, 1, 9, 7)
+    front, back = conv.time_padding(causal)
+    padded = torch.cat([x] * (front + 1 + back), dim=2)
+    assert conv(x, causal).shape == (2, 6, 1, 9, 7)
+    torch.testing.assert_close(conv(x, causal), conv.conv(padded), rtol=1e-5, atol=1e-5)
+
+
+def test_one_frame_space_to_depth_equals_the_duplicated_frame_path() -> None:
+    from ltx2stream.models.video_vae.blocks import CausalConv3d
+    from ltx2stream.models.video_vae.sampling import SpaceToDepthDownsample, space_to_depth
+
+    torch.manual_seed(0)
+    down = SpaceToDepthDownsample(16, 16, (2, 2, 2))
+    x = torch.randn(1, 16, 1, 8, 8)
+    two = torch.cat([x, x], dim=2)  # the frame-0 copy of the general path
+    conv = down.conv
+    padded = torch.cat([two[:, :, :1]] * 2 + [two], dim=2)
+    assert isinstance(conv, CausalConv3d)
+    skip = space_to_depth(two, (2, 2, 2)).unflatten(1, (16, 8)).mean(dim=2)
+    expected = space_to_depth(conv.conv(padded), (2, 2, 2)) + skip
+    torch.testing.assert_close(down(x), expected, rtol=1e-5, atol=1e-5)
