@@ -254,6 +254,10 @@ CONFIG_BAD_FACTORY = _request("config.bad_factory", "`--host-factory` is not a l
 CONFIG_POCKET_UNTRAINED = _request(
     "config.pocket_untrained", "a pocket export without a trained state for one of its parts"
 )
+CONFIG_POCKET_CODEC_MISMATCH = _request(
+    "config.pocket_codec_mismatch",
+    "a pocket export whose codec encoders differ from the ones its transformer or upsampler was trained on",
+)
 CONFIG_POCKET_MISSING = _request(
     "config.pocket_missing", "the pocket preset's weight files are not there (the model is not trained yet)"
 )

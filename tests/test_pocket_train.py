@@ -70,7 +70,9 @@ def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
 
     spec = _spec()
     if name == "video-vae":
-        return tasks_codec.VideoVAETask(spec, StripeSource(), batch=1, frame_choices=(1, 9), dataset=2)
+        return tasks_codec.VideoVAETask(
+            spec, StripeSource(), batch=1, views=((1.0, 1.0, 1), (1.0, 1.0, 9)), dataset=2
+        )
     if name == "audio":
         return tasks_codec.AudioTask(spec, StripeSource(), batch=1, seconds=0.7, vocoder_frames=16, dataset=2)
     big = replace(spec, height=128, width=128)  # GroupNorm needs more than one half-size latent cell
@@ -239,3 +241,152 @@ def test_dataset_captions_are_what_the_transformer_task_draws(tmp_path: Path, ge
     stored = {task.latents.get(i, half).caption for i in range(6) for half in (False, True)}
     assert "" in captions and stored == set(captions) - {""}
     assert task.text.ensure(captions) == len(captions) and task.text.ensure(captions) == 0
+
+
+@pytest.mark.parametrize("name", ["video-vae", "audio"])
+def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> None:
+    """``--freeze-encoder``: a run started from another codec run trains its decoder (and vocoder) only; the
+    encoder and the latent statistics, which later runs are frozen on, stay bit for bit, and the run resumes as
+    a decoder-only run without the flag."""
+    from ltx2stream.pocket.__main__ import main
+    from ltx2stream.pocket.export import encoder_keys
+
+    first = _codec_tasks(name)
+    train(first, tmp_path / "full", TrainConfig(steps=2, lr=1e-3, warmup=1), progress=False)
+    before = {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in first.modules().items()}
+    part = "video_vae" if name == "video-vae" else "audio_vae"
+
+    def run(*extra: str) -> None:
+        # the CLI's own path (warm start from a run directory, the flag remembered) on the test-size task
+        from unittest import mock
+
+        from ltx2stream.pocket import tasks_codec
+
+        cls = "VideoVAETask" if name == "video-vae" else "AudioTask"
+        original = getattr(tasks_codec, cls)
+        sizes = (
+            {"batch": 1, "views": ((1.0, 1.0, 1), (1.0, 1.0, 9))}
+            if name == "video-vae"
+            else {"batch": 1, "seconds": 0.7, "vocoder_frames": 16}
+        )
+
+        def small(spec, source, **kw):  # type: ignore[no-untyped-def]
+            return original(_spec(), StripeSource(), dataset=2, freeze_encoder=kw["freeze_encoder"], **sizes)
+
+        from ltx2stream.pocket import __main__ as cli
+        from ltx2stream.pocket import world_source
+
+        with (
+            mock.patch.object(tasks_codec, cls, small),
+            mock.patch.object(cli, "PocketSpec", _spec),
+            mock.patch.object(world_source, "WorldSource", StripeSource),
+        ):
+            argv = ["train", name, "--run", str(tmp_path / "dec"), "--threads", "1", "--no-progress"]
+            assert main([*argv, *extra]) == 0
+
+    start = ["--init-from", str(tmp_path / "full"), "--freeze-encoder", "--calibrate-clips", "2"]
+    run("--steps", "2", "--lr", "1e-2", *start)
+    calibrated = torch.load(tmp_path / "dec" / "state.pt", weights_only=False)
+    run("--steps", "3", "--lr", "1e-2")  # resumed without the flag: still decoder-only
+    state = torch.load(tmp_path / "dec" / "state.pt", weights_only=False)
+    assert state["step"] == 3 and state["extra"]["freeze_encoder"] is True
+    assert state["extra"]["calibrated"]["clips"] == 2
+    after = state["modules"][part]
+    frozen = [k for k in after if encoder_keys(part, k)]
+    assert frozen and any(k.startswith("per_channel_statistics.") for k in frozen)
+    for k in frozen:
+        if k.startswith("encoder."):  # the encoder is the run it started from
+            assert torch.equal(after[k], before[part][k]), k
+        assert torch.equal(after[k], calibrated["modules"][part][k]), (
+            k
+        )  # the statistics: measured, then fixed
+    stat = "per_channel_statistics.std-of-means"
+    assert not torch.equal(after[stat], before[part][stat])
+    assert any(not torch.equal(after[k], before[part][k]) for k in after if k.startswith("decoder."))
+
+
+def test_calibrated_statistics_give_unit_latents() -> None:
+    """After calibration the normalised latents of the calibration clips have mean 0 and std 1 per channel."""
+    from ltx2stream.pocket.calibrate import calibrate_audio, calibrate_video
+    from ltx2stream.pocket.tasks_codec import encoder_moments
+
+    spec, source = _spec(), StripeSource()
+    vae = spec.build("video_vae", 3).eval()
+    record = calibrate_video(vae, spec, source, 3)
+    assert record["positions"] > 0 and record["rms_before"] > 0
+    latents = []
+    for index in range(3):
+        for size in (spec.height // 2, spec.height):
+            x = source.clip(index, frames=spec.frames, height=size, width=size, fps=spec.fps,
+                            change_at=__import__("ltx2stream.pocket.tasks_dit", fromlist=["x"]).change_time(index, spec.fps, spec.frames)).video()  # fmt: skip
+            with torch.no_grad():
+                latents.append(
+                    vae.per_channel_statistics.normalize(encoder_moments(vae, x)[0])
+                    .transpose(0, 1)
+                    .flatten(1)
+                )
+    z = torch.cat(latents, dim=1)
+    assert z.mean(1).abs().max() < 1e-3 and (z.std(1, unbiased=False) - 1).abs().max() < 1e-3
+    audio = spec.build("audio_vae", 4).eval()
+    record = calibrate_audio(audio, spec, source, 3)
+    assert record["positions"] > 0
+
+
+def test_export_refuses_a_codec_encoder_the_transformer_was_not_trained_on(tmp_path: Path) -> None:
+    from ltx2stream import codes
+    from ltx2stream.errors import ConfigError
+    from ltx2stream.pocket.__main__ import codec_snapshot
+    from ltx2stream.pocket.export import load_parts
+
+    spec = _spec()
+    runs = {n: tmp_path / "runs" / n for n in ("video-vae", "audio", "upsampler", "transformer")}
+    vae_task = _codec_tasks("video-vae")
+    train(vae_task, runs["video-vae"], TrainConfig(steps=1), progress=False)
+    codec_snapshot(
+        runs["transformer"], runs["video-vae"], None
+    )  # what a transformer run freezes at its start
+    load_parts(spec, runs, allow_untrained=True)  # same codec: fine
+    state = torch.load(runs["video-vae"] / "state.pt", weights_only=False)
+    state["modules"]["video_vae"]["decoder.conv_in.conv.weight"] += 0.1  # a decoder-only change: fine
+    torch.save(state, runs["video-vae"] / "state.pt")
+    load_parts(spec, runs, allow_untrained=True)
+    state["modules"]["video_vae"]["encoder.conv_in.conv.weight"] += 0.1
+    torch.save(state, runs["video-vae"] / "state.pt")
+    with pytest.raises(ConfigError) as err:
+        load_parts(spec, runs, allow_untrained=True)
+    assert err.value.code == codes.CONFIG_POCKET_CODEC_MISMATCH and "encoder.conv_in" in str(err.value)
+
+
+def test_latent_cache_prefill_writes_what_the_transformer_reads(tmp_path: Path) -> None:
+    """``latent-cache --shard i --shards n``: each process encodes its clips at both stage sizes with the run's
+    frozen codecs; together they cover the dataset, and the files equal what a training process encodes."""
+    from unittest import mock
+
+    from ltx2stream.pocket import __main__ as cli
+    from ltx2stream.pocket import world_source
+    from ltx2stream.pocket.tasks_dit import LatentCache
+
+    runs = tmp_path / "runs"
+    for name in ("video-vae", "audio"):
+        train(_codec_tasks(name), runs / name, TrainConfig(steps=1), progress=False)
+    with (
+        mock.patch.object(cli, "PocketSpec", _spec),
+        mock.patch.object(world_source, "WorldSource", StripeSource),
+    ):
+        for shard in (0, 1):
+            argv = ["latent-cache", "--run", str(runs / "transformer"), "--video-vae", str(runs / "video-vae"),
+                    "--audio", str(runs / "audio"), "--dataset", "3", "--shard", str(shard), "--shards", "2",
+                    "--no-progress"]  # fmt: skip
+            assert cli.main(argv) == 0
+    names = sorted(p.name for p in (runs / "transformer" / "latents").iterdir())
+    assert names == sorted(f"{s}-{i}.pt" for s in ("half", "full") for i in range(3))
+    snap = torch.load(runs / "transformer" / "codecs.pt", weights_only=True)
+    spec = _spec()
+    vae, audio_vae = spec.build("video_vae", 0), spec.build("audio_vae", 0)
+    vae.load_state_dict(snap["video_vae"])
+    audio_vae.load_state_dict(snap["audio_vae"])
+    fresh = LatentCache(tmp_path / "fresh", spec, StripeSource(), vae, audio_vae)  # type: ignore[arg-type]
+    cached = LatentCache(runs / "transformer" / "latents", spec, StripeSource(), vae, audio_vae)  # type: ignore[arg-type]
+    for half in (True, False):
+        a, b = fresh.get(2, half), cached.get(2, half)
+        assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio) and a.caption == b.caption

@@ -29,7 +29,7 @@ p.add_argument("--png", default="")
 a = p.parse_args()
 spec = PocketSpec(vae_decoder_base=a.base)
 src = WorldSource()
-task = VideoVAETask(spec, src, frame_choices=(1,), batch=a.batch)
+task = VideoVAETask(spec, src, views=((1.0, 0.25, 1),), batch=a.batch)
 if a.norm != "pixel_norm":
     import ltx2stream.models.video_vae as VV
 
@@ -67,7 +67,7 @@ opt = torch.optim.AdamW(
 )
 cols = torch.tensor([[-1.0, -1, -1], [1, 1, 1], [1, -1, -1], [-1, 1, -1], [0, 0, 0], [0.5, 0.2, -0.3]])
 flat = cols[:, :, None, None, None].expand(6, 3, 1, 64, 64).contiguous()
-world = VideoVAETask(PocketSpec(), src, frame_choices=(1,), batch=6).pixels(
+world = VideoVAETask(PocketSpec(), src, views=((1.0, 0.25, 1),), batch=6).pixels(
     torch.Generator().manual_seed(777)
 )
 mc = (world - world.mean(dim=(2, 3, 4), keepdim=True)).abs().mean().item()

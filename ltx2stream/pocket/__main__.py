@@ -18,9 +18,11 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.trainer import TrainConfig, load_state, train
@@ -60,7 +62,32 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", type=int, default=None, help="number of distinct clips")
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--init-from", type=Path, default=None,
-                   help="shipped pocket.safetensors to warm-start from when the run directory has no state")  # fmt: skip
+                   help="warm start when the run directory has no state: shipped pocket(-codecs).safetensors "
+                        "(the schedule continues at its recorded step) or another run directory of the same "
+                        "part (its modules; a new schedule from step 0)")  # fmt: skip
+    t.add_argument("--calibrate-clips", type=int, default=32,
+                   help="with --freeze-encoder --init-from: clips (both stage sizes) the latent statistics are "
+                        "measured on before the first step")  # fmt: skip
+    t.add_argument("--views", default=None,
+                   help="video-vae: RENDER:CROP:FRAMES,... (sizes as fractions of the native size; default "
+                        "whole frames at both stage sizes + half-size crops; 'crops' = the 64-px crops of "
+                        "sessions 1-3)")  # fmt: skip
+    t.add_argument("--freeze-encoder", action="store_true",
+                   help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
+                        "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
+    lc = sub.add_parser(
+        "latent-cache", help="encode a transformer run's clips with its frozen codecs ahead of use"
+    )
+    lc.add_argument("--run", required=True, type=Path, help="the transformer run directory")
+    lc.add_argument("--video-vae", type=Path, help="video VAE run (when the run has no codecs.pt yet)")
+    lc.add_argument("--audio", type=Path, help="audio run (when the run has no codecs.pt yet)")
+    lc.add_argument("--dataset", type=int, default=1024, help="clips 0..N-1, as the transformer's --dataset")
+    lc.add_argument(
+        "--shard", type=int, default=0, help="this process encodes clips shard, shard + shards, ..."
+    )
+    lc.add_argument("--shards", type=int, default=1)
+    lc.add_argument("--threads", type=int, default=1)
+    lc.add_argument("--no-progress", action="store_true")
     c = sub.add_parser("text-cache", help="encode the transformer run's captions with the frozen Gemma, once")
     c.add_argument("--out", required=True, type=Path, help="cache directory (the transformer's --text-cache)")
     c.add_argument("--dataset", type=int, default=1024, help="clips 0..N-1, as the transformer's --dataset")
@@ -111,25 +138,60 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
     source = WorldSource()
     opt = {k: v for k, v in (("batch", args.batch), ("dataset", args.dataset)) if v is not None}
     if args.part == "video-vae":
-        return tasks_codec.VideoVAETask(spec, source, seed=args.seed, **opt)
+        if args.views == "crops":
+            opt["views"] = tasks_codec.CROP_VIEWS
+        elif args.views is not None:
+            opt["views"] = tasks_codec.parse_views(args.views)
+        return tasks_codec.VideoVAETask(
+            spec, source, seed=args.seed, freeze_encoder=args.freeze_encoder, **opt
+        )
+    if args.views is not None:
+        raise SystemExit("--views applies to video-vae only")
     if args.part == "audio":
-        return tasks_codec.AudioTask(spec, source, seed=args.seed, **opt)
-    snap = codec_snapshot(args.run, args.video_vae, args.audio)
-    vae = spec.build("video_vae", 0)
-    vae.load_state_dict(snap["video_vae"])
+        return tasks_codec.AudioTask(spec, source, seed=args.seed, freeze_encoder=args.freeze_encoder, **opt)
+    if args.freeze_encoder:
+        raise SystemExit("--freeze-encoder applies to video-vae and audio only")
     if args.part == "upsampler":
+        snap = codec_snapshot(args.run, args.video_vae, args.audio)
+        vae = spec.build("video_vae", 0)
+        vae.load_state_dict(snap["video_vae"])
         return tasks_codec.UpsamplerTask(spec, source, vae, seed=args.seed, **opt)  # type: ignore[arg-type]
-    if "audio_vae" not in snap:
-        raise SystemExit(f"--audio {args.audio}: no trained audio state found")
-    audio_vae = spec.build("audio_vae", 0)
-    audio_vae.load_state_dict(snap["audio_vae"])
     from ltx2stream.pocket.text_cache import TextCache, default_gemma_path
 
     text = TextCache(
         args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
     )
-    latents = tasks_dit.LatentCache(args.run / "latents", spec, source, vae, audio_vae)  # type: ignore[arg-type]
+    latents = latent_cache(args, spec)
     return tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
+
+
+def latent_cache(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-untyped-def]
+    """The transformer run's latent cache on the codecs it froze (``<run>/codecs.pt``)."""
+    from ltx2stream.pocket import tasks_dit
+    from ltx2stream.pocket.world_source import WorldSource
+
+    snap = codec_snapshot(args.run, args.video_vae, args.audio)
+    if "audio_vae" not in snap:
+        raise SystemExit(f"--audio {args.audio}: no trained audio state found")
+    vae, audio_vae = spec.build("video_vae", 0), spec.build("audio_vae", 0)
+    vae.load_state_dict(snap["video_vae"])
+    audio_vae.load_state_dict(snap["audio_vae"])
+    return tasks_dit.LatentCache(args.run / "latents", spec, WorldSource(), vae, audio_vae)  # type: ignore[arg-type]
+
+
+def prefill(args: argparse.Namespace, spec: PocketSpec) -> int:
+    """Encode clips ``shard, shard + shards, ...`` below ``--dataset`` into the transformer run's latent cache
+    (both stage sizes), so the training process finds them there instead of encoding them on first use."""
+    torch.set_num_threads(args.threads)
+    cache = latent_cache(args, spec)
+    done = 0
+    indices = range(args.shard, args.dataset, args.shards)
+    for index in tqdm(indices, desc="latent-cache", disable=args.no_progress):
+        for half in (True, False):
+            cache.get(index, half)
+        done += 1
+    print(json.dumps({"clips": done, "dir": str(args.run / "latents")}))
+    return 0
 
 
 def text_cache(args: argparse.Namespace, spec: PocketSpec) -> int:
@@ -148,6 +210,21 @@ def text_cache(args: argparse.Namespace, spec: PocketSpec) -> int:
     return 0
 
 
+def warm_start_states(source: Path, part: str) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
+    """Module states to start ``part`` from: another run directory of the same part (step 0: a new schedule)
+    or shipped files (the schedule continues at their recorded step)."""
+    if source.is_dir():
+        state = load_state(source)
+        if state is None:
+            raise SystemExit(f"--init-from {source}: no state.pt in that run directory")
+        if state.get("extra", {}).get("task") not in (None, part):
+            raise SystemExit(f"--init-from {source}: a {state['extra']['task']} run, not {part}")
+        return state["modules"], 0
+    from ltx2stream.pocket.export import read_shipped
+
+    return read_shipped(source, part)
+
+
 DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "upsampler": 3e-4, "transformer": 2e-4}
 # the norm-free video VAE needs the fan-in rule (one lr of 1e-3 for every weight diverges; docs/pocket.md)
 DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "upsampler": 0, "transformer": 0}
@@ -159,6 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     spec = PocketSpec()
     if args.command == "text-cache":
         return text_cache(args, spec)
+    if args.command == "latent-cache":
+        return prefill(args, spec)
     if args.command == "export":
         from ltx2stream.pocket.export import export, export_codecs, load_parts
 
@@ -179,22 +258,45 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     torch.set_num_threads(args.threads)
+    existing = load_state(args.run)
+    if existing is not None and existing.get("extra", {}).get("freeze_encoder"):
+        args.freeze_encoder = True  # a decoder-only run stays one when resumed
     task = build_task(args, spec)
     initial_step = 0
-    if args.init_from is not None and load_state(args.run) is None:
-        from ltx2stream.pocket.export import read_shipped
-
-        states, initial_step = read_shipped(args.init_from, args.part)
+    if args.init_from is not None and existing is None:
+        states, initial_step = warm_start_states(args.init_from, args.part)
         for name, module in task.modules().items():
             module.load_state_dict(states[name], strict=True)
         log.info("%s: warm start from %s at step %d", args.part, args.init_from, initial_step)
     cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part], fan_in_ref=DEFAULT_FAN_IN_REF[args.part] if args.fan_in_ref is None else args.fan_in_ref,
                       checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit)  # fmt: skip
+    extra: dict[str, object] = {
+        "argv": sys.argv,
+        "threads": args.threads,
+        "freeze_encoder": args.freeze_encoder,
+    }
+    if existing is not None and "calibrated" in existing.get("extra", {}):
+        extra["calibrated"] = existing["extra"]["calibrated"]  # the record of a frozen latent space stays
+    if args.freeze_encoder and existing is None and args.calibrate_clips > 0:
+        # the latent space is fixed from here on: measure its statistics on whole clips and write the state
+        # at once, so that upsampler / transformer runs can freeze it before this run's first checkpoint
+        from ltx2stream.pocket import calibrate
+        from ltx2stream.pocket.trainer import make_optimizer, save_state
+        from ltx2stream.pocket.world_source import WorldSource
+
+        if args.part == "video-vae":
+            record = calibrate.calibrate_video(task.vae, spec, WorldSource(), args.calibrate_clips)
+        else:
+            record = calibrate.calibrate_audio(task.vae, spec, WorldSource(), args.calibrate_clips)
+        log.info("%s: latent statistics measured: %s", args.part, record)
+        extra["calibrated"] = record
+        meta = {"task": task.name, "config": asdict(cfg), **extra}
+        save_state(args.run, task, make_optimizer(task, cfg), initial_step, 0.0, meta)
     summary = train(
         task,
         args.run,
         cfg,
-        extra={"argv": sys.argv, "threads": args.threads},
+        extra=extra,
         progress=not args.no_progress,
         initial_step=initial_step,
     )

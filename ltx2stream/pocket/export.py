@@ -74,7 +74,36 @@ def load_parts(
             if state
             else "untrained"
         )
+    for run_name in ("upsampler", "transformer"):
+        run = runs.get(run_name)
+        if run is not None and (Path(run) / "codecs.pt").is_file():
+            check_frozen_codecs(modules, Path(run) / "codecs.pt", run_name)
     return modules, training
+
+
+def encoder_keys(part: str, key: str) -> bool:
+    """Whether ``key`` of ``part``'s state dict defines its latent space (encoder weights, latent statistics):
+    what a run frozen on that codec depends on. Decoders and the vocoder may change after the freeze."""
+    return part in ("video_vae", "audio_vae") and key.startswith(("encoder.", "per_channel_statistics."))
+
+
+def check_frozen_codecs(modules: Mapping[str, torch.nn.Module], snapshot: Path, run_name: str) -> None:
+    """Refuse an export whose codec encoders are not the ones ``run_name`` was trained on (``codecs.pt``)."""
+    frozen = torch.load(snapshot, map_location="cpu", weights_only=True)
+    for part in ("video_vae", "audio_vae"):
+        if part not in frozen or part not in modules:
+            continue
+        current = modules[part].state_dict()
+        changed = [k for k, v in frozen[part].items()
+                   if encoder_keys(part, k) and not torch.equal(current[k].float(), v.float())]  # fmt: skip
+        if changed:
+            raise ConfigError(
+                f"the {part} being exported has a different encoder than the one the {run_name} run was "
+                f"trained on ({snapshot}; first changed tensor {changed[0]!r}, {len(changed)} in all): export "
+                f"the codec run it froze, a decoder-only (--freeze-encoder) continuation of it, or retrain "
+                f"{run_name}",
+                code=codes.CONFIG_POCKET_CODEC_MISMATCH,
+            )
 
 
 def checkpoint_tensors(modules: Mapping[str, torch.nn.Module]) -> dict[str, torch.Tensor]:

@@ -1,6 +1,7 @@
 """Training tasks of the codecs: video VAE, audio VAE + vocoder, spatial x2 latent upsampler.
 
-* Video VAE: random crops (``crop`` px, 1 / 9 / 17 frames) of world clips at the native size; loss
+* Video VAE: "views" of world clips (rendered at one size, randomly cropped to another, 1 / 9 / 17 frames):
+  whole frames at the native and the half size, where the transformer's latents come from, and crops; loss
   L1 + MSE on pixels + a small KL on the encoder's (mean, uniform log-variance) posterior; the decoder sees a
   posterior sample. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
   as an exponential average so that normalised latents have about unit scale.
@@ -73,8 +74,34 @@ def _randint(gen: torch.Generator, high: int) -> int:
     return int(torch.randint(high, (1,), generator=gen))
 
 
+def _px(native: int, fraction: float) -> int:
+    """A view's size in pixels: a multiple of the VAE's 32-px cell."""
+    return max(32, round(native * fraction / 32) * 32)
+
+
 def _clip_index(gen: torch.Generator, dataset: int) -> int:
     return _randint(gen, dataset)
+
+
+# (rendered size, crop size, frames) in units of the native size. Session 3 trained on 64-px crops only (2 x 2
+# latent cells, every cell a border cell): tiled 64-px crops reconstructed a 256-px frame at L1 0.05-0.07 while
+# the whole frame came out at 0.19 with ghost copies of the shapes one cell away (docs/pocket.md). Whole frames at
+# both stage sizes (the transformer's latents are encodes of 128- and 256-px renders) and 128-px crops fix that.
+View = tuple[float, float, int]
+WHOLE_FRAME_VIEWS: tuple[View, ...] = ((1.0, 1.0, 1), (0.5, 0.5, 9), (1.0, 0.5, 9), (0.5, 0.5, 17))
+CROP_VIEWS: tuple[View, ...] = ((1.0, 0.25, 1), (1.0, 0.25, 9), (1.0, 0.25, 17))  # sessions 1-3
+
+
+def parse_views(text: str) -> tuple[View, ...]:
+    """``"1:1:1,0.5:0.5:9"`` -> views (rendered size, crop size as fractions of the native size, frames)."""
+    views = []
+    for item in text.split(","):
+        render, crop, frames = item.split(":")
+        view = (float(render), float(crop), int(frames))
+        if not (0 < view[1] <= view[0] and (view[2] - 1) % 8 == 0 and view[2] > 0):
+            raise ValueError(f"view {item!r}: need 0 < crop <= render and frames = 1 + 8k")
+        views.append(view)
+    return tuple(views)
 
 
 class VideoVAETask:
@@ -86,34 +113,45 @@ class VideoVAETask:
         source: ClipSource,
         *,
         batch: int = 2,
-        crop: int = 64,
-        frame_choices: tuple[int, ...] = (1, 9, 17),
+        views: tuple[View, ...] = WHOLE_FRAME_VIEWS,
         dataset: int = 1 << 20,
         seed: int = 0,
+        freeze_encoder: bool = False,
     ) -> None:
-        self.spec, self.source, self.batch, self.crop, self.dataset = spec, source, batch, crop, dataset
-        self.frame_choices = frame_choices
+        self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
+        self.views, self.view = views, 0
         self.vae = spec.build("video_vae", seed)
+        # decoder-only fine-tuning: the encoder and the latent statistics (the latent space later runs are
+        # trained in) stay exactly as they are
+        self.freeze_encoder = freeze_encoder
+        self.vae.encoder.requires_grad_(not freeze_encoder)
 
     def modules(self) -> Mapping[str, torch.nn.Module]:
         return {"video_vae": self.vae}
 
     def pixels(self, gen: torch.Generator) -> torch.Tensor:
-        s, c = self.spec, self.crop
-        frames = self.frame_choices[_randint(gen, len(self.frame_choices))]
+        s = self.spec
+        self.view = _randint(gen, len(self.views))
+        render, crop, frames = self.views[self.view]
+        h, w = _px(s.height, render), _px(s.width, render)
+        ch, cw = _px(s.height, crop), _px(s.width, crop)
         out = []
         for _ in range(self.batch):
             clip = self.source.clip(
-                _clip_index(gen, self.dataset), frames=frames, height=s.height, width=s.width, fps=s.fps
+                _clip_index(gen, self.dataset), frames=frames, height=h, width=w, fps=s.fps
             )
-            y, x = _randint(gen, s.height - c + 1), _randint(gen, s.width - c + 1)
-            out.append(clip.video()[:, :, :, y : y + c, x : x + c])
+            y, x = _randint(gen, h - ch + 1), _randint(gen, w - cw + 1)
+            out.append(clip.video()[:, :, :, y : y + ch, x : x + cw])
         return torch.cat(out)
 
     def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         pixels = self.pixels(gen)
-        mean, logvar = encoder_moments(self.vae, pixels)
-        track_statistics(self.vae, mean)
+        if self.freeze_encoder:
+            with torch.no_grad():
+                mean, logvar = encoder_moments(self.vae, pixels)
+        else:
+            mean, logvar = encoder_moments(self.vae, pixels)
+            track_statistics(self.vae, mean)
         eps = torch.randn(mean.shape, generator=gen)
         z = mean + (0.5 * logvar).exp() * eps
         recon = self.vae.decoder(z)
@@ -124,6 +162,7 @@ class VideoVAETask:
             "l1": float(l1.detach()),
             "mse": float(mse.detach()),
             "kl": float(k.detach()),
+            "view": float(self.view),
         }
 
 
@@ -156,11 +195,14 @@ class AudioTask:
         vocoder_frames: int = 64,
         dataset: int = 1 << 20,
         seed: int = 0,
+        freeze_encoder: bool = False,
     ) -> None:
         self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
         self.vocoder_frames = vocoder_frames
         self.frames = 1 + 8 * max(1, round(seconds * spec.fps / 8))
         self.vae: AudioVAE = spec.build("audio_vae", seed)  # type: ignore[assignment]
+        self.freeze_encoder = freeze_encoder
+        self.vae.encoder.requires_grad_(not freeze_encoder)
         self.vocoder = spec.build("vocoder", seed + 1)
         self.front_end = MelFrontEnd(self.vae.cfg)
 
@@ -180,10 +222,12 @@ class AudioTask:
             mel = self.front_end(wave, rate)  # [B, 2, T, 64]
         t = (mel.shape[2] - 1) // 4 * 4 + 1  # the causal decoder returns 4 T_lat - 3 frames
         mel = mel[:, :, :t]
-        moments = self.vae.encoder(mel)
+        with torch.set_grad_enabled(not self.freeze_encoder):
+            moments = self.vae.encoder(mel)
         zc = self.vae.cfg.z_channels
         mean, logvar = moments[:, :zc], moments[:, zc:].clamp(-30.0, LOGVAR_MAX)
-        track_audio_statistics(self.vae, mean)
+        if not self.freeze_encoder:
+            track_audio_statistics(self.vae, mean)
         z = mean + (0.5 * logvar).exp() * torch.randn(mean.shape, generator=gen)
         recon = self.vae.decoder(z)[:, :, :t]
         mel_l1 = (recon - mel).abs().mean()

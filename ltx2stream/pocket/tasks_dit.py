@@ -108,7 +108,7 @@ class LatentCache:
         ta = audio_latents_for(s.frames, s.fps)
         audio = torch.nn.functional.pad(audio[:, :ta], (0, 0, 0, max(0, ta - audio.shape[1])))
         caption = clip.caption_at((s.frames - 1) / s.fps)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a prefill process may write beside us
         torch.save({"video": video.clone(), "audio": audio.clone(), "caption": caption}, tmp)
         os.replace(tmp, path)
         return Sample(video, audio, caption)
