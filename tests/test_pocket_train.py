@@ -390,3 +390,14 @@ def test_latent_cache_prefill_writes_what_the_transformer_reads(tmp_path: Path) 
     for half in (True, False):
         a, b = fresh.get(2, half), cached.get(2, half)
         assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio) and a.caption == b.caption
+
+
+def test_full_size_sigmas_stay_mostly_below_the_stage2_start() -> None:
+    from ltx2stream.pocket.tasks_dit import STAGE2_SIGMA_CEILING, sample_sigma
+
+    gen = torch.Generator().manual_seed(0)
+    full = sample_sigma(gen, 20000, ceiling=STAGE2_SIGMA_CEILING)
+    half = sample_sigma(gen, 20000)
+    # 90 % below the ceiling + 10 % uniform over (0, 1), of which 70 % below it
+    assert 0.95 < float((full <= STAGE2_SIGMA_CEILING).float().mean()) < 0.99
+    assert float((half > STAGE2_SIGMA_CEILING).float().mean()) > 0.2 and float(full.min()) >= 1e-3

@@ -225,7 +225,7 @@ def warm_start_states(source: Path, part: str) -> tuple[dict[str, dict[str, torc
     return read_shipped(source, part)
 
 
-DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "upsampler": 3e-4, "transformer": 2e-4}
+DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "upsampler": 3e-4, "transformer": 3e-4}
 # the norm-free video VAE needs the fan-in rule (one lr of 1e-3 for every weight diverges; docs/pocket.md)
 DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "upsampler": 0, "transformer": 0}
 

@@ -11,7 +11,8 @@ target ``v = eps - x0``, per-token timestep ``sigma``. Conditioning is drawn per
 
 Clean tokens stay in place with their normal RoPE positions, get timestep 0 and carry no loss (the official
 prefix conditioning; the pipeline's ``VideoLatentCondition`` / ``AudioLatentCondition`` at strength 1 give the
-DiT exactly this input). Each step trains one stage resolution (half size 40 %, full size 60 %). Clips with a
+DiT exactly this input). Each step trains one stage resolution (half size 60 %, sigma over the whole range;
+full size 40 %, sigma mostly below ``STAGE2_SIGMA_CEILING``). Clips with a
 scene change right after the carried span teach "new prompt over a carried tail": the caption is the one in
 force at the clip's end. 10 % of captions are dropped (empty prompt) for guidance.
 
@@ -45,7 +46,11 @@ from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
 P_TEXT_ONLY, P_IMAGE = 0.25, 0.20
 P_AUDIO_PREFIX = 0.8
 P_DROP_CAPTION = 0.1
-P_HALF = 0.4
+P_HALF = 0.6
+# Stage 2 of the pocket preset starts from the upsampled stage-1 latent re-noised to 0.6: at full size the DiT
+# only ever denoises from there down, so full-size samples draw sigma mostly below this (stage 1, half size,
+# covers the whole range); a full-size step costs ~2.3x a half-size one.
+STAGE2_SIGMA_CEILING = 0.7
 
 
 @dataclass(frozen=True)
@@ -133,14 +138,13 @@ def dataset_captions(spec: PocketSpec, source: ClipSource, dataset: int, *, size
     return sorted(captions)
 
 
-def sample_sigma(gen: torch.Generator, n: int, shift: float) -> torch.Tensor:
-    """Shifted logit-normal sigmas in (0, 1); 10 % uniform for coverage of the ends."""
+def sample_sigma(gen: torch.Generator, n: int, shift: float = 1.0, ceiling: float = 1.0) -> torch.Tensor:
+    """Shifted logit-normal sigmas in (0, ``ceiling``); 10 % uniform over (0, 1) for coverage of the ends."""
     logit = torch.sigmoid(torch.randn(n, generator=gen))
     uniform = torch.rand(n, generator=gen)
     pick = torch.rand(n, generator=gen) < 0.1
-    s = torch.where(pick, uniform, logit)
-    s = shift * s / (1 + (shift - 1) * s)
-    return s.clamp(1e-3, 1.0)
+    logit = ceiling * shift * logit / (1 + (shift - 1) * logit)
+    return torch.where(pick, uniform, logit).clamp(1e-3, 1.0)
 
 
 class TransformerTask:
@@ -152,7 +156,7 @@ class TransformerTask:
         latents: LatentCache,
         text: TextCache,
         *,
-        batch: int = 4,
+        batch: int = 8,
         dataset: int = 1024,
         seed: int = 0,
         audio_weight: float = 1.0,
@@ -188,7 +192,7 @@ class TransformerTask:
         x0v = patchify_video(torch.stack([x.video for x in samples]))  # [B, Tv, 128]
         x0a = patchify_audio(torch.stack([x.audio for x in samples]))  # [B, Ta, 128]
         _, frames, h, w = samples[0].video.shape
-        sigma = sample_sigma(gen, b, shift=1.0 if half else 2.0)
+        sigma = sample_sigma(gen, b, ceiling=1.0 if half else STAGE2_SIGMA_CEILING)
         ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
         mv, ma = torch.ones(x0v.shape[:2]), torch.ones(x0a.shape[:2])
         for i in range(b):
