@@ -240,3 +240,70 @@ def test_full_size_layout_matches_the_released_shapes():
     assert tuple(big["vocoder.vocoder.conv_pre.weight"].shape) == (1536, 128, 7)
     assert tuple(big["vocoder.bwe_generator.conv_pre.weight"].shape) == (512, 128, 7)
     assert "vocoder.vocoder.conv_post.bias" not in big
+
+
+def _reach_mel_frames(vocoder: torch.nn.Module, mel_bins: int, hop: int) -> tuple[float, float]:
+    """How many mel frames before / after a change the vocoder's output changes (perturbation)."""
+    g = torch.Generator().manual_seed(7)
+    mel = torch.randn(1, 2, 120, mel_bins, generator=g)
+    later, earlier = mel.clone(), mel.clone()
+    later[:, :, 60:] += 1.0
+    earlier[:, :, :60] += 1.0
+    with torch.no_grad():
+        base = vocoder(mel)
+        a = (vocoder(later) - base).abs().amax(dim=(0, 1))
+        b = (vocoder(earlier) - base).abs().amax(dim=(0, 1))
+    return 60 - int((a > 0).nonzero()[0]) / hop, int((b > 0).nonzero()[-1]) / hop - 60
+
+
+def _released_23_structure() -> torch.nn.Module:
+    """The released LTX-2.3 vocoder + BWE structure (rates, kernels, dilations) at a few channels."""
+    import copy
+
+    section = copy.deepcopy(VOCODER_23)
+    section["vocoder"]["upsample_initial_channel"] = 64
+    section["bwe"]["upsample_initial_channel"] = 32
+    return build_vocoder(VocoderConfig.from_metadata(section))
+
+
+@pytest.mark.parametrize("flavour", [*FLAVOURS, "released-2.3", "pocket"])
+def test_vocoded_spans_equal_the_whole_decode(flavour: str) -> None:
+    """``vocode_span`` returns the whole decode's samples of any span: ``vocoder_margin_mel`` covers the
+    vocoder's reach on both sides (the tiny flavours, the released LTX-2.3 structure, and the released LTX-2
+    rates, which the pocket vocoder has). Default initialisation: activations neither saturate (which would hide
+    the reach) nor blow up (float rounding of kernels run on another length)."""
+    from ltx2stream.models.audio.codec import vocoder_margin_mel
+    from ltx2stream.pocket.spec import PocketSpec
+
+    torch.manual_seed(11)
+    if flavour == "pocket":
+        spec = PocketSpec()
+        vae, voc = spec.build("audio_vae", 1), spec.build("vocoder", 2)
+    else:
+        vae = AudioVAE(tiny_audio_vae_config("ltx2.3" if flavour == "released-2.3" else flavour))
+        voc = (
+            _released_23_structure()
+            if flavour == "released-2.3"
+            else build_vocoder(tiny_vocoder_config(flavour))
+        )
+    vae, voc = vae.eval(), voc.eval()
+    ahead, behind = _reach_mel_frames(voc, vae.cfg.mel_bins, voc.hop_product)
+    assert 1 <= ahead <= vocoder_margin_mel(voc) and 1 <= behind <= vocoder_margin_mel(voc), (ahead, behind)
+    if flavour == "released-2.3":
+        return  # the structure's reach only (its spans equal as the tiny 2.3 one's do)
+    codec = AudioCodec(vae, voc)
+    latent = torch.randn(1, 8, 40, 16, generator=torch.Generator().manual_seed(8))
+    whole = codec.decode_audio(latent).waveform
+    mel = codec.decode_mel(latent)
+    n, hop = whole.shape[-1], voc.hop_product
+    for start, stop in (
+        (0, 1),
+        (0, 10 * hop + 7),
+        (3, 60 * hop),
+        (70 * hop + 5, 100 * hop),
+        (n - 50, n + 100),
+    ):
+        part = codec.vocode_span(mel, start, stop)
+        assert part.shape == (1, 2, min(stop, n) - start)
+        torch.testing.assert_close(part, whole[..., start : min(stop, n)], atol=1e-5, rtol=0)
+    assert codec.vocode_span(mel, n, n + 5).shape == (1, 2, 0)

@@ -131,3 +131,60 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
         assert pieces[-1].data != END_MARKER  # the audio after the last frames travels in it
         assert pieces[-1].t0 + pieces[-1].duration == pytest.approx((33 + n * 24) / 12.0)
         assert sum(p.duration for p in pieces) == pytest.approx((33 if n == 0 else 24) / 12.0)
+
+
+def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) -> None:
+    """The first frames' share of the audio is vocoded ahead of the rest: with the rest made slow, the first
+    piece of every segment still leaves before it is done and carries sound, and what the segment pushed is the
+    whole decode's new audio (spans vocoded from the mel frames they need equal it)."""
+    import threading
+    import time
+
+    controller = tiny_host.open_session(SETTINGS)
+    events = Recorder()
+    pipeline = controller.pipeline
+    real_vocode = pipeline.vocode
+    lock = threading.Lock()
+    calls: list[tuple[int, int]] = []
+
+    def vocode(mel: Any, start: int, stop: int) -> Any:
+        calls.append((start, stop))
+        if len(calls) % 2 == 0:  # the rest of the segment's audio (the second span)
+            time.sleep(0.4)
+        out = real_vocode(mel, start, stop)
+        if len(calls) % 2 == 0:
+            with lock:
+                events.log.append(("audio_end", None))
+        return out
+
+    pipeline.vocode = vocode  # type: ignore[method-assign]
+    try:
+        make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate)  # noqa: E731
+        streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events)  # type: ignore[arg-type]
+        for n in range(2):
+            sink = streamer.sink(n)
+            sent: list[np.ndarray] = []
+            real_sink_audio = sink.audio
+
+            def audio(samples: np.ndarray, real: Any = real_sink_audio, sent: Any = sent) -> None:
+                sent.append(samples.copy())
+                real(samples)
+
+            sink.audio = audio  # type: ignore[method-assign]
+            report = controller.run_segment(SegmentRequest(n, "a red ball", 10 + n), sink)
+            streamer.finish(report, b"", 0.0)
+            wave = pipeline.decode_audio(controller.last_result.audio_latent).waveform[0].numpy()
+            a, b = controller.timeline.audio_slice(n, pipeline.sample_rate)
+            assert calls[-2:] == [(a, calls[-2][1]), (calls[-2][1], b)] and a < calls[-2][1] < b
+            np.testing.assert_allclose(
+                np.concatenate(sent, axis=1), np.clip(wave[:, a:b], -1, 1), atol=1e-5, rtol=0
+            )
+    finally:
+        del pipeline.vocode
+    kinds = [k for k, _ in events.log]
+    for n in range(2):
+        start = 0 if n == 0 else kinds.index("done") + 1
+        seg = kinds[start:]
+        first = next(f for k, f in events.log[start:] if k == "media" and f.segment == n)
+        assert seg.index("media") < seg.index("audio_end")
+        assert _audio_samples(events.init, first.data) > 0

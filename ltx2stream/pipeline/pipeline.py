@@ -184,6 +184,15 @@ class LTX2Pipeline:
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:
         return self.audio_decode(latent)
 
+    def decode_audio_mel(self, latent: torch.Tensor) -> torch.Tensor:
+        """The first half of :meth:`decode_audio`: the audio VAE's log-mel [B, 2, T_mel, 64]."""
+        return self.audio_decode.mel(latent)
+
+    def vocode(self, mel: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """The second half, for samples [start, stop) only (equal to the same samples of :meth:`decode_audio`
+        within float rounding; the vocoder runs on the mel frames they need plus its reach)."""
+        return self.audio_decode.vocode(mel, start, stop)
+
     def generate(
         self, request: GenerationRequest, *, progress: Progress | None = None
     ) -> tuple[np.ndarray, DecodedAudio, GenerationResult]:

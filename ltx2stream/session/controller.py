@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
@@ -48,8 +47,11 @@ from ltx2stream.session.continuation import (
 from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import MAX_SEED, latent_index_of
 
+# the audio of a segment's first new frames is vocoded ahead of the rest (``Progressive``): 8 frames cover the
+# first decoder chunks after the trim of a continued segment
+FIRST_AUDIO_FRAMES = 8
+
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class SessionController:
@@ -124,8 +126,9 @@ class SessionController:
         result = self.pipeline.generate_latents(
             self._request(request), contexts, extra=self._conditioning(n, request), progress=progress
         )
-        # the audio decodes beside the video (its own thread), so the first piece of media carries sound
-        audio = Beside(lambda: self._segment_audio(n, result))
+        # the audio decodes beside the video (its own thread), its first frames' share first, so the first piece
+        # of media carries sound without waiting for the whole audio decode
+        audio = Progressive(lambda: self._segment_audio(n, result))
         try:
             frames, span = self._emit(n, result, audio, sink, cancel)
         finally:
@@ -214,7 +217,7 @@ class SessionController:
         self,
         n: int,
         result: GenerationResult,
-        decoding: Beside[np.ndarray],
+        decoding: Progressive,
         sink: SegmentSink,
         cancel: CancelToken | None,
     ) -> tuple[int, np.ndarray | None]:
@@ -227,7 +230,7 @@ class SessionController:
         t = self.timeline
         first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
         index, sent, fed, span = 0, 0, 0, []
-        audio = np.zeros((2, 0), np.float32)
+        a, b = t.audio_slice(n, self.pipeline.sample_rate)
         for chunk in self.pipeline.decode_video(result.video_latent, first):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
             if index + f > anchor_at:
@@ -236,9 +239,9 @@ class SessionController:
             index += f
             if lo < f:
                 # the audio up to this chunk's end goes first; of the last chunk's, the second half follows it
-                audio = decoding.result()
                 new = f - lo
-                upto = audio_share(audio.shape[1], sent + (new if sent + new < total else new // 2), total)
+                upto = audio_share(b - a, sent + (new if sent + new < total else new // 2), total)
+                audio = decoding.upto(upto)
                 sent += new
                 if upto > fed:
                     sink.audio(audio[:, fed:upto])
@@ -251,21 +254,30 @@ class SessionController:
             sink.audio(audio[:, fed:])
         return sent, (np.concatenate(span) if span else None)
 
-    def _segment_audio(self, n: int, result: GenerationResult) -> np.ndarray:
-        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames)."""
-        decoded = self.pipeline.decode_audio(result.audio_latent)
-        wave = decoded.waveform[0].float().cpu().numpy()  # [2, N]
-        a, b = self.timeline.audio_slice(n, decoded.sample_rate)
-        out = np.zeros((wave.shape[0], b - a), dtype=np.float32)
-        avail = wave[:, a:b]
-        out[:, : avail.shape[1]] = avail
-        if avail.shape[1] < b - a:
+    def _segment_audio(self, n: int, result: GenerationResult) -> Iterator[np.ndarray]:
+        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames): the mel of
+        the whole canvas (the causal audio VAE), then the vocoder on the new span only (the carried span's audio
+        is never vocoded), the share of the first ``FIRST_AUDIO_FRAMES`` new frames first (yielded at once: the
+        first piece of media needs only it), then the rest (yielded with the first, the whole new audio)."""
+        t = self.timeline
+        a, b = t.audio_slice(n, self.pipeline.sample_rate)
+        total = t.frames - t.first_new_frame(n)
+        first = audio_share(b - a, min(FIRST_AUDIO_FRAMES, total), total)
+        mel = self.pipeline.decode_audio_mel(result.audio_latent)
+        spans = [(a, a + first), (a + first, b)] if 0 < first < b - a else [(a, b)]
+        parts: list[np.ndarray] = []
+        for lo, hi in spans:
+            parts.append(self.pipeline.vocode(mel, lo, hi)[0].cpu().numpy())
+            if hi < b:
+                yield np.clip(np.concatenate(parts, axis=1), -1.0, 1.0)
+        got = np.concatenate(parts, axis=1)
+        out = np.zeros((got.shape[0], b - a), dtype=np.float32)
+        out[:, : got.shape[1]] = got
+        if got.shape[1] < b - a:
             log.warning(
-                "segment %d: decoded audio is %d samples short; padded with silence",
-                n,
-                b - a - avail.shape[1],
+                "segment %d: decoded audio is %d samples short; padded with silence", n, b - a - got.shape[1]
             )
-        return np.clip(out, -1.0, 1.0)
+        yield np.clip(out, -1.0, 1.0)
 
     def _next_state(
         self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None
@@ -313,32 +325,50 @@ class SessionController:
         )
 
 
-class Beside(Generic[T]):
-    """``fn()`` on its own thread (one torch thread), started now; ``result()`` waits for it and returns it or
-    raises what it raised. The segment's audio decodes this way while the video decoder runs."""
+class Progressive:
+    """``fn()`` on its own thread (one torch thread), started now: it yields ever longer prefixes of one array
+    [channels, samples]. ``upto(k)`` waits for the first prefix holding ``k`` samples (or the end) and returns
+    it; ``result()`` returns the last; both raise what ``fn`` raised. The segment's audio decodes this way while
+    the video decoder runs: the first piece of media needs only the first prefix."""
 
-    def __init__(self, fn: Callable[[], T]) -> None:
-        self._value: T | None = None
+    def __init__(self, fn: Callable[[], Iterator[np.ndarray]]) -> None:
+        self._latest: np.ndarray | None = None
+        self._done = False
         self._error: BaseException | None = None
+        self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, args=(fn,), name="ltx2stream-audio", daemon=True)
         self._thread.start()
 
-    def _run(self, fn: Callable[[], T]) -> None:
+    def _run(self, fn: Callable[[], Iterator[np.ndarray]]) -> None:
         torch.set_num_threads(1)
         try:
-            self._value = fn()
-        except BaseException as e:  # noqa: BLE001 - handed to the caller by result()
+            for part in fn():
+                with self._cond:
+                    self._latest = part
+                    self._cond.notify_all()
+        except BaseException as e:  # noqa: BLE001 - handed to the caller by upto() / result()
             self._error = e
+        finally:
+            with self._cond:
+                self._done = True
+                self._cond.notify_all()
+
+    def upto(self, samples: int) -> np.ndarray:
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._done or (self._latest is not None and self._latest.shape[1] >= samples)
+            )
+            if self._error is not None:
+                raise self._error
+            assert self._latest is not None
+            return self._latest
 
     def wait(self) -> None:
         self._thread.join()
 
-    def result(self) -> T:
+    def result(self) -> np.ndarray:
         self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._value is not None
-        return self._value
+        return self.upto(0)
 
 
 def audio_share(samples: int, frames_sent: int, frames_total: int) -> int:

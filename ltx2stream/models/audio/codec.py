@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 from ltx2stream import codes
 from ltx2stream.errors import InputError
+from ltx2stream.models.audio.bwe import VocoderWithBWE
 from ltx2stream.models.audio.loading import Vocoder, load_audio_vae, load_vocoder
 from ltx2stream.models.audio.mel import MelFrontEnd
 from ltx2stream.models.audio.vae import AudioVAE
@@ -71,6 +72,43 @@ def decode_audio(latent: torch.Tensor, vae: AudioVAE, vocoder: Vocoder) -> Decod
     return DecodedAudio(waveform=wave.float(), sample_rate=vocoder.output_sampling_rate)
 
 
+# Mel frames a vocoder output sample reaches on either side (non-causal convolutions, anti-aliased activations,
+# and in LTX-2.3 the bandwidth extension's STFT and resampler), measured by perturbation at default
+# initialisation in tests/test_audio_models.py: a plain HiFi-GAN 9 (released LTX-2 rates) / 15 (tiny); with the
+# BWE 40 (released LTX-2.3 rates) / 43 (tiny). A span of samples vocoded from its mel frames plus this margin on
+# both sides equals the same span of the whole vocoder output.
+VOCODER_MARGIN_MEL = 16
+BWE_VOCODER_MARGIN_MEL = 48
+
+
+def vocoder_margin_mel(vocoder: Vocoder) -> int:
+    return BWE_VOCODER_MARGIN_MEL if isinstance(vocoder, VocoderWithBWE) else VOCODER_MARGIN_MEL
+
+
+@torch.inference_mode()
+def decode_mel(latent: torch.Tensor, vae: AudioVAE) -> torch.Tensor:
+    """shape = (B, 8, T_lat, 16) -> log-mel (B, 2, 4 T_lat - 3, 64): the first half of :func:`decode_audio`."""
+    param = next(vae.decoder.parameters())
+    return vae.decode(latent.to(device=param.device, dtype=param.dtype))
+
+
+@torch.inference_mode()
+def vocode_span(mel: torch.Tensor, vocoder: Vocoder, start: int, stop: int) -> torch.Tensor:
+    """Waveform samples [start, stop) of ``vocoder(mel)`` (clipped to its length), float32 [B, 2, n], computed
+    from the mel frames they need plus ``vocoder_margin_mel`` on each side: equal to the same samples of the
+    whole output up to float rounding, at the cost of the span. The session vocodes only a segment's new audio
+    (never the carried span's), its first frames' share first."""
+    hop = vocoder.hop_product
+    start, stop = max(0, start), min(stop, mel.shape[2] * hop)
+    if stop <= start:
+        return mel.new_zeros((mel.shape[0], 2, 0), dtype=torch.float32)
+    margin = vocoder_margin_mel(vocoder)
+    lo, hi = max(0, start // hop - margin), min(mel.shape[2], -(-stop // hop) + margin)
+    voc_param = next(vocoder.parameters())
+    wave = vocoder(mel[:, :, lo:hi].to(voc_param.dtype))
+    return wave[..., start - lo * hop : stop - lo * hop].float()
+
+
 class AudioCodec:
     """Resident audio VAE + vocoder + mel front end: the pipeline's audio decode / conditioning stage."""
 
@@ -96,6 +134,15 @@ class AudioCodec:
         if self.vocoder is None:
             raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
         return decode_audio(latent, self.vae, self.vocoder)
+
+    def decode_mel(self, latent: torch.Tensor) -> torch.Tensor:
+        return decode_mel(latent, self.vae)
+
+    def vocode_span(self, mel: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) of the vocoder's output for ``mel``, from the mel frames they need only."""
+        if self.vocoder is None:
+            raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
+        return vocode_span(mel, self.vocoder, start, stop)
 
 
 def load_audio_codec(

@@ -29,6 +29,14 @@ class LTX2AudioDecodingStage:
     def __call__(self, latent: torch.Tensor) -> DecodedAudio:
         return self.codec.decode_audio(latent)
 
+    def mel(self, latent: torch.Tensor) -> torch.Tensor:
+        """The audio VAE's log-mel for ``latent`` (the first half of ``self(latent)``)."""
+        return self.codec.decode_mel(latent)
+
+    def vocode(self, mel: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) of the waveform of ``mel``, from the mel frames they need only."""
+        return self.codec.vocode_span(mel, start, stop)
+
 
 def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
     """[1, 3, f, H, W] in [-1, 1] -> uint8 [f, H, W, 3]."""
