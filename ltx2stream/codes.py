@@ -368,7 +368,9 @@ INPUT_MAX_LENGTH = _request("input.max_length", "a text max_length below 1")
 INPUT_CACHE_SIZE = _request("input.cache_size", "a negative prompt cache size")
 INPUT_TEXT_LENGTH = _request("input.text_length", "a text length not divisible by the connector's registers")
 INPUT_TEXT_SHAPE = _request("input.text_shape", "text features or mask of the wrong shape")
-INPUT_CHUNK = _request("input.chunk", "a decode chunk below 1 latent frame")
+INPUT_CHUNK = _request(
+    "input.chunk", "a decode chunk below 1 latent frame, or a decode that skips every frame"
+)
 INPUT_SHAPE = _request("input.shape", "a tensor with the wrong number of dimensions")
 INPUT_VIDEO_SHAPE = _request("input.video_shape", "video pixels of the wrong shape")
 INPUT_LATENT_SHAPE = _request("input.latent_shape", "a video latent of the wrong shape")

@@ -91,6 +91,42 @@ def test_first_chunk_comes_before_the_segment_is_decoded(vae):
     assert sum(computed) == total == first.shape[2] + sum(c.shape[2] for c in rest)  # no recomputation
 
 
+@pytest.mark.parametrize("skip", [1, 2, 5, 9, 16, 17, 33, 60, 72])
+def test_skipped_frames_are_not_decoded_and_the_rest_is_exact(vae, skip):
+    """``skip``: the chunks are the one-shot decode from frame ``skip`` on, and the last stage computes only
+    frames near and after it (what only feeds the skipped frames is never computed)."""
+    z = latent(10)
+    ref = one_shot(vae, z)
+    computed = []
+    hook = vae.decoder.conv_out.conv.register_forward_hook(lambda m, i, o: computed.append(o.shape[2]))
+    try:
+        chunks = list(decode_progressive(vae, z, None, 2, skip=skip))
+    finally:
+        hook.remove()
+    out = torch.cat(chunks, dim=2)
+    assert out.shape[2] == ref.shape[2] - skip
+    assert max_diff(out, ref[:, :, skip:]) <= ATOL
+    # conv_out works from one frame before the first kept frame on (its own temporal context)
+    assert sum(computed) <= ref.shape[2] - skip + 1
+
+
+@pytest.mark.parametrize("skip", [3, 9, 25])
+def test_skip_on_causal_and_tiled_decoders(skip):
+    vae = build("ltx2", causal_decoder=True)
+    z = latent(5, 4, 4)
+    ref = one_shot(vae, z)
+    assert (
+        max_diff(torch.cat(list(decode_progressive(vae, z, None, 1, skip=skip)), dim=2), ref[:, :, skip:])
+        <= ATOL
+    )
+    tiling = TilingConfig(spatial_tile_px=64, spatial_overlap_px=32, temporal_tile_frames=None)
+    tiled = torch.cat(list(decode_progressive(vae, z, tiling, 1)), dim=2)
+    skipped = torch.cat(list(decode_progressive(vae, z, tiling, 1, skip=skip)), dim=2)
+    assert max_diff(skipped, tiled[:, :, skip:]) <= ATOL
+    with pytest.raises(InputError, match="skip"):
+        decode_progressive(vae, z, None, 1, skip=33)
+
+
 def test_causal_decoder_streams_in_bounded_pieces():
     vae = build("ltx2", causal_decoder=True)
     z = latent(7)

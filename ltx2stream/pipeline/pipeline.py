@@ -178,7 +178,8 @@ class LTX2Pipeline:
             return self.stage2(state, stage2_contexts, self.preset.stage2, callback=_cb(progress, "stage2"))
 
     def decode_video(self, latent: torch.Tensor, skip: int = 0) -> Iterator[np.ndarray]:
-        """uint8 chunks [f, H, W, 3] as the progressive decoder yields them; none straddles frame ``skip``."""
+        """uint8 chunks [f, H, W, 3] of frames ``skip``, ``skip + 1``, ... as the progressive decoder yields them
+        (what only feeds the skipped frames is not decoded)."""
         return self.video_decode(latent, skip)
 
     def decode_audio(self, latent: torch.Tensor) -> DecodedAudio:

@@ -229,9 +229,10 @@ class SessionController:
         (cancellation within one decode chunk)."""
         t = self.timeline
         first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
-        index, sent, fed, span = 0, 0, 0, []
         a, b = t.audio_slice(n, self.pipeline.sample_rate)
-        for chunk in self.pipeline.decode_video(result.video_latent, first):  # [f, H, W, 3] uint8
+        index = min(first, anchor_at)  # the trimmed frames are not decoded (the carried span may reach back)
+        sent, fed, span = 0, 0, []
+        for chunk in self.pipeline.decode_video(result.video_latent, index):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
             if index + f > anchor_at:
                 span.append(chunk[max(anchor_at - index, 0) :].copy())

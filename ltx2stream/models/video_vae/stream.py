@@ -84,19 +84,35 @@ def piece_frames(x: torch.Tensor, channels_out: int, budget: int) -> int:
     return max(1, budget // (b * max(c, channels_out) * h * w))
 
 
-def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int) -> Iterator[Item]:
+def drop_frames(items: Iterable[Item], n: int) -> Iterator[Item]:
+    """The item stream without its first ``n`` frames (``n`` less than the stream's length)."""
+    for x, last in items:
+        if n > 0:
+            take = min(n, x.shape[2])
+            n -= take
+            if take == x.shape[2]:
+                if last:
+                    raise ValueError("drop_frames: the whole stream was dropped")
+                continue
+            x = x[:, :, take:]
+        yield x, last
+
+
+def stream_conv(
+    conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int, offset: int = 0
+) -> Iterator[Item]:
     """Stream a stride-1 CausalConv3d: same temporal padding as ``conv.forward``; pieces of ~``budget`` elements.
 
     Between pieces only the last ``k-1`` input frames are kept (as a copy), never the consumed input.
+    ``offset`` > 0: the items start at that input frame (the earlier ones were skipped), so there is no front
+    padding and the output starts at frame ``offset + front`` (``conv_offset``).
     """
     front, back = conv.time_padding(causal)
     keep = conv.kernel_t - 1
     state: torch.Tensor | None = None
     for x, last in items:
-        parts = (
-            ([x[:, :, :1]] * front if state is None else [state])
-            + [x]
-            + ([x[:, :, -1:]] * back if last else [])
+        parts = (([x[:, :, :1]] * front if offset == 0 else []) + [x] if state is None else [state, x]) + (
+            [x[:, :, -1:]] * back if last else []
         )
         buf = torch.cat(parts, dim=2)  # [B, C, state + f (+ pad), H, W]
         del x, parts
@@ -115,10 +131,17 @@ def stream_conv(conv: CausalConv3d, items: Iterable[Item], causal: bool, budget:
 
 
 def stream_resnet(
-    block: ResnetBlock3D, items: Iterable[Item], causal: bool, embed: torch.Tensor | None, budget: int
+    block: ResnetBlock3D,
+    items: Iterable[Item],
+    causal: bool,
+    embed: torch.Tensor | None,
+    budget: int,
+    offset: int = 0,
 ) -> Iterator[Item]:
     ada = block.ada_values(embed)
     skip = FrameQueue()
+    front = block.conv1.time_padding(causal)[0]
+    discard = 2 * front if offset else 0  # shortcut frames whose outputs are skipped (offset > 0)
 
     def main_branch() -> Iterator[Item]:
         for x, last in items:
@@ -127,16 +150,19 @@ def stream_resnet(
             del x
             yield _apply(lambda t: block.pre_conv1(t, ada), holder), last
 
-    h = stream_conv(block.conv1, main_branch(), causal, budget)
+    h = stream_conv(block.conv1, main_branch(), causal, budget, offset)
     h = map_items(lambda t: block.pre_conv2(t, ada), h)
-    for t, last in stream_conv(block.conv2, h, causal, budget):
+    for t, last in stream_conv(block.conv2, h, causal, budget, offset + front if offset else 0):
+        if discard:
+            skip.pop(discard)
+            discard = 0
         out = [skip.pop(t.shape[2]) + t]
         del t
         yield out.pop(), last
 
 
 def stream_upsample(
-    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int
+    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int, offset: int = 0
 ) -> Iterator[Item]:
     inputs = FrameQueue()  # the residual is expanded per piece, from the input frames the piece was made of
 
@@ -147,12 +173,15 @@ def stream_upsample(
             yield x, last
 
     first = True
-    for y, last in stream_conv(block.conv, source(), causal, budget):
+    front = block.conv.time_padding(causal)[0]
+    for y, last in stream_conv(block.conv, source(), causal, budget, offset):
+        if first and offset and block.residual:
+            inputs.pop(front)  # input frames whose conv outputs are skipped
         n = y.shape[2]  # conv output frame j belongs to input frame j (stride 1)
         y = depth_to_space(y, block.stride)  # [B, C·p, f, h, w] -> [B, C, f·p1, h·p2, w·p3]
         if block.residual:
             y = y + block.residual_of(inputs.pop(n))
-        if first and block.drops_first_frame:
+        if first and block.drops_first_frame and not offset:
             y = y[:, :, 1:]
         first = False
         out = [y]
@@ -160,35 +189,106 @@ def stream_upsample(
         yield out.pop(), last
 
 
-def stream_decoder(
-    decoder: VideoDecoder, latent_chunks: Iterable[torch.Tensor], scaled_t: torch.Tensor | None, budget: int
-) -> Iterator[torch.Tensor]:
-    """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.
-
-    ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned). Every stage
-    processes pieces of about ``budget`` elements of its input (at least one frame): the high-resolution
-    stages, where memory goes, work on a few frames at a time, the latent-resolution ones on many (efficient
-    kernels).
-    """
-    causal = decoder.causal
-    dtype = decoder.conv_in.conv.weight.dtype
-    items = _mark_last(c.to(dtype) for c in latent_chunks)
-    x = stream_conv(decoder.conv_in, items, causal, budget)
+def _stages(decoder: VideoDecoder) -> list[tuple[str, torch.nn.Module]]:
+    """The decoder as a chain of streamable stages: ("conv" | "res" | "up", module); per-frame maps omitted."""
+    stages: list[tuple[str, torch.nn.Module]] = [("conv", decoder.conv_in)]
     for block in decoder.up_blocks:
         if isinstance(block, UNetMidBlock3D):
-            embed = block.embed(scaled_t, dtype)
-            for res in block.res_blocks:
-                x = stream_resnet(res, x, causal, embed, budget)
+            stages += [("res", res) for res in block.res_blocks]
         elif isinstance(block, DepthToSpaceUpsample):
-            x = stream_upsample(block, x, causal, budget)
+            stages.append(("up", block))
         else:
             raise ConfigError(
                 f"decoder block {type(block).__name__} cannot be streamed (GroupNorm over all frames); "
                 f"decode configs with decoder_streamable False in one shot",
                 code=codes.CONFIG_UNSUPPORTED_VALUE,
             )
-    x = map_items(lambda t: decoder.output_head(t, scaled_t), x)
-    x = stream_conv(decoder.conv_out, x, causal, budget)
+    return stages + [("conv", decoder.conv_out)]
+
+
+def _front(kind: str, module: torch.nn.Module, causal: bool) -> int:
+    conv = module if kind == "conv" else module.conv1 if kind == "res" else module.conv  # type: ignore[union-attr]
+    return conv.time_padding(causal)[0]  # type: ignore[union-attr,operator,no-any-return]
+
+
+def _output_offset(kind: str, module: torch.nn.Module, causal: bool, offset: int) -> int:
+    """First output frame of a stage whose input starts at frame ``offset`` (0: the sequence's start)."""
+    if offset == 0:
+        return 0
+    f = _front(kind, module, causal)
+    if kind == "conv":
+        return offset + f
+    if kind == "res":
+        return offset + 2 * f
+    p = module.stride[0]  # type: ignore[union-attr,index]
+    return (offset + f) * p - (1 if module.drops_first_frame else 0)  # type: ignore[union-attr,operator]
+
+
+def skip_plan(decoder: VideoDecoder, skip: int) -> list[int]:
+    """Input start frame of every stage (``_stages``) such that the decoder's output starts at or before
+    frame ``skip``, each as late as possible: the work on frames that only feed skipped output (the trimmed
+    span of a continued segment) is never done. The temporal convolutions still see one frame of real context
+    on each side (a start > 0 means no front padding), so every output frame from ``skip`` on is exact."""
+    causal = decoder.causal
+    stages = _stages(decoder)
+    plan = [0] * len(stages)
+    need = skip
+    for i in range(len(stages) - 1, -1, -1):
+        kind, module = stages[i]
+        f = _front(kind, module, causal)
+        if kind == "conv":
+            start = need - f
+        elif kind == "res":
+            start = need - 2 * f
+        else:
+            p, d = module.stride[0], (1 if module.drops_first_frame else 0)  # type: ignore[union-attr,index]
+            start = (need + d) // p - f
+        plan[i] = max(0, start)
+        need = plan[i]
+    return plan
+
+
+def stream_decoder(
+    decoder: VideoDecoder,
+    latent_chunks: Iterable[torch.Tensor],
+    scaled_t: torch.Tensor | None,
+    budget: int,
+    skip: int = 0,
+) -> Iterator[torch.Tensor]:
+    """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.
+
+    ``scaled_t``: ``decoder.scaled_timestep(...)`` for the whole batch (None when unconditioned). Every stage
+    processes pieces of about ``budget`` elements of its input (at least one frame): the high-resolution
+    stages, where memory goes, work on a few frames at a time, the latent-resolution ones on many (efficient
+    kernels). ``skip`` > 0: the chunks start at output frame ``skip`` (less than the output's length), and
+    each stage starts as late as that allows (``skip_plan``).
+    """
+    causal = decoder.causal
+    dtype = decoder.conv_in.conv.weight.dtype
+    stages = _stages(decoder)
+    plan = skip_plan(decoder, skip) if skip > 0 else [0] * len(stages)
+    x: Iterable[Item] = _mark_last(c.to(dtype) for c in latent_chunks)
+    at = 0  # first frame of the stream x
+    embeds: dict[int, torch.Tensor | None] = {}
+    for (kind, module), start in zip(stages, plan, strict=True):
+        if start > at:
+            x = drop_frames(x, start - at)
+        if kind == "conv" and module is decoder.conv_out:
+            x = map_items(lambda t: decoder.output_head(t, scaled_t), x)
+        if kind == "conv":
+            x = stream_conv(module, x, causal, budget, start)  # type: ignore[arg-type]
+        elif kind == "res":
+            mid = next(
+                b for b in decoder.up_blocks if isinstance(b, UNetMidBlock3D) and module in b.res_blocks
+            )
+            if id(mid) not in embeds:
+                embeds[id(mid)] = mid.embed(scaled_t, dtype)
+            x = stream_resnet(module, x, causal, embeds[id(mid)], budget, start)  # type: ignore[arg-type]
+        else:
+            x = stream_upsample(module, x, causal, budget, start)  # type: ignore[arg-type]
+        at = _output_offset(kind, module, causal, start)
+    if skip > at:
+        x = drop_frames(x, skip - at)
     yield from (t for t, _ in map_items(lambda t: unpatchify(t, decoder.patch_size), x))
 
 

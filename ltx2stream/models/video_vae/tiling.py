@@ -205,8 +205,11 @@ def decode_progressive(
     *,
     timestep: torch.Tensor | float | None = None,
     generator: torch.Generator | None = None,
+    skip: int = 0,
 ) -> Iterator[torch.Tensor]:
-    """Yield pixel chunks (B, 3, f, 32h, 32w) in order; their concatenation is the decode of ``latent``.
+    """Yield pixel chunks (B, 3, f, 32h, 32w) in order; their concatenation is the decode of ``latent`` from
+    frame ``skip`` on (0 <= skip < the decode's frame count; the streamed decoder never works on what only
+    feeds the skipped frames, see ``stream.skip_plan``).
 
     Exact in time (streamed decoder; equal to ``vae.decode`` up to float rounding); with spatial tiles, equal
     to the spatially tiled decode. ``chunk_latent_frames`` sets the piece size: every stage works on pieces of
@@ -222,11 +225,15 @@ def decode_progressive(
     if not vae.config.decoder_streamable:
         vae.check_latent(latent)
         log.warning("video decoder has GroupNorm over all frames: decoding whole, then yielding chunks")
-        return _chunked_whole(vae, latent, tiling, chunk_latent_frames, timestep, generator)
+        return _chunked_whole(vae, latent, tiling, chunk_latent_frames, timestep, generator, skip)
+    frames = (latent.shape[2] - 1) * T + 1
+    if not 0 <= skip < frames:
+        raise InputError(f"skip must be in [0, {frames}) for {latent.shape[2]} latent frames; got {skip}",
+                         code=codes.INPUT_CHUNK)  # fmt: skip
     with torch.no_grad():
         # decoder noise (if any) is drawn once for the whole latent, as in a one-shot decode
         z = vae.prepare_latent(latent, generator)
-    return _progressive(vae, z, tiling, chunk_latent_frames, timestep, latent.dtype)
+    return _progressive(vae, z, tiling, chunk_latent_frames, timestep, latent.dtype, skip)
 
 
 @torch.no_grad()
@@ -237,6 +244,7 @@ def _progressive(
     chunk: int,
     timestep: torch.Tensor | float | None,
     out_dtype: torch.dtype,
+    skip: int,
 ) -> Iterator[torch.Tensor]:
     b, _, _, h, w = z.shape
     scaled_t = vae.decoder.scaled_timestep(timestep, b, z)
@@ -246,7 +254,7 @@ def _progressive(
     for th, tw in grid:
         tile = z[:, :, :, th.lo : th.hi, tw.lo : tw.hi]
         budget = piece_budget(vae.decoder, tile.shape, T * chunk)
-        streams.append(stream_decoder(vae.decoder, [tile], scaled_t, budget))
+        streams.append(stream_decoder(vae.decoder, [tile], scaled_t, budget, skip))
     # every tile stream yields the same frame counts in the same order
     for pieces in zip(*streams, strict=True):
         if len(grid) == 1:
@@ -265,10 +273,11 @@ def _chunked_whole(
     chunk: int,
     timestep: torch.Tensor | float | None,
     generator: torch.Generator | None,
+    skip: int,
 ) -> Iterator[torch.Tensor]:
     if tiling is not None:
         pixels = decode_tiled(vae, latent, tiling, timestep=timestep, generator=generator)
     else:
         with torch.no_grad():
             pixels = vae.decode(latent, timestep=timestep, generator=generator)
-    yield from pixels.split(T * chunk, dim=2)
+    yield from pixels[:, :, skip:].split(T * chunk, dim=2)

@@ -74,8 +74,9 @@ def align_chunks(pieces: Iterable[np.ndarray], skip: int, min_frames: int) -> It
 class LTX2VideoDecodingStage:
     """Video latent [1, 128, F', h, w] -> chunks of uint8 frames [f, H, W, 3] as the progressive decoder yields them.
 
-    ``skip``: frames at the start that the caller trims (the repeated span of a continued segment); no chunk
-    straddles it, so the first chunk after it holds new frames and leaves as soon as the decoder reaches them.
+    ``skip``: frames at the start that the caller trims (the repeated span of a continued segment): they are
+    not yielded, and the streamed decoder does not do the work that only feeds them, so the first chunk holds
+    new frames and leaves as soon as the decoder reaches them.
     """
 
     def __init__(self, vae: Any, *, tiling: Any = None, chunk_latent_frames: int = 2) -> None:
@@ -84,10 +85,15 @@ class LTX2VideoDecodingStage:
         self.chunk_latent_frames = chunk_latent_frames
 
     def __call__(self, latent: torch.Tensor, skip: int = 0) -> Iterator[np.ndarray]:
-        return align_chunks(self._pieces(latent), skip, VIDEO_TIME_SCALE)
+        """The decoder's first piece at once (the segment's first media), then chunks of >= 8 frames."""
+        pieces = self._pieces(latent, skip)
+        first = next(pieces, None)
+        if first is not None:
+            yield first
+            yield from align_chunks(pieces, 0, VIDEO_TIME_SCALE)
 
     @torch.inference_mode()
-    def _pieces(self, latent: torch.Tensor) -> Iterator[np.ndarray]:
+    def _pieces(self, latent: torch.Tensor, skip: int) -> Iterator[np.ndarray]:
         from ltx2stream.models.video_vae import decode_progressive
 
         param = next(self.vae.parameters())
@@ -96,7 +102,9 @@ class LTX2VideoDecodingStage:
             gen = torch.Generator("cpu").manual_seed(DIFFUSION_DECODE_SEED)
             frames = 8 * self.chunk_latent_frames
             for chunk in self.vae.decode_chunks(latent, generator=gen, chunk_frames=frames):
-                yield to_uint8_frames(chunk)
+                drop, skip = min(skip, chunk.shape[2]), skip - min(skip, chunk.shape[2])
+                if drop < chunk.shape[2]:
+                    yield to_uint8_frames(chunk[:, :, drop:])
             return
-        for chunk in decode_progressive(self.vae, latent, self.tiling, self.chunk_latent_frames):
+        for chunk in decode_progressive(self.vae, latent, self.tiling, self.chunk_latent_frames, skip=skip):
             yield to_uint8_frames(chunk)
