@@ -291,6 +291,7 @@ def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> N
     state = torch.load(tmp_path / "dec" / "state.pt", weights_only=False)
     assert state["step"] == 3 and state["extra"]["freeze_encoder"] is True
     assert state["extra"]["calibrated"]["clips"] == 2
+    assert state["extra"]["init_from"] == f"{tmp_path / 'full'} (step 2)"  # kept across the resume
     after = state["modules"][part]
     frozen = [k for k in after if encoder_keys(part, k)]
     assert frozen and any(k.startswith("per_channel_statistics.") for k in frozen)

@@ -275,8 +275,12 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "freeze_encoder": args.freeze_encoder,
     }
-    if existing is not None and "calibrated" in existing.get("extra", {}):
-        extra["calibrated"] = existing["extra"]["calibrated"]  # the record of a frozen latent space stays
+    for key in ("calibrated", "init_from"):  # the record of a run's origin and frozen latent space stays
+        if existing is not None and key in existing.get("extra", {}):
+            extra[key] = existing["extra"][key]
+    if args.init_from is not None and existing is None:
+        source = load_state(args.init_from) if args.init_from.is_dir() else None
+        extra["init_from"] = f"{args.init_from} (step {source['step']})" if source else str(args.init_from)
     if args.freeze_encoder and existing is None and args.calibrate_clips > 0:
         # the latent space is fixed from here on: measure its statistics on whole clips and write the state
         # at once, so that upsampler / transformer runs can freeze it before this run's first checkpoint

@@ -69,16 +69,20 @@ def load_parts(
             if state is not None:
                 module.load_state_dict(state["modules"][part], strict=True)
             modules[part] = module.eval()
-        training[run_name] = (
-            {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))}
-            if state
-            else "untrained"
-        )
+        training[run_name] = _record(state) if state else "untrained"
     for run_name in ("upsampler", "transformer"):
         run = runs.get(run_name)
         if run is not None and (Path(run) / "codecs.pt").is_file():
             check_frozen_codecs(modules, Path(run) / "codecs.pt", run_name)
     return modules, training
+
+
+def _record(state: Mapping[str, Any]) -> dict[str, Any]:
+    """What the shipped metadata says about a run: its steps and seconds, and where it started from (a decoder-only
+    run's ``init_from``, ``freeze_encoder`` and measured latent statistics)."""
+    extra = state.get("extra", {})
+    record = {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))}
+    return record | {k: extra[k] for k in ("init_from", "freeze_encoder", "calibrated") if extra.get(k)}
 
 
 def encoder_keys(part: str, key: str) -> bool:
