@@ -81,6 +81,12 @@ def test_a_piece_crossing_the_trim_sends_its_new_frames_at_once() -> None:
     assert len(next(gen)) == 9 and len(next(gen)) == 7 and pulled == [0]  # no wait for the second piece
 
 
+def _from_segment(events: Recorder, n: int) -> list[tuple[str, Any]]:
+    """The event log from segment ``n``'s start (segment 0: all of it; else after segment 0's ``done``)."""
+    kinds = [k for k, _ in events.log]
+    return events.log[0 if n == 0 else kinds.index("done") + 1 :]
+
+
 def _audio_samples(init: bytes, data: bytes) -> int:
     tracks = {tid: kind for tid, (kind, _) in track_timescales(parse_boxes(init)).items()}
     return sum(r.sample_count for r in fragment_runs(data) if tracks[r.track_id] == "soun")
@@ -113,15 +119,14 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
             assert report.timings["carry"] > 0.0 and wire_timings(report.timings)["carry"] > 0.0
     finally:
         del pipeline.decode_video
-    kinds = [k for k, _ in events.log]
     for n in range(2):
-        start = 0 if n == 0 else kinds.index("done") + 1
-        seg = kinds[start:]
-        pieces = [f for k, f in events.log[start:] if k == "media" and f.segment == n]
+        log = _from_segment(events, n)
+        seg = [k for k, _ in log]
+        pieces = [f for k, f in log if k == "media" and f.segment == n]
         # the first piece goes out while the decoder is still running, and it carries sound; the last one
         # goes out before the carry runs
         assert seg.index("media") < seg.index("decode_end")
-        last_at = max(i for i, (k, f) in enumerate(events.log[start:]) if k == "media" and f.segment == n)
+        last_at = max(i for i, (k, f) in enumerate(log) if k == "media" and f.segment == n)
         assert last_at < seg.index("carry") < seg.index("done")
         assert _audio_samples(events.init, pieces[0].data) > 0
         assert pieces[0].duration > 0
@@ -181,10 +186,9 @@ def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) ->
             )
     finally:
         del pipeline.vocode
-    kinds = [k for k, _ in events.log]
     for n in range(2):
-        start = 0 if n == 0 else kinds.index("done") + 1
-        seg = kinds[start:]
-        first = next(f for k, f in events.log[start:] if k == "media" and f.segment == n)
+        log = _from_segment(events, n)
+        seg = [k for k, _ in log]
+        first = next(f for k, f in log if k == "media" and f.segment == n)
         assert seg.index("media") < seg.index("audio_end")
         assert _audio_samples(events.init, first.data) > 0
