@@ -39,6 +39,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1, help="discarded repeats of both sides first")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument(
+        "--compare-threads",
+        action="store_true",
+        help="also stream with the encoders as threads of the server process (interleaved with the others)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -51,9 +56,12 @@ def main() -> None:
     ):  # the first streamed session starts the encoder pool, the codecs, the sockets
         in_process(host, settings, 2, b.torch)
         stream_session(host, settings, 2, b)
+        if args.compare_threads:
+            stream_session(host, settings, 2, b, encoder_processes=False)
+    sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
-        order = ("in_process", "streamed") if r % 2 == 0 else ("streamed", "in_process")
+        order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
         row: dict[str, Any] = {"repeat": r, "first": order[0]}
         for side in order:
             if side == "in_process":
@@ -61,10 +69,14 @@ def main() -> None:
                 row["in_process_s"] = ends[-1] - ends[0]
                 row["in_process_interval_s"] = steady_interval(ends[1:])
             else:
-                times, row["streamed_s"] = stream_session(host, settings, args.segments, b)
-                row["streamed_interval_s"] = steady_interval([t.done for t in times])
+                times, row[f"{side}_s"] = stream_session(
+                    host, settings, args.segments, b, encoder_processes=side == "streamed"
+                )
+                row[f"{side}_interval_s"] = steady_interval([t.done for t in times])
         row["ratio"] = row["streamed_interval_s"] / row["in_process_interval_s"]
         row["end_to_end_ratio"] = row["streamed_s"] / row["in_process_s"]
+        if args.compare_threads:
+            row["ratio_threads"] = row["streamed_threads_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -78,11 +90,17 @@ def main() -> None:
         / median([r["in_process_s"] for r in rows]),
         "load_before_after": f"{load_before} / {load()}",
     }
+    if args.compare_threads:
+        threads_s = median([r["streamed_threads_interval_s"] for r in rows])
+        summary["median_streamed_threads_interval_s"] = threads_s
+        summary["ratio_of_medians_threads"] = threads_s / summary["median_in_process_interval_s"]
+        summary["median_ratio_threads"] = median([r["ratio_threads"] for r in rows])
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
                fps=settings.fps, steps="preset (distilled 8 + 3)", warmup=f"host warm-up + {args.warmup} discarded repeat(s) of both sides", segments=args.segments,
-               repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}"),
+               repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}",
+               encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
         rows,
         summary,
     )  # fmt: skip
@@ -92,6 +110,9 @@ def main() -> None:
             [r["repeat"] for r in rows], [r["ratio"] for r in rows], "o-", label="per segment (steady state)"
         )
         ax.plot([r["repeat"] for r in rows], [r["end_to_end_ratio"] for r in rows], "s--", label="end to end")
+        if args.compare_threads:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_threads"] for r in rows], "^:",
+                    label="per segment, encoders as threads")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

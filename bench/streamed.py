@@ -106,10 +106,15 @@ async def _session(port: int, settings: P.Settings, segments: int) -> tuple[list
 
 
 def stream_session(
-    host: PipelineHost, settings: SessionSettings, segments: int, threads: ThreadBudget | None = None
+    host: PipelineHost,
+    settings: SessionSettings,
+    segments: int,
+    threads: ThreadBudget | None = None,
+    *,
+    encoder_processes: bool = True,
 ) -> tuple[list[SegmentTimes], float]:
     """Run ``segments`` segments of one session through a real server; per-segment client times + wall time."""
-    return stream_sessions(host, settings, segments, 1, threads)[0]
+    return stream_sessions(host, settings, segments, 1, threads, encoder_processes=encoder_processes)[0]
 
 
 def stream_sessions(
@@ -119,12 +124,15 @@ def stream_sessions(
     sessions: int,
     threads: ThreadBudget | None = None,
     sampler: RssSampler | None = None,
+    *,
+    encoder_processes: bool = True,
 ) -> list[tuple[list[SegmentTimes], float]]:
     """``sessions`` concurrent sessions of ``segments`` segments each through one real server (one worker).
 
     The clients run in a separate process (as real ones would: their decoding does not take the server's GIL);
     both clocks are ``time.perf_counter`` (CLOCK_MONOTONIC, shared by the processes). ``sampler`` (optional)
-    records this process's RSS while the sessions run.
+    records this process's RSS while the sessions run. ``encoder_processes``: the session encoders in child
+    processes, as ``serve`` runs them (False: threads of this process).
     """
     from ltx2stream.server.app import StreamingServer
     from ltx2stream.server.config import ServerConfig
@@ -135,6 +143,7 @@ def stream_sessions(
         with tempfile.TemporaryDirectory() as store:
             config = ServerConfig(port=0, store_dir=Path(store), web_root=None, ping_interval_s=None,
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
+                                  encoder_processes=encoder_processes,
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)
             await app.start()
@@ -168,7 +177,10 @@ def client_command(port: int, settings: SessionSettings, segments: int, sessions
 
 
 class RssSampler:
-    """This process's resident set size every ``period_s`` on a daemon thread: ``samples`` = [(clock, bytes)]."""
+    """The server's resident set size every ``period_s`` on a daemon thread: ``samples`` = [(clock, bytes)].
+
+    The server is this process plus its encoder child processes (``media/process.py``), summed; the bench
+    client (also a child) is not counted."""
 
     def __init__(self, period_s: float = 0.25) -> None:
         import threading
@@ -179,10 +191,27 @@ class RssSampler:
 
     @staticmethod
     def rss() -> int:
+        import glob
         import os
 
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        def statm(pid: str) -> int:
+            try:
+                with open(f"/proc/{pid}/statm") as f:
+                    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            except OSError:  # it exited meanwhile
+                return 0
+
+        total = statm("self")
+        for path in glob.glob("/proc/self/task/*/children"):
+            with open(path) as f:
+                for pid in f.read().split():
+                    try:
+                        with open(f"/proc/{pid}/cmdline", "rb") as c:
+                            encoder = b"ltx2stream.media.process" in c.read()
+                    except OSError:
+                        continue
+                    total += statm(pid) if encoder else 0
+        return total
 
     def _run(self) -> None:
         while not self._stop.is_set():

@@ -409,6 +409,10 @@ MEDIA_PROBE_FAILED = _internal("media.probe_failed", "the probe encoders gave no
 MEDIA_INIT_MISMATCH = _internal("media.init_mismatch", "encoder parameters differ from the init segment's")
 MEDIA_SEGMENT_ORDER = _internal("media.segment_order", "a segment flushed out of order")
 MEDIA_CLOSED = _internal("media.closed", "writing to a closed encoder or file")
+MEDIA_ENCODER_PROCESS_DIED = _internal("media.encoder_process_died", "an encoder child process exited")
+MEDIA_ENCODER_PROCESS_FAILED = _internal(
+    "media.encoder_process_failed", "an unexpected failure inside an encoder child process"
+)
 MEDIA_BAD_PATH = _internal("media.bad_path", "an output directory that does not exist")
 MEDIA_NO_AUDIO_TRACK = _internal("media.no_audio_track", "audio written to a file opened without audio")
 MEDIA_BOX_TRUNCATED = _internal("media.box_truncated", "an MP4 box that runs past its parent")

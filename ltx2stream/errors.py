@@ -33,6 +33,14 @@ class LTX2StreamError(Exception):
     def __str__(self) -> str:
         return f"[{self.code}] {self.message}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickles with its code (an encoder child process sends its errors to the server this way)."""
+        return (_rebuild, (type(self), self.message, self.code), self.__dict__)
+
+
+def _rebuild(cls: type[LTX2StreamError], message: str, code: str) -> LTX2StreamError:
+    return cls(message, code=code)
+
 
 class ConfigError(LTX2StreamError):
     default_code = codes.CONFIG_UNSUPPORTED

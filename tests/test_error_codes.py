@@ -25,6 +25,7 @@ PASS_THROUGH = {
         "code",
     ): "a field's own code (Str(code=codes.SESSION_BAD_ID)) or protocol.out_of_range",
     ("server/videos/jobs.py", "code"): "a failed video job's caught error code goes into its `error`",
+    ("errors.py", "code"): "an unpickled error gets back the code it was raised with (encoder processes)",
 }
 
 

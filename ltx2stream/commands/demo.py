@@ -100,7 +100,12 @@ async def _live(args: argparse.Namespace) -> dict[str, Any]:
 
     web = Path(__file__).resolve().parents[2] / "clients" / "web"
     with tempfile.TemporaryDirectory(prefix="ltx2stream-demo-") as store:
-        config = ServerConfig(port=args.port, store_dir=Path(store), web_root=web if web.is_dir() else None)
+        config = ServerConfig(
+            port=args.port,
+            store_dir=Path(store),
+            web_root=web if web.is_dir() else None,
+            encoder_processes=True,
+        )
         name, side = demo_preset()
         app = StreamingServer(config, lambda: PipelineHost((name,)))
         await app.start()

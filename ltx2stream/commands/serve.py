@@ -132,6 +132,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--encode-threads", type=int, default=None, help="threads of the shared encoder pool"
     )
     threads.add_argument("--x264-threads", type=int, default=None, help="threads of each x264 encoder")
+    threads.add_argument(
+        "--encoder-processes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run the session encoders in --encode-threads child processes, off the model worker's GIL",
+    )
     carry = p.add_argument_group("continuation (docs/continuation.md)")
     carry.add_argument(
         "--carry-scheme", choices=("latent_carry", "keyframe_carry", "reencode"), default="latent_carry"
@@ -158,6 +164,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         store_ttl_s=args.store_ttl,
         lease_ttl_s=args.lease_ttl,
         persist_every_segment=args.persist_every_segment,
+        encoder_processes=args.encoder_processes,
         web_root=args.web_root,
         limits=ProtocolLimits(max_message_bytes=args.max_message_bytes, presets=_known_presets(args)),
     )

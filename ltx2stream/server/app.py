@@ -19,6 +19,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
+from ltx2stream.media.process import EncoderProcesses
 from ltx2stream.pipeline.presets import DEFAULT_PRESET
 from ltx2stream.server.admission import (
     MimeCache,
@@ -37,7 +38,12 @@ from ltx2stream.server.live import LiveSession, LoopEvents, Services
 from ltx2stream.server.metrics import ServerMetrics
 from ltx2stream.server.outbox import Outbox
 from ltx2stream.server.scheduler import Scheduler
-from ltx2stream.server.streaming import EncoderFactory, budgeted_encoder_factory, default_encoder_factory
+from ltx2stream.server.streaming import (
+    EncoderFactory,
+    budgeted_encoder_factory,
+    default_encoder_factory,
+    process_encoder_factory,
+)
 from ltx2stream.server.videos import FrontBinding, VideoFiles, VideoJobs, VideosApi, front_connection
 from ltx2stream.server.worker import HostFactory, Worker
 from ltx2stream.session.state_machine import SteeringSchedule
@@ -67,7 +73,11 @@ class StreamingServer:
         persist = config.persist_every_segment or config.store_url is not None
         self.services = Services(self.store, self.metrics, config.limits, persist)
         self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
-        if encoder_factory is default_encoder_factory and config.x264_threads is not None:
+        self.encoder_processes: EncoderProcesses | None = None
+        if encoder_factory is default_encoder_factory and config.encoder_processes:
+            self.encoder_processes = EncoderProcesses(config.encode_threads)
+            encoder_factory = process_encoder_factory(self.encoder_processes, config.x264_threads)
+        elif encoder_factory is default_encoder_factory and config.x264_threads is not None:
             encoder_factory = budgeted_encoder_factory(config.x264_threads)
         self.workers = [
             Worker(
@@ -96,6 +106,8 @@ class StreamingServer:
         """Start the workers (loading happens in their threads) and listen."""
         for worker in self.workers:
             worker.start()
+        if self.encoder_processes is not None:  # started now, not on the first session's critical path
+            await asyncio.get_running_loop().run_in_executor(self.encode_pool, self.encoder_processes.start)
         c = self.config
         self._server = await serve(
             self._handle,
@@ -172,6 +184,8 @@ class StreamingServer:
             task.cancel()
         stopped = await asyncio.gather(*(asyncio.to_thread(w.stop, deadline) for w in self.workers))
         self.encode_pool.shutdown(wait=False, cancel_futures=True)
+        if self.encoder_processes is not None:
+            await asyncio.to_thread(self.encoder_processes.close)
         logger.info("shutdown complete (workers stopped: %s)", all(stopped))
 
     async def _watch_loading(self, worker: Worker) -> None:

@@ -38,7 +38,9 @@ class ServerConfig:
     at once (default; off the worker thread), so a crash or ``kill -9`` loses at most the segment in flight.
     Always on with ``store_url``. encode_threads: threads of the shared encoder pool (PyAV releases the GIL);
     torch_threads, x264_threads: the rest of the thread budget (``server/threads.py``; ``serve`` derives all
-    three from the cores). web_root: directory served at ``/`` (``index.html``) when it exists.
+    three from the cores). encoder_processes: run the session encoders in ``encode_threads`` child processes
+    (``media/process.py``) instead of this process, so their Python never takes the model worker's GIL
+    (``serve`` turns it on; off here so that embedding programs and tests start no processes unasked). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -66,6 +68,7 @@ class ServerConfig:
     encode_threads: int = 2
     torch_threads: int | None = None  # intra-op threads of each worker (None: leave torch's setting)
     x264_threads: int | None = None  # threads of each x264 encoder (None: x264's default)
+    encoder_processes: bool = False  # encoders in child processes (serve's default: on)
     web_root: Path | None = Path("clients/web")
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 

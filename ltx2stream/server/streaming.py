@@ -17,12 +17,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ltx2stream.server.job import Fragment, JobEvents, SegmentResult
 from ltx2stream.session.api import SegmentReport, SessionSettings
+
+if TYPE_CHECKING:
+    from ltx2stream.media.process import EncoderProcesses
 
 logger = logging.getLogger(__name__)
 END_MARKER = b"\x00\x00\x00\x08free"  # an empty ``free`` box: the segment's last piece when no bytes remain
@@ -72,6 +75,19 @@ def default_encoder_factory(
 def budgeted_encoder_factory(x264_threads: int) -> EncoderFactory:
     """The real encoder with ``x264_threads`` threads per x264 encoder (the server's thread budget)."""
     return lambda settings, sample_rate: default_encoder_factory(settings, sample_rate, x264_threads)
+
+
+def process_encoder_factory(processes: EncoderProcesses, x264_threads: int | None) -> EncoderFactory:
+    """The real encoder, run in one of the server's encoder child processes (``media/process.py``): its
+    per-frame and per-packet Python then never takes the model worker's GIL."""
+
+    def make(settings: SessionSettings, sample_rate: int) -> MediaEncoder:
+        encoder: MediaEncoder = processes.open(
+            settings.width, settings.height, settings.fps, sample_rate, threads=x264_threads
+        )
+        return encoder
+
+    return make
 
 
 class SerialExecutor:
