@@ -307,3 +307,20 @@ def test_vocoded_spans_equal_the_whole_decode(flavour: str) -> None:
         assert part.shape == (1, 2, min(stop, n) - start)
         torch.testing.assert_close(part, whole[..., start : min(stop, n)], atol=1e-5, rtol=0)
     assert codec.vocode_span(mel, n, n + 5).shape == (1, 2, 0)
+    from ltx2stream.models.audio import codec as codec_module
+
+    decoded: list[int] = []  # latent frames each mel decode was given
+    real_decode_mel = codec_module.decode_mel
+
+    def spy(z: torch.Tensor, v: AudioVAE) -> torch.Tensor:
+        decoded.append(z.shape[2])
+        return real_decode_mel(z, v)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(codec_module, "decode_mel", spy)
+        for start, stop in ((0, 1), (3 * hop, 20 * hop + 9), (40 * hop, 90 * hop), (n - 50, n)):
+            part = codec.decode_span(latent, start, stop)  # from the causal latent prefix the span needs
+            torch.testing.assert_close(part, whole[..., start:stop], atol=1e-5, rtol=0)
+    rows = -(-(20 * hop + 9) // hop) + vocoder_margin_mel(voc)  # the mel rows the span reads, reach included
+    shortest = min(k for k in range(1, 41) if vae.cfg.mel_frames_for_latents(k) >= rows)
+    assert decoded[1] == shortest < 40 and decoded[-1] == 40, decoded

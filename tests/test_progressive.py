@@ -139,30 +139,34 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
 
 
 def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) -> None:
-    """The first frames' share of the audio is vocoded ahead of the rest: with the rest made slow, the first
-    piece of every segment still leaves before it is done and carries sound, and what the segment pushed is the
-    whole decode's new audio (spans vocoded from the mel frames they need equal it)."""
+    """The first frames' share of the audio is decoded ahead of the rest (from the causal latent prefix it
+    needs): with the rest made slow, the first piece of every segment still leaves before it is done and carries
+    sound, and what the segment pushed is the whole decode's new audio (spans decoded from the latents and mel
+    frames they need equal it)."""
     import threading
     import time
 
     controller = tiny_host.open_session(SETTINGS)
     events = Recorder()
     pipeline = controller.pipeline
-    real_vocode = pipeline.vocode
+    real_vocode, real_span = pipeline.vocode, pipeline.decode_audio_span
     lock = threading.Lock()
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[str, int, int]] = []
 
-    def vocode(mel: Any, start: int, stop: int) -> Any:
-        calls.append((start, stop))
-        if len(calls) % 2 == 0:  # the rest of the segment's audio (the second span)
-            time.sleep(0.4)
+    def span(latent: Any, start: int, stop: int) -> Any:  # the first frames' share
+        calls.append(("span", start, stop))
+        return real_span(latent, start, stop)
+
+    def vocode(mel: Any, start: int, stop: int) -> Any:  # the rest of the segment's audio
+        calls.append(("vocode", start, stop))
+        time.sleep(0.4)
         out = real_vocode(mel, start, stop)
-        if len(calls) % 2 == 0:
-            with lock:
-                events.log.append(("audio_end", None))
+        with lock:
+            events.log.append(("audio_end", None))
         return out
 
     pipeline.vocode = vocode  # type: ignore[method-assign]
+    pipeline.decode_audio_span = span  # type: ignore[method-assign]
     try:
         make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate)  # noqa: E731
         streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events)  # type: ignore[arg-type]
@@ -180,12 +184,14 @@ def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) ->
             streamer.finish(report, b"", 0.0)
             wave = pipeline.decode_audio(controller.last_result.audio_latent).waveform[0].numpy()
             a, b = controller.timeline.audio_slice(n, pipeline.sample_rate)
-            assert calls[-2:] == [(a, calls[-2][1]), (calls[-2][1], b)] and a < calls[-2][1] < b
+            mid = calls[-2][2]
+            assert calls[-2:] == [("span", a, mid), ("vocode", mid, b)] and a < mid < b
             np.testing.assert_allclose(
                 np.concatenate(sent, axis=1), np.clip(wave[:, a:b], -1, 1), atol=1e-5, rtol=0
             )
     finally:
         del pipeline.vocode
+        del pipeline.decode_audio_span
     for n in range(2):
         log = _from_segment(events, n)
         seg = [k for k, _ in log]

@@ -194,6 +194,11 @@ class LTX2Pipeline:
         within float rounding; the vocoder runs on the mel frames they need plus its reach)."""
         return self.audio_decode.vocode(mel, start, stop)
 
+    def decode_audio_span(self, latent: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) of :meth:`decode_audio`'s waveform from the shortest latent prefix that gives
+        them (the audio decoder is causal along time): ready before the whole canvas is decoded."""
+        return self.audio_decode.span(latent, start, stop)
+
     def generate(
         self, request: GenerationRequest, *, progress: Progress | None = None
     ) -> tuple[np.ndarray, DecodedAudio, GenerationResult]:

@@ -256,21 +256,23 @@ class SessionController:
         return sent, (np.concatenate(span) if span else None)
 
     def _segment_audio(self, n: int, result: GenerationResult) -> Iterator[np.ndarray]:
-        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames): the mel of
-        the whole canvas (the causal audio VAE), then the vocoder on the new span only (the carried span's audio
-        is never vocoded), the share of the first ``FIRST_AUDIO_FRAMES`` new frames first (yielded at once: the
-        first piece of media needs only it), then the rest (yielded with the first, the whole new audio)."""
+        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames), the carried
+        span's audio never vocoded: first the share of the first ``FIRST_AUDIO_FRAMES`` new frames, from the
+        shortest latent prefix that gives it (the audio VAE is causal along time; yielded at once: the first
+        piece of media needs only it), then the mel of the whole canvas and the vocoder on the rest of the new
+        span (yielded with the first: the whole new audio)."""
         t = self.timeline
         a, b = t.audio_slice(n, self.pipeline.sample_rate)
         total = t.frames - t.first_new_frame(n)
         first = audio_share(b - a, min(FIRST_AUDIO_FRAMES, total), total)
-        mel = self.pipeline.decode_audio_mel(result.audio_latent)
-        spans = [(a, a + first), (a + first, b)] if 0 < first < b - a else [(a, b)]
+        latent = result.audio_latent
         parts: list[np.ndarray] = []
-        for lo, hi in spans:
-            parts.append(self.pipeline.vocode(mel, lo, hi)[0].cpu().numpy())
-            if hi < b:
-                yield np.clip(np.concatenate(parts, axis=1), -1.0, 1.0)
+        if 0 < first < b - a:
+            parts.append(self.pipeline.decode_audio_span(latent, a, a + first)[0].cpu().numpy())
+            yield np.clip(parts[0], -1.0, 1.0)
+            a += first
+        parts.append(self.pipeline.vocode(self.pipeline.decode_audio_mel(latent), a, b)[0].cpu().numpy())
+        a, b = t.audio_slice(n, self.pipeline.sample_rate)
         got = np.concatenate(parts, axis=1)
         out = np.zeros((got.shape[0], b - a), dtype=np.float32)
         out[:, : got.shape[1]] = got

@@ -109,6 +109,21 @@ def vocode_span(mel: torch.Tensor, vocoder: Vocoder, start: int, stop: int) -> t
     return wave[..., start - lo * hop : stop - lo * hop].float()
 
 
+@torch.inference_mode()
+def decode_span(latent: torch.Tensor, vae: AudioVAE, vocoder: Vocoder, start: int, stop: int) -> torch.Tensor:
+    """Waveform samples [start, stop) of ``decode_audio(latent)`` from the shortest latent prefix that gives
+    them: the audio decoder is causal along time (latent frame k only reaches mel rows >= 4k - 3), so the mel
+    rows the vocoder needs for the span (its ``vocoder_margin_mel`` included) come from the first
+    ``k`` latent frames alone. Equal to the whole decode's samples up to float rounding; the session uses it
+    for the first new frames' audio, which is then ready before the whole canvas is decoded."""
+    hop, cfg = vocoder.hop_product, vae.cfg
+    rows = -(-max(stop, 1) // hop) + vocoder_margin_mel(vocoder)  # mel rows the span's vocoding reads
+    k = latent.shape[2]
+    while k > 1 and cfg.mel_frames_for_latents(k - 1) >= rows:
+        k -= 1
+    return vocode_span(decode_mel(latent[:, :, :k], vae), vocoder, start, stop)
+
+
 class AudioCodec:
     """Resident audio VAE + vocoder + mel front end: the pipeline's audio decode / conditioning stage."""
 
@@ -143,6 +158,12 @@ class AudioCodec:
         if self.vocoder is None:
             raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
         return vocode_span(mel, self.vocoder, start, stop)
+
+    def decode_span(self, latent: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) of :meth:`decode_audio`'s waveform from the latent prefix they need only."""
+        if self.vocoder is None:
+            raise InputError("this AudioCodec has no vocoder", code=codes.INPUT_NO_VOCODER)
+        return decode_span(latent, self.vae, self.vocoder, start, stop)
 
 
 def load_audio_codec(

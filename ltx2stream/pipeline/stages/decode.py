@@ -37,6 +37,10 @@ class LTX2AudioDecodingStage:
         """Samples [start, stop) of the waveform of ``mel``, from the mel frames they need only."""
         return self.codec.vocode_span(mel, start, stop)
 
+    def span(self, latent: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Samples [start, stop) of ``self(latent)``'s waveform, from the causal latent prefix they need only."""
+        return self.codec.decode_span(latent, start, stop)
+
 
 def to_uint8_frames(pixels: torch.Tensor) -> np.ndarray:
     """[1, 3, f, H, W] in [-1, 1] -> uint8 [f, H, W, 3]."""
