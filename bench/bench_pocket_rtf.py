@@ -100,6 +100,11 @@ class ClockSink:
         self.mark("audio")
         self.samples += samples.shape[1]
 
+    def media_complete(self) -> None:
+        """Every frame and sample is out (the audio decodes on its own thread beside the video since #13, so
+        the CPU split between ``decode`` and ``audio`` is approximate; their sum is not)."""
+        self.mark("audio")
+
 
 def timed_text(pipeline: Any, sink: ClockSink) -> None:
     """Mark the end of the prompt encode (the controller's ``text`` phase) on the sink's CPU clock."""
