@@ -392,6 +392,45 @@ def test_latent_cache_prefill_writes_what_the_transformer_reads(tmp_path: Path) 
         assert torch.equal(a.video, b.video) and torch.equal(a.audio, b.audio) and a.caption == b.caption
 
 
+def test_upsampler_trains_on_the_transformer_cache_of_the_same_vae(tmp_path: Path) -> None:
+    """``train upsampler --latents-from RUN``: the cached (normalised) latents, denormalised, are the raw encoder
+    means the upsampler would have encoded itself; a run whose frozen VAE differs is refused."""
+    from unittest import mock
+
+    from ltx2stream.pocket import __main__ as cli
+    from ltx2stream.pocket import world_source
+    from ltx2stream.pocket.tasks_codec import UpsamplerTask, encoder_moments
+
+    runs = tmp_path / "runs"
+    for name in ("video-vae", "audio"):
+        train(_codec_tasks(name), runs / name, TrainConfig(steps=1), progress=False)
+    common = ["--video-vae", str(runs / "video-vae"), "--dataset", "2", "--no-progress"]
+    with (
+        mock.patch.object(cli, "PocketSpec", _spec),
+        mock.patch.object(world_source, "WorldSource", StripeSource),
+    ):
+        argv = ["latent-cache", "--run", str(runs / "transformer"), "--audio", str(runs / "audio"), *common]
+        assert cli.main(argv) == 0
+        up = ["train", "upsampler", "--run", str(runs / "upsampler"), "--latents-from", str(runs / "transformer"),
+              "--steps", "1", "--threads", "1", "--batch", "2", *common]  # fmt: skip
+        assert cli.main(up) == 0
+        task = cli.build_task(cli._parser().parse_args(up), _spec())
+        assert isinstance(task, UpsamplerTask) and task.latents is not None
+        s = task.spec
+        clip = StripeSource().clip(1, frames=s.frames, height=s.height // 2, width=s.width // 2, fps=s.fps)
+        with torch.no_grad():
+            raw = encoder_moments(task.vae, clip.video())[0]
+        cached = task.vae.denormalize(task.latents.get(1, True).video[None])
+        torch.testing.assert_close(cached, raw, atol=1e-4, rtol=1e-4)
+        # another VAE for the upsampler run: the cache is refused
+        state = torch.load(runs / "video-vae" / "state.pt", weights_only=False)
+        state["modules"]["video_vae"]["encoder.conv_in.conv.weight"] += 0.1
+        torch.save(state, runs / "video-vae" / "state.pt")
+        other = [a if a != str(runs / "upsampler") else str(runs / "upsampler2") for a in up]
+        with pytest.raises(SystemExit, match="differs"):
+            cli.main(other)
+
+
 def test_full_size_sigmas_stay_mostly_below_the_stage2_start() -> None:
     from ltx2stream.pocket.tasks_dit import STAGE2_SIGMA_CEILING, sample_sigma
 

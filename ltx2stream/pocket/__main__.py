@@ -20,6 +20,7 @@ import logging
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -55,6 +56,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--video-vae", type=Path, help="video VAE run (upsampler, transformer)")
     t.add_argument("--audio", type=Path, help="audio run (transformer)")
+    t.add_argument(
+        "--latents-from",
+        type=Path,
+        default=None,
+        help="upsampler: train on this transformer run's latent cache (both stage sizes of its clips, encoded "
+        "once by the same frozen VAE) instead of encoding two renders every step",
+    )
     t.add_argument("--text-cache", type=Path, help="Gemma hidden-state cache directory (transformer)")
     t.add_argument(
         "--gemma", type=Path, default=None, help="Gemma 3 GGUF/dir (default: the gemma3-270m package)"
@@ -155,7 +163,13 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         snap = codec_snapshot(args.run, args.video_vae, args.audio)
         vae = spec.build("video_vae", 0)
         vae.load_state_dict(snap["video_vae"])
-        return tasks_codec.UpsamplerTask(spec, source, vae, seed=args.seed, **opt)  # type: ignore[arg-type]
+        latents = None
+        if args.latents_from is not None:
+            latents = cached_latents(args, spec, snap)
+            opt.setdefault("dataset", 2048)
+        return tasks_codec.UpsamplerTask(spec, source, vae, seed=args.seed, latents=latents, **opt)  # type: ignore[arg-type]
+    if args.latents_from is not None:
+        raise SystemExit("--latents-from applies to the upsampler only")
     from ltx2stream.pocket.text_cache import TextCache, default_gemma_path
 
     text = TextCache(
@@ -163,6 +177,26 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
     )
     latents = latent_cache(args, spec)
     return tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
+
+
+def cached_latents(args: argparse.Namespace, spec: PocketSpec, snap: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """The latent cache of the transformer run ``--latents-from``, refused unless its frozen video VAE is the
+    upsampler run's (the cached latents must be the ones this VAE makes)."""
+    from ltx2stream.pocket import tasks_dit
+    from ltx2stream.pocket.world_source import WorldSource
+
+    theirs = args.latents_from / "codecs.pt"
+    if not theirs.is_file():
+        raise SystemExit(f"--latents-from {args.latents_from}: no codecs.pt (not a transformer run?)")
+    other = torch.load(theirs, map_location="cpu", weights_only=True)["video_vae"]
+    mine = snap["video_vae"]
+    if sorted(other) != sorted(mine) or any(not torch.equal(mine[k], other[k]) for k in mine):
+        raise SystemExit(
+            f"--latents-from {args.latents_from}: its frozen video VAE differs from this run's ({args.run}/codecs.pt)"
+        )
+    vae, audio_vae = spec.build("video_vae", 0), spec.build("audio_vae", 0)
+    vae.load_state_dict(mine)
+    return tasks_dit.LatentCache(args.latents_from / "latents", spec, WorldSource(), vae, audio_vae)  # type: ignore[arg-type]
 
 
 def latent_cache(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-untyped-def]

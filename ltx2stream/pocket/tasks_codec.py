@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +24,9 @@ from ltx2stream.models.video_vae import VideoVAE
 from ltx2stream.models.video_vae.sampling import patchify
 from ltx2stream.pocket.data import Clip, ClipSource
 from ltx2stream.pocket.spec import PocketSpec
+
+if TYPE_CHECKING:
+    from ltx2stream.pocket.tasks_dit import LatentCache
 
 KL_WEIGHT = 1e-5
 # Posterior noise is capped at std exp(-3) ~ 0.05 (latent means have about unit scale). Session 1 sampled with the
@@ -265,10 +269,12 @@ class UpsamplerTask:
         frames: int = 9,
         dataset: int = 1 << 20,
         seed: int = 0,
+        latents: LatentCache | None = None,
     ) -> None:
         self.spec, self.source, self.batch, self.frames, self.dataset = spec, source, batch, frames, dataset
         self.vae = vae.eval().requires_grad_(False)
         self.upsampler = spec.build("upsampler", seed)
+        self.latents = latents  # the transformer's cache: both stage sizes of clips 0..dataset-1, normalised
 
     def modules(self) -> Mapping[str, torch.nn.Module]:
         return {"upsampler": self.upsampler}
@@ -279,6 +285,10 @@ class UpsamplerTask:
         for _ in range(self.batch):
             i = _clip_index(gen, self.dataset)
             kw = {"frames": self.frames, "fps": s.fps}
+            if self.latents is not None:  # the same encoder means, cached (normalised) by the transformer run
+                lows.append(self.vae.denormalize(self.latents.get(i, True).video[None]))
+                highs.append(self.vae.denormalize(self.latents.get(i, False).video[None]))
+                continue
             with torch.no_grad():
                 lo = self.source.clip(i, height=s.height // 2, width=s.width // 2, **kw).video()
                 hi = self.source.clip(i, height=s.height, width=s.width, **kw).video()
