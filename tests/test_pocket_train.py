@@ -129,6 +129,24 @@ def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(
     assert _masked_mse(pred, target, mask) == _masked_mse(changed, target, mask)
 
 
+def test_text_gap_compares_own_rotated_and_empty_prompts(tmp_path: Path, gemma_dir: Path) -> None:
+    """``text_gap``: one noise draw, three prompt sets; a model whose text reaches its output scores them apart."""
+    import math
+
+    task = _transformer_task(tmp_path, gemma_dir)
+    untrained = task.text_gap([0, 1, 2], sigmas=(0.9,))["0.9"]
+    assert (
+        untrained["own"] == untrained["rotated"]
+    )  # the text path's output starts at zero (zero-initialised)
+    _fixed_batch_losses(task, 3, 3e-3)
+    gap = task.text_gap([0, 1, 2], sigmas=(0.9,))
+    row = gap["0.9"]
+    assert sorted(row) == ["empty", "own", "rotated"]
+    assert all(math.isfinite(v[k]) and v[k] > 0 for v in row.values() for k in ("video", "audio"))
+    assert row["own"]["video"] != row["empty"]["video"]  # the prompt changes the prediction
+    assert task.text_gap([0, 1, 2], sigmas=(0.9,)) == gap  # deterministic: the same noise every call
+
+
 def test_scene_change_clips_use_the_new_caption(tmp_path: Path, gemma_dir: Path) -> None:
     from ltx2stream.pocket.tasks_dit import change_time
 

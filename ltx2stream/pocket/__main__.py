@@ -104,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     c.add_argument("--batch", type=int, default=16, help="captions per Gemma call")
     c.add_argument("--threads", type=int, default=2)
+    g = sub.add_parser(
+        "text-gap",
+        help="a transformer run's loss with its own, rotated and empty prompts (is the text used?)",
+    )
+    g.add_argument("--run", required=True, type=Path, help="the transformer run directory")
+    g.add_argument("--text-cache", type=Path, help="Gemma hidden-state cache directory")
+    g.add_argument("--gemma", type=Path, default=None)
+    g.add_argument("--clips", type=int, default=24, help="clips 0, S, 2S, ... below --dataset")
+    g.add_argument("--dataset", type=int, default=2048)
+    g.add_argument("--threads", type=int, default=1)
     e = sub.add_parser("export", help="write the official-layout checkpoint + upsampler from the runs")
     e.add_argument(
         "--runs",
@@ -264,6 +274,33 @@ DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "upsampler": 3e-4, "transformer"
 DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "upsampler": 0, "transformer": 0}
 
 
+def text_gap(args: argparse.Namespace, spec: PocketSpec) -> int:
+    """Print (JSON) the run's text gap at its last checkpoint: ``TransformerTask.text_gap``."""
+    from ltx2stream.pocket import tasks_dit
+    from ltx2stream.pocket.text_cache import TextCache, default_gemma_path
+
+    torch.set_num_threads(args.threads)
+    state = load_state(args.run)
+    if state is None:
+        raise SystemExit(f"--run {args.run}: no state.pt")
+    args.video_vae = args.audio = None  # the run's codecs.pt
+    text = TextCache(
+        args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
+    )
+    task = tasks_dit.TransformerTask(spec, latent_cache(args, spec), text, dataset=args.dataset)
+    for name, module in task.modules().items():
+        module.load_state_dict(state["modules"][name])
+        module.eval()
+    stride = max(1, args.dataset // args.clips)
+    gap = task.text_gap(list(range(0, stride * args.clips, stride))[: args.clips])
+    print(f"step {int(state['step'])}: video / audio loss with the clips' own, rotated and empty prompts")
+    for sigma, row in gap.items():
+        cells = "  ".join(f"{k} {v['video']:.4f} / {v['audio']:.4f}" for k, v in row.items())
+        print(f"  sigma {sigma}: {cells}")
+    print(json.dumps({"step": int(state["step"]), "loss": gap}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -272,6 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         return text_cache(args, spec)
     if args.command == "latent-cache":
         return prefill(args, spec)
+    if args.command == "text-gap":
+        return text_gap(args, spec)
     if args.command == "export":
         from ltx2stream.pocket.export import export, export_codecs, load_parts
 

@@ -3,9 +3,10 @@
 Per sample (rectified flow, as ``ltx_trainer``): sigma ~ shifted logit-normal, ``x_t = (1 - sigma) x0 + sigma eps``,
 target ``v = eps - x0``, per-token timestep ``sigma``. Conditioning is drawn per sample:
 
-* text only (25 %);
-* first-frame image (20 %): latent frame 0 clean;
-* continuation (55 %): a one-frame anchor (latent frame 0, a one-pixel-frame latent of the causal VAE) plus
+* text only (40 %; 25 % until step ~2 500 of the first run, when its text gap was still zero: see
+  ``text_gap``);
+* first-frame image (15 %; was 20 %): latent frame 0 clean;
+* continuation (45 %; was 55 %): a one-frame anchor (latent frame 0, a one-pixel-frame latent of the causal VAE) plus
   ``k`` carried latent frames, k = 1..2 (k = 0 is the image case), and with p = 0.8 the audio prefix that
   covers the same pixel frames.
 
@@ -43,7 +44,7 @@ from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.text_cache import TextCache
 from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
 
-P_TEXT_ONLY, P_IMAGE = 0.25, 0.20
+P_TEXT_ONLY, P_IMAGE = 0.40, 0.15
 P_AUDIO_PREFIX = 0.8
 P_DROP_CAPTION = 0.1
 P_HALF = 0.6
@@ -215,6 +216,40 @@ class TransformerTask:
         la = _masked_mse(va, ea - x0a, ma)
         total = lv + self.audio_weight * la
         return total, {"video": float(lv.detach()), "audio": float(la.detach()), "half": float(half)}
+
+    @torch.no_grad()
+    def text_gap(
+        self, clips: list[int], sigmas: tuple[float, ...] = (0.95, 0.7, 0.4), seed: int = 0
+    ) -> dict[str, dict[str, dict[str, float]]]:
+        """Does the model use its prompt? The video and audio loss of the half-size latents of ``clips`` (text
+        only, no clean frames) at each sigma, with their own captions, with the captions rotated by one clip and
+        with the empty prompt; the same noise for all three. Equal losses: the text is ignored."""
+        s, b = self.spec, len(clips)
+        samples = [self.latents.get(i, True) for i in clips]
+        gen = torch.Generator().manual_seed(seed)
+        x0v = patchify_video(torch.stack([x.video for x in samples]))
+        x0a = patchify_audio(torch.stack([x.audio for x in samples]))
+        _, frames, h, w = samples[0].video.shape
+        ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
+        captions = [x.caption for x in samples]
+        prompts = {"own": captions, "rotated": captions[1:] + captions[:1], "empty": [""] * b}
+        contexts = {name: self.projection(*self.text.batch(c)) for name, c in prompts.items()}
+        out: dict[str, dict[str, dict[str, float]]] = {}
+        for sig in sigmas:
+            sigma = torch.full((b,), float(sig))
+            xv, xa = x0v + sig * (ev - x0v), x0a + sig * (ea - x0a)
+            row: dict[str, dict[str, float]] = {}
+            for name, ctx in contexts.items():
+                video = Modality(xv, sigma[:, None].expand(b, xv.shape[1]), sigma,
+                                 video_positions(frames, h, w, s.fps, batch=b), ctx.video)  # fmt: skip
+                audio = Modality(xa, sigma[:, None].expand(b, xa.shape[1]), sigma.clone(),
+                                 audio_positions(x0a.shape[1], batch=b), ctx.audio)  # fmt: skip
+                vv, va = self.model(video, audio)
+                assert vv is not None and va is not None
+                row[name] = {"video": float((vv - (ev - x0v)).pow(2).mean()),
+                             "audio": float((va - (ea - x0a)).pow(2).mean())}  # fmt: skip
+            out[f"{sig:g}"] = row
+        return out
 
 
 def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
