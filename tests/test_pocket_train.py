@@ -3,6 +3,7 @@ exported files load through the normal loaders with zero missing / unexpected ke
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -145,6 +146,17 @@ def test_text_gap_compares_own_rotated_and_empty_prompts(tmp_path: Path, gemma_d
     assert all(math.isfinite(v[k]) and v[k] > 0 for v in row.values() for k in ("video", "audio"))
     assert row["own"]["video"] != row["empty"]["video"]  # the prompt changes the prediction
     assert task.text_gap([0, 1, 2], sigmas=(0.9,)) == gap  # deterministic: the same noise every call
+
+
+def test_transformer_checkpoints_log_the_text_gap(tmp_path: Path, gemma_dir: Path) -> None:
+    """Each checkpoint appends the text gap (sigma 0.95, own vs rotated prompts) to ``eval.jsonl``."""
+    task = _transformer_task(tmp_path, gemma_dir)
+    train(task, tmp_path / "run", TrainConfig(steps=2, checkpoint_every_s=0.0), progress=False)
+    rows = [json.loads(ln) for ln in (tmp_path / "run" / "eval.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2]
+    r = rows[-1]
+    assert r["text_gap_video"] == pytest.approx(r["rotated_video"] - r["own_video"], abs=1e-4)
+    assert all(m.training for m in task.modules().values())  # back in training mode
 
 
 def test_scene_change_clips_use_the_new_caption(tmp_path: Path, gemma_dir: Path) -> None:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from ltx2stream.pocket.data import mix_seed
 
 log = logging.getLogger(__name__)
+EVAL_FILE = "eval.jsonl"
 STATE_FILE = "state.pt"
 LOG_FILE = "log.jsonl"
 
@@ -189,6 +190,7 @@ def train(
             if now - last_ckpt >= cfg.checkpoint_every_s or step == cfg.steps or timed_out:
                 save_state(run, task, opt, step, elapsed + now - start, meta)
                 write_plots(run)
+                _evaluate(task, run, step)
                 last_ckpt = now
                 if on_checkpoint is not None:
                     on_checkpoint(step)
@@ -204,6 +206,24 @@ def train(
         "loss": sum(recent) / len(recent) if recent else float("nan"),
         "resumed_from": resumed,
     }
+
+
+def _evaluate(task: Task, run: Path, step: int) -> None:
+    """At each checkpoint, a task with an ``evaluate()`` method (measures that the loss does not show) appends
+    ``{"step": …, **evaluate()}`` to ``eval.jsonl``; the modules are in eval mode meanwhile."""
+    evaluate = getattr(task, "evaluate", None)
+    if evaluate is None:
+        return
+    modules = list(task.modules().values())
+    for m in modules:
+        m.eval()
+    try:
+        row = {"step": step, **evaluate()}
+    finally:
+        for m in modules:
+            m.train()
+    with open(run / EVAL_FILE, "a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 def read_log(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
