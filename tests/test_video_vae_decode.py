@@ -89,6 +89,20 @@ def test_first_chunk_comes_before_the_segment_is_decoded(vae):
     total = 8 * (10 - 1) + 1
     assert first.shape[2] == done_at_first < total / 2
     assert sum(computed) == total == first.shape[2] + sum(c.shape[2] for c in rest)  # no recomputation
+    # the first piece is cut to one latent frame's worth (it leaves early), later ones to ``chunk`` latent frames'
+    # worth: with the budget kept small they would stay smaller
+    from ltx2stream.models.video_vae import tiling
+
+    class Small(tiling.Budget):
+        def grow(self) -> None:
+            pass
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tiling, "Budget", Small)
+        small = list(decode_progressive(vae, z, None, 2))
+    assert small[0].shape[2] == first.shape[2] <= 8
+    assert max(c.shape[2] for c in rest) > max(c.shape[2] for c in small[1:])
+    assert max_diff(torch.cat(small, dim=2), torch.cat([first, *rest], dim=2)) <= ATOL
 
 
 @pytest.mark.parametrize("skip", [1, 2, 5, 9, 16, 17, 33, 60, 72])

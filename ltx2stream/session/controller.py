@@ -47,9 +47,9 @@ from ltx2stream.session.continuation import (
 from ltx2stream.session.timeline import Timeline
 from ltx2stream.types import MAX_SEED, latent_index_of
 
-# the audio of a segment's first new frames is vocoded ahead of the rest (``Progressive``): 8 frames cover the
-# first decoder chunks after the trim of a continued segment
-FIRST_AUDIO_FRAMES = 8
+# the audio of a segment's first new frames is decoded ahead of the rest (``Progressive``) and goes out with the
+# first piece: 4 frames (a third of a second at 12 fps) are several AAC packets, and their latent prefix is short
+FIRST_AUDIO_FRAMES = 4
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,9 @@ class SessionController:
         cancel: CancelToken | None,
     ) -> tuple[int, np.ndarray | None]:
         """Pushes the new frames as the progressive decoder yields them, each chunk preceded by the audio up to
-        its end (so every piece of media carries sound); the second half of the last chunk's audio follows it
+        its end as far as it is decoded (the first chunk waits for its sound and, as it may be a single frame, takes
+        the first ``FIRST_AUDIO_FRAMES`` frames' audio; later chunks never wait: the video decoder keeps going and
+        the audio catches up in later pieces); the second half of the last chunk's audio follows it
         (so the encoder still holds bytes for the segment's last piece). Returns the frame count and the carried
         span's pixels (the anchor frame and the 8k frames after it, [1 + 8k, H, W, 3]; None if the decoder
         stopped short). The cancel token is checked after every decoded chunk, before the next one is decoded
@@ -231,6 +233,9 @@ class SessionController:
         first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
         a, b = t.audio_slice(n, self.pipeline.sample_rate)
         index = min(first, anchor_at)  # the trimmed frames are not decoded (the carried span may reach back)
+        # the first piece takes the audio of the first FIRST_AUDIO_FRAMES new frames (decoded first) even when it
+        # holds fewer frames (the decoder's first piece may be one frame: less audio than one AAC packet needs)
+        ahead = audio_share(b - a, min(FIRST_AUDIO_FRAMES, total - 1), total)
         sent, fed, span = 0, 0, []
         for chunk in self.pipeline.decode_video(result.video_latent, index):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
@@ -242,7 +247,12 @@ class SessionController:
                 # the audio up to this chunk's end goes first; of the last chunk's, the second half follows it
                 new = f - lo
                 upto = audio_share(b - a, sent + (new if sent + new < total else new // 2), total)
-                audio = decoding.upto(upto)
+                if sent == 0:  # the first piece waits for its sound
+                    audio = decoding.upto(max(upto, ahead) if new < total else upto)
+                    upto = min(max(upto, ahead) if new < total else upto, audio.shape[1])
+                else:  # later pieces take the audio decoded so far: the video decoder never waits for sound
+                    audio = decoding.latest()
+                    upto = min(upto, audio.shape[1])
                 sent += new
                 if upto > fed:
                     sink.audio(audio[:, fed:upto])
@@ -364,6 +374,15 @@ class Progressive:
             if self._error is not None:
                 raise self._error
             assert self._latest is not None
+            return self._latest
+
+    def latest(self) -> np.ndarray:
+        """The longest prefix decoded so far, without waiting (raises what ``fn`` raised); call after a first
+        ``upto``."""
+        with self._cond:
+            if self._error is not None:
+                raise self._error
+            assert self._latest is not None, "latest() before the first prefix"
             return self._latest
 
     def wait(self) -> None:

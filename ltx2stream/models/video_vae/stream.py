@@ -77,11 +77,25 @@ def map_items(fn: Callable[[torch.Tensor], torch.Tensor], items: Iterable[Item])
         yield _apply(fn, holder), last
 
 
-def piece_frames(x: torch.Tensor, channels_out: int, budget: int) -> int:
+class Budget:
+    """Elements per piece, read each time a stage cuts one: a stream can start with small pieces, so that its
+    first output leaves early, and ``grow()`` to its working size once that is out (pieces already cut keep
+    their size; every later cut uses the new one). The output does not depend on the piece sizes."""
+
+    def __init__(self, first: int, then: int | None = None) -> None:
+        self.elements = first
+        self._then = first if then is None else then
+
+    def grow(self) -> None:
+        self.elements = self._then
+
+
+def piece_frames(x: torch.Tensor, channels_out: int, budget: int | Budget) -> int:
     """Frames per piece so that a piece of ``x`` ([B, C, f, H, W]) and of its output each hold <= ~``budget``
     elements (at least one frame). Sizing by the output too keeps depth-to-space stages (4x channels) bounded."""
     b, c, _, h, w = x.shape
-    return max(1, budget // (b * max(c, channels_out) * h * w))
+    elements = budget.elements if isinstance(budget, Budget) else budget
+    return max(1, elements // (b * max(c, channels_out) * h * w))
 
 
 def drop_frames(items: Iterable[Item], n: int) -> Iterator[Item]:
@@ -99,7 +113,7 @@ def drop_frames(items: Iterable[Item], n: int) -> Iterator[Item]:
 
 
 def stream_conv(
-    conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int, offset: int = 0
+    conv: CausalConv3d, items: Iterable[Item], causal: bool, budget: int | Budget, offset: int = 0
 ) -> Iterator[Item]:
     """Stream a stride-1 CausalConv3d: same temporal padding as ``conv.forward``; pieces of ~``budget`` elements.
 
@@ -135,7 +149,7 @@ def stream_resnet(
     items: Iterable[Item],
     causal: bool,
     embed: torch.Tensor | None,
-    budget: int,
+    budget: int | Budget,
     offset: int = 0,
 ) -> Iterator[Item]:
     ada = block.ada_values(embed)
@@ -162,7 +176,7 @@ def stream_resnet(
 
 
 def stream_upsample(
-    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int, offset: int = 0
+    block: DepthToSpaceUpsample, items: Iterable[Item], causal: bool, budget: int | Budget, offset: int = 0
 ) -> Iterator[Item]:
     inputs = FrameQueue()  # the residual is expanded per piece, from the input frames the piece was made of
 
@@ -252,7 +266,7 @@ def stream_decoder(
     decoder: VideoDecoder,
     latent_chunks: Iterable[torch.Tensor],
     scaled_t: torch.Tensor | None,
-    budget: int,
+    budget: int | Budget,
     skip: int = 0,
 ) -> Iterator[torch.Tensor]:
     """Un-normalised latent chunks (in order, non-empty) -> pixel chunks [B, 3, f, H, W], exact.

@@ -30,6 +30,7 @@ from ltx2stream import codes
 from ltx2stream.errors import ConfigError, InputError
 from ltx2stream.models.video_vae.config import VideoVAEConfig
 from ltx2stream.models.video_vae.stream import (
+    Budget,
     piece_budget,
     spatial_radius,
     stream_decoder,
@@ -250,13 +251,21 @@ def _progressive(
     scaled_t = vae.decoder.scaled_timestep(timestep, b, z)
     plan_h, plan_w = _spatial_plans(h, w, tiling)
     grid = [(th, tw) for th in plan_h for tw in plan_w]
-    streams = []
+    streams, budgets = [], []
     for th, tw in grid:
         tile = z[:, :, :, th.lo : th.hi, tw.lo : tw.hi]
-        budget = piece_budget(vae.decoder, tile.shape, T * chunk)
+        # the first output piece is cut to one latent frame's worth (it leaves as early as the lookahead allows),
+        # later ones to ``chunk`` latent frames' worth
+        budget = Budget(
+            piece_budget(vae.decoder, tile.shape, T), piece_budget(vae.decoder, tile.shape, T * chunk)
+        )
+        budgets.append(budget)
         streams.append(stream_decoder(vae.decoder, [tile], scaled_t, budget, skip))
     # every tile stream yields the same frame counts in the same order
-    for pieces in zip(*streams, strict=True):
+    for i, pieces in enumerate(zip(*streams, strict=True)):
+        if i == 0:  # the first piece is cut: every later cut is a working-size one
+            for budget in budgets:
+                budget.grow()
         if len(grid) == 1:
             yield pieces[0].to(out_dtype)
             continue
