@@ -248,8 +248,9 @@ class SessionController:
                 new = f - lo
                 upto = audio_share(b - a, sent + (new if sent + new < total else new // 2), total)
                 if sent == 0:  # the first piece waits for its sound
-                    audio = decoding.upto(max(upto, ahead) if new < total else upto)
-                    upto = min(max(upto, ahead) if new < total else upto, audio.shape[1])
+                    want = max(upto, ahead) if new < total else upto
+                    audio = decoding.upto(want)
+                    upto = min(want, audio.shape[1])
                 else:  # later pieces take the audio decoded so far: the video decoder never waits for sound
                     audio = decoding.latest()
                     upto = min(upto, audio.shape[1])
