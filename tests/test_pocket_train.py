@@ -461,12 +461,16 @@ def test_upsampler_trains_on_the_transformer_cache_of_the_same_vae(tmp_path: Pat
             cli.main(other)
 
 
-def test_full_size_sigmas_stay_mostly_below_the_stage2_start() -> None:
-    from ltx2stream.pocket.tasks_dit import STAGE2_SIGMA_CEILING, sample_sigma
+def test_training_sigmas_follow_the_preset_schedules() -> None:
+    from ltx2stream.pocket.tasks_dit import HALF_SIGMA_MU, STAGE2_SIGMA_CEILING, sample_sigma
 
     gen = torch.Generator().manual_seed(0)
-    full = sample_sigma(gen, 20000, ceiling=STAGE2_SIGMA_CEILING)
-    half = sample_sigma(gen, 20000)
-    # 90 % below the ceiling + 10 % uniform over (0, 1), of which 70 % below it
+    full = sample_sigma(gen, 20000, 0.0, STAGE2_SIGMA_CEILING)
+    half = sample_sigma(gen, 20000, HALF_SIGMA_MU)
+    unshifted = sample_sigma(gen, 20000)
+    # full size: 90 % below the ceiling + 10 % uniform over (0, 1), of which 70 % below it
     assert 0.95 < float((full <= STAGE2_SIGMA_CEILING).float().mean()) < 0.99
-    assert float((half > STAGE2_SIGMA_CEILING).float().mean()) > 0.2 and float(full.min()) >= 1e-3
+    assert float(full.min()) >= 1e-3 and float(half.max()) <= 1.0
+    # half size: shifted toward the high sigmas where the stage-1 schedule spends half of its steps
+    high = float((half > 0.85).float().mean())
+    assert 0.15 < high < 0.25 and float((unshifted > 0.85).float().mean()) < 0.1
