@@ -474,3 +474,19 @@ def test_training_sigmas_follow_the_preset_schedules() -> None:
     # half size: shifted toward the high sigmas where the stage-1 schedule spends half of its steps
     high = float((half > 0.85).float().mean())
     assert 0.15 < high < 0.25 and float((unshifted > 0.85).float().mean()) < 0.1
+
+
+def test_vocoder_loss_resolves_hums_15_hz_apart() -> None:
+    """The hums of neighbouring background colours (70 and 85 Hz) differ most at the 4096-point resolution."""
+    from ltx2stream.pocket import tasks_codec
+
+    t = torch.arange(15360) / 24000
+    a, b = (0.06 * torch.sin(2 * torch.pi * f * t)[None, None] for f in (70.0, 85.0))
+    assert (4096, 1024) in tasks_codec.STFT_RESOLUTIONS
+    assert float(tasks_codec.stft_loss(a, a)) == 0.0
+    per_resolution = {}
+    for r in tasks_codec.STFT_RESOLUTIONS:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(tasks_codec, "STFT_RESOLUTIONS", (r,))
+            per_resolution[r] = float(tasks_codec.stft_loss(a, b))
+    assert max(per_resolution, key=lambda r: per_resolution[r]) == (4096, 1024)
