@@ -490,3 +490,28 @@ def test_vocoder_loss_resolves_hums_15_hz_apart() -> None:
             mp.setattr(tasks_codec, "STFT_RESOLUTIONS", (r,))
             per_resolution[r] = float(tasks_codec.stft_loss(a, b))
     assert max(per_resolution, key=lambda r: per_resolution[r]) == (4096, 1024)
+
+
+def test_foreground_weights_cover_a_shape_and_its_edge_only() -> None:
+    from ltx2stream.pocket.tasks_codec import foreground_weights
+
+    pixels = torch.full((1, 3, 1, 32, 32), 0.2)
+    pixels[:, 0, :, 10:16, 8:14] = 0.9  # a red square on a flat ground
+    w = foreground_weights(pixels, 9.0)[0, 0, 0]
+    assert w.shape == (32, 32)
+    assert bool((w[10:16, 8:14] == 10.0).all())  # the shape
+    assert float(w[9, 10]) == 10.0 and float(w[16, 13]) == 10.0  # its one-pixel ring
+    assert float(w[8, 10]) == 1.0 and float(w[0, 0]) == 1.0 and int((w > 1).sum()) == 8 * 8
+
+
+def test_video_vae_kind_evaluation_reads_shapes_back() -> None:
+    from ltx2stream.pocket import tasks_codec
+    from ltx2stream.pocket.spec import PocketSpec
+    from ltx2stream.pocket.world_source import WorldSource
+
+    task = tasks_codec.VideoVAETask(PocketSpec.test(), WorldSource(), fg_weight=4.0)
+    row = task.evaluate()
+    assert set(row) == {"l1", "kind_match", "shapes"} and row["shapes"] > 0
+    assert 0.0 <= row["kind_match"] <= 1.0 and row["l1"] > 0.0
+    loss, parts = task.loss(0, torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss) and parts["l1"] > 0

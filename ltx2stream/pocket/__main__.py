@@ -80,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="video-vae: RENDER:CROP:FRAMES,... (sizes as fractions of the native size; default "
                         "whole frames at both stage sizes + half-size crops; 'crops' = the 64-px crops of "
                         "sessions 1-3)")  # fmt: skip
+    t.add_argument("--fg-weight", type=float, default=None,
+                   help="video-vae: extra loss weight on shape pixels and their edges (default 0)")
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
@@ -155,7 +157,11 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
 
     source = WorldSource()
     opt = {k: v for k, v in (("batch", args.batch), ("dataset", args.dataset)) if v is not None}
+    if args.fg_weight is not None and args.part != "video-vae":
+        raise SystemExit("--fg-weight applies to video-vae only")
     if args.part == "video-vae":
+        if args.fg_weight is not None:
+            opt["fg_weight"] = args.fg_weight
         if args.views == "crops":
             opt["views"] = tasks_codec.CROP_VIEWS
         elif args.views is not None:
@@ -334,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     existing = load_state(args.run)
     if existing is not None and existing.get("extra", {}).get("freeze_encoder"):
         args.freeze_encoder = True  # a decoder-only run stays one when resumed
+    if existing is not None and args.fg_weight is None and "fg_weight" in existing.get("extra", {}):
+        args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
     task = build_task(args, spec)
     initial_step = 0
     if args.init_from is not None and existing is None:
@@ -348,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "freeze_encoder": args.freeze_encoder,
     }
+    if args.fg_weight is not None:
+        extra["fg_weight"] = args.fg_weight
     for key in ("calibrated", "init_from"):  # the record of a run's origin and frozen latent space stays
         if existing is not None and key in existing.get("extra", {}):
             extra[key] = existing["extra"][key]
