@@ -80,8 +80,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="video-vae: RENDER:CROP:FRAMES,... (sizes as fractions of the native size; default "
                         "whole frames at both stage sizes + half-size crops; 'crops' = the 64-px crops of "
                         "sessions 1-3)")  # fmt: skip
-    t.add_argument("--fg-weight", type=float, default=None,
-                   help="video-vae: extra loss weight on shape pixels and their edges (default 0)")
+    t.add_argument(
+        "--fg-weight",
+        type=float,
+        default=None,
+        help="video-vae: extra loss weight on shape pixels and their edges (default 0)",
+    )
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip

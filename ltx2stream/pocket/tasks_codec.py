@@ -192,7 +192,6 @@ class VideoVAETask:
             "view": float(self.view),
         }
 
-
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Logged at each checkpoint: on 16 fixed 256x256 frames, the L1 of the reconstruction and the fraction of
