@@ -45,7 +45,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "client": frozenset({"media", "protocol"}),
     "world": frozenset(),  # procedural test worlds (numpy only), see docs/quality.md
     "quality": frozenset({"world"}),  # scorers that read only pixels and samples (numpy only)
-    "pocket": frozenset({"models", "world"}),  # training of the pocket model (docs/pocket.md)
+    # training of the pocket model (docs/pocket.md); its evaluations read frames with the quality scorers
+    "pocket": frozenset({"models", "world", "quality"}),
     BASE: frozenset(),
 }
 # Layers that must not import torch (or packages built on it), not even lazily.
