@@ -156,6 +156,8 @@ def test_transformer_checkpoints_log_the_text_gap(tmp_path: Path, gemma_dir: Pat
     assert [r["step"] for r in rows] == [1, 2]
     r = rows[-1]
     assert r["text_gap_video"] == pytest.approx(r["rotated_video"] - r["own_video"], abs=1e-4)
+    assert r["text_gap_audio_1"] == pytest.approx(r["rotated_audio_1"] - r["own_audio_1"], abs=1e-4)
+    assert {"own_video_1", "rotated_video_1", "empty_video_1", "text_gap_video_1"} <= set(r)  # sigma 1
     assert all(m.training for m in task.modules().values())  # back in training mode
 
 
@@ -474,6 +476,29 @@ def test_training_sigmas_follow_the_preset_schedules() -> None:
     # half size: shifted toward the high sigmas where the stage-1 schedule spends half of its steps
     high = float((half > 0.85).float().mean())
     assert 0.15 < high < 0.25 and float((unshifted > 0.85).float().mean()) < 0.1
+
+
+def test_half_size_steps_train_on_pure_noise(tmp_path: Path, gemma_dir: Path) -> None:
+    """About ``P_PURE_NOISE`` of the half-size samples are at sigma 1 exactly (the first sampling step)."""
+    from ltx2stream.pocket import tasks_dit
+
+    task = _transformer_task(tmp_path, gemma_dir)
+    seen: list[torch.Tensor] = []
+    real = tasks_dit.Modality
+
+    def spy(x: torch.Tensor, timesteps: torch.Tensor, sigma: torch.Tensor, *rest: object) -> object:
+        seen.append(sigma.clone())
+        return real(x, timesteps, sigma, *rest)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tasks_dit, "Modality", spy)
+        mp.setattr(tasks_dit, "P_HALF", 1.0)
+        with torch.no_grad():
+            for step in range(40):
+                task.loss(step, torch.Generator().manual_seed(step))
+    sigmas = torch.cat(seen[::2])  # video modality of each step
+    share = float((sigmas == 1.0).float().mean())
+    assert 0.04 < share < 0.2, share
 
 
 def test_vocoder_loss_resolves_hums_15_hz_apart() -> None:
