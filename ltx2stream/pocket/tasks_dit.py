@@ -15,7 +15,8 @@ prefix conditioning; the pipeline's ``VideoLatentCondition`` / ``AudioLatentCond
 DiT exactly this input). Each step trains one stage resolution (half size 60 %, sigma over the whole range,
 shifted toward 1 as the official sampler shifts it, ``HALF_SIGMA_MU``; full size 40 %, sigma mostly below
 ``STAGE2_SIGMA_CEILING``). Clips with a scene change right after the carried span teach "new prompt over a
-carried tail": the caption is the one in force at the clip's end. 10 % of captions are dropped (empty prompt) for guidance.
+carried tail": the caption is the one in force at the clip's end. 10 % of captions are dropped (empty prompt)
+for guidance.
 
 Latents of the frozen codecs are cached per clip and stage in ``<cache>/latents``.
 """
@@ -55,12 +56,14 @@ STAGE2_SIGMA_CEILING = 0.7
 # Half-size (stage-1) sigmas: the official sampler's logit mean at the shift of the preset's stage-1 schedule
 # (``shifted_schedule(8, tokens=1024)``: 0.95, the line's value at 1 024 tokens), so training spends its samples
 # where sampling spends its steps: P(sigma > 0.85) ~ 0.2, against ~ 0.06 unshifted (session 6: the unshifted
-# sampler left the video stream's use of its prompt untrained, docs/pocket.md "The text gap").
+# sampler left the video stream's use of its prompt untrained, docs/pocket.md "Why the video stream ignored its
+# prompt").
 HALF_SIGMA_MU = 0.95
 # ... and this share of them at sigma = 1 exactly: pure noise, the first step of every stage-1 sampling, where the
-# prompt alone decides the scene. The shifted sampler puts ~2 % above 0.97; at step 8 811 the model's x0 at
-# sigma 1 was no nearer each clip's mean than the dataset mean (docs/pocket.md, session 6), so sampling drifted to a
-# flat grey whatever the prompt: the "zero terminal SNR" failure of schedules that never train on pure noise.
+# prompt alone decides the scene. The shifted sampler puts only ~2 % above 0.97 (schedules that almost never train
+# on pure noise sample washed-out averages); at step 8 554 samples were a flat grey whatever the prompt, and at
+# 8 811 the x0 the model predicted at sigma 1 was no nearer 8 clips' mean latents than the dataset mean
+# (docs/pocket.md "Pure noise", with the caveat measured after it).
 P_PURE_NOISE = 0.1
 
 
