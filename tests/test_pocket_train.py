@@ -4,6 +4,7 @@ exported files load through the normal loaders with zero missing / unexpected ke
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -76,6 +77,10 @@ def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
         )
     if name == "audio":
         return tasks_codec.AudioTask(spec, StripeSource(), batch=1, seconds=0.7, vocoder_frames=16, dataset=2)
+    if name == "vocoder":
+        return tasks_codec.VocoderTask(
+            spec, StripeSource(), batch=1, seconds=0.7, vocoder_frames=16, dataset=2
+        )
     big = replace(spec, height=128, width=128)  # GroupNorm needs more than one half-size latent cell
     return tasks_codec.UpsamplerTask(
         big, StripeSource(), big.build("video_vae", 1).eval(), batch=1, frames=1, dataset=2
@@ -98,7 +103,8 @@ def _fixed_batch_losses(task, steps: int, lr: float, fan_in_ref: int = 0) -> lis
 
 
 @pytest.mark.parametrize(
-    ("name", "steps", "lr"), [("video-vae", 6, 1e-3), ("audio", 8, 1e-3), ("upsampler", 6, 5e-3)]
+    ("name", "steps", "lr"),
+    [("video-vae", 6, 1e-3), ("audio", 8, 1e-3), ("vocoder", 8, 1e-3), ("upsampler", 6, 5e-3)],
 )
 def test_codec_steps_reduce_loss_on_a_fixed_batch(name: str, steps: int, lr: float) -> None:
     torch.manual_seed(0)
@@ -540,3 +546,44 @@ def test_video_vae_kind_evaluation_reads_shapes_back() -> None:
     assert 0.0 <= row["kind_match"] <= 1.0 and row["l1"] > 0.0
     loss, parts = task.loss(0, torch.Generator().manual_seed(0))
     assert torch.isfinite(loss) and parts["l1"] > 0
+
+
+def test_stft_loss_is_not_won_by_silence() -> None:
+    """Against pure tones over digital silence, the right tones with a noise floor 80 dB under them must score far
+    better than silence, and a third of their level still better (with a 1e-5 magnitude floor the first scored
+    3.1 against silence's 3.4, so the vocoder learned to be quiet: docs/pocket.md "The vocoder")."""
+    from ltx2stream.pocket.tasks_codec import stft_loss
+
+    t = torch.arange(12000) / 24000
+    target = (0.08 * torch.sin(2 * torch.pi * 392.0 * t) + 0.08 * torch.sin(2 * torch.pi * 698.46 * t))[
+        None, None
+    ]
+    noise = 1e-4 * torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
+    silence = float(stft_loss(torch.zeros_like(target), target))
+    assert float(stft_loss(target + noise, target)) < 0.1 * silence
+    assert float(stft_loss(0.3 * target + noise, target)) < silence
+    assert float(stft_loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_vocoder_run_replaces_the_audio_runs_vocoder_in_the_export(tmp_path: Path) -> None:
+    from ltx2stream.errors import ConfigError
+    from ltx2stream.pocket import tasks_codec
+    from ltx2stream.pocket.export import load_parts
+
+    spec = _spec()
+    runs = {n: tmp_path / n for n in ("video-vae", "audio", "vocoder", "upsampler", "transformer")}
+    audio = tasks_codec.AudioTask(spec, StripeSource(), batch=1, seconds=0.7, dataset=2, vocoder=False)
+    assert set(audio.modules()) == {"audio_vae"}
+    train(audio, runs["audio"], TrainConfig(steps=1), progress=False)
+    with pytest.raises(ConfigError, match="holds no vocoder"):
+        load_parts(spec, runs, allow_untrained=True)
+    task = _codec_tasks("vocoder")
+    train(task, runs["vocoder"], TrainConfig(steps=2), progress=False)
+    modules, training = load_parts(spec, runs, allow_untrained=True)
+    assert training["vocoder"]["steps"] == 2 and training["audio"]["steps"] == 1
+    trained = task.modules()["vocoder"].state_dict()
+    assert all(torch.equal(v, trained[k]) for k, v in modules["vocoder"].state_dict().items())
+    row = json.loads((runs["vocoder"] / "eval.jsonl").read_text().splitlines()[-1])
+    assert (
+        0.0 <= row["tones_match"] <= 1.0 and 0.0 <= row["hum_match"] <= 1.0 and math.isfinite(row["level_db"])
+    )

@@ -2,6 +2,7 @@
 
     python -m ltx2stream.pocket train video-vae   --run runs/pocket/video-vae --steps 20000
     python -m ltx2stream.pocket train audio       --run runs/pocket/audio     --steps 6000
+    python -m ltx2stream.pocket train vocoder     --run runs/pocket/vocoder   --steps 20000
     python -m ltx2stream.pocket train upsampler   --run runs/pocket/upsampler --video-vae runs/pocket/video-vae
     python -m ltx2stream.pocket train transformer --run runs/pocket/transformer \\
         --video-vae runs/pocket/video-vae --audio runs/pocket/audio --text-cache runs/pocket/text
@@ -29,7 +30,7 @@ from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.trainer import TrainConfig, load_state, train
 
 log = logging.getLogger("ltx2stream.pocket")
-PARTS = ("video-vae", "audio", "upsampler", "transformer")
+PARTS = ("video-vae", "audio", "vocoder", "upsampler", "transformer")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -89,6 +90,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
+    t.add_argument("--no-vocoder", action="store_true",
+                   help="audio: train the audio VAE alone (the vocoder trains in a vocoder run; remembered)")  # fmt: skip
     lc = sub.add_parser(
         "latent-cache", help="encode a transformer run's clips with its frozen codecs ahead of use"
     )
@@ -125,7 +128,8 @@ def _parser() -> argparse.ArgumentParser:
         "--runs",
         required=True,
         type=Path,
-        help="directory holding video-vae/, audio/, upsampler/, transformer/",
+        help="directory holding video-vae/, audio/, upsampler/, transformer/ and optionally vocoder/ (its "
+        "vocoder replaces the audio run's)",
     )
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--allow-untrained", action="store_true", help="export missing parts at their seeded init")
@@ -146,7 +150,7 @@ def codec_snapshot(
     for src, parts in ((video_vae_run, ("video_vae",)), (audio_run, ("audio_vae", "vocoder"))):
         state = load_state(src) if src else None
         if state is not None:
-            snap.update({k: state["modules"][k] for k in parts})
+            snap.update({k: state["modules"][k] for k in parts if k in state["modules"]})
             snap.setdefault("_steps", {})[str(src)] = torch.tensor(int(state["step"]))  # type: ignore[index]
     if "video_vae" not in snap:
         raise SystemExit(f"--video-vae {video_vae_run}: no trained video VAE state found")
@@ -175,8 +179,19 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         )
     if args.views is not None:
         raise SystemExit("--views applies to video-vae only")
+    if args.no_vocoder and args.part != "audio":
+        raise SystemExit("--no-vocoder applies to audio only")
     if args.part == "audio":
-        return tasks_codec.AudioTask(spec, source, seed=args.seed, freeze_encoder=args.freeze_encoder, **opt)
+        return tasks_codec.AudioTask(
+            spec,
+            source,
+            seed=args.seed,
+            freeze_encoder=args.freeze_encoder,
+            vocoder=not args.no_vocoder,
+            **opt,
+        )
+    if args.part == "vocoder" and not args.freeze_encoder:
+        return tasks_codec.VocoderTask(spec, source, seed=args.seed, **opt)
     if args.freeze_encoder:
         raise SystemExit("--freeze-encoder applies to video-vae and audio only")
     if args.part == "upsampler":
@@ -279,9 +294,9 @@ def warm_start_states(source: Path, part: str) -> tuple[dict[str, dict[str, torc
     return read_shipped(source, part)
 
 
-DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "upsampler": 3e-4, "transformer": 3e-4}
+DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "vocoder": 3e-4, "upsampler": 3e-4, "transformer": 3e-4}
 # the norm-free video VAE needs the fan-in rule (one lr of 1e-3 for every weight diverges; docs/pocket.md)
-DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "upsampler": 0, "transformer": 0}
+DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "vocoder": 0, "upsampler": 0, "transformer": 0}
 
 
 def text_gap(args: argparse.Namespace, spec: PocketSpec) -> int:
@@ -344,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     existing = load_state(args.run)
     if existing is not None and existing.get("extra", {}).get("freeze_encoder"):
         args.freeze_encoder = True  # a decoder-only run stays one when resumed
+    if existing is not None and existing.get("extra", {}).get("no_vocoder"):
+        args.no_vocoder = True  # an audio-VAE-only run stays one
     if existing is not None and args.fg_weight is None and "fg_weight" in existing.get("extra", {}):
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
     task = build_task(args, spec)
@@ -359,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv,
         "threads": args.threads,
         "freeze_encoder": args.freeze_encoder,
+        "no_vocoder": args.no_vocoder,
     }
     if args.fg_weight is not None:
         extra["fg_weight"] = args.fg_weight

@@ -37,6 +37,8 @@ RUN_PARTS: dict[str, tuple[str, ...]] = {
     "upsampler": ("upsampler",),
     "transformer": ("transformer", "text"),
 }
+# runs that, when they hold a trained state, replace a part of a run above: a vocoder trained on its own
+OVERRIDE_RUNS: dict[str, tuple[str, ...]] = {"vocoder": ("vocoder",)}
 
 
 def spec_from_json(text: str) -> PocketSpec:
@@ -56,6 +58,15 @@ def load_parts(
     seeded initialisation when ``allow_untrained``, else a ConfigError."""
     modules: dict[str, torch.nn.Module] = {}
     training: dict[str, Any] = {}
+    for run_name, parts in OVERRIDE_RUNS.items():
+        run = runs.get(run_name)
+        state = load_state(Path(run)) if run else None
+        if state is not None:
+            for i, part in enumerate(parts):
+                module = spec.build(part, seed + i)
+                module.load_state_dict(state["modules"][part], strict=True)
+                modules[part] = module.eval()
+            training[run_name] = _record(state)
     for run_name, parts in RUN_PARTS.items():
         run = runs.get(run_name)
         state = load_state(Path(run)) if run else None
@@ -65,8 +76,16 @@ def load_parts(
                 code=codes.CONFIG_POCKET_UNTRAINED,
             )
         for i, part in enumerate(parts):
+            if part in modules:  # from an override run
+                continue
             module = spec.build(part, seed + i)
             if state is not None:
+                if part not in state["modules"]:
+                    raise ConfigError(
+                        f"the {run_name} run ({run}) holds no {part} (trained without it): give a run that "
+                        f"does ({', '.join(k for k, v in OVERRIDE_RUNS.items() if part in v)}/)",
+                        code=codes.CONFIG_POCKET_UNTRAINED,
+                    )
                 module.load_state_dict(state["modules"][part], strict=True)
             modules[part] = module.eval()
         training[run_name] = _record(state) if state else "untrained"
@@ -221,6 +240,8 @@ def read_shipped(
             "audio_vae": load_audio_vae(ckpt, dtype=f32).state_dict(),
             "vocoder": load_vocoder(ckpt, dtype=f32).state_dict(),
         }
+    elif run_name == "vocoder":
+        states = {"vocoder": load_vocoder(ckpt, dtype=f32).state_dict()}
     elif run_name == "upsampler":
         states = {
             "upsampler": load_upsampler(Path(checkpoint).parent / UPSAMPLER_NAME, dtype=f32).state_dict()

@@ -7,7 +7,8 @@
   ``foreground_weights``. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
   as an exponential average so that normalised latents have about unit scale.
 * Audio: the audio VAE reconstructs the log-mel (L1 + KL); the vocoder learns ground-truth log-mel -> 24 kHz
-  waveform with a multi-resolution STFT loss (log magnitude L1 + spectral convergence).
+  waveform with a multi-resolution STFT loss (log magnitude L1 + spectral convergence), beside it (``AudioTask``)
+  or in a run of its own (``VocoderTask``, the way the pocket vocoder trains since session 7).
 * Upsampler: ``x2(half-size means) -> full-size means`` of the frozen VAE (MSE), both encodes of the same clip
   rendered at both sizes.
 """
@@ -224,17 +225,24 @@ class VideoVAETask:
 STFT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (256, 64), (4096, 1024))
 
 
+# Floor of the STFT magnitudes in the log-magnitude term. The world's sounds are pure tones, hums and clicks over
+# digital silence: with a floor of 1e-5 the silent bins (most of them, ~-11.5 in log) dominated the term and the
+# vocoder learned to be quiet (~18 dB under the clips, tone peaks at 1/100 of their amplitude: a local optimum
+# where spectral convergence sits at 1). A tone peak is ~20 at 1 024 points; 1e-2 keeps 60 dB of range.
+STFT_FLOOR = 1e-2
+
+
 def stft_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Multi-resolution STFT loss: log-magnitude L1 + spectral convergence, averaged over ``STFT_RESOLUTIONS``."""
+    """Multi-resolution STFT loss: log-magnitude L1 (magnitudes floored at ``STFT_FLOOR``) + spectral convergence,
+    averaged over ``STFT_RESOLUTIONS``."""
     total = pred.new_zeros(())
     p, t = pred.flatten(0, 1), target.flatten(0, 1)
     for n_fft, hop in STFT_RESOLUTIONS:
         window = torch.hann_window(n_fft)
-        sp = torch.stft(p, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
-        st = torch.stft(t, n_fft, hop, window=window, return_complex=True).abs().clamp(min=1e-5)
-        total = (
-            total + (sp.log() - st.log()).abs().mean() + torch.linalg.norm(st - sp) / torch.linalg.norm(st)
-        )
+        sp = torch.stft(p, n_fft, hop, window=window, return_complex=True).abs()
+        st = torch.stft(t, n_fft, hop, window=window, return_complex=True).abs()
+        log_mag = (sp.clamp(min=STFT_FLOOR).log() - st.clamp(min=STFT_FLOOR).log()).abs().mean()
+        total = total + log_mag + torch.linalg.norm(st - sp) / torch.linalg.norm(st).clamp(min=1e-8)
     return total / len(STFT_RESOLUTIONS)
 
 
@@ -254,6 +262,7 @@ class AudioTask:
         dataset: int = 1 << 20,
         seed: int = 0,
         freeze_encoder: bool = False,
+        vocoder: bool = True,
     ) -> None:
         self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
         self.vocoder_frames = vocoder_frames
@@ -261,10 +270,13 @@ class AudioTask:
         self.vae: AudioVAE = spec.build("audio_vae", seed)  # type: ignore[assignment]
         self.freeze_encoder = freeze_encoder
         self.vae.encoder.requires_grad_(not freeze_encoder)
-        self.vocoder = spec.build("vocoder", seed + 1)
+        # without: the audio VAE alone (the vocoder has its own run, ``VocoderTask``)
+        self.vocoder = spec.build("vocoder", seed + 1) if vocoder else None
         self.front_end = MelFrontEnd(self.vae.cfg)
 
     def modules(self) -> Mapping[str, torch.nn.Module]:
+        if self.vocoder is None:
+            return {"audio_vae": self.vae}
         return {"audio_vae": self.vae, "vocoder": self.vocoder}
 
     def clips(self, gen: torch.Generator) -> list[Clip]:
@@ -290,6 +302,8 @@ class AudioTask:
         recon = self.vae.decoder(z)[:, :, :t]
         mel_l1 = (recon - mel).abs().mean()
         k = kl(mean, logvar)
+        if self.vocoder is None:
+            return mel_l1 + KL_WEIGHT * k, {"mel_l1": float(mel_l1.detach()), "kl": float(k.detach())}
         # vocoder on ground-truth mel chunks (64 mel frames = 0.64 s by default)
         n = self.vocoder_frames
         start = _randint(gen, max(1, t - n))
@@ -306,6 +320,80 @@ class AudioTask:
             "kl": float(k.detach()),
             "vocoder_stft": float(voc.detach()),
         }
+
+
+# Fixed clips of the vocoder evaluation (never drawn in training: the training indices lie below ``dataset``).
+SOUND_EVAL_CLIPS = tuple(range(200000, 200012))
+
+
+class VocoderTask:
+    """The vocoder alone: ground-truth log-mel chunks -> 24 kHz waveform, ``stft_loss``. Separate from the audio VAE
+    (its input is the true mel, not the VAE's): its own run, batch, schedule and gradient clip (session 7: inside
+    the joint audio run its output sat ~18 dB below the clips' level with no tone peaks; docs/pocket.md)."""
+
+    name = "vocoder"
+
+    def __init__(
+        self,
+        spec: PocketSpec,
+        source: ClipSource,
+        *,
+        batch: int = 4,
+        seconds: float = 0.7,
+        vocoder_frames: int = 64,
+        dataset: int = 1 << 20,
+        seed: int = 0,
+    ) -> None:
+        self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
+        self.vocoder_frames = vocoder_frames
+        self.frames = 1 + 8 * max(1, round(seconds * spec.fps / 8))
+        self.vocoder = spec.build("vocoder", seed + 1)
+        self.front_end = MelFrontEnd(spec.audio_vae_config())
+
+    def modules(self) -> Mapping[str, torch.nn.Module]:
+        return {"vocoder": self.vocoder}
+
+    def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
+        s = self.spec
+        clips = [self.source.clip(_clip_index(gen, self.dataset), frames=self.frames, height=32, width=32, fps=s.fps)
+                 for _ in range(self.batch)]  # fmt: skip
+        rate = clips[0].sample_rate
+        wave = torch.cat([c.waveform() for c in clips])
+        with torch.no_grad():
+            mel = self.front_end(wave, rate)
+        n = self.vocoder_frames
+        start = _randint(gen, max(1, mel.shape[2] - n))
+        chunk = mel[:, :, start : start + n]
+        hop = self.vocoder.hop_product
+        target = resample(wave, rate, self.vocoder.output_sampling_rate)[
+            :, :, start * hop : (start + n) * hop
+        ]
+        pred = self.vocoder(chunk)
+        m = min(pred.shape[-1], target.shape[-1])
+        loss = stft_loss(pred[..., :m], target[..., :m])
+        return loss, {"vocoder_stft": float(loss.detach())}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """What the quality scorers hear, on the true mel of ``SOUND_EVAL_CLIPS`` (2 s each): the fraction whose
+        tone set (``quality.audio.tones``) and hum (``hum``) match the clip's own waveform's, and the output level
+        against the clip's (dB; 0 = as loud)."""
+        from ltx2stream.quality.audio import hum, loudness_db, tones
+
+        s, out_rate = self.spec, self.vocoder.output_sampling_rate
+        tone_hits = hum_hits = 0
+        level = 0.0
+        for index in SOUND_EVAL_CLIPS:
+            clip = self.source.clip(index, frames=25, height=32, width=32, fps=s.fps)
+            wave = clip.waveform()
+            truth = wave[0].numpy()
+            heard = self.vocoder(self.front_end(wave, clip.sample_rate))[0].numpy()
+            tone_hits += tones(truth, clip.sample_rate) == tones(heard, out_rate)
+            hum_hits += hum(truth, clip.sample_rate) == hum(heard, out_rate)
+            level += (loudness_db(heard) - loudness_db(truth)) / len(SOUND_EVAL_CLIPS)
+        n = len(SOUND_EVAL_CLIPS)
+        return {"tones_match": round(tone_hits / n, 4), "hum_match": round(hum_hits / n, 4),
+                "level_db": round(level, 2)}  # fmt: skip
 
 
 class UpsamplerTask:
