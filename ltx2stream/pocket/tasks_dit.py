@@ -12,9 +12,9 @@ target ``v = eps - x0``, per-token timestep ``sigma``. Conditioning is drawn per
 
 Clean tokens stay in place with their normal RoPE positions, get timestep 0 and carry no loss (the official
 prefix conditioning; the pipeline's ``VideoLatentCondition`` / ``AudioLatentCondition`` at strength 1 give the
-DiT exactly this input). Each step trains one stage resolution (half size 60 %, sigma over the whole range,
-shifted toward 1 as the official sampler shifts it, ``HALF_SIGMA_MU``; full size 40 %, sigma mostly below
-``STAGE2_SIGMA_CEILING``). Clips with a scene change right after the carried span teach "new prompt over a
+DiT exactly this input). Each step trains one stage resolution (``P_HALF``: half size 80 %, sigma over the whole
+range, shifted toward 1 as the official sampler shifts it, ``HALF_SIGMA_MU``; full size 20 %, sigma mostly below
+``STAGE2_SIGMA_CEILING``; 60 / 40 % before step 10 490). Clips with a scene change right after the carried span teach "new prompt over a
 carried tail": the caption is the one in force at the clip's end. 10 % of captions are dropped (empty prompt)
 for guidance.
 
@@ -48,10 +48,15 @@ from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
 P_TEXT_ONLY, P_IMAGE = 0.40, 0.15
 P_AUDIO_PREFIX = 0.8
 P_DROP_CAPTION = 0.1
-P_HALF = 0.6
+# Half-size (stage-1) share of the steps: 0.6 until step 10 490 of the first run, then 0.8. A full-size step
+# costs ~3.1x a half-size one (256 + 52 tokens against 64 + 52; measured forward + backward at batch 8, one
+# thread), so at 0.6 two thirds of the compute went to stage 2, which only refines from sigma 0.6 what stage 1
+# decided; at 0.8 stage 1 gets ~1.7x the samples per hour (session 7: the scene itself, colour and shapes, is
+# what the samples lack; docs/pocket.md).
+P_HALF = 0.8
 # Stage 2 of the pocket preset starts from the upsampled stage-1 latent re-noised to 0.6: at full size the DiT
 # only ever denoises from there down, so full-size samples draw sigma mostly below this (stage 1, half size,
-# covers the whole range); a full-size step costs ~2.3x a half-size one.
+# covers the whole range).
 STAGE2_SIGMA_CEILING = 0.7
 # Half-size (stage-1) sigmas: the official sampler's logit mean at the shift of the preset's stage-1 schedule
 # (``shifted_schedule(8, tokens=1024)``: 0.95, the line's value at 1 024 tokens), so training spends its samples
