@@ -583,6 +583,20 @@ def test_vocoder_run_replaces_the_audio_runs_vocoder_in_the_export(tmp_path: Pat
     assert training["vocoder"]["steps"] == 2 and training["audio"]["steps"] == 1
     trained = task.modules()["vocoder"].state_dict()
     assert all(torch.equal(v, trained[k]) for k, v in modules["vocoder"].state_dict().items())
+    # a vocoder of another structure (the audio run of an earlier spec): a clear error, not a torch traceback
+    from ltx2stream.models.audio.config import GeneratorConfig
+    from ltx2stream.models.audio.hifigan import Generator
+    from ltx2stream.pocket.trainer import load_state
+
+    state = load_state(runs["vocoder"])
+    assert state is not None
+    cfg = GeneratorConfig(
+        upsample_initial_channel=32, resblock_kernel_sizes=(3,), resblock_dilation_sizes=((1, 3, 5),)
+    )
+    state["modules"]["vocoder"] = Generator(cfg).state_dict()
+    torch.save(state, runs["vocoder"] / "state.pt")
+    with pytest.raises(ConfigError, match="does not fit the current PocketSpec"):
+        load_parts(spec, runs, allow_untrained=True)
     row = json.loads((runs["vocoder"] / "eval.jsonl").read_text().splitlines()[-1])
     assert (
         0.0 <= row["tones_match"] <= 1.0 and 0.0 <= row["hum_match"] <= 1.0 and math.isfinite(row["level_db"])

@@ -64,7 +64,7 @@ def load_parts(
         if state is not None:
             for i, part in enumerate(parts):
                 module = spec.build(part, seed + i)
-                module.load_state_dict(state["modules"][part], strict=True)
+                _load(module, state["modules"][part], run_name, run, part)
                 modules[part] = module.eval()
             training[run_name] = _record(state)
     for run_name, parts in RUN_PARTS.items():
@@ -86,7 +86,7 @@ def load_parts(
                         f"does ({', '.join(k for k, v in OVERRIDE_RUNS.items() if part in v)}/)",
                         code=codes.CONFIG_POCKET_UNTRAINED,
                     )
-                module.load_state_dict(state["modules"][part], strict=True)
+                _load(module, state["modules"][part], run_name, run, part)
             modules[part] = module.eval()
         training[run_name] = _record(state) if state else "untrained"
     for run_name in ("upsampler", "transformer"):
@@ -94,6 +94,18 @@ def load_parts(
         if run is not None and (Path(run) / "codecs.pt").is_file():
             check_frozen_codecs(modules, Path(run) / "codecs.pt", run_name)
     return modules, training
+
+
+def _load(module: torch.nn.Module, state: Mapping[str, Any], run_name: str, run: object, part: str) -> None:
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:  # missing / unexpected keys or shapes: trained on another structure
+        first = str(e).strip().splitlines()[-1].strip()[:200]
+        raise ConfigError(
+            f"the {part} of the {run_name} run ({run}) does not fit the current PocketSpec (trained with an "
+            f"earlier structure: {first}); retrain it or give a run of the current one",
+            code=codes.CONFIG_POCKET_CODEC_MISMATCH,
+        ) from None
 
 
 def _record(state: Mapping[str, Any]) -> dict[str, Any]:
