@@ -601,3 +601,18 @@ def test_vocoder_run_replaces_the_audio_runs_vocoder_in_the_export(tmp_path: Pat
     assert (
         0.0 <= row["tones_match"] <= 1.0 and 0.0 <= row["hum_match"] <= 1.0 and math.isfinite(row["level_db"])
     )
+
+
+def test_transformer_loss_runs_through_the_denoiser(tmp_path: Path, gemma_dir: Path) -> None:
+    """``--compile`` swaps ``denoiser`` for a compiled wrapper; the loss must call it, checkpoints the model."""
+    task = _transformer_task(tmp_path, gemma_dir)
+    calls: list[int] = []
+
+    def spy(video, audio):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return task.model(video, audio)
+
+    task.denoiser = spy
+    task.loss(0, torch.Generator().manual_seed(0))
+    assert calls == [1]
+    assert task.modules()["transformer"] is task.model

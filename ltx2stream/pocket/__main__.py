@@ -90,6 +90,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
+    t.add_argument("--compile", action="store_true",
+                   help="transformer: torch.compile the DiT for the training steps (needs a C++ compiler; the "
+                        "first steps wait for the compile; checkpoints unchanged)")  # fmt: skip
     t.add_argument("--no-vocoder", action="store_true",
                    help="audio: train the audio VAE alone (the vocoder trains in a vocoder run; remembered)")  # fmt: skip
     lc = sub.add_parser(
@@ -179,6 +182,8 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         )
     if args.views is not None:
         raise SystemExit("--views applies to video-vae only")
+    if args.compile and args.part != "transformer":
+        raise SystemExit("--compile applies to transformer only")
     if args.no_vocoder and args.part != "audio":
         raise SystemExit("--no-vocoder applies to audio only")
     if args.part == "audio":
@@ -211,7 +216,10 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
     )
     latents = latent_cache(args, spec)
-    return tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
+    task = tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
+    if args.compile:
+        task.denoiser = torch.compile(task.model, dynamic=False)  # type: ignore[assignment]
+    return task
 
 
 def cached_latents(args: argparse.Namespace, spec: PocketSpec, snap: dict[str, Any]):  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ Latents of the frozen codecs are cached per clip and stage in ``<cache>/latents`
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -189,6 +189,11 @@ class TransformerTask:
         self.batch, self.dataset, self.audio_weight = batch, dataset, audio_weight
         self.model: LTXAVModel = spec.build("transformer", seed)  # type: ignore[assignment]
         self.projection = spec.build("text", seed + 1)
+        # what ``loss`` calls: the model itself, or a compiled wrapper of it (``train transformer --compile``);
+        # checkpoints hold ``self.model``'s state either way
+        self.denoiser: Callable[[Modality, Modality], tuple[torch.Tensor | None, torch.Tensor | None]] = (
+            self.model
+        )
 
     def modules(self) -> Mapping[str, torch.nn.Module]:
         return {"transformer": self.model, "text": self.projection}
@@ -237,7 +242,7 @@ class TransformerTask:
         audio = Modality(
             xa, sigma[:, None] * ma, sigma.clone(), audio_positions(x0a.shape[1], batch=b), ctx.audio
         )
-        vv, va = self.model(video, audio)
+        vv, va = self.denoiser(video, audio)
         assert vv is not None and va is not None
         lv = _masked_mse(vv, ev - x0v, mv)
         la = _masked_mse(va, ea - x0a, ma)
