@@ -616,3 +616,23 @@ def test_transformer_loss_runs_through_the_denoiser(tmp_path: Path, gemma_dir: P
     task.loss(0, torch.Generator().manual_seed(0))
     assert calls == [1]
     assert task.modules()["transformer"] is task.model
+
+
+def test_warm_start_from_another_structure_is_a_clear_error(tmp_path: Path) -> None:
+    from ltx2stream.models.audio.config import GeneratorConfig
+    from ltx2stream.models.audio.hifigan import Generator
+    from ltx2stream.pocket.__main__ import main
+
+    old = GeneratorConfig(
+        upsample_initial_channel=64,
+        resblock_kernel_sizes=(3, 5),
+        resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
+    )  # fmt: skip  (the released 5 stages)
+    source = tmp_path / "old-vocoder"
+    source.mkdir()
+    state = {"step": 10, "elapsed_s": 1.0, "modules": {"vocoder": Generator(old).state_dict()},
+             "optimizer": {}, "extra": {"task": "vocoder"}}  # fmt: skip
+    torch.save(state, source / "state.pt")
+    argv = ["train", "vocoder", "--run", str(tmp_path / "new"), "--init-from", str(source), "--steps", "1"]
+    with pytest.raises(SystemExit, match="does not fit the current PocketSpec"):
+        main(argv)

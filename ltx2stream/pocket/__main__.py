@@ -376,7 +376,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.init_from is not None and existing is None:
         states, initial_step = warm_start_states(args.init_from, args.part)
         for name, module in task.modules().items():
-            module.load_state_dict(states[name], strict=True)
+            try:
+                module.load_state_dict(states[name], strict=True)
+            except RuntimeError as e:  # another structure (an earlier PocketSpec)
+                raise SystemExit(
+                    f"--init-from {args.init_from}: its {name} does not fit the current PocketSpec "
+                    f"({str(e).strip().splitlines()[-1].strip()[:200]})"
+                ) from None
         log.info("%s: warm start from %s at step %d", args.part, args.init_from, initial_step)
     cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part], fan_in_ref=DEFAULT_FAN_IN_REF[args.part] if args.fan_in_ref is None else args.fan_in_ref,
                       checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit)  # fmt: skip
