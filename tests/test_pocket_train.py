@@ -627,7 +627,7 @@ def test_warm_start_from_another_structure_is_a_clear_error(tmp_path: Path) -> N
         upsample_initial_channel=64,
         resblock_kernel_sizes=(3, 5),
         resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
-    )  # fmt: skip  (the released 5 stages)
+    )  # the released 5 upsampling stages
     source = tmp_path / "old-vocoder"
     source.mkdir()
     state = {"step": 10, "elapsed_s": 1.0, "modules": {"vocoder": Generator(old).state_dict()},
