@@ -269,6 +269,24 @@ def vocoder_loss(
     }
 
 
+def vocoder_chunk_loss(
+    vocoder: torch.nn.Module,
+    front_end: MelFrontEnd,
+    mel: torch.Tensor,
+    wave: torch.Tensor,
+    rate: int,
+    frames: int,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``vocoder_loss`` of the vocoder on a random chunk of ``frames`` ground-truth mel frames (64 = 0.64 s) of
+    ``mel`` [B, 2, T, 64] against the same span of ``wave`` [B, 2, n] at ``rate``, resampled to the output rate."""
+    start = _randint(gen, max(1, mel.shape[2] - frames))
+    chunk = mel[:, :, start : start + frames]
+    hop, out_rate = int(vocoder.hop_product), int(vocoder.output_sampling_rate)
+    target = resample(wave, rate, out_rate)[:, :, start * hop : (start + chunk.shape[2]) * hop]
+    return vocoder_loss(front_end, vocoder(chunk), target, out_rate)
+
+
 class AudioTask:
     """Audio VAE (mel reconstruction) and vocoder (mel -> waveform) trained side by side on the same clips."""
 
@@ -327,15 +345,8 @@ class AudioTask:
         k = kl(mean, logvar)
         if self.vocoder is None:
             return mel_l1 + KL_WEIGHT * k, {"mel_l1": float(mel_l1.detach()), "kl": float(k.detach())}
-        # vocoder on ground-truth mel chunks (64 mel frames = 0.64 s by default)
-        n = self.vocoder_frames
-        start = _randint(gen, max(1, t - n))
-        chunk = mel[:, :, start : start + n]
-        target24 = resample(wave, rate, self.vocoder.output_sampling_rate)
-        hop = self.vocoder.hop_product
-        target = target24[:, :, start * hop : (start + chunk.shape[2]) * hop]
-        voc, logged = vocoder_loss(
-            self.front_end, self.vocoder(chunk), target, self.vocoder.output_sampling_rate
+        voc, logged = vocoder_chunk_loss(
+            self.vocoder, self.front_end, mel, wave, rate, self.vocoder_frames, gen
         )
         total = mel_l1 + KL_WEIGHT * k + voc
         return total, {"mel_l1": float(mel_l1.detach()), "kl": float(k.detach()), **logged}
@@ -382,14 +393,7 @@ class VocoderTask:
         wave = torch.cat([c.waveform() for c in clips])
         with torch.no_grad():
             mel = self.front_end(wave, rate)
-        n = self.vocoder_frames
-        start = _randint(gen, max(1, mel.shape[2] - n))
-        chunk = mel[:, :, start : start + n]
-        hop = self.vocoder.hop_product
-        target = resample(wave, rate, self.vocoder.output_sampling_rate)[
-            :, :, start * hop : (start + n) * hop
-        ]
-        return vocoder_loss(self.front_end, self.vocoder(chunk), target, self.vocoder.output_sampling_rate)
+        return vocoder_chunk_loss(self.vocoder, self.front_end, mel, wave, rate, self.vocoder_frames, gen)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
