@@ -23,6 +23,13 @@ class StripeSource:
     """Test clips: a coloured square sliding over a plain background, a tone whose pitch follows the colour;
     the caption names the colour (changes at ``change_at``)."""
 
+    def __init__(self, pitch: float = 220.0) -> None:
+        self.pitch = pitch
+
+    @property
+    def sound_key(self) -> str:
+        return f"stripes at {self.pitch} Hz"
+
     def clip(
         self, index: int, *, frames: int, height: int, width: int, fps: float, change_at: float | None = None
     ) -> Clip:
@@ -38,7 +45,7 @@ class StripeSource:
             video[f, height // 3 : height // 3 + side, x : x + side] = colours[c0 if f < switch else c1]
         sr = 16000
         t = np.arange(int(frames / fps * sr)) / sr
-        tone = 0.3 * np.sin(2 * np.pi * (220 + 110 * c0) * t).astype(np.float32)
+        tone = 0.3 * np.sin(2 * np.pi * (self.pitch + 110 * c0) * t).astype(np.float32)
         captions = [(0.0, CAPTIONS[c0])] + ([(switch / fps, CAPTIONS[c1])] if switch < frames else [])
         return Clip(video, np.stack([tone, tone]), sr, fps, tuple(captions))
 
@@ -555,7 +562,7 @@ def test_stft_loss_is_not_won_by_silence() -> None:
     from ltx2stream.pocket.tasks_codec import stft_loss
 
     t = torch.arange(12000) / 24000
-    target = (0.08 * torch.sin(2 * torch.pi * 392.0 * t) + 0.08 * torch.sin(2 * torch.pi * 698.46 * t))[
+    target = (0.08 * torch.sin(2 * torch.pi * 400.0 * t) + 0.08 * torch.sin(2 * torch.pi * 700.0 * t))[
         None, None
     ]
     noise = 1e-4 * torch.randn(target.shape, generator=torch.Generator().manual_seed(0))
@@ -563,6 +570,50 @@ def test_stft_loss_is_not_won_by_silence() -> None:
     assert float(stft_loss(target + noise, target)) < 0.1 * silence
     assert float(stft_loss(0.3 * target + noise, target)) < silence
     assert float(stft_loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_latent_cache_re_encodes_only_the_audio_when_the_sound_changes(tmp_path: Path) -> None:
+    """Cached entries carry the source's ``sound_key`` and a digest of the audio encoder and statistics; when either
+    changes the audio latents are re-encoded (from a small render: the audio does not depend on the size) and
+    saved, the video latents and caption kept."""
+    from ltx2stream.pocket.tasks_dit import LatentCache
+
+    spec = _spec()
+    vae, audio_vae = spec.build("video_vae", 5).eval(), spec.build("audio_vae", 6).eval()
+    old = LatentCache(tmp_path, spec, StripeSource(220.0), vae, audio_vae).get(1, False)  # type: ignore[arg-type]
+    fresh = LatentCache(tmp_path / "fresh", spec, StripeSource(330.0), vae, audio_vae).get(1, False)  # type: ignore[arg-type]
+    cache = LatentCache(tmp_path, spec, StripeSource(330.0), vae, audio_vae)  # type: ignore[arg-type]
+    for got in (cache.get(1, False), cache.get(1, False)):  # re-encoded, then read back
+        assert torch.equal(got.video, old.video) and got.caption == old.caption
+        assert not torch.allclose(got.audio, old.audio)
+        torch.testing.assert_close(got.audio, fresh.audio)
+    assert torch.load(tmp_path / "full-1.pt", weights_only=True)["audio_key"] == cache.audio_key
+    assert cache.audio_key.startswith("stripes at 330.0 Hz")
+    audio_vae.per_channel_statistics.get_buffer("std-of-means").mul_(2.0)  # recalibrated: the audio is stale
+    halved = LatentCache(tmp_path, spec, StripeSource(330.0), vae, audio_vae).get(1, False)  # type: ignore[arg-type]
+    assert torch.equal(halved.video, old.video)
+    torch.testing.assert_close(halved.audio, fresh.audio / 2.0)
+
+
+def test_a_steady_mel_vocodes_to_one_period_per_frame_so_the_world_pitches_sit_on_that_grid() -> None:
+    """The vocoder is time-invariant: fed the same mel frame over and over (a steady sound) its output repeats every
+    ``hop_product`` samples, so it can only hold multiples of rate / hop_product (100 Hz). Every tone and hum of
+    the world is such a multiple (world.palette; the first pitches came out as a 100 Hz buzz)."""
+    from ltx2stream.world.palette import BACKGROUND_HUM_HZ, KIND_PITCH_HZ
+
+    cfg = PocketSpec().vocoder_config().vocoder
+    grid = cfg.output_sampling_rate / cfg.hop_product
+    assert grid == 100.0
+    for f in (*KIND_PITCH_HZ.values(), *BACKGROUND_HUM_HZ.values()):
+        assert (f / grid).is_integer(), f
+    vocoder = _spec().build("vocoder", 0).eval()
+    frame = torch.randn(1, 2, 1, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        y = vocoder(frame.expand(-1, -1, 24, -1).contiguous())[0]
+    hop = vocoder.hop_product
+    middle = y[:, 8 * hop : 16 * hop]
+    assert float(middle.abs().max()) > 1e-4
+    torch.testing.assert_close(middle[:, hop:], middle[:, :-hop], rtol=0, atol=1e-5)
 
 
 def test_vocoder_run_replaces_the_audio_runs_vocoder_in_the_export(tmp_path: Path) -> None:

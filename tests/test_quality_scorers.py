@@ -16,7 +16,15 @@ from ltx2stream.quality import (
     steering_latency,
     tones,
 )
-from ltx2stream.world import CHANGES, make_steered_clip, render_clip, sample_clip_spec
+from ltx2stream.quality.audio import hum
+from ltx2stream.world import (
+    CHANGES,
+    KIND_PITCH_HZ,
+    make_steered_clip,
+    render_clip,
+    sample_clip_spec,
+)
+from ltx2stream.world.palette import BACKGROUND_HUM_HZ
 
 FPS = 12.0
 SR = 16000
@@ -119,3 +127,16 @@ def test_steering_latency_reads_the_announced_change(change: str) -> None:
     lat = steering_latency(readings, 15, new, old, FPS, 64)
     assert lat is not None and lat <= 1
     assert steering_latency(readings[:15] + readings[:15], 15, new, old, FPS, 64) is None
+
+
+def test_faint_harmonics_on_the_pitch_grid_are_not_heard() -> None:
+    """A tone or hum counts only within 20 dB of the loudest one: a generator's faint distortion products land on
+    other pitches of the 100 Hz grid over a silent neighbourhood, and are not read as tones."""
+    t = np.arange(SR) / SR
+    sine = {f: np.sin(2 * np.pi * f * t) for f in (*KIND_PITCH_HZ.values(), *BACKGROUND_HUM_HZ.values())}
+    loud = 0.08 * sine[KIND_PITCH_HZ["circle"]] + 0.03 * sine[BACKGROUND_HUM_HZ["sand"]]
+    assert tones(loud, SR) == {"circle"} and hum(loud, SR) == "sand"
+    faint = loud + 0.002 * sine[KIND_PITCH_HZ["triangle"]] + 0.002 * sine[BACKGROUND_HUM_HZ["white"]]
+    assert tones(faint, SR) == {"circle"} and hum(faint, SR) == "sand"
+    heard = loud + 0.02 * sine[KIND_PITCH_HZ["triangle"]]
+    assert tones(heard, SR) == {"circle", "triangle"}

@@ -54,7 +54,11 @@ class Clip:
 
 
 class ClipSource(Protocol):
-    """Deterministic clips: the same arguments give the same clip."""
+    """Deterministic clips: the same arguments give the same clip. ``sound_key`` names what the clips' audio is
+    made from (a cache of encoded audio with another key is stale); the audio does not depend on the size."""
+
+    @property
+    def sound_key(self) -> str: ...
 
     def clip(
         self,

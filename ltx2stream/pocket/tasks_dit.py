@@ -23,6 +23,7 @@ Latents of the frozen codecs are cached per clip and stage in ``<cache>/latents`
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from ltx2stream.models.transformer.positions import (
     video_positions,
 )
 from ltx2stream.models.video_vae import VideoVAE
-from ltx2stream.pocket.data import ClipSource, mix_seed
+from ltx2stream.pocket.data import Clip, ClipSource, mix_seed
 from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.text_cache import TextCache
 from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
@@ -109,33 +110,64 @@ class LatentCache:
         self.vae = vae.eval().requires_grad_(False)
         self.audio_vae = audio_vae.eval().requires_grad_(False)
         self.front_end = MelFrontEnd(audio_vae.cfg)
+        # what an entry's audio latents follow from: the source's sound and the audio encoder + statistics
+        codec = hashlib.sha256()
+        for name, tensor in sorted(audio_vae.state_dict().items()):
+            if not name.startswith("decoder."):
+                codec.update(name.encode() + tensor.detach().float().numpy().tobytes())
+        self.audio_key = f"{source.sound_key} / audio codec {codec.hexdigest()[:16]}"
 
     def get(self, index: int, half: bool) -> Sample:
         path = self.dir / f"{'half' if half else 'full'}-{index}.pt"
         if path.is_file():
             d = torch.load(path, map_location="cpu", weights_only=True)
-            return Sample(d["video"], d["audio"], d["caption"])
+            if d.get("audio_key") == self.audio_key:
+                return Sample(d["video"], d["audio"], d["caption"])
+            # the world's sound or the audio codec changed since (both happened in session 8): the video latents
+            # and caption stand, the audio is re-encoded (the clip's audio does not depend on its size, so it is
+            # rendered small)
+            clip = self._clip(index, 32, 32)
+            with torch.no_grad():
+                audio = self._encode_audio(clip)
+            self._save(path, d["video"], audio, d["caption"])
+            return Sample(d["video"], audio, d["caption"])
         s = self.spec
-        h, w = (s.height // 2, s.width // 2) if half else (s.height, s.width)
-        clip = self.source.clip(
+        clip = self._clip(index, *((s.height // 2, s.width // 2) if half else (s.height, s.width)))
+        with torch.no_grad():
+            video = self.vae.encode(clip.video())[0]
+            audio = self._encode_audio(clip)
+        caption = clip.caption_at((s.frames - 1) / s.fps)
+        self._save(path, video, audio, caption)
+        return Sample(video, audio, caption)
+
+    def _clip(self, index: int, height: int, width: int) -> Clip:
+        s = self.spec
+        return self.source.clip(
             index,
             frames=s.frames,
-            height=h,
-            width=w,
+            height=height,
+            width=width,
             fps=s.fps,
             change_at=change_time(index, s.fps, s.frames),
         )
-        with torch.no_grad():
-            video = self.vae.encode(clip.video())[0]
-            mel = self.front_end(clip.waveform(), clip.sample_rate)
-            audio = self.audio_vae.encode(mel)[0]
+
+    def _encode_audio(self, clip: Clip) -> torch.Tensor:
+        s = self.spec
+        mel = self.front_end(clip.waveform(), clip.sample_rate)
+        audio = self.audio_vae.encode(mel)[0]
         ta = audio_latents_for(s.frames, s.fps)
-        audio = torch.nn.functional.pad(audio[:, :ta], (0, 0, 0, max(0, ta - audio.shape[1])))
-        caption = clip.caption_at((s.frames - 1) / s.fps)
+        return torch.nn.functional.pad(audio[:, :ta], (0, 0, 0, max(0, ta - audio.shape[1])))
+
+    def _save(self, path: Path, video: torch.Tensor, audio: torch.Tensor, caption: str) -> None:
+        record = {
+            "video": video.clone(),
+            "audio": audio.clone(),
+            "caption": caption,
+            "audio_key": self.audio_key,
+        }
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # a prefill process may write beside us
-        torch.save({"video": video.clone(), "audio": audio.clone(), "caption": caption}, tmp)
+        torch.save(record, tmp)
         os.replace(tmp, path)
-        return Sample(video, audio, caption)
 
 
 def dataset_captions(spec: PocketSpec, source: ClipSource, dataset: int, *, size: int = 32) -> list[str]:

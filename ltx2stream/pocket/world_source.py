@@ -8,6 +8,8 @@ paraphrase test). Audio is stereo at 24 kHz (the vocoder's output rate).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 from ltx2stream.pocket.data import Clip, mix_seed
@@ -19,6 +21,16 @@ CLIP_SECONDS = 12.0
 class WorldSource:
     def __init__(self, *, sample_rate: int = SAMPLE_RATE, vocabulary: str = "train") -> None:
         self.sample_rate, self.vocabulary = sample_rate, vocabulary
+
+    @property
+    def sound_key(self) -> str:
+        """The world's sound constants (pitches, levels, clicks) and the sample rate."""
+        from ltx2stream.world import palette as p
+
+        return json.dumps(
+            [self.sample_rate, sorted(p.KIND_PITCH_HZ.items()), sorted(p.BACKGROUND_HUM_HZ.items()),
+             p.TONE_AMPLITUDE, p.HUM_AMPLITUDE, p.CLICK_AMPLITUDE, p.CLICK_DECAY_S, p.CLICK_LENGTH_S]
+        )  # fmt: skip
 
     def clip(
         self,

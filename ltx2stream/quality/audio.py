@@ -12,6 +12,10 @@ CLICK_RATIO = 12.0  # an onset rises above this many times the median high-pass 
 CLICK_FLOOR = 0.02  # and above this absolute level (full scale 1.0)
 CLICK_REFRACTORY_S = 0.04  # onsets closer than this are one click
 TONE_RATIO = 6.0  # a tone's spectral peak stands this many times above its neighbourhood
+# and reaches this fraction (-20 dB) of the loudest tone or hum peak of the window: all pitches sit on one 100 Hz
+# grid (world.palette), so a generator's distortion puts faint harmonics on other tones' and hums' pitches, over
+# a near-silent neighbourhood; the quietest true sound (a dark hum against two equal tones) is at ~0.2.
+TONE_FLOOR = 0.1
 FLUX_HOP_S = 0.010
 FLUX_WINDOW_S = 0.032
 
@@ -50,13 +54,19 @@ def clicks(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.array(out)
 
 
-def _peak_ratio(spec: np.ndarray, freqs: np.ndarray, f: float) -> float:
-    """Peak magnitude within 1.5 % of f over the median magnitude within 40 Hz (excluding the peak)."""
+def _peak(spec: np.ndarray, freqs: np.ndarray, f: float) -> tuple[float, float]:
+    """(peak magnitude within 1.5 % of f, its ratio over the median magnitude within 40 Hz excluding the peak)."""
     near = np.abs(freqs - f) <= max(0.015 * f, 2.0 * (freqs[1] - freqs[0]))
     band = (np.abs(freqs - f) <= 40.0) & ~near
     if not near.any() or not band.any():
-        return 0.0
-    return float(spec[near].max() / (np.median(spec[band]) + 1e-12))
+        return 0.0, 0.0
+    peak = float(spec[near].max())
+    return peak, peak / (float(np.median(spec[band])) + 1e-12)
+
+
+def _peak_ratio(spec: np.ndarray, freqs: np.ndarray, f: float) -> float:
+    """Peak magnitude within 1.5 % of f over the median magnitude within 40 Hz (excluding the peak)."""
+    return _peak(spec, freqs, f)[1]
 
 
 def spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,18 +75,29 @@ def spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarra
     return spec, np.fft.rfftfreq(len(a), 1.0 / sample_rate)
 
 
+def _heard(audio: np.ndarray, sample_rate: int, pitches: dict[str, float]) -> dict[str, float]:
+    """name -> peak ratio of the ``pitches`` (a subset of the world's tones and hums) that stand out:
+    ``TONE_RATIO`` over their neighbourhood and at least ``TONE_FLOOR`` of the loudest such peak."""
+    spec, freqs = spectrum(audio, sample_rate)
+    peaks = {f: _peak(spec, freqs, f) for f in (*KIND_PITCH_HZ.values(), *BACKGROUND_HUM_HZ.values())}
+    loudest = max((p for p, r in peaks.values() if r >= TONE_RATIO), default=0.0)
+    out = {}
+    for name, f in pitches.items():
+        p, r = peaks[f]
+        if r >= TONE_RATIO and p >= TONE_FLOOR * loudest:
+            out[name] = r
+    return out
+
+
 def tones(audio: np.ndarray, sample_rate: int) -> frozenset[str]:
     """The shape kinds whose tone is heard (sorted names in a frozenset)."""
-    spec, freqs = spectrum(audio, sample_rate)
-    return frozenset(k for k, f in KIND_PITCH_HZ.items() if _peak_ratio(spec, freqs, f) >= TONE_RATIO)
+    return frozenset(_heard(audio, sample_rate, KIND_PITCH_HZ))
 
 
 def hum(audio: np.ndarray, sample_rate: int) -> str | None:
-    """The background colour whose hum is the strongest peak, or None if no hum stands out."""
-    spec, freqs = spectrum(audio, sample_rate)
-    ratios = {name: _peak_ratio(spec, freqs, f) for name, f in BACKGROUND_HUM_HZ.items()}
-    best = max(ratios, key=lambda k: ratios[k])
-    return best if ratios[best] >= TONE_RATIO else None
+    """The background colour whose hum stands out most (by peak ratio), or None if no hum is heard."""
+    heard = _heard(audio, sample_rate, BACKGROUND_HUM_HZ)
+    return max(heard, key=lambda k: heard[k]) if heard else None
 
 
 def stft_magnitude(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:

@@ -36,15 +36,19 @@ DARK_FACTOR = 0.4
 # A gradient background runs from (1 + GRADIENT) x colour at the top to (1 - GRADIENT) x colour at the bottom.
 GRADIENT = 0.18
 
-# Sound: a steady tone per shape kind (Hz), a low hum per background colour (Hz), a click at every bounce.
-KIND_PITCH_HZ: dict[str, float] = {"circle": 392.0, "square": 523.25, "triangle": 698.46}
+# Sound: a steady tone per shape kind (Hz), a hum per background colour (Hz), a click at every bounce.
+# Every pitch is a multiple of 100 Hz, the frame rate of the audio codec's mel (16 kHz / hop 160): a vocoder is a
+# time-invariant net whose input, the mel of a steady sound, is the same every frame, so its output repeats every
+# frame (240 samples at 24 kHz) and can only hold multiples of 100 Hz. The first pitches (392 / 523.25 / 698.46 Hz
+# tones, 70-145 Hz hums) came out as 400 / 500 / 700 Hz and a 100 Hz buzz (session 8, docs/pocket.md "The vocoder").
+KIND_PITCH_HZ: dict[str, float] = {"circle": 400.0, "square": 500.0, "triangle": 700.0}
 BACKGROUND_HUM_HZ: dict[str, float] = {
-    "pale blue": 70.0,
-    "sand": 85.0,
-    "grey": 100.0,
-    "mint": 115.0,
-    "lavender": 130.0,
-    "white": 145.0,
+    "pale blue": 100.0,
+    "sand": 200.0,
+    "grey": 300.0,
+    "mint": 600.0,
+    "lavender": 800.0,
+    "white": 900.0,
 }
 TONE_AMPLITUDE = 0.08
 HUM_AMPLITUDE = 0.06
