@@ -220,7 +220,8 @@ class VideoVAETask:
 
 # (n_fft, hop) at 24 kHz. The 4096-point resolution (5.9 Hz bins; added in session 6) is the one nearest to what
 # the quality scorers read (one FFT over a whole window, a tone's peak against its +-40 Hz neighbourhood): it
-# sees the background hums, 70-145 Hz in 15 Hz steps, as separate sharp peaks. With 256-1024 points only, the
+# saw the background hums of the time, 70-145 Hz in 15 Hz steps (100 Hz apart since session 8), as separate
+# sharp peaks. With 256-1024 points only, the
 # vocoder of step 1 759, fed the true mel, made neither the hums nor most shape tones (docs/pocket.md).
 STFT_RESOLUTIONS: tuple[tuple[int, int], ...] = ((512, 128), (1024, 256), (256, 64), (4096, 1024))
 
