@@ -21,6 +21,12 @@ from ltx2stream.models.timestep import CombinedTimestepEmbedding as TimestepEmbe
 
 GROUPS = 32  # GroupNorm groups for norm_layer=group_norm (official default)
 
+# Stride-1 convolutions with at most this many input channels run as one 2-D convolution over the frames, the
+# temporal taps stacked along the channels (``CausalConv3d.frames_2d``): on CPU, torch's 3-D kernel on few
+# channels is 2-5x slower than the same sums done so (the pocket decoder's 8-, 16- and 32-channel levels;
+# bench/bench_vae_conv.py); from ~48 channels on (the encoders) the 3-D kernel is as fast or faster.
+FRAMES_2D_MAX_CHANNELS = 32
+
 
 class CausalConv3d(nn.Module):
     """3-D conv, spatial padding k//2 with ``padding_mode``, temporal padding by frame replication.
@@ -58,7 +64,29 @@ class CausalConv3d(nn.Module):
             return self.one_frame(x)
         front, back = self.time_padding(causal)
         parts = [x[:, :, :1]] * front + [x] + [x[:, :, -1:]] * back
-        return self.conv(torch.cat(parts, dim=2))  # [B, C, front+F+back, H, W] -> [B, C', F', H', W']
+        padded = torch.cat(parts, dim=2)  # [B, C, front+F+back, H, W]
+        if self.conv.stride == (1, 1, 1) and self.conv.in_channels <= FRAMES_2D_MAX_CHANNELS:
+            return self.frames_2d(padded)
+        return self.conv(padded)  # -> [B, C', F', H', W']
+
+    def frames_2d(self, x: torch.Tensor) -> torch.Tensor:
+        """The stride-1 convolution of the time-padded ``x`` [B, C, F + kt - 1, H, W] as 2-D convolutions over its
+        frames: the same products, summed in another order (float32 rounding apart, equal to ``self.conv``)."""
+        conv = self.conv
+        b, c, padded_frames, h, w = x.shape
+        kt = conv.kernel_size[0]
+        frames = padded_frames - kt + 1
+        pad = conv.padding[1]
+        flat = x.transpose(1, 2).reshape(b * padded_frames, c, h, w)
+        if conv.padding_mode != "zeros" and pad:
+            flat = F.pad(flat, (pad, pad, pad, pad), mode=conv.padding_mode)
+            pad = 0
+        grid = flat.view(b, padded_frames, c, *flat.shape[2:])
+        stacked = torch.cat([grid[:, k : k + frames] for k in range(kt)], dim=2)  # [B, F, kt C, H, W]
+        weight = conv.weight.transpose(1, 2).reshape(conv.out_channels, kt * c, *conv.kernel_size[1:])
+        out = F.conv2d(stacked.flatten(0, 1), weight, conv.bias, padding=pad)
+        out = out.view(b, frames, *out.shape[1:])
+        return out.transpose(1, 2).contiguous()  # [B, F, C', H, W] -> [B, C', F, H, W]
 
     def one_frame(self, x: torch.Tensor) -> torch.Tensor:
         """A one-frame input: every temporal tap sees the same replicated frame (causal or not), so the kernel
