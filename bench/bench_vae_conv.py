@@ -87,7 +87,9 @@ def main() -> None:
             m = blocks.CausalConv3d(cin, cout, padding_mode="reflect")
             x = torch.randn(1, cin, frames, h, w)
             times, diff = compare(
-                {"conv3d": lambda: m.conv(x), "frames_2d": lambda: m.frames_2d(x)}, args.warmup, args.repeats
+                {"conv3d": lambda m=m, x=x: m.conv(x), "frames_2d": lambda m=m, x=x: m.frames_2d(x)},
+                args.warmup,
+                args.repeats,
             )
             c3, c2 = median([t for t, _ in times["conv3d"]]), median([t for t, _ in times["frames_2d"]])
             rows.append(
@@ -112,7 +114,9 @@ def main() -> None:
             finally:
                 blocks.FRAMES_2D_MAX_CHANNELS = shipped
 
-        times, diff = compare({"conv3d": lambda: decode(0), "frames_2d": lambda: decode(shipped)}, 1, args.repeats)
+        times, diff = compare(
+            {"conv3d": lambda: decode(0), "frames_2d": lambda: decode(shipped)}, 1, args.repeats
+        )
         c3, c2 = median([t for t, _ in times["conv3d"]]), median([t for t, _ in times["frames_2d"]])
         rows.append(
             {

@@ -225,9 +225,12 @@ def test_one_frame_conv_equals_the_padded_3d_conv(causal: bool, padding_mode: st
 
 
 @pytest.mark.parametrize(
-    ("channels", "causal", "padding_mode"), [(8, True, "reflect"), (32, False, "zeros"), (16, True, "replicate")]
+    ("channels", "causal", "padding_mode"),
+    [(8, True, "reflect"), (32, False, "zeros"), (16, True, "replicate")],
 )
-def test_few_channel_conv_over_frames_equals_the_3d_conv(channels: int, causal: bool, padding_mode: str) -> None:
+def test_few_channel_conv_over_frames_equals_the_3d_conv(
+    channels: int, causal: bool, padding_mode: str
+) -> None:
     """Stride-1 convolutions on at most FRAMES_2D_MAX_CHANNELS inputs run as one 2-D conv over the frames with the
     temporal taps stacked (faster on CPU); values and gradients equal the 3-D conv's up to summation order."""
     from ltx2stream.models.video_vae import blocks
