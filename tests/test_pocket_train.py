@@ -351,6 +351,50 @@ def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> N
     assert any(not torch.equal(after[k], before[part][k]) for k in after if k.startswith("decoder."))
 
 
+def test_a_decoder_of_another_width_trains_on_the_frozen_encoder(tmp_path: Path) -> None:
+    """``train video-vae --decoder-base N --init-from RUN --freeze-encoder``: the encoder and statistics of RUN
+    load, the decoder (another width) starts fresh and trains; the width is remembered on resume."""
+    from unittest import mock
+
+    from ltx2stream.pocket import __main__ as cli
+    from ltx2stream.pocket import tasks_codec, world_source
+
+    first = _codec_tasks("video-vae")
+    train(first, tmp_path / "full", TrainConfig(steps=1, lr=1e-3, warmup=1), progress=False)
+    source = first.vae.state_dict()
+    original = tasks_codec.VideoVAETask
+
+    def small(spec, src, **kw):  # type: ignore[no-untyped-def]
+        return original(spec, StripeSource(), dataset=2, freeze_encoder=kw["freeze_encoder"], batch=1,
+                        views=((1.0, 1.0, 1),))  # fmt: skip
+
+    def run(*extra: str) -> None:
+        with (
+            mock.patch.object(tasks_codec, "VideoVAETask", small),
+            mock.patch.object(cli, "PocketSpec", _spec),
+            mock.patch.object(world_source, "WorldSource", StripeSource),
+        ):
+            argv = ["train", "video-vae", "--run", str(tmp_path / "d16"), "--threads", "1", "--no-progress"]
+            assert cli.main([*argv, *extra]) == 0
+
+    start = ["--init-from", str(tmp_path / "full"), "--freeze-encoder", "--calibrate-clips", "0"]
+    run("--steps", "1", "--decoder-base", "16", *start)
+    run("--steps", "2")
+    state = torch.load(tmp_path / "d16" / "state.pt", weights_only=False)
+    assert state["step"] == 2 and state["extra"]["decoder_base"] == 16
+    after = state["modules"]["video_vae"]
+    for k, v in source.items():
+        if not k.startswith("decoder."):
+            assert torch.equal(after[k], v), k
+    assert any(after[k].shape != v.shape for k, v in source.items() if k.startswith("decoder."))
+    wider = replace(_spec(), vae_decoder_base=16).build("video_vae", 0)
+    wider.load_state_dict(after)  # the run's decoder is the wider one
+    narrow = _spec().build("video_vae", 0)
+    with pytest.raises(RuntimeError):
+        cli.load_encoder(narrow, {k: v for k, v in after.items() if not k.startswith("encoder.conv_in")})
+    assert cli.load_encoder(narrow, source) is True
+
+
 def test_calibrated_statistics_give_unit_latents() -> None:
     """After calibration the normalised latents of the calibration clips have mean 0 and std 1 per channel."""
     from ltx2stream.pocket.calibrate import calibrate_audio, calibrate_video

@@ -19,7 +19,7 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="video-vae: extra loss weight on shape pixels and their edges (default 0)",
     )
+    t.add_argument("--decoder-base", type=int, default=None,
+                   help="video-vae: the decoder's base width (PocketSpec's vae_decoder_base unless given; "
+                        "remembered). With --init-from --freeze-encoder from a run of another width, the encoder "
+                        "and statistics load and the decoder starts fresh")  # fmt: skip
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
@@ -302,6 +306,21 @@ def warm_start_states(source: Path, part: str) -> tuple[dict[str, dict[str, torc
     return read_shipped(source, part)
 
 
+def load_encoder(vae: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    """Load ``state`` into ``vae``; where only the decoder differs in shape (another ``--decoder-base``), load
+    the encoder and latent statistics and keep ``vae``'s seeded decoder. Returns whether the decoder loaded too.
+    Raises RuntimeError on any other mismatch."""
+    mine = vae.state_dict()
+    if all(k in state and state[k].shape == v.shape for k, v in mine.items() if k.startswith("decoder.")):
+        vae.load_state_dict(state, strict=True)
+        return True
+    kept = {k: v for k, v in state.items() if not k.startswith("decoder.")}
+    missing, unexpected = vae.load_state_dict(kept, strict=False)
+    if unexpected or any(not k.startswith("decoder.") for k in missing):
+        raise RuntimeError(f"encoder keys differ: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return False
+
+
 DEFAULT_LR = {"video-vae": 1e-3, "audio": 3e-4, "vocoder": 3e-4, "upsampler": 3e-4, "transformer": 3e-4}
 # the norm-free video VAE needs the fan-in rule (one lr of 1e-3 for every weight diverges; docs/pocket.md)
 DEFAULT_FAN_IN_REF = {"video-vae": 200, "audio": 0, "vocoder": 0, "upsampler": 0, "transformer": 0}
@@ -371,12 +390,23 @@ def main(argv: list[str] | None = None) -> int:
         args.no_vocoder = True  # an audio-VAE-only run stays one
     if existing is not None and args.fg_weight is None and "fg_weight" in existing.get("extra", {}):
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
+    if existing is not None and args.decoder_base is None and "decoder_base" in existing.get("extra", {}):
+        args.decoder_base = existing["extra"]["decoder_base"]  # and a decoder of another width keeps it
+    if args.decoder_base is not None:
+        if args.part != "video-vae":
+            raise SystemExit("--decoder-base applies to video-vae only")
+        spec = replace(spec, vae_decoder_base=args.decoder_base)
     task = build_task(args, spec)
     initial_step = 0
     if args.init_from is not None and existing is None:
         states, initial_step = warm_start_states(args.init_from, args.part)
         for name, module in task.modules().items():
             try:
+                if name == "video_vae" and args.freeze_encoder and args.decoder_base is not None:
+                    if not load_encoder(module, states[name]):
+                        log.info("video-vae: encoder from %s, a fresh decoder of base %d", args.init_from,
+                                 args.decoder_base)  # fmt: skip
+                    continue
                 module.load_state_dict(states[name], strict=True)
             except RuntimeError as e:  # another structure (an earlier PocketSpec)
                 raise SystemExit(
@@ -394,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.fg_weight is not None:
         extra["fg_weight"] = args.fg_weight
+    if args.decoder_base is not None:
+        extra["decoder_base"] = args.decoder_base
     for key in ("calibrated", "init_from"):  # the record of a run's origin and frozen latent space stays
         if existing is not None and key in existing.get("extra", {}):
             extra[key] = existing["extra"][key]

@@ -40,8 +40,9 @@ STATS_MOMENTUM = 0.01
 # A pixel is foreground when a channel differs from its row's median by more than this (the world's backgrounds
 # are constant along rows; the quality scorer's threshold is 40 / 255 of full scale, 0.31 on [-1, 1]).
 FOREGROUND_THRESHOLD = 0.15
-# Fixed frames of the kind evaluation (clips never drawn in training: those use indices below ``dataset``).
-KIND_EVAL_CLIPS = tuple(range(100000, 100000 + 16 * 7, 7))
+# Fixed frames of the kind evaluation (clips never drawn in training: those use indices below ``dataset``); 64
+# frames, ~110 shapes (16 frames and 26 shapes until session 8: steps of 1/26 made runs hard to tell apart).
+KIND_EVAL_CLIPS = tuple(range(100000, 100000 + 64 * 7, 7))
 
 
 def foreground_weights(pixels: torch.Tensor, fg_weight: float) -> torch.Tensor:
