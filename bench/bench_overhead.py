@@ -4,6 +4,11 @@ session controller alone, interleaved repeats, medians (issue #13).
     python bench/bench_overhead.py --preset bench --segments 6 --repeats 5
     python bench/bench_overhead.py --preset tiny-ltx2 --segments 6 --repeats 5
     python bench/bench_overhead.py --preset tiny-ltx2 --segments 2 --repeats 1 --warmup 0     # smoke
+    python bench/bench_overhead.py --preset pocket --checkpoint /tmp/pocket-now/pocket.safetensors --repeats 3
+
+With the pocket preset (256x256, 12 fps, overlap 1: 16 new frames = 1.333 s of media per segment) the streamed
+side's seconds per segment give the real-time factor of a streamed session (``rtf_streamed`` = media seconds /
+streamed seconds per segment, in the summary).
 
 Both sides use the thread budget's torch threads (``server/threads.py``); the server also gets its encoder and
 x264 threads. Two ratios per repeat, the model loaded and warm in both:
@@ -39,6 +44,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1, help="discarded repeats of both sides first")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--checkpoint", type=Path, default=None,
+                    help="the preset's weights from this file (e.g. a pocket export; speed does not depend on them)")  # fmt: skip
     ap.add_argument(
         "--compare-threads",
         action="store_true",
@@ -49,7 +56,7 @@ def main() -> None:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
     settings = settings_for(args.preset)
     b = budget()
-    host = host_for(args.preset)
+    host = host_for(args.preset, args.checkpoint)
     load_before = load()
     for _ in range(
         args.warmup
@@ -90,6 +97,9 @@ def main() -> None:
         / median([r["in_process_s"] for r in rows]),
         "load_before_after": f"{load_before} / {load()}",
     }
+    new_frames = settings.frames - (1 + 8 * settings.overlap)  # a continuation segment delivers these frames
+    summary["rtf_streamed"] = new_frames / settings.fps / summary["median_streamed_interval_s"]
+    summary["rtf_in_process"] = new_frames / settings.fps / summary["median_in_process_interval_s"]
     if args.compare_threads:
         threads_s = median([r["streamed_threads_interval_s"] for r in rows])
         summary["median_streamed_threads_interval_s"] = threads_s
@@ -98,7 +108,7 @@ def main() -> None:
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
-               fps=settings.fps, steps="preset (distilled 8 + 3)", warmup=f"host warm-up + {args.warmup} discarded repeat(s) of both sides", segments=args.segments,
+               fps=settings.fps, steps="the preset's own", warmup=f"host warm-up + {args.warmup} discarded repeat(s) of both sides", segments=args.segments,
                repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}",
                encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
         rows,

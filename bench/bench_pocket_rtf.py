@@ -53,10 +53,12 @@ def _cfg(scale: float) -> Any:
 
 def variant_preset(name: str, base: Any) -> Any:
     """The preset of a variant: ``preset`` (as shipped); ``cfg3`` (text CFG 3 in stage 1, both modalities);
-    ``s1-6`` (stage 1 in 6 steps); ``s2-2`` (stage 2 in 2 steps from 0.6)."""
+    ``s1-6`` (stage 1 in 6 steps); ``s2-2`` (stage 2 in 2 steps from 0.6); ``conv3d`` (the preset with every
+    video VAE convolution on torch's 3-D kernel, as before session 8: ``FRAMES_2D_MAX_CHANNELS`` 0 during its
+    segments)."""
     from ltx2stream.pipeline.schedules import subset_schedule
 
-    if name == "preset":
+    if name in ("preset", "conv3d"):
         return base
     if name == "cfg3":
         return replace(base, stage1=replace(base.stage1, video_guidance=_cfg(3.0), audio_guidance=_cfg(3.0)))
@@ -151,9 +153,13 @@ def run(args: argparse.Namespace) -> Report:
         pipeline, sink = LTX2Pipeline(comps, variant_preset(v, base)), ClockSink()
         timed_text(pipeline, sink)
         sessions[v] = (SessionController(pipeline, settings), sink)
+    from ltx2stream.models.video_vae import blocks
+
+    shipped = blocks.FRAMES_2D_MAX_CHANNELS
     rows: list[dict[str, Any]] = []
     for i in range(args.warmup + args.segments):
         for v, (session, sink) in sessions.items():
+            blocks.FRAMES_2D_MAX_CHANNELS = 0 if v == "conv3d" else shipped
             before = (sink.frames, sink.samples)
             sink.start()
             t = time.perf_counter()

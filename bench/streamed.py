@@ -52,12 +52,20 @@ def budget() -> ThreadBudget:
     return plan_threads(available_cores(), 1, cpu_workers=not torch.cuda.is_available())
 
 
-def host_for(preset: str) -> PipelineHost:
+def host_for(preset: str, checkpoint: Path | None = None) -> PipelineHost:
+    """A warm host of ``preset``; ``checkpoint``: its weights (with the packaged Gemma 3 270M) instead of the
+    preset's own (e.g. an intermediate pocket export)."""
     import torch
 
     from ltx2stream.session.host import PipelineHost
 
-    host = PipelineHost((preset,), device="cuda" if torch.cuda.is_available() else "cpu")
+    paths = None
+    if checkpoint is not None:
+        from ltx2stream.models.pocket_files import packaged_gemma_270m
+        from ltx2stream.pipeline.components import ModelPaths
+
+        paths = ModelPaths(checkpoint, packaged_gemma_270m())
+    host = PipelineHost((preset,), device="cuda" if torch.cuda.is_available() else "cpu", paths=paths)
     host.warm_up()
     return host
 

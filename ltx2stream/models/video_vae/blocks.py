@@ -64,10 +64,15 @@ class CausalConv3d(nn.Module):
             return self.one_frame(x)
         front, back = self.time_padding(causal)
         parts = [x[:, :, :1]] * front + [x] + [x[:, :, -1:]] * back
-        padded = torch.cat(parts, dim=2)  # [B, C, front+F+back, H, W]
+        return self.padded(torch.cat(parts, dim=2))  # [B, C, front+F+back, H, W] -> [B, C', F', H', W']
+
+    def padded(self, x: torch.Tensor) -> torch.Tensor:
+        """The convolution of an input already padded in time (``forward``'s second half; the streaming decoder
+        pads piece by piece): through ``frames_2d`` for a stride-1 convolution on at most
+        ``FRAMES_2D_MAX_CHANNELS`` inputs, else torch's 3-D kernel."""
         if self.conv.stride == (1, 1, 1) and self.conv.in_channels <= FRAMES_2D_MAX_CHANNELS:
-            return self.frames_2d(padded)
-        return self.conv(padded)  # -> [B, C', F', H', W']
+            return self.frames_2d(x)
+        return self.conv(x)
 
     def frames_2d(self, x: torch.Tensor) -> torch.Tensor:
         """The stride-1 convolution of the time-padded ``x`` [B, C, F + kt - 1, H, W] as 2-D convolutions over its

@@ -141,7 +141,7 @@ def stream_conv(
             holder = [buf[:, :, start : stop + keep]]
             if stop == n_out:
                 del buf  # the last piece's view is now the only reference
-            yield _apply(conv.conv, holder), last and stop == n_out
+            yield _apply(conv.padded, holder), last and stop == n_out
 
 
 def stream_resnet(
