@@ -9,6 +9,8 @@ blending weights and the single-tile case: their seam error depends on the weigh
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import torch
@@ -24,6 +26,7 @@ from ltx2stream.models.video_vae import (
     tiny_video_vae_config,
     tiny_video_vae_metadata,
 )
+from ltx2stream.models.video_vae.blocks import CausalConv3d
 from ltx2stream.models.video_vae.tiling import plan_axis
 
 ATOL = 1e-4
@@ -74,18 +77,33 @@ def test_progressive_equals_one_shot(vae, chunk):
     assert max_diff(torch.cat(chunks, dim=2), ref) <= ATOL
 
 
+@contextmanager
+def frames_computed_by(conv: CausalConv3d) -> Iterator[list[int]]:
+    """The output frames of each call of ``conv`` (one-shot and streamed, both kernels: all go through
+    ``padded``)."""
+    computed: list[int] = []
+    original = conv.padded
+
+    def counting(x: torch.Tensor) -> torch.Tensor:
+        y = original(x)
+        computed.append(y.shape[2])
+        return y
+
+    conv.padded = counting  # type: ignore[method-assign]
+    try:
+        yield computed
+    finally:
+        del conv.padded
+
+
 def test_first_chunk_comes_before_the_segment_is_decoded(vae):
     """Count output frames computed by conv_out: each is computed once, and the first yield comes early."""
     z = latent(10)
-    computed = []
-    hook = vae.decoder.conv_out.conv.register_forward_hook(lambda m, i, o: computed.append(o.shape[2]))
-    try:
+    with frames_computed_by(vae.decoder.conv_out) as computed:
         gen = decode_progressive(vae, z, None, 2)
         first = next(gen)
         done_at_first = sum(computed)
         rest = list(gen)
-    finally:
-        hook.remove()
     total = 8 * (10 - 1) + 1
     assert first.shape[2] == done_at_first < total / 2
     assert sum(computed) == total == first.shape[2] + sum(c.shape[2] for c in rest)  # no recomputation
@@ -111,12 +129,8 @@ def test_skipped_frames_are_not_decoded_and_the_rest_is_exact(vae, skip):
     frames near and after it (what only feeds the skipped frames is never computed)."""
     z = latent(10)
     ref = one_shot(vae, z)
-    computed = []
-    hook = vae.decoder.conv_out.conv.register_forward_hook(lambda m, i, o: computed.append(o.shape[2]))
-    try:
+    with frames_computed_by(vae.decoder.conv_out) as computed:
         chunks = list(decode_progressive(vae, z, None, 2, skip=skip))
-    finally:
-        hook.remove()
     out = torch.cat(chunks, dim=2)
     assert out.shape[2] == ref.shape[2] - skip
     assert max_diff(out, ref[:, :, skip:]) <= ATOL
