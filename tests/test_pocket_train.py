@@ -631,12 +631,60 @@ def test_latent_cache_re_encodes_only_the_audio_when_the_sound_changes(tmp_path:
         assert torch.equal(got.video, old.video) and got.caption == old.caption
         assert not torch.allclose(got.audio, old.audio)
         torch.testing.assert_close(got.audio, fresh.audio)
-    assert torch.load(tmp_path / "full-1.pt", weights_only=True)["audio_key"] == cache.audio_key
+    stored = torch.load(tmp_path / "full-1.pt", weights_only=True)
+    assert stored["audio_key"] == cache.audio_key and torch.equal(stored["fg"], old.fg)
+    del stored["fg"]  # an entry of an earlier session: the foreground cells are added once
+    torch.save(stored, tmp_path / "full-1.pt")
+    assert torch.equal(cache.get(1, False).fg, old.fg)
+    assert "fg" in torch.load(tmp_path / "full-1.pt", weights_only=True)
     assert cache.audio_key.startswith("stripes at 330.0 Hz")
     audio_vae.per_channel_statistics.get_buffer("std-of-means").mul_(2.0)  # recalibrated: the audio is stale
     halved = LatentCache(tmp_path, spec, StripeSource(330.0), vae, audio_vae).get(1, False)  # type: ignore[arg-type]
     assert torch.equal(halved.video, old.video)
     torch.testing.assert_close(halved.audio, fresh.audio / 2.0)
+
+
+def test_foreground_cells_mark_the_shape_and_its_latent_frames() -> None:
+    """The share of shape pixels per latent cell: the stripe source's square (one colour over a plain ground)
+    lands in the cells it covers, nothing elsewhere; latent frame 0 is pixel frame 0 alone, frame k the max over
+    pixel frames 8k-7..8k."""
+    from ltx2stream.pocket.tasks_dit import foreground_cells
+
+    frames = np.full((17, 32, 32, 3), 200, dtype=np.uint8)
+    frames[0, 0:8, 0:8] = (220, 30, 30)  # frame 0: top-left cell, full
+    frames[5, 24:28, 8:16] = (30, 30, 220)  # inside latent frame 1: half of cell (3, 1)
+    frames[16, 8:16, 24:32] = (30, 200, 30)  # last pixel frame of latent frame 2: cell (1, 3)
+    cells = foreground_cells(frames, 4, 4, 3)
+    assert cells.shape == (3, 4, 4)
+    assert cells[0, 0, 0] == 1.0 and cells[0].sum() == 1.0
+    assert cells[1, 3, 1] == 0.5 and cells[1].sum() == 0.5
+    assert cells[2, 1, 3] == 1.0 and cells[2].sum() == 1.0
+
+
+def test_the_video_loss_weighs_shape_cells(tmp_path: Path, gemma_dir: Path) -> None:
+    """The training loss weighs the video error on latent cells with shape pixels by 1 + fg_weight (a weighted
+    mean); the logged ``video`` stays the plain mean and ``video_fg`` is the shape cells' own."""
+    task = _transformer_task(tmp_path, gemma_dir)
+    sample = task.latents.get(0, True)
+    assert sample.fg is not None and sample.fg.shape == sample.video.shape[1:] and float(sample.fg.max()) > 0
+    cached = task.latents.get
+
+    def some_cells_plain(index: int, half: bool):  # type: ignore[no-untyped-def]
+        # at the test size the square touches every cell of its 1-4 cell latents: clear every other cell
+        x = cached(index, half)
+        fg = x.fg.clone()
+        fg.view(-1)[::2] = 0.0
+        return replace(x, fg=fg)
+
+    task.latents.get = some_cells_plain  # type: ignore[method-assign]
+    losses = {}
+    for weight in (0.0, 4.0):
+        task.fg_weight = weight
+        losses[weight] = task.loss(0, torch.Generator().manual_seed(3))
+    (plain_total, plain), (weighted_total, weighted) = losses[0.0], losses[4.0]
+    assert plain["video"] == weighted["video"] and plain["video_fg"] == weighted["video_fg"] > 0
+    assert float(plain_total.detach()) == pytest.approx(plain["video"] + plain["audio"], rel=1e-5)
+    assert float(weighted_total.detach()) != pytest.approx(float(plain_total.detach()), rel=1e-4)
 
 
 def test_a_steady_mel_vocodes_to_one_period_per_frame_so_the_world_pitches_sit_on_that_grid() -> None:
