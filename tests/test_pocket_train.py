@@ -395,6 +395,39 @@ def test_a_decoder_of_another_width_trains_on_the_frozen_encoder(tmp_path: Path)
     assert cli.load_encoder(narrow, source) is True
 
 
+def test_a_vocoder_run_with_other_rates_remembers_them(tmp_path: Path) -> None:
+    """``train vocoder --vocoder-rates 20,12``: the vocoder is built with those rates (kernels 2r), the run
+    remembers them on resume; rates of another product (another samples-per-frame) are refused."""
+    from unittest import mock
+
+    from ltx2stream.pocket import __main__ as cli
+    from ltx2stream.pocket import tasks_codec, world_source
+
+    original = tasks_codec.VocoderTask
+
+    def small(spec, src, **kw):  # type: ignore[no-untyped-def]
+        return original(spec, StripeSource(), batch=1, vocoder_frames=16, dataset=2)
+
+    def run(*extra: str) -> int:
+        with (
+            mock.patch.object(tasks_codec, "VocoderTask", small),
+            mock.patch.object(cli, "PocketSpec", _spec),
+            mock.patch.object(world_source, "WorldSource", StripeSource),
+        ):
+            argv = ["train", "vocoder", "--run", str(tmp_path / "v"), "--threads", "1", "--no-progress"]
+            return cli.main([*argv, *extra])
+
+    with pytest.raises(SystemExit, match="product of 240"):
+        run("--steps", "1", "--vocoder-rates", "10,12")
+    assert run("--steps", "1", "--vocoder-rates", "20,12") == 0
+    assert run("--steps", "2") == 0
+    state = torch.load(tmp_path / "v" / "state.pt", weights_only=False)
+    assert state["step"] == 2 and state["extra"]["vocoder_rates"] == "20,12"
+    built = replace(_spec(), vocoder_rates=(20, 12)).build("vocoder", 0)
+    built.load_state_dict(state["modules"]["vocoder"])
+    assert [u.stride[0] for u in built.ups] == [20, 12] and [u.kernel_size[0] for u in built.ups] == [40, 24]
+
+
 def test_calibrated_statistics_give_unit_latents() -> None:
     """After calibration the normalised latents of the calibration clips have mean 0 and std 1 per channel."""
     from ltx2stream.pocket.calibrate import calibrate_audio, calibrate_video

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -91,6 +92,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="video-vae: the decoder's base width (PocketSpec's vae_decoder_base unless given; "
                         "remembered). With --init-from --freeze-encoder from a run of another width, the encoder "
                         "and statistics load and the decoder starts fresh")  # fmt: skip
+    t.add_argument("--vocoder-rates", default=None,
+                   help="vocoder: its upsampling rates, e.g. 20,12 (product 240; PocketSpec's 6,5,8 unless given; "
+                        "remembered)")  # fmt: skip
     t.add_argument("--freeze-encoder", action="store_true",
                    help="video-vae / audio: train the decoder (and vocoder) only; the encoder and the latent "
                         "statistics stay fixed, so runs frozen on them stay valid (remembered by the run)")  # fmt: skip
@@ -392,6 +396,15 @@ def main(argv: list[str] | None = None) -> int:
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
     if existing is not None and args.decoder_base is None and "decoder_base" in existing.get("extra", {}):
         args.decoder_base = existing["extra"]["decoder_base"]  # and a decoder of another width keeps it
+    if existing is not None and args.vocoder_rates is None and "vocoder_rates" in existing.get("extra", {}):
+        args.vocoder_rates = existing["extra"]["vocoder_rates"]
+    if args.vocoder_rates is not None:
+        rates = tuple(int(r) for r in str(args.vocoder_rates).split(","))
+        if args.part != "vocoder" or math.prod(rates) != math.prod(spec.vocoder_rates):
+            raise SystemExit(f"--vocoder-rates applies to vocoder runs, with a product of "
+                             f"{math.prod(spec.vocoder_rates)}; got {args.vocoder_rates} for {args.part}")  # fmt: skip
+        args.vocoder_rates = ",".join(map(str, rates))
+        spec = replace(spec, vocoder_rates=rates)
     if args.decoder_base is not None:
         if args.part != "video-vae":
             raise SystemExit("--decoder-base applies to video-vae only")
@@ -426,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         extra["fg_weight"] = args.fg_weight
     if args.decoder_base is not None:
         extra["decoder_base"] = args.decoder_base
+    if args.vocoder_rates is not None:
+        extra["vocoder_rates"] = args.vocoder_rates
     for key in ("calibrated", "init_from"):  # the record of a run's origin and frozen latent space stays
         if existing is not None and key in existing.get("extra", {}):
             extra[key] = existing["extra"][key]

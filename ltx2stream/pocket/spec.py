@@ -65,6 +65,8 @@ class PocketSpec:
     vae_norm: str = "none"
     audio_ch: int = 16
     vocoder_channels: int = 64
+    # the vocoder's upsampling rates (product 240: 24 kHz per 100 Hz mel frame); kernels 2 r (2 r + 1 for odd r)
+    vocoder_rates: tuple[int, ...] = (6, 5, 8)
     upsampler_mid: int = 32
     upsampler_blocks: int = 2
     # the native clip: two-stage, final size and frames
@@ -184,8 +186,8 @@ class PocketSpec:
         # peaks came out at 0.30 of the clips' amplitude against 0.09.
         return VocoderConfig(
             vocoder=GeneratorConfig(
-                upsample_rates=(6, 5, 8),
-                upsample_kernel_sizes=(12, 11, 16),
+                upsample_rates=self.vocoder_rates,
+                upsample_kernel_sizes=tuple(2 * r + r % 2 for r in self.vocoder_rates),
                 upsample_initial_channel=self.vocoder_channels,
                 resblock_kernel_sizes=(3, 5),
                 resblock_dilation_sizes=((1, 3, 5), (1, 3, 5)),
