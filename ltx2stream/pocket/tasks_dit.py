@@ -49,7 +49,7 @@ from ltx2stream.pocket.text_cache import TextCache
 from ltx2stream.types import AUDIO_LATENTS_PER_SECOND
 
 # Extra weight of the video loss on latent cells that hold part of a shape (``foreground_cells`` > 0), from step
-# ~14 300 of the first run: shapes touch 1-4 of the 64 cells of a full-size frame, and at step 14 103 the model
+# ~14 600 of the first run: shapes touch 1-4 of the 64 cells of a full-size frame, and at step 14 103 the model
 # drew the prompted backgrounds and let every shape, even the one its first frame was given, fade out within a
 # segment (docs/pocket.md "Shapes fade: the foreground weight"). The loss is the weighted mean.
 FG_WEIGHT = 4.0
