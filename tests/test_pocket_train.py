@@ -777,6 +777,28 @@ def test_vocoder_run_replaces_the_audio_runs_vocoder_in_the_export(tmp_path: Pat
     assert (
         0.0 <= row["tones_match"] <= 1.0 and 0.0 <= row["hum_match"] <= 1.0 and math.isfinite(row["level_db"])
     )
+    assert 0.0 <= row["pitches_rendered"] <= 1.0 and sum(k.startswith("pitch_") for k in row) == 9
+
+
+def test_pitch_response_reads_what_the_vocoder_renders() -> None:
+    """``VocoderTask.pitch_response``: a stand-in vocoder that always answers the circle's tone at the input's
+    level renders that pitch (~1) and none of the other eight (~0)."""
+    from ltx2stream.pocket.tasks_codec import VocoderTask
+    from ltx2stream.world.palette import BACKGROUND_HUM_HZ, KIND_PITCH_HZ
+
+    class Circle(torch.nn.Module):
+        output_sampling_rate, hop_product = 24000, 240
+
+        def forward(self, mel: torch.Tensor) -> torch.Tensor:
+            t = torch.arange(mel.shape[2] * 240) / 24000
+            return (0.06 * torch.sin(2 * torch.pi * KIND_PITCH_HZ["circle"] * t)).expand(mel.shape[0], 2, -1)
+
+    task = VocoderTask(_spec(), StripeSource())
+    task.vocoder = Circle()
+    response = task.pitch_response()
+    assert set(response) == {*KIND_PITCH_HZ.values(), *BACKGROUND_HUM_HZ.values()}
+    for f, r in response.items():
+        assert r == pytest.approx(1.0, abs=0.05) if f == KIND_PITCH_HZ["circle"] else r < 0.05, (f, r)
 
 
 def test_transformer_loss_runs_through_the_denoiser(tmp_path: Path, gemma_dir: Path) -> None:
