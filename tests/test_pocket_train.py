@@ -94,6 +94,22 @@ def _codec_tasks(name: str):  # type: ignore[no-untyped-def]
     )  # type: ignore[arg-type]
 
 
+def _train_cli(run: Path, part: str, task_class: str, small, *args: str) -> int:  # type: ignore[no-untyped-def]
+    """``python -m ltx2stream.pocket train PART --run RUN ARGS`` through the CLI's own code path, on the test-size
+    spec and the stripe source; ``tasks_codec.<task_class>`` is built by ``small(spec, **kwargs)``."""
+    from unittest import mock
+
+    from ltx2stream.pocket import __main__ as cli
+    from ltx2stream.pocket import tasks_codec, world_source
+
+    with (
+        mock.patch.object(tasks_codec, task_class, lambda spec, source, **kw: small(spec, **kw)),
+        mock.patch.object(cli, "PocketSpec", _spec),
+        mock.patch.object(world_source, "WorldSource", StripeSource),
+    ):
+        return cli.main(["train", part, "--run", str(run), "--threads", "1", "--no-progress", *args])
+
+
 def _fixed_batch_losses(task, steps: int, lr: float, fan_in_ref: int = 0) -> list[float]:  # type: ignore[no-untyped-def]
     """Train on the batch of one fixed generator seed; the loss of that batch before each step."""
     opt = make_optimizer(task, TrainConfig(steps=steps, lr=lr, fan_in_ref=fan_in_ref))
@@ -134,13 +150,13 @@ def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(
     assert frames == {0, 1, 2, 3}  # text only, image, anchor + 1, anchor + 2 carried frames
     assert any(c[1] > 0 for c in cases) and any(c[0] == 3 and c[1] == 0 for c in cases)
     # the loss ignores clean tokens: a model output changed only on clean tokens leaves the loss unchanged
-    from ltx2stream.pocket.tasks_dit import _masked_mse
+    from ltx2stream.pocket.tasks_dit import _token_mse, _weighted_mean
 
     pred, target = torch.randn(1, 6, 4), torch.randn(1, 6, 4)
     mask = torch.tensor([[0.0, 0.0, 1, 1, 1, 1]])
     changed = pred.clone()
     changed[:, :2] += 100.0
-    assert _masked_mse(pred, target, mask) == _masked_mse(changed, target, mask)
+    assert _weighted_mean(_token_mse(pred, target), mask) == _weighted_mean(_token_mse(changed, target), mask)
 
 
 def test_text_gap_compares_own_rotated_and_empty_prompts(tmp_path: Path, gemma_dir: Path) -> None:
@@ -293,7 +309,6 @@ def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> N
     """``--freeze-encoder``: a run started from another codec run trains its decoder (and vocoder) only; the
     encoder and the latent statistics, which later runs are frozen on, stay bit for bit, and the run resumes as
     a decoder-only run without the flag."""
-    from ltx2stream.pocket.__main__ import main
     from ltx2stream.pocket.export import encoder_keys
 
     first = _codec_tasks(name)
@@ -301,33 +316,21 @@ def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> N
     before = {n: {k: v.clone() for k, v in m.state_dict().items()} for n, m in first.modules().items()}
     part = "video_vae" if name == "video-vae" else "audio_vae"
 
-    def run(*extra: str) -> None:
-        # the CLI's own path (warm start from a run directory, the flag remembered) on the test-size task
-        from unittest import mock
+    from ltx2stream.pocket import tasks_codec
 
-        from ltx2stream.pocket import tasks_codec
+    cls = "VideoVAETask" if name == "video-vae" else "AudioTask"
+    original = getattr(tasks_codec, cls)
+    sizes = (
+        {"batch": 1, "views": ((1.0, 1.0, 1), (1.0, 1.0, 9))}
+        if name == "video-vae"
+        else {"batch": 1, "seconds": 0.7, "vocoder_frames": 16}
+    )
 
-        cls = "VideoVAETask" if name == "video-vae" else "AudioTask"
-        original = getattr(tasks_codec, cls)
-        sizes = (
-            {"batch": 1, "views": ((1.0, 1.0, 1), (1.0, 1.0, 9))}
-            if name == "video-vae"
-            else {"batch": 1, "seconds": 0.7, "vocoder_frames": 16}
-        )
+    def small(spec, **kw):  # type: ignore[no-untyped-def]
+        return original(spec, StripeSource(), dataset=2, freeze_encoder=kw["freeze_encoder"], **sizes)
 
-        def small(spec, source, **kw):  # type: ignore[no-untyped-def]
-            return original(_spec(), StripeSource(), dataset=2, freeze_encoder=kw["freeze_encoder"], **sizes)
-
-        from ltx2stream.pocket import __main__ as cli
-        from ltx2stream.pocket import world_source
-
-        with (
-            mock.patch.object(tasks_codec, cls, small),
-            mock.patch.object(cli, "PocketSpec", _spec),
-            mock.patch.object(world_source, "WorldSource", StripeSource),
-        ):
-            argv = ["train", name, "--run", str(tmp_path / "dec"), "--threads", "1", "--no-progress"]
-            assert main([*argv, *extra]) == 0
+    def run(*extra: str) -> None:  # the CLI's own path: warm start from a run directory, the flag remembered
+        assert _train_cli(tmp_path / "dec", name, cls, small, *extra) == 0
 
     start = ["--init-from", str(tmp_path / "full"), "--freeze-encoder", "--calibrate-clips", "2"]
     run("--steps", "2", "--lr", "1e-2", *start)
@@ -354,28 +357,20 @@ def test_decoder_only_run_keeps_the_latent_space(tmp_path: Path, name: str) -> N
 def test_a_decoder_of_another_width_trains_on_the_frozen_encoder(tmp_path: Path) -> None:
     """``train video-vae --decoder-base N --init-from RUN --freeze-encoder``: the encoder and statistics of RUN
     load, the decoder (another width) starts fresh and trains; the width is remembered on resume."""
-    from unittest import mock
-
     from ltx2stream.pocket import __main__ as cli
-    from ltx2stream.pocket import tasks_codec, world_source
+    from ltx2stream.pocket import tasks_codec
 
     first = _codec_tasks("video-vae")
     train(first, tmp_path / "full", TrainConfig(steps=1, lr=1e-3, warmup=1), progress=False)
     source = first.vae.state_dict()
     original = tasks_codec.VideoVAETask
 
-    def small(spec, src, **kw):  # type: ignore[no-untyped-def]
+    def small(spec, **kw):  # type: ignore[no-untyped-def]
         return original(spec, StripeSource(), dataset=2, freeze_encoder=kw["freeze_encoder"], batch=1,
                         views=((1.0, 1.0, 1),))  # fmt: skip
 
     def run(*extra: str) -> None:
-        with (
-            mock.patch.object(tasks_codec, "VideoVAETask", small),
-            mock.patch.object(cli, "PocketSpec", _spec),
-            mock.patch.object(world_source, "WorldSource", StripeSource),
-        ):
-            argv = ["train", "video-vae", "--run", str(tmp_path / "d16"), "--threads", "1", "--no-progress"]
-            assert cli.main([*argv, *extra]) == 0
+        assert _train_cli(tmp_path / "d16", "video-vae", "VideoVAETask", small, *extra) == 0
 
     start = ["--init-from", str(tmp_path / "full"), "--freeze-encoder", "--calibrate-clips", "0"]
     run("--steps", "1", "--decoder-base", "16", *start)
@@ -398,24 +393,15 @@ def test_a_decoder_of_another_width_trains_on_the_frozen_encoder(tmp_path: Path)
 def test_a_vocoder_run_with_other_rates_remembers_them(tmp_path: Path) -> None:
     """``train vocoder --vocoder-rates 20,12``: the vocoder is built with those rates (kernels 2r), the run
     remembers them on resume; rates of another product (another samples-per-frame) are refused."""
-    from unittest import mock
-
-    from ltx2stream.pocket import __main__ as cli
-    from ltx2stream.pocket import tasks_codec, world_source
+    from ltx2stream.pocket import tasks_codec
 
     original = tasks_codec.VocoderTask
 
-    def small(spec, src, **kw):  # type: ignore[no-untyped-def]
+    def small(spec, **kw):  # type: ignore[no-untyped-def]
         return original(spec, StripeSource(), batch=1, vocoder_frames=16, dataset=2)
 
     def run(*extra: str) -> int:
-        with (
-            mock.patch.object(tasks_codec, "VocoderTask", small),
-            mock.patch.object(cli, "PocketSpec", _spec),
-            mock.patch.object(world_source, "WorldSource", StripeSource),
-        ):
-            argv = ["train", "vocoder", "--run", str(tmp_path / "v"), "--threads", "1", "--no-progress"]
-            return cli.main([*argv, *extra])
+        return _train_cli(tmp_path / "v", "vocoder", "VocoderTask", small, *extra)
 
     with pytest.raises(SystemExit, match="product of 240"):
         run("--steps", "1", "--vocoder-rates", "10,12")

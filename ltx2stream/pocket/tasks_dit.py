@@ -85,7 +85,7 @@ class Sample:
     video: torch.Tensor  # [128, L, h, w] normalised
     audio: torch.Tensor  # [8, Ta, 16] normalised
     caption: str
-    fg: torch.Tensor | None = None  # [L, h, w]: share of shape pixels per latent cell (``foreground_cells``)
+    fg: torch.Tensor  # [L, h, w]: share of shape pixels per latent cell (``foreground_cells``)
 
 
 # Pixels per latent cell side at which the cache renders a clip for its foreground cells (cheap; the world draws
@@ -147,15 +147,17 @@ class LatentCache:
     def get(self, index: int, half: bool) -> Sample:
         path = self.dir / f"{'half' if half else 'full'}-{index}.pt"
         s = self.spec
-        if not path.is_file():
+        if path.is_file():
+            record = torch.load(path, map_location="cpu", weights_only=True)
+            changed = False
+        else:
             clip = self._clip(index, *((s.height // 2, s.width // 2) if half else (s.height, s.width)))
             with torch.no_grad():
                 video = self.vae.encode(clip.video())[0]
                 audio = self._encode_audio(clip)
-            record = {"video": video, "audio": audio, "caption": clip.caption_at((s.frames - 1) / s.fps)}
-        else:
-            record = torch.load(path, map_location="cpu", weights_only=True)
-        changed = not path.is_file()
+            caption = clip.caption_at((s.frames - 1) / s.fps)
+            record = {"video": video, "audio": audio, "audio_key": self.audio_key, "caption": caption}
+            changed = True
         if record.get("audio_key") != self.audio_key:
             # the world's sound or the audio codec changed since (both happened in session 8): the video
             # latents and caption stand, the audio is re-encoded (the clip's audio does not depend on its
@@ -163,7 +165,7 @@ class LatentCache:
             with torch.no_grad():
                 record["audio"] = self._encode_audio(self._clip(index, 32, 32))
             record["audio_key"], changed = self.audio_key, True
-        if "fg" not in record:  # entries written before session 8 have no foreground cells
+        if "fg" not in record:  # new entries, and those written before session 8
             _, frames, h, w = record["video"].shape
             clip = self._clip(index, FG_RENDER_CELL * h, FG_RENDER_CELL * w)
             record["fg"], changed = foreground_cells(clip.frames, h, w, frames), True
@@ -304,17 +306,14 @@ class TransformerTask:
         )
         vv, va = self.denoiser(video, audio)
         assert vv is not None and va is not None
-        fg = (
-            torch.stack([_fg(x) for x in samples]).flatten(1) > 0
-        )  # [B, Tv], the token order of patchify_video
-        lv = _masked_mse(vv, ev - x0v, mv * (1.0 + self.fg_weight * fg.float()))
-        la = _masked_mse(va, ea - x0a, ma)
+        fg = (torch.stack([x.fg for x in samples]).flatten(1) > 0).float()  # [B, Tv], patchify_video's order
+        err_v = _token_mse(vv, ev - x0v)
+        lv = _weighted_mean(err_v, mv * (1.0 + self.fg_weight * fg))
+        la = _weighted_mean(_token_mse(va, ea - x0a), ma)
         total = lv + self.audio_weight * la
-        with torch.no_grad():
-            plain = _masked_mse(vv, ev - x0v, mv)
-            shapes = _masked_mse(vv, ev - x0v, mv * fg.float())
-        return total, {"video": float(plain), "video_fg": float(shapes), "audio": float(la.detach()),
-                       "half": float(half)}  # fmt: skip
+        err_v = err_v.detach()
+        return total, {"video": float(_weighted_mean(err_v, mv)), "video_fg": float(_weighted_mean(err_v, mv * fg)),
+                       "audio": float(la.detach()), "half": float(half)}  # fmt: skip
 
     def evaluate(self) -> dict[str, float]:
         """Logged at each checkpoint (``eval.jsonl``): the text gap on 8 fixed clips, rotated minus own prompt (> 0:
@@ -366,13 +365,11 @@ class TransformerTask:
         return out
 
 
-def _masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean over tokens of the per-token MSE, weighted by ``mask`` [B, T] (0: no loss)."""
-    err = (pred.float() - target).pow(2).mean(dim=-1)  # [B, T]
-    return (err * mask).sum() / mask.sum().clamp(min=1e-6)
+def _token_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-token MSE [B, T] of [B, T, C] predictions."""
+    return (pred.float() - target).pow(2).mean(dim=-1)
 
 
-def _fg(sample: Sample) -> torch.Tensor:
-    if sample.fg is None:
-        raise ValueError("a latent-cache sample without foreground cells (LatentCache.get adds them)")
-    return sample.fg
+def _weighted_mean(err: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mean of per-token ``err`` [B, T] weighted by ``weight`` [B, T] (0: no loss)."""
+    return (err * weight).sum() / weight.sum().clamp(min=1e-6)

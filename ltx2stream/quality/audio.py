@@ -64,11 +64,6 @@ def _peak(spec: np.ndarray, freqs: np.ndarray, f: float) -> tuple[float, float]:
     return peak, peak / (float(np.median(spec[band])) + 1e-12)
 
 
-def _peak_ratio(spec: np.ndarray, freqs: np.ndarray, f: float) -> float:
-    """Peak magnitude within 1.5 % of f over the median magnitude within 40 Hz (excluding the peak)."""
-    return _peak(spec, freqs, f)[1]
-
-
 def spectrum(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
     a = mono(audio)
     spec = np.abs(np.fft.rfft(a * np.hanning(len(a))))
