@@ -820,3 +820,28 @@ def test_warm_start_from_another_structure_is_a_clear_error(tmp_path: Path) -> N
     argv = ["train", "vocoder", "--run", str(tmp_path / "new"), "--init-from", str(source), "--steps", "1"]
     with pytest.raises(SystemExit, match="does not fit the current PocketSpec"):
         main(argv)
+
+
+RUN_MODULES = {"video-vae": ("video_vae",), "audio": ("audio_vae",), "vocoder": ("vocoder",),
+               "upsampler": ("upsampler",), "transformer": ("transformer", "text")}  # fmt: skip
+
+
+def test_committed_weights_warm_start_every_part_they_hold() -> None:
+    """The committed intermediate weights are how training resumes on a new machine (docs/pocket.md, session 9):
+    ``pocket-codecs.safetensors`` holds the frozen encoders (its vocoder predates the three-stage structure and
+    is not used), ``wip/`` a snapshot of every run. Each part they are kept for loads strictly into the current
+    ``PocketSpec``'s module, and the schedule continues from the step the file records."""
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.pocket.export import read_shipped
+
+    weights = Path(__file__).parent.parent / "ltx2stream" / "pocket" / "weights"
+    kept_for = {weights / "pocket-codecs.safetensors": {"video-vae": ("video_vae",), "audio": ("audio_vae",)}}
+    kept_for |= {p: RUN_MODULES for p in sorted((weights / "wip").glob("pocket.safetensors"))}
+    for path, runs in kept_for.items():
+        training = json.loads(open_checkpoint(path).metadata["pocket_training"])
+        for run, parts in runs.items():
+            states, step = read_shipped(path, run)
+            record = training.get(run)
+            assert step == (record["steps"] if isinstance(record, dict) else 0), (path, run)
+            for part in parts:
+                PocketSpec().build(part, 0).load_state_dict(states[part], strict=True)
