@@ -605,6 +605,51 @@ def test_foreground_weights_cover_a_shape_and_its_edge_only() -> None:
     assert float(w[8, 10]) == 1.0 and float(w[0, 0]) == 1.0 and int((w > 1).sum()) == 8 * 8
 
 
+def test_edge_loss_charges_a_rounded_outline_more_than_a_colour_shift_of_the_same_pixel_error() -> None:
+    """``--edge-weight``: a blurred square (its corners rounded) and the same square with its whole frame shifted
+    in colour cost about the same pixel L1, but only the blur changes the outline, and only it pays the edge
+    term; weights (``foreground_weights``) count the shape's neighbourhood only."""
+    import torch.nn.functional as F
+
+    from ltx2stream.pocket.tasks_codec import edge_loss, foreground_weights
+
+    pixels = torch.full((1, 3, 1, 32, 32), 0.2)
+    pixels[:, 0, :, 10:18, 8:16] = 0.9
+    blurred = F.avg_pool3d(pixels, (1, 5, 5), stride=1, padding=(0, 2, 2), count_include_pad=False)
+    l1 = float((blurred - pixels).abs().mean())
+    shifted = pixels + l1  # the same mean absolute error, spread evenly
+    assert float((shifted - pixels).abs().mean()) == pytest.approx(l1)
+    assert float(edge_loss(pixels, pixels)) == 0.0
+    assert float(edge_loss(shifted, pixels)) < 1e-6 < float(edge_loss(blurred, pixels))
+    w = foreground_weights(pixels, 10.0)
+    assert float(edge_loss(blurred, pixels, w)) > float(
+        edge_loss(blurred, pixels)
+    )  # concentrated on the shape
+    far = pixels.clone()
+    far[..., 28:, 28:] += 0.5  # an error away from any shape weighs 1, the shape's neighbourhood 11
+    assert float(edge_loss(far, pixels, w)) < float(edge_loss(far, pixels))
+
+
+def test_edge_weight_is_remembered_by_a_video_vae_run(tmp_path: Path) -> None:
+    from ltx2stream.pocket import tasks_codec
+    from ltx2stream.pocket.trainer import load_state
+
+    original, seen = tasks_codec.VideoVAETask, []
+
+    def small(spec, **kw):  # type: ignore[no-untyped-def]
+        seen.append(kw.get("edge_weight"))
+        return original(spec, StripeSource(), dataset=2, batch=1, views=((1.0, 1.0, 1),), **kw)
+
+    run = tmp_path / "run"
+    assert _train_cli(run, "video-vae", "VideoVAETask", small, "--edge-weight", "2", "--steps", "1") == 0
+    assert (
+        _train_cli(run, "video-vae", "VideoVAETask", small, "--steps", "2") == 0
+    )  # resumed without the flag
+    state = load_state(run)
+    assert seen == [2.0, 2.0] and state is not None and state["extra"]["edge_weight"] == 2.0
+    assert all("edge" in json.loads(line) for line in (run / "log.jsonl").read_text().splitlines())
+
+
 def test_video_vae_kind_evaluation_reads_shapes_back() -> None:
     from ltx2stream.pocket import tasks_codec
     from ltx2stream.pocket.spec import PocketSpec

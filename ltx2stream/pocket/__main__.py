@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="video-vae: extra loss weight on shape pixels and their edges (default 0)",
     )
+    t.add_argument("--edge-weight", type=float, default=None,
+                   help="video-vae: weight of an L1 on neighbouring-pixel differences (sharp outlines; "
+                        "weighted like the pixels under --fg-weight; default 0; remembered)")  # fmt: skip
     t.add_argument("--decoder-base", type=int, default=None,
                    help="video-vae: the decoder's base width (PocketSpec's vae_decoder_base unless given; "
                         "remembered). With --init-from --freeze-encoder from a run of another width, the encoder "
@@ -176,11 +179,14 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
 
     source = WorldSource()
     opt = {k: v for k, v in (("batch", args.batch), ("dataset", args.dataset)) if v is not None}
-    if args.fg_weight is not None and args.part != "video-vae":
-        raise SystemExit("--fg-weight applies to video-vae only")
+    for flag, value in (("--fg-weight", args.fg_weight), ("--edge-weight", args.edge_weight)):
+        if value is not None and args.part != "video-vae":
+            raise SystemExit(f"{flag} applies to video-vae only")
     if args.part == "video-vae":
         if args.fg_weight is not None:
             opt["fg_weight"] = args.fg_weight
+        if args.edge_weight is not None:
+            opt["edge_weight"] = args.edge_weight
         if args.views == "crops":
             opt["views"] = tasks_codec.CROP_VIEWS
         elif args.views is not None:
@@ -394,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         args.no_vocoder = True  # an audio-VAE-only run stays one
     if existing is not None and args.fg_weight is None and "fg_weight" in existing.get("extra", {}):
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
+    if existing is not None and args.edge_weight is None and "edge_weight" in existing.get("extra", {}):
+        args.edge_weight = existing["extra"]["edge_weight"]
     if existing is not None and args.decoder_base is None and "decoder_base" in existing.get("extra", {}):
         args.decoder_base = existing["extra"]["decoder_base"]  # and a decoder of another width keeps it
     if existing is not None and args.vocoder_rates is None and "vocoder_rates" in existing.get("extra", {}):
@@ -437,6 +445,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.fg_weight is not None:
         extra["fg_weight"] = args.fg_weight
+    if args.edge_weight is not None:
+        extra["edge_weight"] = args.edge_weight
     if args.decoder_base is not None:
         extra["decoder_base"] = args.decoder_base
     if args.vocoder_rates is not None:

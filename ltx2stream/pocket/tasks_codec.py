@@ -4,7 +4,8 @@
   whole frames at the native and the half size, where the transformer's latents come from, and crops; loss
   L1 + MSE on pixels + a small KL on the encoder's (mean, uniform log-variance) posterior; the decoder sees a
   posterior sample; ``fg_weight`` > 0 weighs the pixels of shapes (and their edges) up, see
-  ``foreground_weights``. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
+  ``foreground_weights``; ``edge_weight`` > 0 adds an L1 on the spatial differences of neighbouring pixels
+  (``edge_loss``), which a blurred outline pays for and a plain pixel loss hardly does. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
   as an exponential average so that normalised latents have about unit scale.
 * Audio: the audio VAE reconstructs the log-mel (L1 + KL); the vocoder learns ground-truth log-mel -> 24 kHz
   waveform with a multi-resolution STFT loss (log magnitude L1 + spectral convergence), beside it (``AudioTask``)
@@ -53,6 +54,24 @@ def foreground_weights(pixels: torch.Tensor, fg_weight: float) -> torch.Tensor:
     fg = ((pixels - background).abs().amax(dim=1, keepdim=True) > FOREGROUND_THRESHOLD).float()
     ring = F.max_pool3d(fg, (1, 3, 3), stride=1, padding=(0, 1, 1))
     return 1.0 + fg_weight * ring
+
+
+def edge_loss(recon: torch.Tensor, pixels: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """L1 between the horizontal and vertical pixel differences of ``recon`` and ``pixels`` ([B, 3, F, H, W]),
+    weighted per pixel by ``weights`` ([B, 1, F, H, W], e.g. ``foreground_weights``) where given. A square's
+    corner and a triangle's tip are where these differences change direction: a decoder that rounds them (a blob
+    scores "circle" with the quality scorer) pays here in proportion to the edge it smears, where the pixel L1
+    charges only for the few pixels the rounding moves."""
+    total = recon.new_zeros(())
+    for dim in (-1, -2):
+        n = pixels.shape[dim] - 1
+        diff = (recon.diff(dim=dim) - pixels.diff(dim=dim)).abs()
+        if weights is None:
+            total = total + diff.mean()
+        else:
+            w = torch.maximum(weights.narrow(dim, 0, n), weights.narrow(dim, 1, n))
+            total = total + (diff * w).sum() / (w.sum() * pixels.shape[1])
+    return total / 2
 
 
 def encoder_moments(vae: VideoVAE, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,10 +159,11 @@ class VideoVAETask:
         seed: int = 0,
         freeze_encoder: bool = False,
         fg_weight: float = 0.0,
+        edge_weight: float = 0.0,
     ) -> None:
         self.spec, self.source, self.batch, self.dataset = spec, source, batch, dataset
         self.views, self.view = views, 0
-        self.fg_weight = fg_weight
+        self.fg_weight, self.edge_weight = fg_weight, edge_weight
         self.vae = spec.build("video_vae", seed)
         # decoder-only fine-tuning: the encoder and the latent statistics (the latent space later runs are
         # trained in) stay exactly as they are
@@ -179,20 +199,21 @@ class VideoVAETask:
         eps = torch.randn(mean.shape, generator=gen)
         z = mean + (0.5 * logvar).exp() * eps
         recon = self.vae.decoder(z)
-        if self.fg_weight > 0:
-            w = foreground_weights(pixels, self.fg_weight)
+        w = foreground_weights(pixels, self.fg_weight) if self.fg_weight > 0 else None
+        if w is not None:
             l1 = ((recon - pixels).abs() * w).sum() / (w.sum() * pixels.shape[1])
             mse = ((recon - pixels).pow(2) * w).sum() / (w.sum() * pixels.shape[1])
         else:
             l1 = (recon - pixels).abs().mean()
             mse = (recon - pixels).pow(2).mean()
         k = kl(mean, logvar)
-        return l1 + mse + KL_WEIGHT * k, {
-            "l1": float(l1.detach()),
-            "mse": float(mse.detach()),
-            "kl": float(k.detach()),
-            "view": float(self.view),
-        }
+        parts = {"l1": float(l1.detach()), "mse": float(mse.detach()), "kl": float(k.detach())}
+        total = l1 + mse + KL_WEIGHT * k
+        if self.edge_weight > 0:
+            edge = edge_loss(recon, pixels, w)
+            total = total + self.edge_weight * edge
+            parts["edge"] = float(edge.detach())
+        return total, parts | {"view": float(self.view)}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
