@@ -5,8 +5,9 @@
   L1 + MSE on pixels + a small KL on the encoder's (mean, uniform log-variance) posterior; the decoder sees a
   posterior sample; ``fg_weight`` > 0 weighs the pixels of shapes (and their edges) up, see
   ``foreground_weights``; ``edge_weight`` > 0 adds an L1 on the spatial differences of neighbouring pixels
-  (``edge_loss``), which a blurred outline pays for and a plain pixel loss hardly does. The per-channel statistics (``mean-of-means`` / ``std-of-means``) track the latent means
-  as an exponential average so that normalised latents have about unit scale.
+  (``edge_loss``), which a blurred outline pays for and a plain pixel loss hardly does. The per-channel
+  statistics (``mean-of-means`` / ``std-of-means``) track the latent means as an exponential average so that
+  normalised latents have about unit scale.
 * Audio: the audio VAE reconstructs the log-mel (L1 + KL); the vocoder learns ground-truth log-mel -> 24 kHz
   waveform with a multi-resolution STFT loss (log magnitude L1 + spectral convergence), beside it (``AudioTask``)
   or in a run of its own (``VocoderTask``, the way the pocket vocoder trains since session 7).
