@@ -76,7 +76,12 @@ def test_group_session_equals_one_process_host(
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         assert set(g) == set(w) and len(w) >= 4
         for name in w:
-            assert torch.equal(g[name], w[name]), f"segment {i} {name} differs"
+            # bit-identical on the AMD EPYC machines of sessions 1-8; on an Intel Xeon the GEMM kernels chosen for
+            # a rank's shard (fewer rows) round differently in the last bits, which the denoising steps carry on.
+            # A wrong shard, gather or broadcast moves latents by O(0.1-1)
+            torch.testing.assert_close(
+                g[name], w[name], rtol=1e-3, atol=1e-3, msg=f"segment {i} {name} differs"
+            )
     assert group.healthy
 
 
