@@ -87,4 +87,7 @@ def test_sp2_server_session_equals_one_process(tmp_path: Path) -> None:
     for i in indices:
         got = stored.load(sid, i).tensors
         for name, tensor in want[i].items():
-            assert torch.equal(got[name], tensor), f"segment {i} {name} differs from the one-process host"
+            # within 1e-3, not bit for bit: on an Intel Xeon a rank's shorter GEMMs round differently in the last
+            # bits (docs/deploy.md); a wrong shard, gather or broadcast moves the latents by O(0.1-1)
+            torch.testing.assert_close(got[name], tensor, rtol=1e-3, atol=1e-3,
+                                       msg=f"segment {i} {name} differs from the one-process host")  # fmt: skip
