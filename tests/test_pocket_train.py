@@ -867,21 +867,17 @@ def test_warm_start_from_another_structure_is_a_clear_error(tmp_path: Path) -> N
         main(argv)
 
 
-RUN_MODULES = {"video-vae": ("video_vae",), "audio": ("audio_vae",), "vocoder": ("vocoder",),
-               "upsampler": ("upsampler",), "transformer": ("transformer", "text")}  # fmt: skip
-
-
 def test_committed_weights_warm_start_every_part_they_hold() -> None:
     """The committed intermediate weights are how training resumes on a new machine (docs/pocket.md, session 9):
     ``pocket-codecs.safetensors`` holds the frozen encoders (its vocoder predates the three-stage structure and
     is not used), ``wip/`` a snapshot of every run. Each part they are kept for loads strictly into the current
     ``PocketSpec``'s module, and the schedule continues from the step the file records."""
     from ltx2stream.models.loading import open_checkpoint
-    from ltx2stream.pocket.export import read_shipped
+    from ltx2stream.pocket.export import OVERRIDE_RUNS, RUN_PARTS, read_shipped
 
     weights = Path(__file__).parent.parent / "ltx2stream" / "pocket" / "weights"
     kept_for = {weights / "pocket-codecs.safetensors": {"video-vae": ("video_vae",), "audio": ("audio_vae",)}}
-    kept_for |= {p: RUN_MODULES for p in sorted((weights / "wip").glob("pocket.safetensors"))}
+    kept_for |= {p: RUN_PARTS | OVERRIDE_RUNS for p in sorted((weights / "wip").glob("pocket.safetensors"))}
     for path, runs in kept_for.items():
         training = json.loads(open_checkpoint(path).metadata["pocket_training"])
         for run, parts in runs.items():
