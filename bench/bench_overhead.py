@@ -20,8 +20,9 @@ x264 threads. Two ratios per repeat, the model loaded and warm in both:
   last return; it adds the fixed costs that do not grow with the session (open, the first text encode, the last
   segment's encode + send after its decode), so it falls toward ``ratio`` as sessions get longer.
 
-The client runs in the bench's process (its event loop is the server's), so its decode work is counted against
-the server.
+The client runs in a separate process (``streamed.py client``) on the same cores, so its work (a Python start,
+the receive loop, reading the first piece's boxes) competes with the server's; on 2 cores that is ~14 ms of CPU
+per tiny-preset segment over a 30-segment session, most of it the interpreter's start.
 """
 
 from __future__ import annotations
