@@ -412,6 +412,34 @@ def test_a_vocoder_run_with_other_rates_remembers_them(tmp_path: Path) -> None:
     built = replace(_spec(), vocoder_rates=(20, 12)).build("vocoder", 0)
     built.load_state_dict(state["modules"]["vocoder"])
     assert [u.stride[0] for u in built.ups] == [20, 12] and [u.kernel_size[0] for u in built.ups] == [40, 24]
+    # the export builds the vocoder its run trained (the shipped config and pocket_spec say so), and a warm start
+    # from the run or from the shipped file keeps those rates without the flag
+    from ltx2stream.models.audio import load_vocoder
+    from ltx2stream.models.loading import open_checkpoint
+    from ltx2stream.pocket.export import (
+        export,
+        load_parts,
+        source_vocoder_rates,
+        spec_for_runs,
+        spec_from_json,
+    )
+
+    runs = {"vocoder": tmp_path / "v"}
+    spec = spec_for_runs(_spec(), runs)
+    assert spec.vocoder_rates == (20, 12) and spec_for_runs(_spec(), {}) == _spec()
+    files = export(spec, load_parts(spec, runs, allow_untrained=True)[0], tmp_path / "out", training={})
+    ckpt = open_checkpoint(files.checkpoint)
+    assert spec_from_json(ckpt.metadata["pocket_spec"]) == spec
+    shipped = load_vocoder(ckpt, dtype=torch.float32)
+    assert [u.stride[0] for u in shipped.ups] == [20, 12]
+    assert source_vocoder_rates(tmp_path / "v") == source_vocoder_rates(files.checkpoint) == "20,12"
+    for source in (tmp_path / "v", files.checkpoint):
+        target = tmp_path / f"w-{source.name}"
+        assert (
+            _train_cli(target, "vocoder", "VocoderTask", small, "--steps", "1", "--init-from", str(source))
+            == 0
+        )
+        assert torch.load(target / "state.pt", weights_only=False)["extra"]["vocoder_rates"] == "20,12"
 
 
 def test_calibrated_statistics_give_unit_latents() -> None:
@@ -873,16 +901,22 @@ def test_committed_weights_warm_start_every_part_they_hold() -> None:
     is not used), ``wip/`` a snapshot of every run. Each part they are kept for loads strictly into the current
     ``PocketSpec``'s module, and the schedule continues from the step the file records."""
     from ltx2stream.models.loading import open_checkpoint
-    from ltx2stream.pocket.export import OVERRIDE_RUNS, RUN_PARTS, read_shipped
+    from ltx2stream.pocket.export import OVERRIDE_RUNS, RUN_PARTS, read_shipped, source_vocoder_rates
 
     weights = Path(__file__).parent.parent / "ltx2stream" / "pocket" / "weights"
     kept_for = {weights / "pocket-codecs.safetensors": {"video-vae": ("video_vae",), "audio": ("audio_vae",)}}
     kept_for |= {p: RUN_PARTS | OVERRIDE_RUNS for p in sorted((weights / "wip").glob("pocket.safetensors"))}
     for path, runs in kept_for.items():
         training = json.loads(open_checkpoint(path).metadata["pocket_training"])
+        rates = source_vocoder_rates(path)  # a vocoder trained with --vocoder-rates keeps them
+        spec = (
+            replace(PocketSpec(), vocoder_rates=tuple(int(r) for r in rates.split(",")))
+            if rates
+            else PocketSpec()
+        )
         for run, parts in runs.items():
             states, step = read_shipped(path, run)
             record = training.get(run)
             assert step == (record["steps"] if isinstance(record, dict) else 0), (path, run)
             for part in parts:
-                PocketSpec().build(part, 0).load_state_dict(states[part], strict=True)
+                spec.build(part, 0).load_state_dict(states[part], strict=True)

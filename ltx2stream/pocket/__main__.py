@@ -374,9 +374,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "text-gap":
         return text_gap(args, spec)
     if args.command == "export":
-        from ltx2stream.pocket.export import export, export_codecs, load_parts
+        from ltx2stream.pocket.export import export, export_codecs, load_parts, spec_for_runs
 
         runs = {name: args.runs / name for name in PARTS}
+        spec = spec_for_runs(spec, runs)  # the vocoder as its run built it (``--vocoder-rates``)
         untrained = args.allow_untrained or args.codecs_only
         modules, training = load_parts(spec, runs, allow_untrained=untrained)
         if args.codecs_only:
@@ -406,6 +407,15 @@ def main(argv: list[str] | None = None) -> int:
         args.decoder_base = existing["extra"]["decoder_base"]  # and a decoder of another width keeps it
     if existing is not None and args.vocoder_rates is None and "vocoder_rates" in existing.get("extra", {}):
         args.vocoder_rates = existing["extra"]["vocoder_rates"]
+    if (
+        existing is None
+        and args.init_from is not None
+        and args.part == "vocoder"
+        and args.vocoder_rates is None
+    ):
+        from ltx2stream.pocket.export import source_vocoder_rates
+
+        args.vocoder_rates = source_vocoder_rates(args.init_from)  # a warm start keeps its source's structure
     if args.vocoder_rates is not None:
         rates = tuple(int(r) for r in str(args.vocoder_rates).split(","))
         if args.part != "vocoder" or math.prod(rates) != math.prod(spec.vocoder_rates):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,37 @@ OVERRIDE_RUNS: dict[str, tuple[str, ...]] = {"vocoder": ("vocoder",)}
 def spec_from_json(text: str) -> PocketSpec:
     data = json.loads(text)
     data.pop("extra", None)
-    return PocketSpec(**data)
+    return PocketSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+
+
+def source_vocoder_rates(source: str | os.PathLike[str]) -> str | None:
+    """The vocoder rates ("20,12") a warm-start source was built with, where they are not ``PocketSpec``'s: a run
+    directory's remembered ``--vocoder-rates``, or a shipped file's ``pocket_spec``. None: the default."""
+    path = Path(source)
+    if path.is_dir():
+        state = load_state(path)
+        rates = state.get("extra", {}).get("vocoder_rates") if state else None
+        return str(rates) if rates else None
+    from ltx2stream.models.loading import open_checkpoint
+
+    text = open_checkpoint(path).metadata.get("pocket_spec")
+    if text is None:
+        return None
+    shipped = tuple(json.loads(text).get("vocoder_rates", PocketSpec().vocoder_rates))
+    return None if shipped == PocketSpec().vocoder_rates else ",".join(map(str, shipped))
+
+
+def spec_for_runs(spec: PocketSpec, runs: Mapping[str, str | os.PathLike[str] | None]) -> PocketSpec:
+    """``spec`` with the vocoder rates of the run that supplies the exported vocoder (a vocoder run trained with
+    ``--vocoder-rates``); the shipped config and ``pocket_spec`` then describe that vocoder."""
+    for run_name in ("vocoder", "audio"):  # the vocoder run overrides the audio run's vocoder
+        run = runs.get(run_name)
+        state = load_state(Path(run)) if run else None
+        if state is None or "vocoder" not in state["modules"]:
+            continue
+        rates = state.get("extra", {}).get("vocoder_rates")
+        return replace(spec, vocoder_rates=tuple(int(r) for r in str(rates).split(","))) if rates else spec
+    return spec
 
 
 def load_parts(
