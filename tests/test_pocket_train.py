@@ -187,6 +187,14 @@ def test_transformer_checkpoints_log_the_text_gap(tmp_path: Path, gemma_dir: Pat
     assert r["text_gap_video"] == pytest.approx(r["rotated_video"] - r["own_video"], abs=1e-4)
     assert r["text_gap_audio_1"] == pytest.approx(r["rotated_audio_1"] - r["own_audio_1"], abs=1e-4)
     assert {"own_video_1", "rotated_video_1", "empty_video_1", "text_gap_video_1"} <= set(r)  # sigma 1
+    # training clips against clips no dataset holds, at the same sigmas and noise
+    from ltx2stream.pocket.tasks_dit import HELDOUT_CLIPS, HELDOUT_SIGMAS
+
+    for name in ("train", "heldout"):
+        for sigma in HELDOUT_SIGMAS:
+            assert all(math.isfinite(r[f"{name}_{s}_{sigma:g}"]) for s in ("video", "audio"))
+    assert min(HELDOUT_CLIPS) >= 1_000_000 and task.latents.get(HELDOUT_CLIPS[0], True).caption
+    assert r["train_video_0.95"] != r["heldout_video_0.95"]
     assert all(m.training for m in task.modules().values())  # back in training mode
 
 
@@ -298,8 +306,11 @@ def test_dataset_captions_are_what_the_transformer_task_draws(tmp_path: Path, ge
     from ltx2stream.pocket.tasks_dit import dataset_captions
 
     task = _transformer_task(tmp_path, gemma_dir)
+    from ltx2stream.pocket.tasks_dit import HELDOUT_CLIPS
+
     captions = dataset_captions(_spec(), StripeSource(), 6, size=16)
-    stored = {task.latents.get(i, half).caption for i in range(6) for half in (False, True)}
+    clips = (*range(6), *HELDOUT_CLIPS)  # the evaluation's held-out clips too
+    stored = {task.latents.get(i, half).caption for i in clips for half in (False, True)}
     assert "" in captions and stored == set(captions) - {""}
     assert task.text.ensure(captions) == len(captions) and task.text.ensure(captions) == 0
 

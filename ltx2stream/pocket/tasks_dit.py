@@ -198,13 +198,20 @@ class LatentCache:
         os.replace(tmp, path)
 
 
+# Clips no dataset reaches (indices far above any ``--dataset``): each checkpoint's evaluation scores the model on
+# them beside 8 of its training clips, at the same sigmas and noise, so that memorising the training clips shows
+# as a gap between the two (``heldout_video``, ``train_video``). The text cache holds their captions too.
+HELDOUT_CLIPS: tuple[int, ...] = tuple(range(1_000_003, 1_000_003 + 8 * 37, 37))
+HELDOUT_SIGMAS: tuple[float, ...] = (0.95, 0.4)
+
+
 def dataset_captions(spec: PocketSpec, source: ClipSource, dataset: int, *, size: int = 32) -> list[str]:
     """The distinct captions the transformer task draws from clips ``0..dataset-1`` (the one in force at each
-    clip's end, as ``LatentCache`` stores it) plus the dropped caption "". Clips are rendered at ``size`` pixels:
-    the world's captions follow from the clip's seed, not from its size (a caption the cache lacks is encoded on
-    first use anyway)."""
+    clip's end, as ``LatentCache`` stores it), those of the held-out evaluation clips (``HELDOUT_CLIPS``) and the
+    dropped caption "". Clips are rendered at ``size`` pixels: the world's captions follow from the clip's seed,
+    not from its size (a caption the cache lacks is encoded on first use anyway)."""
     captions = {""}
-    for index in range(dataset):
+    for index in (*range(dataset), *HELDOUT_CLIPS):
         clip = source.clip(
             index,
             frames=spec.frames,
@@ -320,7 +327,8 @@ class TransformerTask:
         the model uses its prompt), per stream, at sigma 0.95 (``text_gap_video``, ...) and at sigma 1, pure noise
         (``text_gap_video_1``, ...: the prompt alone)."""
         stride = max(1, self.dataset // 8)
-        gap = self.text_gap(list(range(0, 8 * stride, stride))[:8], sigmas=(0.95, 1.0))
+        clips = list(range(0, 8 * stride, stride))[:8]
+        gap = self.text_gap(clips, sigmas=(0.95, 1.0))
         out: dict[str, float] = {"sigma": 0.95}
         for key, suffix in (("0.95", ""), ("1", "_1")):
             row = gap[key]
@@ -328,15 +336,25 @@ class TransformerTask:
                         for stream in ("video", "audio")})  # fmt: skip
             for stream in ("video", "audio"):
                 out[f"text_gap_{stream}{suffix}"] = round(row["rotated"][stream] - row["own"][stream], 5)
+        # memorising: the own-prompt loss of 8 training clips and of 8 clips no dataset holds, same noise
+        for name, group in (("train", clips), ("heldout", list(HELDOUT_CLIPS))):
+            for key, row in self.text_gap(group, sigmas=HELDOUT_SIGMAS, prompts=("own",)).items():
+                for stream in ("video", "audio"):
+                    out[f"{name}_{stream}_{key}"] = round(row["own"][stream], 5)
         return out
 
     @torch.no_grad()
     def text_gap(
-        self, clips: list[int], sigmas: tuple[float, ...] = (0.95, 0.7, 0.4), seed: int = 0
+        self,
+        clips: list[int],
+        sigmas: tuple[float, ...] = (0.95, 0.7, 0.4),
+        seed: int = 0,
+        prompts: tuple[str, ...] = ("own", "rotated", "empty"),
     ) -> dict[str, dict[str, dict[str, float]]]:
         """Does the model use its prompt? The video and audio loss of the half-size latents of ``clips`` (text
-        only, no clean frames) at each sigma, with their own captions, with the captions rotated by one clip and
-        with the empty prompt; the same noise for all three. Equal losses: the text is ignored."""
+        only, no clean frames) at each sigma, with their own captions (``own``), with the captions rotated by one
+        clip (``rotated``) and with the empty prompt (``empty``), those of ``prompts``; the same noise for all.
+        Equal losses: the text is ignored."""
         s, b = self.spec, len(clips)
         samples = [self.latents.get(i, True) for i in clips]
         gen = torch.Generator().manual_seed(seed)
@@ -345,8 +363,8 @@ class TransformerTask:
         _, frames, h, w = samples[0].video.shape
         ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
         captions = [x.caption for x in samples]
-        prompts = {"own": captions, "rotated": captions[1:] + captions[:1], "empty": [""] * b}
-        contexts = {name: self.projection(*self.text.batch(c)) for name, c in prompts.items()}
+        choices = {"own": captions, "rotated": captions[1:] + captions[:1], "empty": [""] * b}
+        contexts = {name: self.projection(*self.text.batch(choices[name])) for name in prompts}
         out: dict[str, dict[str, dict[str, float]]] = {}
         for sig in sigmas:
             sigma = torch.full((b,), float(sig))
