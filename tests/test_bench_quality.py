@@ -82,3 +82,48 @@ def test_bench_runs_end_to_end_on_the_tiny_preset(tmp_path: Path) -> None:
     assert set(results["sessions"]) == {"latent_carry", "independent", "reference"}
     assert results["sessions"]["latent_carry"]["frames"] == [17, 8]
     assert (tmp_path / "seams_latent_carry.png").stat().st_size > 0
+
+
+def test_scene_pool_sums_hits_and_trials_over_scenes() -> None:
+    """``bench.quality.scenes``: adherence pools hits / trials over scenes (not a mean of per-scene fractions),
+    with a Wilson interval that narrows as trials grow; unseen steers count in the share but not the latency."""
+    from bench.quality.scenes import Pool, wilson
+
+    def m(score: float, trials: int, latency: float | None) -> dict:  # type: ignore[type-arg]
+        attrs = ("kind", "colour", "motion", "background", "sound", "hum")
+        return {
+            "adherence": dict.fromkeys(attrs, score),
+            "adherence_trials": dict.fromkeys(attrs, trials),
+            "seams": {"pixel_mean": 1.2},
+            "steering": {"latency_segments": latency},
+            "av_offset": {"pairs": 0, "offset_frames": None},
+        }
+
+    pool = Pool()
+    pool.add(m(1.0, 2, 0.5))
+    pool.add(m(0.25, 8, None))
+    s = pool.summary()
+    assert s["adherence"]["kind"]["score"] == pytest.approx(4 / 10)  # (2 + 2) / (2 + 8), not (1 + 0.25) / 2
+    assert s["adherence"]["kind"]["trials"] == 10 and s["steer_seen"] == 0.5
+    assert s["steer_latency_segments_median"] == 0.5 and s["av_scenes"] == 0
+    lo, hi = wilson(4, 10)
+    assert 0.1 < lo < 0.4 < hi < 0.75
+    lo2, hi2 = wilson(40, 100)
+    assert hi2 - lo2 < hi - lo
+
+
+def test_scene_bench_runs_on_the_tiny_preset(tmp_path: Path) -> None:
+    """``python -m bench.quality.scenes`` end to end: sessions per scene, the reference scores 1, outputs written."""
+    from bench.quality.scenes import main
+
+    assert main(["--scenes", "2", "--segments", "2", "--steer-at", "1", "--schemes", "latent_carry",
+                 "--threads", "1", "--out", str(tmp_path)]) == 0  # fmt: skip
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["sessions"]) == {"latent_carry", "reference"} and len(results["prompts"]) == 2
+    ref = results["sessions"]["reference"]
+    assert all(ref["adherence"][a]["score"] == 1.0 for a in ref["adherence"])
+    trials = results["sessions"]["latent_carry"]["adherence"]["background"]["trials"]
+    assert trials == ref["adherence"]["background"]["trials"] >= 4  # both scenes' windows
+    assert (tmp_path / "results.md").read_text().startswith("# Quality over scenes")
+    assert (tmp_path / "adherence.png").stat().st_size > 0
+    assert main(["--scenes", "0", "--out", str(tmp_path)]) == 2
