@@ -161,8 +161,8 @@ def plot(results: dict[str, Any], path: Path) -> None:
         adh = results["sessions"][name]["adherence"]
         xs = [j + i * width for j in range(len(ATTRIBUTES))]
         ys = [adh[a]["score"] if adh[a]["score"] is not None else 0.0 for a in ATTRIBUTES]
-        err = [[y - (adh[a]["ci95"] or [y, y])[0] for y, a in zip(ys, ATTRIBUTES, strict=True)],
-               [(adh[a]["ci95"] or [y, y])[1] - y for y, a in zip(ys, ATTRIBUTES, strict=True)]]  # fmt: skip
+        err = [[max(0.0, y - (adh[a]["ci95"] or [y, y])[0]) for y, a in zip(ys, ATTRIBUTES, strict=True)],
+               [max(0.0, (adh[a]["ci95"] or [y, y])[1] - y) for y, a in zip(ys, ATTRIBUTES, strict=True)]]  # fmt: skip
         ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
     ax.axhline(0.8, color="grey", ls="--", lw=1)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(ATTRIBUTES))], ATTRIBUTES)
