@@ -632,6 +632,23 @@ def test_vocoder_loss_resolves_hums_15_hz_apart() -> None:
     assert max(per_resolution, key=lambda r: per_resolution[r]) == (4096, 1024)
 
 
+def test_vocoder_loss_charges_a_centred_sound_in_anti_phase() -> None:
+    """A sound both channels share (the world's hums) rendered in anti-phase has the right magnitude in each
+    channel, so the per-channel STFT terms cannot see it; it is silent in any mix of the channels, and the mid
+    term charges for it (session 10: vocoder-v4's hums)."""
+    from ltx2stream.pocket.tasks_codec import stft_loss, vocoder_loss
+
+    t = torch.arange(24000) / 24000
+    hum = 0.06 * torch.sin(2 * torch.pi * 900.0 * t)
+    target = torch.stack([hum, hum])[None]  # centred: the same in both channels
+    anti = torch.stack([hum, -hum])[None]
+    assert float(stft_loss(anti, target)) < 1e-4  # per channel: indistinguishable
+    front_end = _codec_tasks("vocoder").front_end
+    same, _ = vocoder_loss(front_end, target.clone(), target, 24000)
+    loss, parts = vocoder_loss(front_end, anti, target, 24000)
+    assert float(same) < 1e-4 and parts["vocoder_mid"] > 1.0 and float(loss) > 1.0
+
+
 def test_foreground_weights_cover_a_shape_and_its_edge_only() -> None:
     from ltx2stream.pocket.tasks_codec import foreground_weights
 
