@@ -127,3 +127,4 @@ def test_scene_bench_runs_on_the_tiny_preset(tmp_path: Path) -> None:
     assert (tmp_path / "results.md").read_text().startswith("# Quality over scenes")
     assert (tmp_path / "adherence.png").stat().st_size > 0
     assert main(["--scenes", "0", "--out", str(tmp_path)]) == 2
+    assert main(["--schemes", "latent_carry,nope", "--out", str(tmp_path)]) == 2  # before any model loads

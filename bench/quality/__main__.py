@@ -28,7 +28,7 @@ from ltx2stream.commands.common import add_model_args, dtype_of, model_paths
 
 from .measure import measure
 from .report import write
-from .run import BENCH_SCHEMES, run_sessions
+from .run import plots_missing, run_sessions, scheme_names
 from .script import reference, world_script
 
 
@@ -56,15 +56,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    names = [n.strip() for n in args.schemes.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCH_SCHEMES]
-    if unknown or not names:
-        print(f"error: unknown schemes {unknown}; known: {', '.join(BENCH_SCHEMES)}", file=sys.stderr)
-        return 2
     try:
-        import matplotlib  # noqa: F401  (the plots need it; fail now, not after the sessions)
-    except ImportError:
-        print("error: the quality bench needs matplotlib: pip install -e '.[bench]'", file=sys.stderr)
+        names = scheme_names(args.schemes)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if (why := plots_missing()) is not None:  # fail now, not after the sessions
+        print(f"error: {why}", file=sys.stderr)
         return 2
     if args.device == "cpu":
         torch.set_num_threads(args.threads or max(1, min(2, os.cpu_count() or 1)))

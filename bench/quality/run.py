@@ -22,6 +22,24 @@ BENCH_SCHEMES: dict[str, tuple[str, bool]] = {
 }
 
 
+def scheme_names(text: str) -> list[str]:
+    """``--schemes`` ("latent_carry,keyframe_carry") -> bench scheme names; ValueError names the unknown ones."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in BENCH_SCHEMES]
+    if unknown or not names:
+        raise ValueError(f"unknown schemes {unknown}; known: {', '.join(BENCH_SCHEMES)}")
+    return names
+
+
+def plots_missing() -> str | None:
+    """Why the bench's plots cannot be drawn (matplotlib absent), checked before the sessions run; None if they can."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return "the quality bench needs matplotlib: pip install -e '.[bench]'"
+    return None
+
+
 def options_for(scheme: str):  # type: ignore[no-untyped-def]
     """ContinuationOptions for a continuation scheme name (wherever the session layer keeps the class)."""
     try:

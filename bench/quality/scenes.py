@@ -32,7 +32,7 @@ from ltx2stream.commands.common import add_model_args, dtype_of, model_paths
 from ltx2stream.quality.adherence import ATTRIBUTES
 
 from .measure import measure
-from .run import BENCH_SCHEMES, run_sessions
+from .run import plots_missing, run_sessions, scheme_names
 from .script import reference, world_script
 
 
@@ -176,15 +176,14 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    names = [n.strip() for n in args.schemes.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCH_SCHEMES]
-    if unknown or not names:
-        print(f"error: unknown schemes {unknown}; known: {', '.join(BENCH_SCHEMES)}", file=sys.stderr)
-        return 2
     if args.scenes < 1:
         print("error: --scenes must be >= 1", file=sys.stderr)
         return 2
+    if (why := plots_missing()) is not None:  # fail now, not after the sessions
+        print(f"error: {why}", file=sys.stderr)
+        return 2
     try:
+        names = scheme_names(args.schemes)
         scripts = [world_script(args.seed + k, args.segments, args.steer_at, args.change, args.vocabulary)
                    for k in range(args.scenes)]  # fmt: skip
     except ValueError as e:
