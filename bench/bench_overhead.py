@@ -52,6 +52,12 @@ def main() -> None:
         action="store_true",
         help="also stream with the encoders as threads of the server process (interleaved with the others)",
     )
+    ap.add_argument(
+        "--compare-during",
+        action="store_true",
+        help="also stream with every piece encoded during the decode (encode_during_decode='all'; the main "
+        "streamed side uses the budget's choice, 'first' on CPU workers)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -66,7 +72,10 @@ def main() -> None:
         stream_session(host, settings, 2, b)
         if args.compare_threads:
             stream_session(host, settings, 2, b, encoder_processes=False)
+    extra = {"streamed": {}, "streamed_threads": {"encoder_processes": False},
+             "streamed_all": {"encode_during_decode": "all"}}  # fmt: skip
     sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
+    sides += ["streamed_all"] if args.compare_during else []
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
@@ -77,14 +86,14 @@ def main() -> None:
                 row["in_process_s"] = ends[-1] - ends[0]
                 row["in_process_interval_s"] = steady_interval(ends[1:])
             else:
-                times, row[f"{side}_s"] = stream_session(
-                    host, settings, args.segments, b, encoder_processes=side == "streamed"
-                )
+                times, row[f"{side}_s"] = stream_session(host, settings, args.segments, b, **extra[side])
                 row[f"{side}_interval_s"] = steady_interval([t.done for t in times])
         row["ratio"] = row["streamed_interval_s"] / row["in_process_interval_s"]
         row["end_to_end_ratio"] = row["streamed_s"] / row["in_process_s"]
         if args.compare_threads:
             row["ratio_threads"] = row["streamed_threads_interval_s"] / row["in_process_interval_s"]
+        if args.compare_during:
+            row["ratio_all"] = row["streamed_all_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -106,11 +115,17 @@ def main() -> None:
         summary["median_streamed_threads_interval_s"] = threads_s
         summary["ratio_of_medians_threads"] = threads_s / summary["median_in_process_interval_s"]
         summary["median_ratio_threads"] = median([r["ratio_threads"] for r in rows])
+    if args.compare_during:
+        all_s = median([r["streamed_all_interval_s"] for r in rows])
+        summary["median_streamed_all_interval_s"] = all_s
+        summary["ratio_of_medians_all"] = all_s / summary["median_in_process_interval_s"]
+        summary["median_ratio_all"] = median([r["ratio_all"] for r in rows])
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
                fps=settings.fps, steps="the preset's own", warmup=f"host warm-up + {args.warmup} discarded repeat(s) of both sides", segments=args.segments,
                repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}",
+               encode_during_decode=b.encode_during_decode + (" (ratio); all (ratio_all)" if args.compare_during else ""),
                encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
         rows,
         summary,
@@ -124,6 +139,9 @@ def main() -> None:
         if args.compare_threads:
             ax.plot([r["repeat"] for r in rows], [r["ratio_threads"] for r in rows], "^:",
                     label="per segment, encoders as threads")  # fmt: skip
+        if args.compare_during:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_all"] for r in rows], "v:",
+                    label="per segment, every piece encoded during the decode")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

@@ -120,9 +120,18 @@ def stream_session(
     threads: ThreadBudget | None = None,
     *,
     encoder_processes: bool = True,
+    encode_during_decode: str | None = None,
 ) -> tuple[list[SegmentTimes], float]:
     """Run ``segments`` segments of one session through a real server; per-segment client times + wall time."""
-    return stream_sessions(host, settings, segments, 1, threads, encoder_processes=encoder_processes)[0]
+    return stream_sessions(
+        host,
+        settings,
+        segments,
+        1,
+        threads,
+        encoder_processes=encoder_processes,
+        encode_during_decode=encode_during_decode,
+    )[0]
 
 
 def stream_sessions(
@@ -134,13 +143,15 @@ def stream_sessions(
     sampler: RssSampler | None = None,
     *,
     encoder_processes: bool = True,
+    encode_during_decode: str | None = None,
 ) -> list[tuple[list[SegmentTimes], float]]:
     """``sessions`` concurrent sessions of ``segments`` segments each through one real server (one worker).
 
     The clients run in a separate process (as real ones would: their decoding does not take the server's GIL);
     both clocks are ``time.perf_counter`` (CLOCK_MONOTONIC, shared by the processes). ``sampler`` (optional)
     records this process's RSS while the sessions run. ``encoder_processes``: the session encoders in child
-    processes, as ``serve`` runs them (False: threads of this process).
+    processes, as ``serve`` runs them (False: threads of this process). ``encode_during_decode``: the server's
+    setting (None: the budget's, as ``serve`` picks it).
     """
     from ltx2stream.server.app import StreamingServer
     from ltx2stream.server.config import ServerConfig
@@ -152,6 +163,7 @@ def stream_sessions(
             config = ServerConfig(port=0, store_dir=Path(store), web_root=None, ping_interval_s=None,
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
                                   encoder_processes=encoder_processes,
+                                  encode_during_decode=encode_during_decode or b.encode_during_decode,
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)
             await app.start()

@@ -92,7 +92,9 @@ def _audio_samples(init: bytes, data: bytes) -> int:
     return sum(r.sample_count for r in fragment_runs(data) if tracks[r.track_id] == "soun")
 
 
-def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_marked(tiny_host: Any) -> None:
+def _two_segments(tiny_host: Any, during: str) -> Recorder:
+    """Two segments through a streamer (``encode_during_decode=during``, one x264 thread), the decoder's end and
+    the carry logged among the pieces."""
     controller = tiny_host.open_session(SETTINGS)
     events = Recorder()
     pipeline = controller.pipeline
@@ -111,14 +113,22 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
     pipeline.decode_video = decode_video  # type: ignore[method-assign]
     controller._next_state = next_state
     try:
-        make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate)  # noqa: E731
-        streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events)  # type: ignore[arg-type]
+        make = lambda: default_encoder_factory(SETTINGS, controller.sample_rate, 1)  # noqa: E731
+        streamer = SegmentStreamer(make, SETTINGS.fps, InlineExecutor(), events, during)  # type: ignore[arg-type]
         for n in range(2):
             report = controller.run_segment(SegmentRequest(n, "a red ball", 10 + n), streamer.sink(n))
             streamer.finish(report, b"", 0.0)
             assert report.timings["carry"] > 0.0 and wire_timings(report.timings)["carry"] > 0.0
     finally:
         del pipeline.decode_video
+    return events
+
+
+@pytest.mark.parametrize("during", ["all", "first"])
+def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_marked(
+    tiny_host: Any, during: str
+) -> None:
+    events = _two_segments(tiny_host, during)
     for n in range(2):
         log = _from_segment(events, n)
         seg = [k for k, _ in log]
@@ -136,6 +146,28 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
         assert pieces[-1].data != END_MARKER  # the audio after the last frames travels in it
         assert pieces[-1].t0 + pieces[-1].duration == pytest.approx((33 + n * 24) / 12.0)
         assert sum(p.duration for p in pieces) == pytest.approx((33 if n == 0 else 24) / 12.0)
+        # "first": only the first piece is encoded during the decode, the others once the media is complete
+        during_decode = [k for k in seg[: seg.index("decode_end")] if k == "media"]
+        assert len(during_decode) == 1 if during == "first" else len(during_decode) > 1
+
+
+def test_encoding_only_the_first_piece_during_the_decode_sends_the_same_media(tiny_host: Any) -> None:
+    """Holding the later pieces back changes when they are encoded, not what: per segment the same frames and
+    audio packets, ending at the same time (how the audio splits over the later pieces follows the audio
+    thread's progress, in either mode)."""
+    sent = {}
+    for during in ("all", "first"):
+        events = _two_segments(tiny_host, during)
+        tracks = {tid: kind for tid, (kind, _) in track_timescales(parse_boxes(events.init)).items()}
+        per: dict[tuple[int, str], int] = {}
+        for k, f in events.log:
+            if k == "media":
+                for r in fragment_runs(f.data):
+                    key = (f.segment, tracks[r.track_id])
+                    per[key] = per.get(key, 0) + r.sample_count
+        sent[during] = per
+    assert sent["first"] == sent["all"]
+    assert sent["all"][(0, "vide")] == 33 and sent["all"][(1, "vide")] == 24 and sent["all"][(1, "soun")] > 0
 
 
 def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) -> None:

@@ -65,6 +65,17 @@ def test_serve_flags_set_and_override_the_budget() -> None:
         config.replace(torch_threads=0)
 
 
+def test_cpu_workers_encode_only_the_first_piece_during_the_decode() -> None:
+    args = _args("--cores", "2")
+    assert with_budget(config_from_args(args), thread_budget(args, ["cpu"])).encode_during_decode == "first"
+    assert with_budget(config_from_args(args), thread_budget(args, ["cuda:0"])).encode_during_decode == "all"
+    args = _args("--cores", "2", "--encode-during-decode", "all")
+    config = with_budget(config_from_args(args), thread_budget(args, ["cpu"]), args.encode_during_decode)
+    assert config.encode_during_decode == "all"
+    with pytest.raises(ConfigError, match="encode_during_decode"):
+        config.replace(encode_during_decode="some")
+
+
 def test_the_worker_and_the_encoder_apply_it() -> None:
     seen: list[int] = []
 

@@ -133,6 +133,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     threads.add_argument("--x264-threads", type=int, default=None, help="threads of each x264 encoder")
     threads.add_argument(
+        "--encode-during-decode",
+        choices=("all", "first"),
+        default=None,
+        help="pieces encoded while the worker decodes a segment (default: first on CPU workers, all on GPUs)",
+    )
+    threads.add_argument(
         "--encoder-processes",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -183,8 +189,9 @@ def thread_budget(args: argparse.Namespace, devices: list[str]) -> ThreadBudget:
     )
 
 
-def with_budget(config: ServerConfig, budget: ThreadBudget) -> ServerConfig:
-    """``config`` with the budget's threads; logs it (and warns when explicit values oversubscribe)."""
+def with_budget(config: ServerConfig, budget: ThreadBudget, during: str | None = None) -> ServerConfig:
+    """``config`` with the budget's threads and ``encode_during_decode`` (``during``, else the budget's); logs
+    it (and warns when explicit values oversubscribe)."""
     log = logger.warning if budget.oversubscribed else logger.info
     log(
         "thread budget: %d core(s), %d worker(s) x %d torch + %d encoder(s) x %d x264 = %d",
@@ -195,7 +202,12 @@ def with_budget(config: ServerConfig, budget: ThreadBudget) -> ServerConfig:
         budget.x264,
         budget.total,
     )
-    return config.replace(torch_threads=budget.torch, encode_threads=budget.encode, x264_threads=budget.x264)
+    return config.replace(
+        torch_threads=budget.torch,
+        encode_threads=budget.encode,
+        x264_threads=budget.x264,
+        encode_during_decode=during or budget.encode_during_decode,
+    )
 
 
 def _known_presets(args: argparse.Namespace) -> tuple[str, ...]:
@@ -287,8 +299,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 f"--sp {args.sp} needs {args.sp} --device values, got {len(devices)}",
                 code=codes.CONFIG_OUT_OF_RANGE,
             )
-        config = with_budget(config, thread_budget(args, devices[:1]))
+        config = with_budget(config, thread_budget(args, devices[:1]), args.encode_during_decode)
         return run(config, [functools.partial(group_host, args, devices)])
     devices = args.devices or ["cuda" if torch.cuda.is_available() else "cpu"]
-    config = with_budget(config, thread_budget(args, devices))
+    config = with_budget(config, thread_budget(args, devices), args.encode_during_decode)
     return run(config, [functools.partial(factory, args, device) for device in devices])

@@ -87,6 +87,7 @@ class StreamingServer:
                 self.encode_pool,
                 encoder_factory,
                 torch_threads=config.torch_threads,
+                encode_during_decode=config.encode_during_decode,
             )
             for i, f in enumerate(factories)
         ]

@@ -40,7 +40,9 @@ class ServerConfig:
     torch_threads, x264_threads: the rest of the thread budget (``server/threads.py``; ``serve`` derives all
     three from the cores). encoder_processes: run the session encoders in ``encode_threads`` child processes
     (``media/process.py``) instead of this process, so their Python never takes the model worker's GIL
-    (``serve`` turns it on; off here so that embedding programs and tests start no processes unasked). web_root: directory served at ``/`` (``index.html``) when it exists.
+    (``serve`` turns it on; off here so that embedding programs and tests start no processes unasked).
+    encode_during_decode: which of a segment's pieces are encoded while the worker still decodes it, ``"all"``
+    or only the ``"first"`` (``server/streaming.py``; ``serve`` picks "first" for CPU workers). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -69,6 +71,7 @@ class ServerConfig:
     torch_threads: int | None = None  # intra-op threads of each worker (None: leave torch's setting)
     x264_threads: int | None = None  # threads of each x264 encoder (None: x264's default)
     encoder_processes: bool = False  # encoders in child processes (serve's default: on)
+    encode_during_decode: str = "all"  # "all" pieces or the "first" (serve: "first" on CPU workers)
     web_root: Path | None = Path("clients/web")
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 
@@ -98,6 +101,11 @@ class ServerConfig:
                     f"server.{name} must be >= 1 or None; got {getattr(self, name)!r}",
                     code=codes.CONFIG_OUT_OF_RANGE,
                 )
+        if self.encode_during_decode not in ("all", "first"):
+            raise ConfigError(
+                f"server.encode_during_decode must be 'all' or 'first'; got {self.encode_during_decode!r}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         if self.max_queue < 0 or not 0 <= self.port <= 65535:
             raise ConfigError(
                 f"server.max_queue must be >= 0 and port in [0, 65535]; got {self.max_queue}, {self.port}",

@@ -7,6 +7,13 @@ at a time, in order), so the device never waits for x264 and a fragment goes out
 Pieces leave as soon as they are encoded (``last`` False); the segment's flush sends what the encoder still
 held (the audio pushed after the last frames) as its ``last`` piece, or, when nothing is left, a marker piece
 holding one empty ``free`` box (a valid top-level ISO-BMFF box that players and files skip).
+
+``encode_during_decode`` says which pieces are encoded while the generator still decodes the segment: ``"all"``
+(each as it comes) or ``"first"`` (the first piece, media and sound, at once; the rest are queued and handed to
+the encoder when the segment's media is complete). On a CPU worker the decode already keeps the cores busy (the
+video decode and the audio thread), and x264 beside them lengthens the segment's critical path; after the decode
+the worker's denoising of the next segment leaves a core free, so ``"first"`` keeps the early first byte and
+moves the rest of the encoding to where it costs nothing (``serve`` picks it for CPU workers).
 """
 
 from __future__ import annotations
@@ -127,16 +134,33 @@ class SerialExecutor:
                 self._on_error(e)
 
 
+ENCODE_DURING_DECODE = ("all", "first")
+
+
 class SegmentStreamer:
     """One session's encoder, fed in order on a :class:`SerialExecutor`; reports fragments to the job
     events."""
 
     def __init__(
-        self, make_encoder: Callable[[], MediaEncoder], fps: float, pool: Executor, events: JobEvents
+        self,
+        make_encoder: Callable[[], MediaEncoder],
+        fps: float,
+        pool: Executor,
+        events: JobEvents,
+        encode_during_decode: str = "all",
     ) -> None:
+        if encode_during_decode not in ENCODE_DURING_DECODE:
+            raise ValueError(
+                f"encode_during_decode must be one of {ENCODE_DURING_DECODE}; got {encode_during_decode!r}"
+            )
         self.events = events
         self._fps = float(fps)
         self._serial = SerialExecutor(pool, events.failed)
+        self._defer = encode_during_decode == "first"
+        # worker thread only: the segment whose first piece was submitted, and its later jobs held until the
+        # segment's media is complete (``encode_during_decode="first"``)
+        self._first_sent: int | None = None
+        self._held: list[Callable[[], None]] = []
         self._encoder: MediaEncoder | None = None
         self._init_sent = False
         self._encode_s = 0.0  # encoder thread only: seconds spent on the current segment
@@ -164,13 +188,31 @@ class SegmentStreamer:
         return StreamSink(self, index)
 
     def add_video(self, index: int, frames: np.ndarray) -> None:
-        self._serial.submit(self._timed(lambda enc: self._encode_video(enc, index, frames)))
+        self._submit(index, self._timed(lambda enc: self._encode_video(enc, index, frames)))
+        if self._first_sent is None or self._first_sent < index:
+            self._first_sent = index  # the first piece is queued: with "first", what follows waits
 
-    def add_audio(self, samples: np.ndarray) -> None:
-        self._serial.submit(self._timed(lambda enc: enc.add_audio(samples)))
+    def add_audio(self, samples: np.ndarray, index: int | None = None) -> None:
+        self._submit(index, self._timed(lambda enc: enc.add_audio(samples)))
+
+    def _submit(self, index: int | None, job: Callable[[], None]) -> None:
+        """Queue an encoder job of segment ``index`` (worker thread); held back after the segment's first piece
+        when encoding only the first piece during the decode."""
+        if self._defer and index is not None and self._first_sent == index:
+            self._held.append(job)
+        else:
+            self._release()
+            self._serial.submit(job)
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for job in held:
+            self._serial.submit(job)
 
     def media_done(self, index: int) -> None:
-        """Every frame and sample of segment ``index`` was added: flush it (its last piece leaves)."""
+        """Every frame and sample of segment ``index`` was added: encode what was held back, then flush it (its
+        last piece leaves)."""
+        self._release()
         if self._flush_queued is None or self._flush_queued < index:
             self._flush_queued = index
             self._serial.submit(self._timed(lambda enc: self._flush(enc, index)))
@@ -193,6 +235,7 @@ class SegmentStreamer:
 
     def close(self) -> None:
         """Release the encoder after everything queued before."""
+        self._release()
         self._serial.submit(self._close)
 
     def _encode_video(self, encoder: MediaEncoder, index: int, frames: np.ndarray) -> None:
@@ -269,7 +312,7 @@ class StreamSink:
         chunk = np.array(samples, dtype=np.float32, copy=True)
         if chunk.ndim == 2 and chunk.shape[0] == 1:  # the session encoder is stereo: [1, n] -> [2, n]
             chunk = np.repeat(chunk, 2, axis=0)
-        self._streamer.add_audio(chunk)
+        self._streamer.add_audio(chunk, self.index)
 
     def media_complete(self) -> None:
         self._streamer.media_done(self.index)

@@ -11,6 +11,11 @@ pool ``encode × x264`` threads, with ``workers × torch + encode × x264 ≤ co
 * GPU workers: torch needs one thread per worker (it launches kernels); the encoders get the other cores,
   ``encode = min(2 × workers, free cores)`` pool threads sharing them as x264 threads.
 
+``encode_during_decode`` (``server/streaming.py``) follows from the same question: on CPU workers only a
+segment's first piece is encoded while the worker still decodes (the decode's video and audio threads already
+fill the cores; the rest is encoded beside the next segment's denoising, which leaves a core free), on GPU
+workers every piece as it comes.
+
 Any of the three can be given explicitly (``serve --torch-threads/--encode-threads/--x264-threads``,
 ``--cores`` for the core count); the others are then derived from what is left. A budget whose total exceeds
 the cores is allowed when asked for explicitly, and reported (``ThreadBudget.oversubscribed``).
@@ -44,6 +49,11 @@ class ThreadBudget:
     @property
     def oversubscribed(self) -> bool:
         return self.total > self.cores
+
+    @property
+    def encode_during_decode(self) -> str:
+        """Which pieces the encoders take while a worker decodes: "first" on CPU workers, "all" on GPUs."""
+        return "first" if self.cpu_workers else "all"
 
 
 def available_cores() -> int:

@@ -41,6 +41,7 @@ class Worker:
         encoder_factory: EncoderFactory,
         *,
         torch_threads: int | None = None,
+        encode_during_decode: str = "all",
     ) -> None:
         self.name = name
         self.scheduler = scheduler
@@ -51,6 +52,7 @@ class Worker:
         self._pool = encode_pool
         self._encoder_factory = encoder_factory
         self._torch_threads = torch_threads  # the thread budget's share of this worker (server/threads.py)
+        self._encode_during_decode = encode_during_decode  # pieces encoded during the decode (streaming.py)
         self._thread = threading.Thread(target=self._run, name=f"ltx2stream-{name}", daemon=True)
 
     @property
@@ -135,6 +137,7 @@ class Worker:
             spec.settings.fps,
             self._pool,
             job.events,
+            self._encode_during_decode,
         )
 
     def _segment(self, job: Job, plan: SegmentPlan) -> None:
