@@ -58,6 +58,12 @@ def main() -> None:
         help="also stream with every piece encoded during the decode (encode_during_decode='all'; the main "
         "streamed side uses the budget's choice, 'first' on CPU workers)",
     )
+    ap.add_argument(
+        "--compare-progress",
+        action="store_true",
+        help="also stream with one progress message per denoising step (progress_interval_s 0; the main "
+        "streamed side uses the server's default)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -73,9 +79,11 @@ def main() -> None:
         if args.compare_threads:
             stream_session(host, settings, 2, b, encoder_processes=False)
     extra = {"streamed": {}, "streamed_threads": {"encoder_processes": False},
-             "streamed_all": {"encode_during_decode": "all"}}  # fmt: skip
+             "streamed_all": {"encode_during_decode": "all"},
+             "streamed_every_step": {"progress_interval_s": 0.0}}  # fmt: skip
     sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
     sides += ["streamed_all"] if args.compare_during else []
+    sides += ["streamed_every_step"] if args.compare_progress else []
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
@@ -94,6 +102,8 @@ def main() -> None:
             row["ratio_threads"] = row["streamed_threads_interval_s"] / row["in_process_interval_s"]
         if args.compare_during:
             row["ratio_all"] = row["streamed_all_interval_s"] / row["in_process_interval_s"]
+        if args.compare_progress:
+            row["ratio_every_step"] = row["streamed_every_step_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -120,12 +130,18 @@ def main() -> None:
         summary["median_streamed_all_interval_s"] = all_s
         summary["ratio_of_medians_all"] = all_s / summary["median_in_process_interval_s"]
         summary["median_ratio_all"] = median([r["ratio_all"] for r in rows])
+    if args.compare_progress:
+        every_s = median([r["streamed_every_step_interval_s"] for r in rows])
+        summary["median_streamed_every_step_interval_s"] = every_s
+        summary["ratio_of_medians_every_step"] = every_s / summary["median_in_process_interval_s"]
+        summary["median_ratio_every_step"] = median([r["ratio_every_step"] for r in rows])
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
                fps=settings.fps, steps="the preset's own", warmup=f"host warm-up + {args.warmup} discarded repeat(s) of both sides", segments=args.segments,
                repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}",
                encode_during_decode=b.encode_during_decode + (" (ratio); all (ratio_all)" if args.compare_during else ""),
+               progress="the server's default interval (ratio)" + ("; every step (ratio_every_step)" if args.compare_progress else ""),
                encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
         rows,
         summary,
@@ -142,6 +158,9 @@ def main() -> None:
         if args.compare_during:
             ax.plot([r["repeat"] for r in rows], [r["ratio_all"] for r in rows], "v:",
                     label="per segment, every piece encoded during the decode")  # fmt: skip
+        if args.compare_progress:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_every_step"] for r in rows], "x:",
+                    label="per segment, a progress message per step")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

@@ -121,6 +121,7 @@ def stream_session(
     *,
     encoder_processes: bool = True,
     encode_during_decode: str | None = None,
+    progress_interval_s: float | None = None,
 ) -> tuple[list[SegmentTimes], float]:
     """Run ``segments`` segments of one session through a real server; per-segment client times + wall time."""
     return stream_sessions(
@@ -131,6 +132,7 @@ def stream_session(
         threads,
         encoder_processes=encoder_processes,
         encode_during_decode=encode_during_decode,
+        progress_interval_s=progress_interval_s,
     )[0]
 
 
@@ -144,6 +146,7 @@ def stream_sessions(
     *,
     encoder_processes: bool = True,
     encode_during_decode: str | None = None,
+    progress_interval_s: float | None = None,
 ) -> list[tuple[list[SegmentTimes], float]]:
     """``sessions`` concurrent sessions of ``segments`` segments each through one real server (one worker).
 
@@ -151,7 +154,8 @@ def stream_sessions(
     both clocks are ``time.perf_counter`` (CLOCK_MONOTONIC, shared by the processes). ``sampler`` (optional)
     records this process's RSS while the sessions run. ``encoder_processes``: the session encoders in child
     processes, as ``serve`` runs them (False: threads of this process). ``encode_during_decode``: the server's
-    setting (None: the budget's, as ``serve`` picks it).
+    setting (None: the budget's, as ``serve`` picks it); ``progress_interval_s`` likewise (None: the server's
+    default).
     """
     from ltx2stream.server.app import StreamingServer
     from ltx2stream.server.config import ServerConfig
@@ -164,6 +168,7 @@ def stream_sessions(
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
                                   encoder_processes=encoder_processes,
                                   encode_during_decode=encode_during_decode or b.encode_during_decode,
+                                  **({} if progress_interval_s is None else {"progress_interval_s": progress_interval_s}),
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)
             await app.start()

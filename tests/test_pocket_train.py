@@ -159,6 +159,34 @@ def test_transformer_conditioning_cases_and_clean_tokens_carry_no_loss(
     assert _weighted_mean(_token_mse(pred, target), mask) == _weighted_mean(_token_mse(changed, target), mask)
 
 
+def test_cached_only_draws_the_clips_the_cache_holds(tmp_path: Path, gemma_dir: Path) -> None:
+    """``train transformer --cached-only``: batches come from clips with a cache entry at the step's stage size
+    (a prefill fills the cache meanwhile); with nothing cached it encodes as before."""
+    task = _transformer_task(tmp_path, gemma_dir)
+    task.dataset, task.cached_only = 6, True
+    for i in (1, 4):
+        for half in (True, False):
+            task.latents.get(i, half)
+    assert task.latents.cached(True, 6) == [1, 4] and task.latents.cached(False, 3) == [1]
+    drawn: set[int] = set()
+    real_get = task.latents.get
+
+    def get(index: int, half: bool):  # type: ignore[no-untyped-def]
+        drawn.add(index)
+        return real_get(index, half)
+
+    task.latents.get = get  # type: ignore[method-assign]
+    g = torch.Generator().manual_seed(0)
+    for step in range(4):
+        loss, _ = task.loss(step, g)
+        assert torch.isfinite(loss)
+    assert drawn == {1, 4}
+    empty = _transformer_task(tmp_path / "empty", gemma_dir)
+    empty.cached_only = True
+    empty.loss(0, torch.Generator().manual_seed(0))
+    assert empty.latents.cached(True, 4, max_age_s=0) or empty.latents.cached(False, 4, max_age_s=0)
+
+
 def test_text_gap_compares_own_rotated_and_empty_prompts(tmp_path: Path, gemma_dir: Path) -> None:
     """``text_gap``: one noise draw, three prompt sets; a model whose text reaches its output scores them apart."""
     import math

@@ -198,3 +198,37 @@ def test_stopped_run_keeps_the_job_and_does_not_store_twice():
         assert sent[-1] == CloseRequest(1000, "stopped")
 
     asyncio.run(main())
+
+
+def test_progress_is_throttled_within_a_stage_and_its_newest_step_still_arrives():
+    """With ``progress_interval_s``: each stage's first step at once, then the newest step once the interval is
+    over (a fast stage's later steps are not lost unless a later stage supersedes them); held progress of a
+    segment that is done by then is dropped; 0 sends every step."""
+
+    async def main(interval: float) -> list[tuple[int, str, int]]:
+        session, _ = _session()
+        session.services = dataclasses.replace(session.services, progress_interval_s=interval)
+        sent: list[tuple[int, str, int]] = []
+
+        def send(msg: P.Message, *, droppable: bool = False) -> None:
+            assert isinstance(msg, P.Progress) and droppable
+            sent.append((msg.segment, msg.stage, msg.step))
+
+        session.send = send  # type: ignore[method-assign]
+        wait = interval + 0.1
+        for step in range(1, 9):  # a fast stage: 8 steps at once
+            session.on_progress(0, "stage1", step, 8)
+        await asyncio.sleep(wait)  # the newest held step (8) goes out
+        session.on_progress(0, "stage2", 1, 3)  # a new stage goes at once
+        session.on_progress(0, "stage2", 2, 3)  # held; its segment is done before the interval is over
+        session._done_through = 0
+        await asyncio.sleep(wait)
+        session.on_progress(1, "stage1", 1, 8)
+        session.on_progress(1, "stage1", 2, 8)  # held: superseded by the next stage
+        session.on_progress(1, "stage2", 1, 3)
+        await asyncio.sleep(wait)
+        return sent
+
+    sent = asyncio.run(main(0.2))
+    assert sent == [(0, "stage1", 1), (0, "stage1", 8), (0, "stage2", 1), (1, "stage1", 1), (1, "stage2", 1)]
+    assert len(asyncio.run(main(0.0))) == 13

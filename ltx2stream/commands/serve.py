@@ -63,6 +63,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         default=d.slow_client_timeout_s,
         help="seconds a blocked send may take before the client is closed",
     )
+    sched.add_argument(
+        "--progress-interval",
+        type=float,
+        default=d.progress_interval_s,
+        help="least seconds between two progress messages of one stage (0: one per denoising step)",
+    )
     sched.add_argument("--max-message-bytes", type=int, default=ProtocolLimits().max_message_bytes)
     store = p.add_argument_group("storage and web client")
     store.add_argument("--store-dir", type=Path, default=d.store_dir, help="continuation states directory")
@@ -165,6 +171,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_active_per_worker=args.max_active,
         max_queue=args.max_queue,
         slow_client_timeout_s=args.slow_client_timeout,
+        progress_interval_s=args.progress_interval,
         store_dir=args.store_dir,
         store_url=args.store,
         store_ttl_s=args.store_ttl,

@@ -70,6 +70,10 @@ def _parser() -> argparse.ArgumentParser:
         "--gemma", type=Path, default=None, help="Gemma 3 GGUF/dir (default: the gemma3-270m package)"
     )
     t.add_argument("--dataset", type=int, default=None, help="number of distinct clips")
+    t.add_argument("--cached-only", action="store_true",
+                   help="transformer: draw only clips the latent cache already holds (listed again every "
+                        "minute; a `latent-cache` prefill fills it meanwhile); all clips once it holds them. "
+                        "The draws then depend on the prefill's progress, not on --seed alone")  # fmt: skip
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--init-from", type=Path, default=None,
                    help="warm start when the run directory has no state: shipped pocket(-codecs).safetensors "
@@ -198,6 +202,8 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         raise SystemExit("--views applies to video-vae only")
     if args.compile and args.part != "transformer":
         raise SystemExit("--compile applies to transformer only")
+    if args.cached_only and args.part != "transformer":
+        raise SystemExit("--cached-only applies to transformer only")
     if args.no_vocoder and args.part != "audio":
         raise SystemExit("--no-vocoder applies to audio only")
     if args.part == "audio":
@@ -230,7 +236,7 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
     )
     latents = latent_cache(args, spec)
-    task = tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, **opt)
+    task = tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, cached_only=args.cached_only, **opt)
     if args.compile:
         task.denoiser = torch.compile(task.model, dynamic=False)  # type: ignore[assignment]
     return task

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,6 +144,24 @@ class LatentCache:
             if not name.startswith("decoder."):
                 codec.update(name.encode() + tensor.detach().float().numpy().tobytes())
         self.audio_key = f"{source.sound_key} / audio codec {codec.hexdigest()[:16]}"
+        self._listed: dict[tuple[bool, int], tuple[float, list[int]]] = {}  # ``cached``: (when, clips)
+
+    def cached(self, half: bool, dataset: int, max_age_s: float = 60.0) -> list[int]:
+        """Clips ``0..dataset-1`` with an entry at this stage size, sorted (the directory is listed again once the
+        list is older than ``max_age_s``: a prefill in another process fills it meanwhile)."""
+        now = time.monotonic()
+        key = (half, dataset)
+        listed = self._listed.get(key)
+        if listed is None or now - listed[0] > max_age_s:
+            prefix = "half-" if half else "full-"
+            found = []
+            for path in self.dir.glob(f"{prefix}*.pt"):
+                stem = path.stem[len(prefix) :]
+                if stem.isdigit() and int(stem) < dataset:
+                    found.append(int(stem))
+            listed = (now, sorted(found))
+            self._listed[key] = listed
+        return listed[1]
 
     def get(self, index: int, half: bool) -> Sample:
         path = self.dir / f"{'half' if half else 'full'}-{index}.pt"
@@ -252,8 +271,12 @@ class TransformerTask:
         seed: int = 0,
         audio_weight: float = 1.0,
         fg_weight: float = FG_WEIGHT,
+        cached_only: bool = False,
     ) -> None:
         self.spec, self.latents, self.text = spec, latents, text
+        # draw only clips the latent cache holds (a prefill in another process fills it; a new machine's first
+        # hours then train at full speed on a growing subset instead of encoding most of every batch)
+        self.cached_only = cached_only
         self.batch, self.dataset, self.audio_weight = batch, dataset, audio_weight
         self.fg_weight = fg_weight
         self.model: LTXAVModel = spec.build("transformer", seed)  # type: ignore[assignment]
@@ -281,9 +304,12 @@ class TransformerTask:
     def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         s, b = self.spec, self.batch
         half = float(torch.rand((), generator=gen)) < P_HALF
-        samples = [
-            self.latents.get(int(torch.randint(self.dataset, (1,), generator=gen)), half) for _ in range(b)
-        ]
+        pool = self.latents.cached(half, self.dataset) if self.cached_only else []
+        if pool:
+            picks = [pool[int(torch.randint(len(pool), (1,), generator=gen))] for _ in range(b)]
+        else:
+            picks = [int(torch.randint(self.dataset, (1,), generator=gen)) for _ in range(b)]
+        samples = [self.latents.get(i, half) for i in picks]
         captions = [
             "" if float(torch.rand((), generator=gen)) < P_DROP_CAPTION else x.caption for x in samples
         ]

@@ -118,7 +118,9 @@ class SegmentStarted(Message):
 
 @dataclass(frozen=True)
 class Progress(Message):
-    """One step of one stage of a segment finished (``step`` of ``total``)."""
+    """One step of one stage of a segment finished (``step`` of ``total``). Each stage's first step is sent at
+    once; within a stage at most one per ``progress_interval_s`` (``serve --progress-interval``, 0.05 s), the
+    newest step, unless the next stage's first step supersedes it. Droppable while the client falls behind."""
 
     type: ClassVar[str] = "progress"
     sender: ClassVar[str] = "server"

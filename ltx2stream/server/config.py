@@ -42,7 +42,9 @@ class ServerConfig:
     (``media/process.py``) instead of this process, so their Python never takes the model worker's GIL
     (``serve`` turns it on; off here so that embedding programs and tests start no processes unasked).
     encode_during_decode: which of a segment's pieces are encoded while the worker still decodes it, ``"all"``
-    or only the ``"first"`` (``server/streaming.py``; ``serve`` picks "first" for CPU workers). web_root: directory served at ``/`` (``index.html``) when it exists.
+    or only the ``"first"`` (``server/streaming.py``; ``serve`` picks "first" for CPU workers).
+    progress_interval_s: the least time between two ``progress`` messages of one stage of a session (the first
+    step of each stage goes at once, the newest held step when the interval is over; 0: one per step). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -72,6 +74,7 @@ class ServerConfig:
     x264_threads: int | None = None  # threads of each x264 encoder (None: x264's default)
     encoder_processes: bool = False  # encoders in child processes (serve's default: on)
     encode_during_decode: str = "all"  # "all" pieces or the "first" (serve: "first" on CPU workers)
+    progress_interval_s: float = 0.05  # least time between two progress messages of one stage (0: every step)
     web_root: Path | None = Path("clients/web")
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 
@@ -101,6 +104,11 @@ class ServerConfig:
                     f"server.{name} must be >= 1 or None; got {getattr(self, name)!r}",
                     code=codes.CONFIG_OUT_OF_RANGE,
                 )
+        if not self.progress_interval_s >= 0:
+            raise ConfigError(
+                f"server.progress_interval_s must be >= 0; got {self.progress_interval_s!r}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         if self.encode_during_decode not in ("all", "first"):
             raise ConfigError(
                 f"server.encode_during_decode must be 'all' or 'first'; got {self.encode_during_decode!r}",
