@@ -168,6 +168,7 @@ def stream_sessions(
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
                                   encoder_processes=encoder_processes,
                                   encode_during_decode=encode_during_decode or b.encode_during_decode,
+                                  switch_interval_s=b.switch_interval_s,
                                   **({} if progress_interval_s is None else {"progress_interval_s": progress_interval_s}),
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)

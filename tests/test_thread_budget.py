@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import itertools
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -74,6 +75,35 @@ def test_cpu_workers_encode_only_the_first_piece_during_the_decode() -> None:
     assert config.encode_during_decode == "all"
     with pytest.raises(ConfigError, match="encode_during_decode"):
         config.replace(encode_during_decode="some")
+    assert config.switch_interval_s == 0.001
+    args = _args("--cores", "2")
+    assert with_budget(config_from_args(args), thread_budget(args, ["cuda:0"])).switch_interval_s is None
+    with pytest.raises(ConfigError, match="switch_interval_s"):
+        config.replace(switch_interval_s=0.0)
+
+
+def test_the_server_sets_the_switch_interval_while_it_serves(tmp_path: Path) -> None:
+    import asyncio
+    import sys
+
+    from ltx2stream.server.app import StreamingServer
+    from ltx2stream.server.config import ServerConfig
+
+    def factory() -> object:
+        raise RuntimeError("no host needed")
+
+    async def main() -> float:
+        config = ServerConfig(port=0, store_dir=tmp_path, web_root=None, switch_interval_s=0.002)
+        app = StreamingServer(config, factory)  # type: ignore[arg-type]
+        await app.start()
+        try:
+            return sys.getswitchinterval()
+        finally:
+            await app.shutdown()
+
+    before = sys.getswitchinterval()
+    assert asyncio.run(main()) == pytest.approx(0.002)
+    assert sys.getswitchinterval() == before
 
 
 def test_the_worker_and_the_encoder_apply_it() -> None:

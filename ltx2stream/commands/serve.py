@@ -214,6 +214,7 @@ def with_budget(config: ServerConfig, budget: ThreadBudget, during: str | None =
         encode_threads=budget.encode,
         x264_threads=budget.x264,
         encode_during_decode=during or budget.encode_during_decode,
+        switch_interval_s=budget.switch_interval_s,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -101,12 +102,16 @@ class StreamingServer:
         self.closing = asyncio.Event()  # set when shutdown begins
         self._server: Server | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._switch_interval: float | None = None  # Python's GIL switch interval before start (restored)
         self._releases: set[asyncio.Task[None]] = set()  # lease releases after endings (awaited on shutdown)
 
     # ---- lifecycle -----------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         """Start the workers (loading happens in their threads) and listen."""
+        if self.config.switch_interval_s is not None:  # process-wide; given back at shutdown
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(self.config.switch_interval_s)
         for worker in self.workers:
             worker.start()
         if self.encoder_processes is not None:  # started now, not on the first session's critical path
@@ -189,6 +194,8 @@ class StreamingServer:
         self.encode_pool.shutdown(wait=False, cancel_futures=True)
         if self.encoder_processes is not None:
             await asyncio.to_thread(self.encoder_processes.close)
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
         logger.info("shutdown complete (workers stopped: %s)", all(stopped))
 
     async def _watch_loading(self, worker: Worker) -> None:

@@ -44,7 +44,10 @@ class ServerConfig:
     encode_during_decode: which of a segment's pieces are encoded while the worker still decodes it, ``"all"``
     or only the ``"first"`` (``server/streaming.py``; ``serve`` picks "first" for CPU workers).
     progress_interval_s: the least time between two ``progress`` messages of one stage of a session (the first
-    step of each stage goes at once, the newest held step when the interval is over; 0: one per step). web_root: directory served at ``/`` (``index.html``) when it exists.
+    step of each stage goes at once, the newest held step when the interval is over; 0: one per step).
+    switch_interval_s: Python's GIL switch interval (``sys.setswitchinterval``) from ``start`` to ``shutdown``
+    (process-wide; None leaves it). A CPU worker's torch thread gives the GIL up around every op and waits up to
+    this long to get it back from the event loop or an encoder thread (``serve`` sets 1 ms for CPU workers). web_root: directory served at ``/`` (``index.html``) when it exists.
     """
 
     host: str = "127.0.0.1"
@@ -75,6 +78,7 @@ class ServerConfig:
     encoder_processes: bool = False  # encoders in child processes (serve's default: on)
     encode_during_decode: str = "all"  # "all" pieces or the "first" (serve: "first" on CPU workers)
     progress_interval_s: float = 0.05  # least time between two progress messages of one stage (0: every step)
+    switch_interval_s: float | None = None  # the GIL's switch interval while serving (None: Python's, 5 ms)
     web_root: Path | None = Path("clients/web")
     limits: ProtocolLimits = field(default_factory=ProtocolLimits)
 
@@ -104,6 +108,11 @@ class ServerConfig:
                     f"server.{name} must be >= 1 or None; got {getattr(self, name)!r}",
                     code=codes.CONFIG_OUT_OF_RANGE,
                 )
+        if self.switch_interval_s is not None and not 0 < self.switch_interval_s <= 1:
+            raise ConfigError(
+                f"server.switch_interval_s must be in (0, 1] or None; got {self.switch_interval_s!r}",
+                code=codes.CONFIG_OUT_OF_RANGE,
+            )
         if not self.progress_interval_s >= 0:
             raise ConfigError(
                 f"server.progress_interval_s must be >= 0; got {self.progress_interval_s!r}",
