@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import DEFAULT_OUT, Plot, Report, header, median, write_report
+from report import DEFAULT_OUT, Plot, Report, header, median, median_interval, write_report
 from streamed import budget, host_for, in_process, load, settings_for, steady_interval, stream_session
 
 
@@ -113,6 +113,7 @@ def main() -> None:
         "ratio_of_medians": median([r["streamed_interval_s"] for r in rows])
         / median([r["in_process_interval_s"] for r in rows]),
         "median_ratio": median([r["ratio"] for r in rows]),
+        "median_ratio_95ci": [round(x, 3) for x in median_interval([r["ratio"] for r in rows])],
         "end_to_end_ratio_of_medians": median([r["streamed_s"] for r in rows])
         / median([r["in_process_s"] for r in rows]),
         "load_before_after": f"{load_before} / {load()}",
@@ -130,11 +131,17 @@ def main() -> None:
         summary["median_streamed_all_interval_s"] = all_s
         summary["ratio_of_medians_all"] = all_s / summary["median_in_process_interval_s"]
         summary["median_ratio_all"] = median([r["ratio_all"] for r in rows])
+        summary["median_ratio_all_95ci"] = [
+            round(x, 3) for x in median_interval([r["ratio_all"] for r in rows])
+        ]
     if args.compare_progress:
         every_s = median([r["streamed_every_step_interval_s"] for r in rows])
         summary["median_streamed_every_step_interval_s"] = every_s
         summary["ratio_of_medians_every_step"] = every_s / summary["median_in_process_interval_s"]
         summary["median_ratio_every_step"] = median([r["ratio_every_step"] for r in rows])
+        summary["median_ratio_every_step_95ci"] = [
+            round(x, 3) for x in median_interval([r["ratio_every_step"] for r in rows])
+        ]
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
