@@ -154,7 +154,7 @@ def stream_sessions(
     both clocks are ``time.perf_counter`` (CLOCK_MONOTONIC, shared by the processes). ``sampler`` (optional)
     records this process's RSS while the sessions run. ``encoder_processes``: the session encoders in child
     processes, as ``serve`` runs them (False: threads of this process). ``encode_during_decode``: the server's
-    setting (None: the budget's, as ``serve`` picks it); ``progress_interval_s`` likewise (None: the server's
+    setting (None: "all", ``serve``'s default); ``progress_interval_s`` likewise (None: the server's
     default).
     """
     from ltx2stream.server.app import StreamingServer
@@ -167,7 +167,7 @@ def stream_sessions(
             config = ServerConfig(port=0, store_dir=Path(store), web_root=None, ping_interval_s=None,
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
                                   encoder_processes=encoder_processes,
-                                  encode_during_decode=encode_during_decode or b.encode_during_decode,
+                                  encode_during_decode=encode_during_decode or "all",
                                   switch_interval_s=b.switch_interval_s,
                                   **({} if progress_interval_s is None else {"progress_interval_s": progress_interval_s}),
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip

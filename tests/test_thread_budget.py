@@ -66,13 +66,12 @@ def test_serve_flags_set_and_override_the_budget() -> None:
         config.replace(torch_threads=0)
 
 
-def test_cpu_workers_encode_only_the_first_piece_during_the_decode() -> None:
+def test_serve_sets_what_the_encoders_take_during_the_decode_and_the_switch_interval() -> None:
     args = _args("--cores", "2")
-    assert with_budget(config_from_args(args), thread_budget(args, ["cpu"])).encode_during_decode == "first"
-    assert with_budget(config_from_args(args), thread_budget(args, ["cuda:0"])).encode_during_decode == "all"
-    args = _args("--cores", "2", "--encode-during-decode", "all")
+    assert with_budget(config_from_args(args), thread_budget(args, ["cpu"])).encode_during_decode == "all"
+    args = _args("--cores", "2", "--encode-during-decode", "first")
     config = with_budget(config_from_args(args), thread_budget(args, ["cpu"]), args.encode_during_decode)
-    assert config.encode_during_decode == "all"
+    assert config.encode_during_decode == "first"
     with pytest.raises(ConfigError, match="encode_during_decode"):
         config.replace(encode_during_decode="some")
     assert config.switch_interval_s == 0.001

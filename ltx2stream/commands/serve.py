@@ -142,7 +142,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--encode-during-decode",
         choices=("all", "first"),
         default=None,
-        help="pieces encoded while the worker decodes a segment (default: first on CPU workers, all on GPUs)",
+        help="pieces encoded while the worker decodes a segment (default: all; first: the rest after the decode)",
     )
     threads.add_argument(
         "--encoder-processes",
@@ -197,7 +197,7 @@ def thread_budget(args: argparse.Namespace, devices: list[str]) -> ThreadBudget:
 
 
 def with_budget(config: ServerConfig, budget: ThreadBudget, during: str | None = None) -> ServerConfig:
-    """``config`` with the budget's threads and ``encode_during_decode`` (``during``, else the budget's); logs
+    """``config`` with the budget's threads and ``encode_during_decode`` (``during``, else the config's); logs
     it (and warns when explicit values oversubscribe)."""
     log = logger.warning if budget.oversubscribed else logger.info
     log(
@@ -213,7 +213,7 @@ def with_budget(config: ServerConfig, budget: ThreadBudget, during: str | None =
         torch_threads=budget.torch,
         encode_threads=budget.encode,
         x264_threads=budget.x264,
-        encode_during_decode=during or budget.encode_during_decode,
+        encode_during_decode=during or config.encode_during_decode,
         switch_interval_s=budget.switch_interval_s,
     )
 

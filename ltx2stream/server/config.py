@@ -42,7 +42,7 @@ class ServerConfig:
     (``media/process.py``) instead of this process, so their Python never takes the model worker's GIL
     (``serve`` turns it on; off here so that embedding programs and tests start no processes unasked).
     encode_during_decode: which of a segment's pieces are encoded while the worker still decodes it, ``"all"``
-    or only the ``"first"`` (``server/streaming.py``; ``serve`` picks "first" for CPU workers).
+    or only the ``"first"`` (``server/streaming.py``; ``serve --encode-during-decode``).
     progress_interval_s: the least time between two ``progress`` messages of one stage of a session (the first
     step of each stage goes at once, the newest held step when the interval is over; 0: one per step).
     switch_interval_s: Python's GIL switch interval (``sys.setswitchinterval``) from ``start`` to ``shutdown``
@@ -76,7 +76,7 @@ class ServerConfig:
     torch_threads: int | None = None  # intra-op threads of each worker (None: leave torch's setting)
     x264_threads: int | None = None  # threads of each x264 encoder (None: x264's default)
     encoder_processes: bool = False  # encoders in child processes (serve's default: on)
-    encode_during_decode: str = "all"  # "all" pieces or the "first" (serve: "first" on CPU workers)
+    encode_during_decode: str = "all"  # "all" pieces or only the "first" (serve --encode-during-decode)
     progress_interval_s: float = 0.05  # least time between two progress messages of one stage (0: every step)
     switch_interval_s: float | None = None  # the GIL's switch interval while serving (None: Python's, 5 ms)
     web_root: Path | None = Path("clients/web")

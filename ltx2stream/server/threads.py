@@ -11,12 +11,8 @@ pool ``encode × x264`` threads, with ``workers × torch + encode × x264 ≤ co
 * GPU workers: torch needs one thread per worker (it launches kernels); the encoders get the other cores,
   ``encode = min(2 × workers, free cores)`` pool threads sharing them as x264 threads.
 
-``switch_interval_s`` (1 ms with CPU workers instead of Python's 5 ms: the worker's torch thread waits less
-for the GIL behind the event loop and the encoder threads) and ``encode_during_decode``
-(``server/streaming.py``) follow from the same question: on CPU workers only a
-segment's first piece is encoded while the worker still decodes (the decode's video and audio threads already
-fill the cores; the rest is encoded beside the next segment's denoising, which leaves a core free), on GPU
-workers every piece as it comes.
+``switch_interval_s`` follows from the same question: 1 ms with CPU workers instead of Python's 5 ms (the
+worker's torch thread waits less for the GIL behind the event loop and the encoder threads).
 
 Any of the three can be given explicitly (``serve --torch-threads/--encode-threads/--x264-threads``,
 ``--cores`` for the core count); the others are then derived from what is left. A budget whose total exceeds
@@ -57,11 +53,6 @@ class ThreadBudget:
         """The GIL switch interval while serving: 1 ms with CPU workers (their torch thread takes the GIL back
         after every op; with Python's 5 ms it waits up to that long behind the event loop), else Python's."""
         return 0.001 if self.cpu_workers else None
-
-    @property
-    def encode_during_decode(self) -> str:
-        """Which pieces the encoders take while a worker decodes: "first" on CPU workers, "all" on GPUs."""
-        return "first" if self.cpu_workers else "all"
 
 
 def available_cores() -> int:
