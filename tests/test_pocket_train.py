@@ -553,8 +553,14 @@ def test_latent_cache_prefill_writes_what_the_transformer_reads(tmp_path: Path) 
                     "--audio", str(runs / "audio"), "--dataset", "3", "--shard", str(shard), "--shards", "2",
                     "--no-progress"]  # fmt: skip
             assert cli.main(argv) == 0
-    names = sorted(p.name for p in (runs / "transformer" / "latents").iterdir())
-    assert names == sorted(f"{s}-{i}.pt" for s in ("half", "full") for i in range(3))
+        names = sorted(p.name for p in (runs / "transformer" / "latents").iterdir())
+        assert names == sorted(f"{s}-{i}.pt" for s in ("half", "full") for i in range(3))
+        # --sizes half: the stage-1 entries alone (what a prefill fills first)
+        argv = ["latent-cache", "--run", str(tmp_path / "halves"), "--video-vae", str(runs / "video-vae"),
+                "--audio", str(runs / "audio"), "--dataset", "2", "--sizes", "half", "--no-progress"]  # fmt: skip
+        assert cli.main(argv) == 0
+        halves = sorted(p.name for p in (tmp_path / "halves" / "latents").iterdir())
+        assert halves == ["half-0.pt", "half-1.pt"]
     snap = torch.load(runs / "transformer" / "codecs.pt", weights_only=True)
     spec = _spec()
     vae, audio_vae = spec.build("video_vae", 0), spec.build("audio_vae", 0)
