@@ -201,9 +201,9 @@ def test_stopped_run_keeps_the_job_and_does_not_store_twice():
 
 
 def test_progress_is_throttled_within_a_stage_and_its_newest_step_still_arrives():
-    """With ``progress_interval_s``: each stage's first step at once, then the newest step once the interval is
-    over (a fast stage's later steps are not lost unless a later stage supersedes them); held progress of a
-    segment that is done by then is dropped; 0 sends every step."""
+    """With ``progress_interval_s``: each stage's first and last step at once, in between the newest step once
+    the interval is over (a fast stage's later steps are not lost unless a step sent at once supersedes them);
+    held progress of a segment that is done by then is dropped; 0 sends every step."""
 
     async def main(interval: float) -> list[tuple[int, str, int]]:
         session, _ = _session()
@@ -216,9 +216,11 @@ def test_progress_is_throttled_within_a_stage_and_its_newest_step_still_arrives(
 
         session.send = send  # type: ignore[method-assign]
         wait = interval + 0.1
-        for step in range(1, 9):  # a fast stage: 8 steps at once
+        for step in range(1, 8):  # a fast stage: 7 of its 8 steps at once
             session.on_progress(0, "stage1", step, 8)
-        await asyncio.sleep(wait)  # the newest held step (8) goes out
+        await asyncio.sleep(wait)  # the newest held step (7) goes out
+        session.on_progress(0, "stage1", 8, 8)  # the last step: at once, within the interval
+        assert sent[-1] == (0, "stage1", 8)
         session.on_progress(0, "stage2", 1, 3)  # a new stage goes at once
         session.on_progress(0, "stage2", 2, 3)  # held; its segment is done before the interval is over
         session._done_through = 0
@@ -230,5 +232,7 @@ def test_progress_is_throttled_within_a_stage_and_its_newest_step_still_arrives(
         return sent
 
     sent = asyncio.run(main(0.2))
-    assert sent == [(0, "stage1", 1), (0, "stage1", 8), (0, "stage2", 1), (1, "stage1", 1), (1, "stage2", 1)]
+    assert sent == [
+        (0, "stage1", 1), (0, "stage1", 7), (0, "stage1", 8), (0, "stage2", 1), (1, "stage1", 1), (1, "stage2", 1)
+    ]  # fmt: skip
     assert len(asyncio.run(main(0.0))) == 13

@@ -118,9 +118,10 @@ class SegmentStarted(Message):
 
 @dataclass(frozen=True)
 class Progress(Message):
-    """One step of one stage of a segment finished (``step`` of ``total``). Each stage's first step is sent at
-    once; within a stage at most one per ``progress_interval_s`` (``serve --progress-interval``, 0.05 s), the
-    newest step, unless the next stage's first step supersedes it. Droppable while the client falls behind."""
+    """One step of one stage of a segment finished (``step`` of ``total``). Each stage's first and last step
+    are sent at once (the last one marks the end of that stage's denoising); in between at most one per
+    ``progress_interval_s`` (``serve --progress-interval``, 0.05 s), the newest step, unless a step sent at
+    once supersedes it. Droppable while the client falls behind."""
 
     type: ClassVar[str] = "progress"
     sender: ClassVar[str] = "server"

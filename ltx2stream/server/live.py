@@ -191,15 +191,22 @@ class LiveSession:
         self.send(segment_started(plan))
 
     def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
-        """One step done. The first step of each stage goes out at once; within a stage, at most one message
-        per ``progress_interval_s`` (the newest step, sent when the interval is over unless a later stage's first step
-        supersedes it), so a fast CPU preset does not send a message per few-millisecond step."""
+        """One step done. The first and the last step of each stage go out at once (the last one tells the
+        client that denoising ended); in between, at most one message per ``progress_interval_s`` (the newest
+        step, sent when the interval is over unless a later step that goes at once supersedes it), so a fast CPU
+        preset does not send a message per few-millisecond step."""
         if not self.end.accepting or stage not in P.STAGES or total < 1:
             return
         msg = P.Progress(segment=index, stage=stage, step=min(step, total), total=total)
         interval = self.services.progress_interval_s
         now = time.monotonic()
-        if interval <= 0 or (index, stage) != self._progress_key or now - self._progress_at >= interval:
+        last = step >= total
+        if (
+            interval <= 0
+            or last
+            or (index, stage) != self._progress_key
+            or now - self._progress_at >= interval
+        ):
             self._progress_held = None
             self._progress_key, self._progress_at = (index, stage), now
             self.send(msg, droppable=True)
