@@ -3,6 +3,7 @@ being decoded, audio in the first piece, the last piece marked without holding o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -230,3 +231,29 @@ def test_first_piece_does_not_wait_for_the_whole_audio_decode(tiny_host: Any) ->
         first = next(f for k, f in log if k == "media" and f.segment == n)
         assert seg.index("media") < seg.index("audio_end")
         assert _audio_samples(events.init, first.data) > 0
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_the_audio_thread_yields_the_cpu_once_the_first_share_is_out() -> None:
+    """``Progressive``: the thread decodes the first share at the caller's priority, then the rest at
+    ``AUDIO_REST_NICE`` more niceness (the first piece's encoding goes first); the caller's own is untouched."""
+    import os
+    import threading
+
+    from ltx2stream.session.controller import AUDIO_REST_NICE, Progressive
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = nice()
+    seen: list[int] = []
+
+    def parts() -> Iterator[np.ndarray]:
+        seen.append(nice())
+        yield np.zeros((1, 1), np.float32)
+        seen.append(nice())
+        yield np.zeros((1, 2), np.float32)
+
+    assert Progressive(parts).result().shape == (1, 2)
+    assert seen == [before, min(before + AUDIO_REST_NICE, 19)] and AUDIO_REST_NICE > 0
+    assert nice() == before

@@ -8,7 +8,9 @@ state — a cancelled or failed segment leaves the state exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,6 +52,11 @@ from ltx2stream.types import MAX_SEED, latent_index_of
 # the audio of a segment's first new frames is decoded ahead of the rest (``Progressive``) and goes out with the
 # first piece: 4 frames (a third of a second at 12 fps) are several AAC packets, and their latent prefix is short
 FIRST_AUDIO_FRAMES = 4
+# once that first share is out, the audio thread's niceness rises by this much for the rest of its segment: on a
+# CPU worker the first piece's encoding (the encoder process) then takes the core from the rest of the audio,
+# which is not needed before the segment's last piece (2 cores, bench preset: the first piece's encode 8-9 ms
+# instead of 13-19, the first media byte 0.41-0.44 x the decode instead of 0.50-0.61; docs/performance.md)
+AUDIO_REST_NICE = 10
 
 log = logging.getLogger(__name__)
 
@@ -343,7 +350,8 @@ class Progressive:
     """``fn()`` on its own thread (one torch thread), started now: it yields ever longer prefixes of one array
     [channels, samples]. ``upto(k)`` waits for the first prefix holding ``k`` samples (or the end) and returns
     it; ``result()`` returns the last; both raise what ``fn`` raised. The segment's audio decodes this way while
-    the video decoder runs: the first piece of media needs only the first prefix."""
+    the video decoder runs: the first piece of media needs only the first prefix, and once it is out the thread
+    yields the CPU to the encoding of that piece (``AUDIO_REST_NICE``)."""
 
     def __init__(self, fn: Callable[[], Iterator[np.ndarray]]) -> None:
         self._latest: np.ndarray | None = None
@@ -356,10 +364,12 @@ class Progressive:
     def _run(self, fn: Callable[[], Iterator[np.ndarray]]) -> None:
         torch.set_num_threads(1)
         try:
-            for part in fn():
+            for i, part in enumerate(fn()):
                 with self._cond:
                     self._latest = part
                     self._cond.notify_all()
+                if i == 0:
+                    _lower_own_priority(AUDIO_REST_NICE)
         except BaseException as e:  # noqa: BLE001 - handed to the caller by upto() / result()
             self._error = e
         finally:
@@ -392,6 +402,16 @@ class Progressive:
     def result(self) -> np.ndarray:
         self._thread.join()
         return self.upto(0)
+
+
+def _lower_own_priority(increment: int) -> None:
+    """Raise the calling thread's niceness by ``increment`` (Linux: per thread; elsewhere, or where not
+    permitted, nothing changes). The thread ends with its segment, so it is never lowered back."""
+    if increment <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, tid, min(os.getpriority(os.PRIO_PROCESS, tid) + increment, 19))
 
 
 def audio_share(samples: int, frames_sent: int, frames_total: int) -> int:
