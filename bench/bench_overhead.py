@@ -37,6 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import DEFAULT_OUT, Plot, Report, header, median, median_interval, write_report
 from streamed import budget, host_for, in_process, load, settings_for, steady_interval, stream_session
 
+from ltx2stream.session import controller
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,6 +66,12 @@ def main() -> None:
         help="also stream with one progress message per denoising step (progress_interval_s 0; the main "
         "streamed side uses the server's default)",
     )
+    ap.add_argument(
+        "--compare-audio-nice",
+        action="store_true",
+        help="also stream with the audio thread at the worker's priority for the whole segment "
+        "(controller.AUDIO_REST_NICE 0; the main streamed side uses the default)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -80,10 +88,11 @@ def main() -> None:
             stream_session(host, settings, 2, b, encoder_processes=False)
     extra = {"streamed": {}, "streamed_threads": {"encoder_processes": False},
              "streamed_first": {"encode_during_decode": "first"},
-             "streamed_every_step": {"progress_interval_s": 0.0}}  # fmt: skip
+             "streamed_every_step": {"progress_interval_s": 0.0}, "streamed_audio_nice0": {}}  # fmt: skip
     sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
     sides += ["streamed_first"] if args.compare_during else []
     sides += ["streamed_every_step"] if args.compare_progress else []
+    sides += ["streamed_audio_nice0"] if args.compare_audio_nice else []
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
@@ -94,7 +103,12 @@ def main() -> None:
                 row["in_process_s"] = ends[-1] - ends[0]
                 row["in_process_interval_s"] = steady_interval(ends[1:])
             else:
-                times, row[f"{side}_s"] = stream_session(host, settings, args.segments, b, **extra[side])
+                nice = controller.AUDIO_REST_NICE
+                controller.AUDIO_REST_NICE = 0 if side == "streamed_audio_nice0" else nice
+                try:
+                    times, row[f"{side}_s"] = stream_session(host, settings, args.segments, b, **extra[side])
+                finally:
+                    controller.AUDIO_REST_NICE = nice
                 row[f"{side}_interval_s"] = steady_interval([t.done for t in times])
         row["ratio"] = row["streamed_interval_s"] / row["in_process_interval_s"]
         row["end_to_end_ratio"] = row["streamed_s"] / row["in_process_s"]
@@ -104,6 +118,8 @@ def main() -> None:
             row["ratio_first"] = row["streamed_first_interval_s"] / row["in_process_interval_s"]
         if args.compare_progress:
             row["ratio_every_step"] = row["streamed_every_step_interval_s"] / row["in_process_interval_s"]
+        if args.compare_audio_nice:
+            row["ratio_audio_nice0"] = row["streamed_audio_nice0_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -142,6 +158,14 @@ def main() -> None:
         summary["median_ratio_every_step_95ci"] = [
             round(x, 3) for x in median_interval([r["ratio_every_step"] for r in rows])
         ]
+    if args.compare_audio_nice:
+        nice0_s = median([r["streamed_audio_nice0_interval_s"] for r in rows])
+        summary["median_streamed_audio_nice0_interval_s"] = nice0_s
+        summary["ratio_of_medians_audio_nice0"] = nice0_s / summary["median_in_process_interval_s"]
+        summary["median_ratio_audio_nice0"] = median([r["ratio_audio_nice0"] for r in rows])
+        summary["median_ratio_audio_nice0_95ci"] = [
+            round(x, 3) for x in median_interval([r["ratio_audio_nice0"] for r in rows])
+        ]
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
@@ -149,6 +173,7 @@ def main() -> None:
                repeats=args.repeats, thread_budget=f"torch {b.torch}, encode {b.encode} x x264 {b.x264}",
                encode_during_decode="all (ratio)" + ("; first (ratio_first)" if args.compare_during else ""),
                progress="the server's default interval (ratio)" + ("; every step (ratio_every_step)" if args.compare_progress else ""),
+               audio_rest_nice=f"{controller.AUDIO_REST_NICE} (ratio)" + ("; 0 (ratio_audio_nice0)" if args.compare_audio_nice else ""),
                encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
         rows,
         summary,
@@ -168,6 +193,9 @@ def main() -> None:
         if args.compare_progress:
             ax.plot([r["repeat"] for r in rows], [r["ratio_every_step"] for r in rows], "x:",
                     label="per segment, a progress message per step")  # fmt: skip
+        if args.compare_audio_nice:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_audio_nice0"] for r in rows], "d:",
+                    label="per segment, the audio thread never yields")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

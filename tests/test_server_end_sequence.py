@@ -236,3 +236,54 @@ def test_progress_is_throttled_within_a_stage_and_its_newest_step_still_arrives(
         (0, "stage1", 1), (0, "stage1", 7), (0, "stage1", 8), (0, "stage2", 1), (1, "stage1", 1), (1, "stage2", 1)
     ]  # fmt: skip
     assert len(asyncio.run(main(0.0))) == 13
+
+
+def test_progress_is_throttled_on_the_worker_side_before_it_wakes_the_loop():
+    """``PostedEvents(progress_interval_s)``: a fast stage's steps do not each post to the event loop; the
+    first and last step of each stage are posted at once, the newest step in between when the interval is over
+    (one post arms its timer), and a held step that a step posted at once superseded is dropped."""
+    from ltx2stream.server.job import PostedEvents
+
+    got: list[tuple[int, str, int]] = []
+
+    class Target:
+        def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
+            got.append((index, stage, step))
+
+    class Events(PostedEvents):
+        def target(self) -> object:
+            return Target()
+
+    async def main(interval: float) -> int:
+        loop = asyncio.get_running_loop()
+        events = Events(loop, interval)
+        posts = 0
+        real = loop.call_soon_threadsafe
+
+        def counted(*args: Any) -> Any:  # the events' posts (not asyncio.to_thread's own)
+            nonlocal posts
+            posts += getattr(args[0], "__name__", "") in ("on_progress", "call_later")
+            return real(*args)
+
+        loop.call_soon_threadsafe = counted  # type: ignore[method-assign]
+
+        def stage1() -> None:  # on a worker thread
+            for step in range(1, 8):
+                events.progress(0, "stage1", step, 8)
+
+        def rest() -> None:
+            events.progress(0, "stage1", 8, 8)  # the last step: at once
+            for step in (1, 2, 3):  # 1 at once, 2 held, 3 (the last) at once: 2 is dropped
+                events.progress(0, "stage2", step, 3)
+
+        await asyncio.to_thread(stage1)
+        await asyncio.sleep(interval + 0.1)  # the newest held step (7) is posted by the timer
+        await asyncio.to_thread(rest)
+        await asyncio.sleep(interval + 0.1)
+        return posts
+
+    posts = asyncio.run(main(0.2))
+    assert got == [(0, "stage1", 1), (0, "stage1", 7), (0, "stage1", 8), (0, "stage2", 1), (0, "stage2", 3)]
+    assert posts == 6  # 3 + 1 (timer) for stage 1, 2 + 1 (timer) for stage 2, instead of 11
+    got.clear()
+    assert asyncio.run(main(0.0)) == 11 and len(got) == 11

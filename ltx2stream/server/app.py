@@ -288,7 +288,7 @@ class StreamingServer:
         start = resume.segment_index + 1 if resume else 0
         seed = resume.next_seed if resume else settings.seed
         schedule = SteeringSchedule(msg.prompt, seed, lookahead=msg.lookahead, start_index=start)
-        events = LoopEvents(asyncio.get_running_loop())
+        events = LoopEvents(asyncio.get_running_loop(), progress_interval_s=self.config.progress_interval_s)
         job = Job(
             JobSpec(session_id, settings, image_condition(msg.image), resume.state if resume else None),
             schedule,

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -94,10 +96,22 @@ class JobEvents(Protocol):
 
 class PostedEvents(abc.ABC):
     """JobEvents that post each call to an event loop, as ``on_<event>`` of :meth:`target` (a live session or a
-    video job); the base of the server's two implementations."""
+    video job); the base of the server's two implementations.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    ``progress_interval_s`` > 0 throttles progress where it is reported, on the worker thread, so a fast CPU
+    preset does not wake the event loop (and take the GIL from the worker) once per few-millisecond step: each
+    stage's first and last step are posted at once, in between at most one per interval: the newest step, posted
+    by a loop timer when the interval is over unless a step posted at once superseded it (one post arms the timer
+    per interval instead of one post per step)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, progress_interval_s: float = 0.0) -> None:
         self._loop = loop
+        self._progress_interval_s = progress_interval_s
+        self._progress_lock = threading.Lock()
+        self._progress_key: tuple[int, str] | None = None  # (segment, stage) of the last step posted
+        self._progress_at = 0.0  # when it was posted (time.monotonic)
+        self._progress_held: tuple[int, str, int, int] | None = None  # the newest step not posted yet
+        self._progress_armed = False  # a loop timer will post the held step
 
     @abc.abstractmethod
     def target(self) -> object:
@@ -117,7 +131,36 @@ class PostedEvents(abc.ABC):
         self._post("on_segment_started", plan)
 
     def progress(self, index: int, stage: str, step: int, total: int) -> None:
-        self._post("on_progress", index, stage, step, total)
+        interval = self._progress_interval_s
+        if interval <= 0:
+            self._post("on_progress", index, stage, step, total)
+            return
+        now = time.monotonic()
+        with self._progress_lock:
+            key = (index, stage)
+            if step <= 1 or step >= total or key != self._progress_key or now - self._progress_at >= interval:
+                self._progress_key, self._progress_at, self._progress_held = key, now, None
+                arm = None
+            else:
+                self._progress_held = (index, stage, step, total)
+                arm = None if self._progress_armed else interval - (now - self._progress_at)
+                self._progress_armed = True
+                if arm is None:
+                    return  # the armed timer posts this step (or a newer one)
+        if arm is None:
+            self._post("on_progress", index, stage, step, total)
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
+            self._loop.call_soon_threadsafe(self._loop.call_later, max(arm, 0.0), self._post_held_progress)
+
+    def _post_held_progress(self) -> None:
+        """On the loop, when the interval is over: the newest held step, unless superseded meanwhile."""
+        with self._progress_lock:
+            held, self._progress_held, self._progress_armed = self._progress_held, None, False
+            if held is None or (held[0], held[1]) != self._progress_key:
+                return
+            self._progress_at = time.monotonic()
+        self.target().on_progress(*held)  # type: ignore[attr-defined]
 
     def media_init(self, mime: str, data: bytes) -> None:
         self._post("on_media_init", mime, data)

@@ -338,8 +338,13 @@ def wire_timings(reported: Mapping[str, float]) -> dict[str, float]:
 class LoopEvents(PostedEvents):
     """The thread-safe JobEvents of a LiveSession: each call is posted to the event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, session: LiveSession | None = None) -> None:
-        super().__init__(loop)
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        session: LiveSession | None = None,
+        progress_interval_s: float = 0.0,
+    ) -> None:
+        super().__init__(loop, progress_interval_s)
         self.session = session  # set right after the session is built (it needs the job, the job needs us)
 
     def target(self) -> object:
