@@ -7,6 +7,7 @@ import json
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -29,6 +30,10 @@ class StripeSource:
     @property
     def sound_key(self) -> str:
         return f"stripes at {self.pitch} Hz"
+
+    @property
+    def clip_key(self) -> str:
+        return "stripes"
 
     def clip(
         self, index: int, *, frames: int, height: int, width: int, fps: float, change_at: float | None = None
@@ -982,3 +987,29 @@ def test_committed_weights_warm_start_every_part_they_hold() -> None:
             assert step == (record["steps"] if isinstance(record, dict) else 0), (path, run)
             for part in parts:
                 spec.build(part, 0).load_state_dict(states[part], strict=True)
+
+
+def test_latent_cache_encodes_again_what_another_sampler_drew(tmp_path: Path) -> None:
+    """An entry carries its source's ``clip_key``; read through a source whose key differs (the world's sampler
+    changed what an index draws) it is encoded again as a whole and saved with the new key. Entries without a
+    key are the world's first sampler's."""
+    from ltx2stream.pocket.tasks_dit import LEGACY_CLIP_KEY, LatentCache
+    from ltx2stream.pocket.world_source import WorldSource
+
+    class Shifted(StripeSource):  # another picture for the same index
+        clip_key = "stripes, shifted"  # type: ignore[assignment]
+
+        def clip(self, index: int, **kw: Any) -> Clip:  # type: ignore[override]
+            return super().clip(index + 1, **kw)
+
+    spec = _spec()
+    vae, audio_vae = spec.build("video_vae", 5).eval(), spec.build("audio_vae", 6).eval()
+    old = LatentCache(tmp_path, spec, StripeSource(), vae, audio_vae).get(1, True)  # type: ignore[arg-type]
+    assert torch.load(tmp_path / "half-1.pt", weights_only=True)["clip_key"] == "stripes"
+    again = LatentCache(tmp_path, spec, StripeSource(), vae, audio_vae).get(1, True)  # type: ignore[arg-type]
+    assert torch.equal(again.video, old.video)  # same key: read back
+    new = LatentCache(tmp_path, spec, Shifted(), vae, audio_vae).get(1, True)  # type: ignore[arg-type]
+    fresh = LatentCache(tmp_path / "fresh", spec, Shifted(), vae, audio_vae).get(1, True)  # type: ignore[arg-type]
+    assert not torch.equal(new.video, old.video) and torch.equal(new.video, fresh.video)
+    assert torch.load(tmp_path / "half-1.pt", weights_only=True)["clip_key"] == "stripes, shifted"
+    assert WorldSource().clip_key == LEGACY_CLIP_KEY  # the sampler has not changed since the key was added

@@ -55,10 +55,15 @@ class Clip:
 
 class ClipSource(Protocol):
     """Deterministic clips: the same arguments give the same clip. ``sound_key`` names what the clips' audio is
-    made from (a cache of encoded audio with another key is stale); the audio does not depend on the size."""
+    made from (a cache of encoded audio with another key is stale); the audio does not depend on the size.
+    ``clip_key`` names what an index draws (a cached entry of another key is stale as a whole: pictures, sound
+    and caption)."""
 
     @property
     def sound_key(self) -> str: ...
+
+    @property
+    def clip_key(self) -> str: ...
 
     def clip(
         self,

@@ -121,6 +121,10 @@ def change_time(index: int, fps: float, frames: int) -> float | None:
     return (1 + 8 * j) / fps + 0.5 / fps
 
 
+# entries written before they carried a ``clip_key`` (sessions 1-12) were drawn by the world's first sampler
+LEGACY_CLIP_KEY = "world specs 1"
+
+
 class LatentCache:
     """Clip ``index`` at stage ``half``/``full`` -> normalised latents + caption, encoded once by frozen codecs."""
 
@@ -144,6 +148,7 @@ class LatentCache:
             if not name.startswith("decoder."):
                 codec.update(name.encode() + tensor.detach().float().numpy().tobytes())
         self.audio_key = f"{source.sound_key} / audio codec {codec.hexdigest()[:16]}"
+        self.clip_key = source.clip_key
         self._listed: dict[tuple[bool, int], tuple[float, list[int]]] = {}  # ``cached``: (when, clips)
 
     def cached(self, half: bool, dataset: int, max_age_s: float = 60.0) -> list[int]:
@@ -166,8 +171,10 @@ class LatentCache:
     def get(self, index: int, half: bool) -> Sample:
         path = self.dir / f"{'half' if half else 'full'}-{index}.pt"
         s = self.spec
-        if path.is_file():
-            record = torch.load(path, map_location="cpu", weights_only=True)
+        record = torch.load(path, map_location="cpu", weights_only=True) if path.is_file() else None
+        if record is not None and record.get("clip_key", LEGACY_CLIP_KEY) != self.clip_key:
+            record = None  # the index draws another clip now (the world's sampler changed): encoded again
+        if record is not None:
             changed = False
         else:
             clip = self._clip(index, *((s.height // 2, s.width // 2) if half else (s.height, s.width)))
@@ -175,7 +182,8 @@ class LatentCache:
                 video = self.vae.encode(clip.video())[0]
                 audio = self._encode_audio(clip)
             caption = clip.caption_at((s.frames - 1) / s.fps)
-            record = {"video": video, "audio": audio, "audio_key": self.audio_key, "caption": caption}
+            record = {"video": video, "audio": audio, "audio_key": self.audio_key, "caption": caption,
+                      "clip_key": self.clip_key}  # fmt: skip
             changed = True
         if record.get("audio_key") != self.audio_key:
             # the world's sound or the audio codec changed since (both happened in session 8): the video

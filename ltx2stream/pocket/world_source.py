@@ -23,6 +23,13 @@ class WorldSource:
         self.sample_rate, self.vocabulary = sample_rate, vocabulary
 
     @property
+    def clip_key(self) -> str:
+        """What a clip index draws: the world's sampler version."""
+        from ltx2stream.world import SPEC_VERSION
+
+        return f"world specs {SPEC_VERSION}"
+
+    @property
     def sound_key(self) -> str:
         """The world's sound constants (pitches, levels, clicks) and the sample rate."""
         from ltx2stream.world import palette as p

@@ -17,7 +17,7 @@ from .palette import (
     SHAPE_COLOURS,
     SHAPE_KINDS,
 )
-from .sampler import CHANGES, make_steered_clip, sample_clip_spec, steered_clip_spec
+from .sampler import CHANGES, SPEC_VERSION, make_steered_clip, sample_clip_spec, steered_clip_spec
 from .scene import Scene
 from .spec import (
     BackgroundSpec,
@@ -43,6 +43,7 @@ __all__ = [
     "MOTIONS",
     "SHAPE_COLOURS",
     "SHAPE_KINDS",
+    "SPEC_VERSION",
     "VOCABULARIES",
     "BackgroundSpec",
     "Bounce",

@@ -10,6 +10,9 @@ from .scene import Scene
 from .spec import BackgroundSpec, ClipSpec, Darken, Enter, Event, Recolour, ShapeSpec, Turn
 
 CHANGES = ("recolour", "enter", "darken", "turn")
+# what a seed draws: bump when the specs the samplers return for a seed change (shape sizes, lanes, ...), so that
+# caches of clips rendered from seeds (the pocket trainer's latent cache) see that their entries are stale
+SPEC_VERSION = 1
 MAX_SHAPES = 3
 _LANES = (0.15, 0.5, 0.85)
 
