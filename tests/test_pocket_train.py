@@ -1013,3 +1013,19 @@ def test_latent_cache_encodes_again_what_another_sampler_drew(tmp_path: Path) ->
     assert not torch.equal(new.video, old.video) and torch.equal(new.video, fresh.video)
     assert torch.load(tmp_path / "half-1.pt", weights_only=True)["clip_key"] == "stripes, shifted"
     assert WorldSource().clip_key == LEGACY_CLIP_KEY  # the sampler has not changed since the key was added
+
+
+def test_fg_weight_is_a_video_vae_and_transformer_option(tmp_path: Path) -> None:
+    """``train ... --fg-weight``: taken by the video VAE and the transformer (the extra weight on latent cells
+    shapes cover), refused for the other parts before anything is built."""
+    from ltx2stream.pocket import __main__ as cli
+
+    for part in ("audio", "vocoder", "upsampler"):
+        args = cli._parser().parse_args(["train", part, "--run", str(tmp_path / part), "--fg-weight", "8"])
+        with pytest.raises(SystemExit, match="--fg-weight applies to video-vae and transformer only"):
+            cli.build_task(args, _spec())
+    args = cli._parser().parse_args(
+        ["train", "upsampler", "--run", str(tmp_path / "u"), "--edge-weight", "2"]
+    )
+    with pytest.raises(SystemExit, match="--edge-weight applies to video-vae only"):
+        cli.build_task(args, _spec())

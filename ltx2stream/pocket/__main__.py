@@ -90,7 +90,8 @@ def _parser() -> argparse.ArgumentParser:
         "--fg-weight",
         type=float,
         default=None,
-        help="video-vae: extra loss weight on shape pixels and their edges (default 0)",
+        help="video-vae: extra loss weight on shape pixels and their edges (default 0); transformer: extra "
+        "weight on the latent cells shapes cover (default tasks_dit.FG_WEIGHT, 4); remembered by the run",
     )
     t.add_argument("--edge-weight", type=float, default=None,
                    help="video-vae: weight of an L1 on neighbouring-pixel differences (sharp outlines; "
@@ -186,9 +187,12 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
 
     source = WorldSource()
     opt = {k: v for k, v in (("batch", args.batch), ("dataset", args.dataset)) if v is not None}
-    for flag, value in (("--fg-weight", args.fg_weight), ("--edge-weight", args.edge_weight)):
-        if value is not None and args.part != "video-vae":
-            raise SystemExit(f"{flag} applies to video-vae only")
+    if args.edge_weight is not None and args.part != "video-vae":
+        raise SystemExit("--edge-weight applies to video-vae only")
+    if args.fg_weight is not None and args.part not in ("video-vae", "transformer"):
+        raise SystemExit("--fg-weight applies to video-vae and transformer only")
+    if args.fg_weight is not None and args.part == "transformer":
+        opt["fg_weight"] = args.fg_weight
     if args.part == "video-vae":
         if args.fg_weight is not None:
             opt["fg_weight"] = args.fg_weight
