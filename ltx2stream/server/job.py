@@ -136,22 +136,24 @@ class PostedEvents(abc.ABC):
             self._post("on_progress", index, stage, step, total)
             return
         now = time.monotonic()
+        key = (index, stage)
         with self._progress_lock:
-            key = (index, stage)
-            if step <= 1 or step >= total or key != self._progress_key or now - self._progress_at >= interval:
+            due = (
+                step <= 1 or step >= total or key != self._progress_key or now - self._progress_at >= interval
+            )
+            if due:
                 self._progress_key, self._progress_at, self._progress_held = key, now, None
-                arm = None
             else:
                 self._progress_held = (index, stage, step, total)
-                arm = None if self._progress_armed else interval - (now - self._progress_at)
-                self._progress_armed = True
-                if arm is None:
+                if self._progress_armed:
                     return  # the armed timer posts this step (or a newer one)
-        if arm is None:
+                self._progress_armed = True
+                delay = interval - (now - self._progress_at)
+        if due:
             self._post("on_progress", index, stage, step, total)
             return
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is listening
-            self._loop.call_soon_threadsafe(self._loop.call_later, max(arm, 0.0), self._post_held_progress)
+            self._loop.call_soon_threadsafe(self._loop.call_later, max(delay, 0.0), self._post_held_progress)
 
     def _post_held_progress(self) -> None:
         """On the loop, when the interval is over: the newest held step, unless superseded meanwhile."""
