@@ -15,14 +15,16 @@ from ltx2stream.session.controller import SessionController
 from ltx2stream.session.state import SerializedState
 
 DATA = Path(__file__).parent / "data"
+# the fixtures were written before the hold: their cut falls at each segment's end (hold 0, no decode context)
+LEGACY = {"hold_frames": 0, "decode_context": 0}
 TWO = (
     SessionSettings("tiny-ltx2", 64, 64, 12.0, 25, 1, 5),
-    ContinuationOptions(carry_strength=0.8, audio_context=2, carry_noise=0.1),
+    ContinuationOptions(carry_strength=0.8, audio_context=2, carry_noise=0.1, **LEGACY),
     (SegmentRequest(0, "prompt 0", 100), SegmentRequest(1, "prompt 1", 101, "blend", "prompt 9", 0.5)),
 )
 ONE = (
     SessionSettings("tiny-ltx2-one-stage", 64, 64, 12.0, 17, 1, 3),
-    ContinuationOptions(carry_noise=0.2, audio_context=1),
+    ContinuationOptions(carry_noise=0.2, audio_context=1, **LEGACY),
     (SegmentRequest(0, "prompt 0", 100), SegmentRequest(1, "prompt 1", 101)),
 )
 NEXT = SegmentRequest(2, "prompt 2", 102)
@@ -98,6 +100,22 @@ def test_resuming_a_release_state_continues_like_a_straight_run(tiny_host: Any) 
         (whole.final.audio_latent(), mine.final.audio_latent()),
     ):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_a_release_state_keeps_its_cut_under_options_that_hold(tiny_host: Any) -> None:
+    """Resumed under today's default cut (a hold, a decode context), a state written before the hold keeps its
+    own (0 and 0): its frames delivered were counted that way, and segment 2 equals the straight run's."""
+    settings, options, requests = TWO
+    whole = straight(tiny_host, settings, options, (*requests, NEXT))
+    holding = ContinuationOptions(carry_strength=0.8, audio_context=2, carry_noise=0.1)
+    assert holding.hold_frames > 0 and holding.decode_context > 0
+    state = ContinuationState.from_bytes(fixture("two_stage_seg1"))
+    resumed = SessionController(tiny_host.pipeline(settings.preset), settings, options=holding, state=state)
+    assert resumed.options == options and resumed.timeline.hold == 0
+    sink = NullSink()
+    resumed.run_segment(NEXT, sink)
+    assert resumed.state is not None and whole.state is not None
+    assert resumed.state.frames_delivered == whole.state.frames_delivered == 25 + 2 * 16
 
 
 def _edited(name: str, *, drop: tuple[str, ...] = (), tensors: Any = None, **meta: Any) -> bytes:

@@ -84,7 +84,9 @@ def _run_session(paths: ModelPaths) -> Collect:
     session.run_segment(
         SegmentRequest(0, "a crimson disc glides left and right over a sand backdrop", 1), sink
     )
-    session.run_segment(SegmentRequest(1, "a blue box bounces up and down over a grey backdrop", 2), sink)
+    session.run_segment(
+        SegmentRequest(1, "a blue box bounces up and down over a grey backdrop", 2, final=True), sink
+    )  # final: it shows the 4 frames segment 0 held and its own last 4
     frames = np.concatenate(sink.pictures)
     audio = np.concatenate(sink.sound, axis=1)
     assert frames.shape == (25 + 16, 256, 256, 3) and frames.dtype == np.uint8

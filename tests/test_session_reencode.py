@@ -22,7 +22,8 @@ def test_reencode_carries_the_decoded_span_encoded_again(tiny_host: Any) -> None
     1..k = tail), the next segment starts from exactly those latents in place, and its state resumes only under
     the same scheme."""
     pipeline = tiny_host.pipeline("tiny-ltx2")
-    c = SessionController(pipeline, SETTINGS, options=REENCODE)
+    options = ContinuationOptions(scheme="reencode", hold_frames=0, decode_context=0)  # the cut at the end
+    c = SessionController(pipeline, SETTINGS, options=options)
     sink = NullSink()
     c.run_segment(SegmentRequest(0, "a red ball bouncing", 100), sink)
     r0 = c.last_result

@@ -13,12 +13,15 @@ from ltx2stream.session.controller import SessionController
 
 from .script import Script
 
-# bench name -> (continuation scheme, carries?) ; "independent" = overlap 0 (no carry at all)
-BENCH_SCHEMES: dict[str, tuple[str, bool]] = {
-    "latent_carry": ("latent_carry", True),
-    "keyframe_carry": ("keyframe_carry", True),
-    "reencode": ("reencode", True),
-    "independent": ("latent_carry", False),
+# bench name -> (continuation scheme, carries?, other options) ; "independent" = overlap 0 (no carry at all);
+# "latent_carry_cut_at_end": the latent carry with the cut at each segment's end (no hold, no decode context: the
+# cut before the hold, docs/continuation.md "The hold")
+BENCH_SCHEMES: dict[str, tuple[str, bool, dict[str, int]]] = {
+    "latent_carry": ("latent_carry", True, {}),
+    "keyframe_carry": ("keyframe_carry", True, {}),
+    "reencode": ("reencode", True, {}),
+    "independent": ("latent_carry", False, {}),
+    "latent_carry_cut_at_end": ("latent_carry", True, {"hold_frames": 0, "decode_context": 0}),
 }
 
 
@@ -40,13 +43,13 @@ def plots_missing() -> str | None:
     return None
 
 
-def options_for(scheme: str):  # type: ignore[no-untyped-def]
+def options_for(scheme: str, **other: int):  # type: ignore[no-untyped-def]
     """ContinuationOptions for a continuation scheme name (wherever the session layer keeps the class)."""
     try:
         from ltx2stream.session.continuation import ContinuationOptions  # type: ignore[attr-defined]
     except ImportError:  # before the typed continuation state
         from ltx2stream.session.controller import ContinuationOptions
-    return ContinuationOptions(scheme=scheme)
+    return ContinuationOptions(scheme=scheme, **other)
 
 
 class _Sink:
@@ -98,7 +101,7 @@ def run_sessions(
     """One session per bench scheme name, all following ``script``; segment i of every scheme before i + 1."""
     ctrls, runs, sinks = [], [], []
     for name in names:
-        scheme, carries = BENCH_SCHEMES[name]
+        scheme, carries, other = BENCH_SCHEMES[name]
         s = SessionSettings(
             settings.preset,
             settings.width,
@@ -108,14 +111,15 @@ def run_sessions(
             settings.overlap if carries else 0,
             settings.seed,
         )
-        ctrls.append(SessionController(pipeline, s, options=options_for(scheme)))
+        ctrls.append(SessionController(pipeline, s, options=options_for(scheme, **other)))
         runs.append(SessionRun(name, scheme, s.overlap, pipeline.sample_rate))
         sinks.append(_Sink())
     for i, prompt in enumerate(script.prompts):
         for ctrl, run, sink in zip(ctrls, runs, sinks, strict=True):
             before = sink.shown
             t0 = time.perf_counter()
-            report = ctrl.run_segment(SegmentRequest(i, prompt, settings.seed + i), sink)
+            final = i == len(script.prompts) - 1  # the session ends here: nothing held for a next segment
+            report = ctrl.run_segment(SegmentRequest(i, prompt, settings.seed + i, final=final), sink)
             wall = time.perf_counter() - t0
             timings = dict(report.timings)
             run.segment_frames.append(sink.shown - before)

@@ -162,7 +162,9 @@ class Snapshot(Message):
 
 @dataclass(frozen=True)
 class Stop(Message):
-    """End the session: the server finishes or cancels the segment in flight, sends ``final`` and closes 1000."""
+    """End the session: the server finishes or cancels the segment in flight, sends ``final`` and closes 1000.
+    A segment whose decode has not reached its last frames when ``stop`` arrives ends the stream with all of them
+    (the few frames a carrying session otherwise holds for the next segment)."""
 
     type: ClassVar[str] = "stop"
     sender: ClassVar[str] = "client"

@@ -241,6 +241,7 @@ class Job:
         no segment started on this job: nothing was encoded."""
         with self.lock:
             last = self.schedule.next_index - 1
+        self.cancel.finish()  # a segment not yet decoding shows the frames it would hold for a next one
         streamer = self.streamer  # set by the worker before any segment could start
         if streamer is None or last < self._first_index:
             return False

@@ -150,6 +150,7 @@ class Worker:
             transition="blend" if plan.previous_prompt is not None else "cut",
             blend_from=plan.previous_prompt,
             blend_weight=plan.weight,
+            final=plan.final,
         )
         t0 = time.perf_counter()
         try:

@@ -31,10 +31,13 @@ class SegmentCancelled(SessionError):
 
 
 class CancelToken:
-    """A thread-safe flag the driver sets and the generator polls between denoising steps."""
+    """Thread-safe flags the driver sets: ``cancel`` (the generator polls it between denoising steps) and
+    ``finish`` (the session ends after the segment in flight: one whose frames are not decoded yet shows what it
+    would otherwise hold, as if its request were ``final``)."""
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self._finish = threading.Event()
 
     def cancel(self) -> None:
         self._event.set()
@@ -43,11 +46,20 @@ class CancelToken:
     def cancelled(self) -> bool:
         return self._event.is_set()
 
+    def finish(self) -> None:
+        self._finish.set()
+
+    @property
+    def finishing(self) -> bool:
+        return self._finish.is_set()
+
 
 @dataclass(frozen=True)
 class SegmentRequest:
     """What one segment should show. ``blend_from``/``blend_weight`` interpolate text contexts (transition
-    ``blend``): context = (1 - w) * ctx(blend_from) + w * ctx(prompt)."""
+    ``blend``): context = (1 - w) * ctx(blend_from) + w * ctx(prompt). ``final``: the session ends with this
+    segment, so it shows the frames a carrying session otherwise holds for the next one (offline renders set it
+    on their last segment; a live session that simply stops never shows them)."""
 
     index: int
     prompt: str
@@ -55,6 +67,7 @@ class SegmentRequest:
     transition: Transition = "cut"
     blend_from: str | None = None
     blend_weight: float = 1.0
+    final: bool = False
 
 
 class SegmentSink(Protocol):

@@ -36,16 +36,28 @@ class ContinuationOptions:
     scheme: ``latent_carry`` (default) writes the tail into canvas frames 1..k; ``keyframe_carry`` appends it as
     extra tokens at the same positions (docs/continuation.md), so canvas frames 1..k are regenerated while
     attending to it; ``reencode`` (the decode -> re-encode baseline) VAE-encodes the carried span's decoded pixels
-    again and writes those latents in place."""
+    again and writes those latents in place.
+
+    Where the cut falls (docs/continuation.md, "The hold"): ``hold_frames`` (at most the carried span's 8k frames)
+    of each segment's end are shown by the next segment instead, decoded with their future; ``decode_context``
+    latent frames of the previous segment before its carried tail stand in front of the next segment's latents
+    when it is decoded (in place of its re-encoded anchor). A resumed session keeps the two values its state was
+    written with (states written before them: 0 and 0, the cut at the segment's end)."""
 
     carry_strength: float = 1.0
     audio_context: int = 0
     carry_noise: float = 0.0
     scheme: str = "latent_carry"
+    hold_frames: int = 4
+    decode_context: int = 2
 
     def __post_init__(self) -> None:
         if not (0.0 <= self.carry_strength <= 1.0 and 0.0 <= self.carry_noise <= 1.0):
             raise InputError("carry_strength and carry_noise must be in [0, 1]", code=codes.INPUT_CARRY)
+        for name in ("hold_frames", "decode_context"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InputError(f"{name} must be an integer >= 0; got {value!r}", code=codes.INPUT_CARRY)
         if self.scheme not in SCHEMES:
             raise InputError(
                 f"continuation scheme {self.scheme!r} is not one of {SCHEMES}", code=codes.INPUT_CARRY
@@ -53,6 +65,8 @@ class ContinuationOptions:
 
 
 DEFAULT_OPTIONS = ContinuationOptions()
+# The cut of states written before the hold (their options lack the two keys): at the segment's end.
+LEGACY_CUT: dict[str, Any] = {"hold_frames": 0, "decode_context": 0}
 
 
 @dataclass(frozen=True)
@@ -87,13 +101,16 @@ TWO_STAGE_SALTS = CarrySalts(stage1=(0, 3), audio=2, stage2=(1, 4))
 
 @dataclass(frozen=True)
 class Carry:
-    """The latents segment n hands to segment n + 1. ``stage2`` None means a one-stage preset.
+    """The latents segment n hands to segment n + 1. ``stage2`` None means a one-stage preset. ``decode_context``:
+    the final video latent frames just before the carried tail (the next segment's decoder context; None when the
+    options ask for none), never noised.
 
-    shape: audio_tail = (1, 8, c, 16)."""
+    shape: audio_tail = (1, 8, c, 16), decode_context = (1, C, c', H, W) at the final stage's size."""
 
     stage1: StageCarry
     stage2: StageCarry | None
     audio_tail: torch.Tensor
+    decode_context: torch.Tensor | None = None
 
     @property
     def salts(self) -> CarrySalts:
@@ -105,7 +122,9 @@ class Carry:
         stage2 = None
         if self.stage2 is not None and salts.stage2 is not None:
             stage2 = self.stage2.map(fn, salts.stage2)
-        return Carry(self.stage1.map(fn, salts.stage1), stage2, fn(self.audio_tail, salts.audio))
+        return Carry(
+            self.stage1.map(fn, salts.stage1), stage2, fn(self.audio_tail, salts.audio), self.decode_context
+        )
 
 
 @dataclass(frozen=True)
@@ -177,7 +196,11 @@ def _fit_values(
     s_a: SessionSettings, o_a: ContinuationOptions, s_b: SessionSettings, o_b: ContinuationOptions
 ) -> list[tuple[str, object, object]]:
     out: list[tuple[str, object, object]] = [(n, getattr(s_a, n), getattr(s_b, n)) for n in _SETTINGS_FIT]
-    out += [(f.name, getattr(o_a, f.name), getattr(o_b, f.name)) for f in fields(ContinuationOptions)]
+    out += [
+        (f.name, getattr(o_a, f.name), getattr(o_b, f.name))
+        for f in fields(ContinuationOptions)
+        if f.name not in LEGACY_CUT  # where the cut falls: the state's own values win (SessionController)
+    ]
     return out
 
 
@@ -198,6 +221,9 @@ _PROMPT_KEYS = ("segment", "prompt", "seed", "transition", "blend_from", "blend_
 def state_to_serialized(state: ContinuationState) -> SerializedState:
     """The schema-1 container: tensors by name, settings and options flat in meta (what resuming must match)."""
     s, options = state.settings, asdict(state.options)
+    # the cut's keys are additive: written only where they differ from what states without them mean, so a state
+    # of an earlier release reads and writes back unchanged
+    options = {k: v for k, v in options.items() if not (k in LEGACY_CUT and v == LEGACY_CUT[k])}
     meta: dict[str, Any] = {
         "preset": s.preset,
         "width": s.width,
@@ -275,11 +301,13 @@ def _carry_tensors(carry: Carry | None) -> dict[str, torch.Tensor]:
     }
     if carry.stage2 is not None:
         tensors |= {"stage2_tail": carry.stage2.tail, "anchor2": carry.stage2.anchor}
+    if carry.decode_context is not None:
+        tensors["decode_context"] = carry.decode_context
     return tensors
 
 
 def _carry(tensors: Mapping[str, torch.Tensor], overlap: int) -> Carry | None:
-    names = frozenset(tensors)
+    names = frozenset(tensors) - {"decode_context"}
     if not names:
         return None
     if names not in (_ONE_STAGE_TENSORS, _TWO_STAGE_TENSORS):
@@ -295,7 +323,17 @@ def _carry(tensors: Mapping[str, torch.Tensor], overlap: int) -> Carry | None:
         raise StateError(
             f"state audio tail has shape {tuple(audio.shape)}; expected 4 dims", code=codes.STATE_CORRUPT
         )
-    return Carry(stage1, stage2, audio)
+    context = tensors.get("decode_context")
+    final = (stage2 or stage1).tail
+    if context is not None and (
+        context.ndim != 5 or context.shape[:2] != final.shape[:2] or context.shape[3:] != final.shape[3:]
+    ):
+        raise StateError(
+            f"state decode context has shape {tuple(context.shape)}; expected (1, C, c, h, w) like the final "
+            f"stage's tail {tuple(final.shape)}",
+            code=codes.STATE_CORRUPT,
+        )
+    return Carry(stage1, stage2, audio, context)
 
 
 def _stage(anchor: torch.Tensor, tail: torch.Tensor, overlap: int, stage: int) -> StageCarry:
@@ -317,7 +355,7 @@ def _options(raw: object) -> ContinuationOptions:
         raise StateError(
             f"state has unknown continuation options {sorted(set(raw) - known)}", code=codes.STATE_CORRUPT
         )
-    return ContinuationOptions(**raw)
+    return ContinuationOptions(**(LEGACY_CUT | raw))
 
 
 def _prompt_entry(r: SegmentRequest) -> dict[str, Any]:

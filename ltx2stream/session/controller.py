@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -47,7 +48,7 @@ from ltx2stream.session.continuation import (
     StageCarry,
 )
 from ltx2stream.session.timeline import Timeline
-from ltx2stream.types import MAX_SEED, latent_index_of
+from ltx2stream.types import MAX_SEED, VIDEO_TIME_SCALE, latent_index_of
 
 # the audio of a segment's first new frames is decoded ahead of the rest (``Progressive``) and goes out with the
 # first piece: 4 frames (a third of a second at 12 fps) are several AAC packets, and their latent prefix is short
@@ -78,10 +79,16 @@ class SessionController:
                 f"session preset {settings.preset!r} does not match the pipeline's {pipeline.preset.name!r}",
                 code=codes.INPUT_PRESET,
             )
+        if state is not None:  # a resumed session keeps its cuts (its frames delivered follow them)
+            options = replace(
+                options, hold_frames=state.options.hold_frames, decode_context=state.options.decode_context
+            )
         self.pipeline = pipeline
         self.settings = settings
         self.options = options
-        self.timeline = Timeline(settings.frames, settings.fps, settings.overlap, options.audio_context)
+        plain = Timeline(settings.frames, settings.fps, settings.overlap, options.audio_context)
+        hold = min(options.hold_frames, plain.max_hold)  # never beyond the carried span
+        self.timeline = Timeline(settings.frames, settings.fps, settings.overlap, options.audio_context, hold)
         self._image = self._image_input(image)
         validate_request(self._request(SegmentRequest(0, "probe", 0)), two_stage=pipeline.preset.two_stage)
         if state is not None:
@@ -135,22 +142,33 @@ class SessionController:
         )
         # the audio decodes beside the video (its own thread), its first frames' share first, so the first piece
         # of media carries sound without waiting for the whole audio decode
-        audio = Progressive(lambda: self._segment_audio(n, result))
+        after_final = self._after_final()
+        audio = Progressive(lambda: self._segment_audio(n, result, after_final))
         try:
-            frames, span = self._emit(n, result, audio, sink, cancel)
+            out = self._emit(n, result, audio, sink, cancel, _Cut(request.final, after_final))
         finally:
             audio.wait()
         sink.media_complete()  # the segment's last piece can leave before the carry below
         clock.mark("decode")
-        state = self._next_state(n, request, result, span)
+        state = self._next_state(n, request, result, out.span, out.final)
         clock.mark("carry")
         self._state, self.last_result = state, result
-        return SegmentReport(n, request.prompt, request.seed, frames, audio.result().shape[1], clock.timings)
+        return SegmentReport(n, request.prompt, request.seed, out.frames, out.samples, clock.timings)
 
     # -- building blocks --------------------------------------------------------------------------------------
     def _blank(self) -> ContinuationState:
         return ContinuationState(
             self.settings, self.options, -1, 0, 0, self.sample_rate, model=self.pipeline.preset.flavour
+        )
+
+    def _after_final(self) -> bool:
+        """The previous segment was final (it showed the frames it would have held): this one trims them."""
+        prev, t = self._state, self.timeline
+        return (
+            prev is not None
+            and t.hold > 0
+            and prev.segment_index >= 0
+            and prev.frames_delivered == t.delivered_frames(prev.segment_index, final=True)
         )
 
     def _image_input(self, image: ImageCondition | None) -> ImageInput | None:
@@ -227,7 +245,8 @@ class SessionController:
         decoding: Progressive,
         sink: SegmentSink,
         cancel: CancelToken | None,
-    ) -> tuple[int, np.ndarray | None]:
+        cut: _Cut,
+    ) -> _Emitted:
         """Pushes the new frames as the progressive decoder yields them, each chunk preceded by the audio up to
         its end as far as it is decoded (the first chunk waits for its sound and, as it may be a single frame, takes
         the first ``FIRST_AUDIO_FRAMES`` frames' audio; later chunks never wait: the video decoder keeps going and
@@ -235,22 +254,37 @@ class SessionController:
         (so the encoder still holds bytes for the segment's last piece). Returns the frame count and the carried
         span's pixels (the anchor frame and the 8k frames after it, [1 + 8k, H, W, 3]; None if the decoder
         stopped short). The cancel token is checked after every decoded chunk, before the next one is decoded
-        (cancellation within one decode chunk)."""
-        t = self.timeline
-        first, anchor_at, total = t.first_new_frame(n), t.anchor_index, t.frames - t.first_new_frame(n)
-        a, b = t.audio_slice(n, self.pipeline.sample_rate)
+        (cancellation within one decode chunk). Frames from ``shown_end`` on (the hold) are decoded for the carried
+        span but not sent: the next segment shows them — unless the segment is final, which is decided when the
+        decoder reaches them (``cut.final``, or the cancel token's ``finish`` set by then: a stop that came during
+        the segment)."""
+        t, sr = self.timeline, self.pipeline.sample_rate
+        final = cut.final
+        first, anchor_at, end = t.first_new_frame(n, cut.after_final), t.anchor_index, t.shown_end(final)
+        total = end - first
+        a, b = t.audio_slice(n, sr, final, cut.after_final)
         index = min(first, anchor_at)  # the trimmed frames are not decoded (the carried span may reach back)
         # the first piece takes the audio of the first FIRST_AUDIO_FRAMES new frames (decoded first) even when it
-        # holds fewer frames (the decoder's first piece may be one frame: less audio than one AAC packet needs)
-        ahead = audio_share(b - a, min(FIRST_AUDIO_FRAMES, total - 1), total)
+        # holds fewer frames (the decoder's first piece may be one frame: less audio than one AAC packet needs);
+        # counted as the audio thread counts its first share (up to the final cut), so that share covers it
+        b_all, total_all = t.audio_slice(n, sr, True, cut.after_final)[1], t.shown_end(True) - first
+        ahead = min(audio_share(b_all - a, min(FIRST_AUDIO_FRAMES, total_all - 1), total_all), b - a)
         sent, fed, span = 0, 0, []
-        for chunk in self.pipeline.decode_video(result.video_latent, index):  # [f, H, W, 3] uint8
+        latent, offset = self._decode_input(result)
+        for chunk in self.pipeline.decode_video(latent, index + offset):  # [f, H, W, 3] uint8
             f = chunk.shape[0]
             if index + f > anchor_at:
                 span.append(chunk[max(anchor_at - index, 0) :].copy())
             lo = max(first - index, 0)
+            if not final and index + f > end and cancel is not None and cancel.finishing:
+                final = True  # the session ends here: the held frames go out too
+                end = t.shown_end(final)
+                total = end - first
+                a, b = t.audio_slice(n, sr, final, cut.after_final)
+            chunk = chunk[: max(end - index, 0)]  # the held frames stay behind
             index += f
-            if lo < f:
+            if lo < chunk.shape[0]:
+                f = chunk.shape[0]
                 # the audio up to this chunk's end goes first; of the last chunk's, the second half follows it
                 new = f - lo
                 upto = audio_share(b - a, sent + (new if sent + new < total else new // 2), total)
@@ -268,20 +302,34 @@ class SessionController:
                 sink.video(chunk[lo:])
             if cancel is not None and cancel.cancelled:  # within one decode chunk: before the next is decoded
                 raise SegmentCancelled(n)
-        audio = decoding.result()
+        audio = decoding.result()[:, : b - a]  # decoded up to the final cut; sent up to this segment's
         if fed < audio.shape[1]:
             sink.audio(audio[:, fed:])
-        return sent, (np.concatenate(span) if span else None)
+        return _Emitted(sent, audio.shape[1], np.concatenate(span) if span else None, final)
 
-    def _segment_audio(self, n: int, result: GenerationResult) -> Iterator[np.ndarray]:
-        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames), the carried
-        span's audio never vocoded: first the share of the first ``FIRST_AUDIO_FRAMES`` new frames, from the
-        shortest latent prefix that gives it (the audio VAE is causal along time; yielded at once: the first
+    def _decode_input(self, result: GenerationResult) -> tuple[torch.Tensor, int]:
+        """The latents the decoder sees, and the frame offset of the segment's frame 0 among its output frames:
+        the carried decode context (the previous segment's latents before its tail) in place of the anchor, so
+        the carried span decodes as the previous segment's continuation; the segment's own latents where there is
+        no context (the first segment, overlap 0, ``decode_context`` 0, states written before it)."""
+        latent = result.video_latent
+        carry = None if self._state is None else self._state.carry
+        if carry is None or carry.decode_context is None:
+            return latent, 0
+        context = carry.decode_context.to(device=latent.device, dtype=latent.dtype)
+        # the context's last latent ends on the anchor frame: the segment's frame p is output frame p + 8(c - 1)
+        return torch.cat([context, latent[:, :, 1:]], dim=2), VIDEO_TIME_SCALE * (context.shape[2] - 1)
+
+    def _segment_audio(self, n: int, result: GenerationResult, after_final: bool) -> Iterator[np.ndarray]:
+        """The segment's new audio, float32 [channels, samples] in [-1, 1] (tied to its new frames, up to its
+        final cut: the held frames' audio is decoded too, and sent only if the segment turns out final), the
+        carried span's audio never vocoded: first the share of the first ``FIRST_AUDIO_FRAMES`` new frames, from
+        the shortest latent prefix that gives it (the audio VAE is causal along time; yielded at once: the first
         piece of media needs only it), then the mel of the whole canvas and the vocoder on the rest of the new
         span (yielded with the first: the whole new audio)."""
         t = self.timeline
-        a, b = t.audio_slice(n, self.pipeline.sample_rate)
-        total = t.frames - t.first_new_frame(n)
+        a, b = t.audio_slice(n, self.pipeline.sample_rate, True, after_final)
+        total = t.shown_end(True) - t.first_new_frame(n, after_final)
         first = audio_share(b - a, min(FIRST_AUDIO_FRAMES, total), total)
         latent = result.audio_latent
         parts: list[np.ndarray] = []
@@ -290,7 +338,7 @@ class SessionController:
             yield np.clip(parts[0], -1.0, 1.0)
             a += first
         parts.append(self.pipeline.vocode(self.pipeline.decode_audio_mel(latent), a, b)[0].cpu().numpy())
-        a, b = t.audio_slice(n, self.pipeline.sample_rate)
+        a, b = t.audio_slice(n, self.pipeline.sample_rate, True, after_final)
         got = np.concatenate(parts, axis=1)
         out = np.zeros((got.shape[0], b - a), dtype=np.float32)
         out[:, : got.shape[1]] = got
@@ -301,15 +349,15 @@ class SessionController:
         yield np.clip(out, -1.0, 1.0)
 
     def _next_state(
-        self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None
+        self, n: int, req: SegmentRequest, result: GenerationResult, span: np.ndarray | None, final: bool
     ) -> ContinuationState:
         t, s, prev = self.timeline, self.settings, self._state
         return ContinuationState(
             s,
             self.options,
             n,
-            t.delivered_frames(n),
-            t.delivered_samples(n, self.sample_rate),
+            t.delivered_frames(n, final),
+            t.delivered_samples(n, self.sample_rate, final),
             self.sample_rate,
             self._carry(n, result, span),
             (prev.prompt_history if prev else ()) + (req,),
@@ -331,7 +379,12 @@ class SessionController:
             stage2 = self._stage_carry(span, result.stage2.video_latent(), s.height, s.width)
         lo = t.audio_canvas_start(n + 1) - t.audio_canvas_start(n)
         hi = t.audio_carry_end(n + 1) - t.audio_canvas_start(n)
-        return Carry(stage1, stage2, result.audio_latent[:, :, lo:hi].float().clone())
+        # the decoder context: up to decode_context latents before the tail, never the latent-0 anchor
+        end = t.latent_frames - k
+        c = min(self.options.decode_context, end - 1)
+        video = result.video_latent
+        context = video[:, :, end - c : end].float().clone() if c > 0 else None
+        return Carry(stage1, stage2, result.audio_latent[:, :, lo:hi].float().clone(), context)
 
     def _stage_carry(self, span: np.ndarray, latent: torch.Tensor, height: int, width: int) -> StageCarry:
         if self.options.scheme == "reencode":
@@ -344,6 +397,26 @@ class SessionController:
             self.pipeline.images.encode_frames(span[0], height, width).float(),
             latent[:, :, -k:].float().clone(),
         )
+
+
+@dataclass(frozen=True)
+class _Emitted:
+    """What ``_emit`` sent: frames and samples, the carried span's pixels, and whether the segment was final."""
+
+    frames: int
+    samples: int
+    span: np.ndarray | None
+    final: bool
+
+
+@dataclass(frozen=True)
+class _Cut:
+    """Where a segment's shown frames start and end: ``final`` (requested) shows the frames a segment otherwise
+    holds for the next one; ``after_final``: the previous segment was final, so this one starts after all it
+    decoded."""
+
+    final: bool
+    after_final: bool
 
 
 class Progressive:

@@ -14,7 +14,7 @@ one, segment i uses ``session.seed + i``. A ``blend`` entry mixes the previous e
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,14 @@ from ltx2stream.types import MAX_SEED
 
 SESSION_KEYS = {"preset", "width", "height", "fps", "frames", "overlap", "seed"}
 SEGMENT_KEYS = {"prompt", "repeat", "seed", "transition", "blend_segments", "image", "image_strength"}
-CONTINUATION_KEYS = {"carry_strength", "audio_context", "carry_noise", "scheme"}
+CONTINUATION_KEYS = {
+    "carry_strength",
+    "audio_context",
+    "carry_noise",
+    "scheme",
+    "hold_frames",
+    "decode_context",
+}
 
 
 @dataclass(frozen=True)
@@ -126,4 +133,6 @@ def _expand(
             else:
                 out.append(SegmentRequest(index, e["prompt"], seed))
         previous = e["prompt"]
+    if out:  # the script's session ends with its last segment: it shows what it would otherwise hold
+        out[-1] = replace(out[-1], final=True)
     return out, image

@@ -138,6 +138,7 @@ class SegmentPlan:
     seed: int
     previous_prompt: str | None = None
     weight: float = 1.0
+    final: bool = False  # the session ends with this segment (``SegmentRequest.final``)
 
 
 @dataclass(frozen=True)

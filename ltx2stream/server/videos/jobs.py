@@ -68,6 +68,12 @@ class BoundedSchedule(SteeringSchedule):
     def may_start(self) -> bool:
         return self.next_index < self.end and super().may_start()
 
+    def plan_for(self, index: int) -> SegmentPlan:
+        """The job's last segment is final: the video shows every frame it generated (an extension, resumed
+        from its state, starts after them)."""
+        plan = super().plan_for(index)
+        return dataclasses.replace(plan, final=True) if index == self.end - 1 else plan
+
 
 class VideoRun:
     """One job from queued to completed / failed / cancelled (loop side)."""
