@@ -16,9 +16,9 @@ def test_demo_streams_a_steered_session(tmp_path: Path, capsys) -> None:  # type
     assert '"final": "stopped"' in printed and '"steers"' in printed
     with av.open(str(out)) as c:
         frames = sum(1 for _ in c.decode(video=0))
-    # the client stops as the last segment starts: that segment is final (shows the 4 frames it would hold for a
+    # the client stops as the last segment starts: that segment is final (shows the 8 frames it would hold for a
     # next one) when the stop reaches the server before its decode does, as it does unless the box stalls
-    assert frames in (25 + 2 * (25 - 1 - 8), 25 + 2 * (25 - 1 - 8) - 4)
+    assert frames in (25 + 2 * (25 - 1 - 8), 25 + 2 * (25 - 1 - 8) - 8)
     with av.open(str(out)) as c:
         samples = sum(f.samples for f in c.decode(audio=0))
         rate = c.streams.audio[0].rate

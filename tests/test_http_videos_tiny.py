@@ -114,13 +114,23 @@ def test_openai_client_extends_a_video_twice_like_a_steered_live_session(tmp_pat
         stitched = assert_in_sync(whole)
         live = assert_in_sync(stream)
         # each job's last segment is final (it shows every frame); the live session, stopped after segment 2
-        # was done, held segment 2's last 4 frames for a next segment
-        assert len(stitched) == 33 and len(live) == 33 - 4
+        # was done, held segment 2's last 7 frames for a next segment (the hold: 8 frames, less than a segment's 8
+        # new ones)
+        assert len(stitched) == 33 and len(live) == 33 - 7
         # the extension's pictures are the live session's pictures of those segments (two lossy encodings of
-        # nearly the same decoded frames): much closer to them than to the frames one step earlier
-        joined = np.concatenate(frames).astype(np.float32)[: len(live)]
-        same = np.abs(joined - live.astype(np.float32)).mean()
-        shifted = np.abs(joined[1:] - live[:-1].astype(np.float32)).mean()
+        # the same decoded frames): much closer to them than to the frames one step earlier — on the frames both
+        # took from the same segment's decode (a job's final segment shows from its own decode what the live
+        # session shows from the next segment's)
+        def source(counts: list[int]) -> np.ndarray:
+            return np.repeat(np.arange(len(counts)), counts)
+
+        live_counts = [17 - 7, 8, 8]
+        assert sum(live_counts) == len(live)
+        both = np.flatnonzero(source([17, 8, 8])[: len(live)] == source(live_counts))[1:]  # 0 has no frame before
+        assert len(both) == 10 - 1 + 1 + 1
+        joined = np.concatenate(frames).astype(np.float32)
+        same = np.abs(joined[both] - live[both].astype(np.float32)).mean()
+        shifted = np.abs(joined[both] - live[both - 1].astype(np.float32)).mean()
         assert same < 0.5 * shifted, (same, shifted)
 
     asyncio.run(main())

@@ -82,7 +82,7 @@ def test_streamed_steered_session(host: Any, tmp_path: Path) -> None:
     stream = client.of_type("media_init")[0].data + b"".join(m.data for m in media)
     with av.open(io.BytesIO(stream)) as container:
         times = [float(f.time) for f in container.decode(video=0)]
-    assert len(times) >= 3 * SETTINGS.frames - 2 * 9 - 4 and times == pytest.approx(  # 4: the hold
+    assert len(times) >= 3 * SETTINGS.frames - 2 * 9 - 7 and times == pytest.approx(  # 7: the hold
         [i / SETTINGS.fps for i in range(len(times))]
     )
 

@@ -86,7 +86,7 @@ def _run_session(paths: ModelPaths) -> Collect:
     )
     session.run_segment(
         SegmentRequest(1, "a blue box bounces up and down over a grey backdrop", 2, final=True), sink
-    )  # final: it shows the 4 frames segment 0 held and its own last 4
+    )  # final: it shows the 8 frames segment 0 held and its own last 8
     frames = np.concatenate(sink.pictures)
     audio = np.concatenate(sink.sound, axis=1)
     assert frames.shape == (25 + 16, 256, 256, 3) and frames.dtype == np.uint8

@@ -145,9 +145,9 @@ def test_first_piece_leaves_before_the_decode_ends_with_audio_and_the_last_is_ma
         assert [p.last for p in pieces] == [False] * (len(pieces) - 1) + [True]
         assert len(pieces) >= 3
         assert pieces[-1].data != END_MARKER  # the audio after the last frames travels in it
-        # the last 4 frames of a segment are held for the next one (the default hold)
-        assert pieces[-1].t0 + pieces[-1].duration == pytest.approx((33 - 4 + n * 24) / 12.0)
-        assert sum(p.duration for p in pieces) == pytest.approx((33 - 4 if n == 0 else 24) / 12.0)
+        # the last 8 frames of a segment are held for the next one (the default hold)
+        assert pieces[-1].t0 + pieces[-1].duration == pytest.approx((33 - 8 + n * 24) / 12.0)
+        assert sum(p.duration for p in pieces) == pytest.approx((33 - 8 if n == 0 else 24) / 12.0)
         # "first": only the first piece is encoded during the decode, the others once the media is complete
         during_decode = [k for k in seg[: seg.index("decode_end")] if k == "media"]
         assert len(during_decode) == 1 if during == "first" else len(during_decode) > 1
@@ -170,7 +170,7 @@ def test_encoding_only_the_first_piece_during_the_decode_sends_the_same_media(ti
         sent[during] = per
     assert sent["first"] == sent["all"]
     assert (
-        sent["all"][(0, "vide")] == 33 - 4 and sent["all"][(1, "vide")] == 24 and sent["all"][(1, "soun")] > 0
+        sent["all"][(0, "vide")] == 33 - 8 and sent["all"][(1, "vide")] == 24 and sent["all"][(1, "soun")] > 0
     )
 
 

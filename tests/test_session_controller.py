@@ -65,20 +65,20 @@ def test_carried_tails_are_bit_exact_and_positions_follow_the_timeline(tiny_host
 
 
 def test_media_counts_follow_the_timeline(tiny_host: Any) -> None:
-    """Each segment holds its last 4 frames for the next one (the default hold); the final one shows them."""
+    """Each segment holds its last 8 frames (the carried span) for the next one (the default hold); the final one shows them."""
     c = tiny_host.open_session(SETTINGS)
-    assert c.timeline.hold == 4
+    assert c.timeline.hold == 8
     segs = run(c, range(3))
     frames = sum(f.shape[0] for f, _, _ in segs)
     samples = sum(a.shape[1] for _, a, _ in segs)
-    assert [f.shape[0] for f, _, _ in segs] == [25 - 4, 16, 16]
-    assert frames == 25 + 2 * (25 - 1 - 8) - 4
+    assert [f.shape[0] for f, _, _ in segs] == [25 - 8, 16, 16]
+    assert frames == 25 + 2 * (25 - 1 - 8) - 8
     assert samples == round(frames / 12.0 * c.sample_rate)
     assert c.state.frames_delivered == frames and c.state.samples_delivered == samples
     sink = NullSink()
     c.run_segment(SegmentRequest(3, PROMPTS[3], 103, final=True), sink)
     last = np.concatenate(sink.frames)
-    assert last.shape[0] == 16 + 4 and c.state.frames_delivered == 25 + 3 * 16
+    assert last.shape[0] == 16 + 8 and c.state.frames_delivered == 25 + 3 * 16
     assert frames + last.shape[0] == c.state.frames_delivered
     assert samples + np.concatenate(sink.samples, axis=1).shape[1] == c.state.samples_delivered
     assert c.state.samples_delivered == round(c.state.frames_delivered / 12.0 * c.sample_rate)
@@ -94,7 +94,7 @@ def test_a_session_extended_after_its_final_segment_repeats_no_frame(tiny_host: 
         c.run_segment(SegmentRequest(i, PROMPTS[i], 100 + i, final=final), sink)
         shown.append(np.concatenate(sink.frames).shape[0])
         samples += sum(x.shape[1] for x in sink.samples)
-    assert shown == [21, 16 + 4, 16 - 4]
+    assert shown == [17, 16 + 8, 16 - 8]
     assert c.state.frames_delivered == sum(shown) == c.timeline.delivered_frames(2)
     assert c.state.samples_delivered == samples == round(sum(shown) / 12.0 * c.sample_rate)
     resumed = tiny_host.open_session(SETTINGS, state=c.snapshot())
@@ -112,7 +112,7 @@ def test_a_finish_before_the_decode_makes_the_segment_final(tiny_host: Any) -> N
     token.finish()
     sink = NullSink()
     report = c.run_segment(SegmentRequest(1, PROMPTS[1], 101), sink, token)
-    assert report.frames == np.concatenate(sink.frames).shape[0] == 16 + 4
+    assert report.frames == np.concatenate(sink.frames).shape[0] == 16 + 8
     assert c.state.frames_delivered == 25 + 16
     assert c.state.samples_delivered == round((25 + 16) / 12.0 * c.sample_rate)
     assert report.audio_samples == sum(x.shape[1] for x in sink.samples)
@@ -120,7 +120,7 @@ def test_a_finish_before_the_decode_makes_the_segment_final(tiny_host: Any) -> N
 
 def test_the_next_segment_decodes_the_held_frames_after_the_previous_latents(tiny_host: Any) -> None:
     """Segment n + 1's decoder sees segment n's two latents before the carried tail in place of its anchor, and
-    its first shown frame is its frame 1 + 8k − 4: the frames segment n held."""
+    its first shown frame is its frame 1 + 8k − 8: the frames segment n held."""
     pipeline = tiny_host.pipeline(SETTINGS.preset)
     c = tiny_host.open_session(SETTINGS)
     seen: list[tuple[torch.Tensor, int]] = []
@@ -143,10 +143,10 @@ def test_the_next_segment_decodes_the_held_frames_after_the_previous_latents(tin
     assert torch.equal(
         lat1[:, :, 2:], final1[:, :, 1:]
     )  # the tail (segment 0's last latent) and the new ones
-    # output frame p + 8 is the segment's frame p; the first shown is 1 + 8 - 4 = 5
-    assert skip1 == 5 + 8 and f0.shape[0] == 21 and f1.shape[0] == 16
+    # output frame p + 8 is the segment's frame p; the first shown is 1 + 8 - 8 = 1 (just after the anchor)
+    assert skip1 == 1 + 8 and f0.shape[0] == 17 and f1.shape[0] == 16
     whole = np.concatenate(list(decode(lat1, 0)))
-    assert np.array_equal(f1, whole[13:29])
+    assert np.array_equal(f1, whole[9:25])
 
 
 def test_resume_from_store_is_bit_exact(tiny_host: Any, tmp_path: Any) -> None:

@@ -48,7 +48,7 @@ class ContinuationOptions:
     audio_context: int = 0
     carry_noise: float = 0.0
     scheme: str = "latent_carry"
-    hold_frames: int = 4
+    hold_frames: int = 8
     decode_context: int = 2
 
     def __post_init__(self) -> None:
