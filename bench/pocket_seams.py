@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
                 m = n_lat - k - c  # the context starts at N's latent m: J's frame j is N's pixel frame j + 8m
                 ctx_lat = torch.cat([latents[i][:, :, m:], latents[i + 1][:, :, 1 + k :]], dim=2)
                 J = np.concatenate(list(pipe.decode_video(ctx_lat, 0)))
-                for h in (0, span // 2, span):
+                for h in (0, span // 2, span, span + 4, span + 8):
+                    if f - h - 8 * m < 1:
+                        continue
                     row[f"ctx{c}_hold{h}"] = ratio(diff(a[f - 1 - h], J[f - h - 8 * m]), med)
                 row[f"ctx{c}_new_vs_joint_D"] = diff(J[f - 8 * m :], joint[1:])
             rows.append(row)

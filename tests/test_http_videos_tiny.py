@@ -117,6 +117,7 @@ def test_openai_client_extends_a_video_twice_like_a_steered_live_session(tmp_pat
         # was done, held segment 2's last 7 frames for a next segment (the hold: 8 frames, less than a segment's 8
         # new ones)
         assert len(stitched) == 33 and len(live) == 33 - 7
+
         # the extension's pictures are the live session's pictures of those segments (two lossy encodings of
         # the same decoded frames): much closer to them than to the frames one step earlier — on the frames both
         # took from the same segment's decode (a job's final segment shows from its own decode what the live
@@ -126,7 +127,9 @@ def test_openai_client_extends_a_video_twice_like_a_steered_live_session(tmp_pat
 
         live_counts = [17 - 7, 8, 8]
         assert sum(live_counts) == len(live)
-        both = np.flatnonzero(source([17, 8, 8])[: len(live)] == source(live_counts))[1:]  # 0 has no frame before
+        both = np.flatnonzero(source([17, 8, 8])[: len(live)] == source(live_counts))[
+            1:
+        ]  # 0 has no frame before
         assert len(both) == 10 - 1 + 1 + 1
         joined = np.concatenate(frames).astype(np.float32)
         same = np.abs(joined[both] - live[both].astype(np.float32)).mean()
