@@ -99,6 +99,11 @@ class GroupCancel(CancelToken):
         dist.all_reduce(flag, op=dist.ReduceOp.MAX, group=self.group)
         return bool(flag.item())
 
+    @property
+    def finishing(self) -> bool:
+        """Rank 0's own answer (no collective): only rank 0 sends media; the followers take its state next turn."""
+        return self.local is not None and self.local.finishing
+
 
 def _load(spec: GroupSpec, rank: int) -> PipelineHost:
     """This rank's host with every preset's models loaded (before the group forms: loading times differ)."""
