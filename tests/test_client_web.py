@@ -525,9 +525,11 @@ def test_page_reconnects_after_a_lost_connection_and_resumes_on_one_timeline(
             media = sum(x["duration"] for x in done["segments"] if x["duration"] is not None)
             assert ranges[-1][1] == pytest.approx(media, abs=0.1)
             assert [x["index"] for x in done["segments"]] == list(range(len(done["segments"])))
+            # past the resume point: beyond the audio hole where there is one; where the resumed media joined
+            # without one (one range), the resume point lies well inside it (two segments of four or more in)
+            target = ranges[0][1] + 0.3 if len(ranges) > 1 else ranges[-1][1] - 0.3
             played = await page.wait_for(
-                lambda s: s["player"]["currentTime"] > ranges[0][1] + 0.3,
-                "playback past the resume point",
+                lambda s: s["player"]["currentTime"] > target, "playback past the resume point"
             )
             assert played["player"]["errors"] == [] and page.exceptions() == []
 
