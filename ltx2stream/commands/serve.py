@@ -156,6 +156,19 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     carry.add_argument("--carry-strength", type=float, default=1.0, help="strength of the carried latents")
     carry.add_argument("--audio-context", type=int, default=0, help="extra audio latents carried")
+    carry.add_argument(
+        "--hold-frames",
+        type=int,
+        default=8,
+        help="frames at each segment's end shown by the next segment instead (at most the carried span; 0: the cut "
+        "at the segment's end)",
+    )
+    carry.add_argument(
+        "--decode-context",
+        type=int,
+        default=2,
+        help="latent frames of the previous segment the next one's decoder sees in front (0: its anchor)",
+    )
     p.set_defaults(func=run_serve)
     return p
 
@@ -252,6 +265,8 @@ def _options(args: argparse.Namespace) -> Any:
         carry_strength=getattr(args, "carry_strength", 1.0),
         audio_context=getattr(args, "audio_context", 0),
         scheme=getattr(args, "carry_scheme", "latent_carry"),
+        hold_frames=getattr(args, "hold_frames", 8),
+        decode_context=getattr(args, "decode_context", 2),
     )
 
 
@@ -293,6 +308,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from ltx2stream.server.serve import run
 
     config = config_from_args(args)
+    _options(args)  # bad continuation options are refused here, with their code, not inside a starting worker
     factory = load_factory(args.host_factory)
     if args.sp > 1:
         if args.host_factory != DEFAULT_HOST_FACTORY:
