@@ -72,9 +72,7 @@ class StreamingServer:
             config.store_url or config.store_dir, keep_last=config.store_keep_last, ttl_s=config.store_ttl_s
         )
         persist = config.persist_every_segment or config.store_url is not None
-        self.services = Services(
-            self.store, self.metrics, config.limits, persist, progress_interval_s=config.progress_interval_s
-        )
+        self.services = Services(self.store, self.metrics, config.limits, persist)
         self.encode_pool = ThreadPoolExecutor(config.encode_threads, thread_name_prefix="ltx2stream-encode")
         self.encoder_processes: EncoderProcesses | None = None
         if encoder_factory is default_encoder_factory and config.encoder_processes:

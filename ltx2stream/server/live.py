@@ -52,7 +52,6 @@ class Services:
     metrics: ServerMetrics
     limits: P.ProtocolLimits
     persist_every_segment: bool = True  # save each delivered segment's state at once (kill -9 loses nothing)
-    progress_interval_s: float = 0.0  # least time between two progress messages of a stage (0: every step)
 
 
 class LiveSession:
@@ -86,13 +85,7 @@ class LiveSession:
         self.queue_position: int | None = None  # position in the worker's waiting queue, None once active
         self._seq = 0
         self._segment_first_queued: dict[int, float] = {}
-        # progress throttling (Services.progress_interval_s): the (segment, stage) and time of the last progress
-        # sent, the newest one held back, the timer that sends it, the newest segment done
-        self._progress_key: tuple[int, str] | None = None
-        self._progress_at = 0.0
-        self._progress_held: P.Progress | None = None
-        self._progress_timer: asyncio.TimerHandle | None = None
-        self._done_through = -1
+        self._done_through = -1  # the newest segment done (progress of it or before it is stale)
 
     # ---- helpers -------------------------------------------------------------------------------------------
 
@@ -191,38 +184,12 @@ class LiveSession:
         self.send(segment_started(plan))
 
     def on_progress(self, index: int, stage: str, step: int, total: int) -> None:
-        """One step done. The first and the last step of each stage go out at once (the last one tells the
-        client that denoising ended); in between, at most one message per ``progress_interval_s`` (the newest
-        step, sent when the interval is over unless a later step that goes at once supersedes it), so a fast CPU
-        preset does not send a message per few-millisecond step."""
-        if not self.end.accepting or stage not in P.STAGES or total < 1:
+        """One step done, as the worker posted it (``LoopEvents`` throttles progress on the worker's side:
+        ``ServerConfig.progress_interval_s``): sent, unless the session is ending or the segment is already done
+        (a step the worker's throttle held and posted late is stale by then)."""
+        if not self.end.accepting or stage not in P.STAGES or total < 1 or index <= self._done_through:
             return
-        msg = P.Progress(segment=index, stage=stage, step=min(step, total), total=total)
-        interval = self.services.progress_interval_s
-        now = time.monotonic()
-        last = step >= total
-        if (
-            interval <= 0
-            or last
-            or (index, stage) != self._progress_key
-            or now - self._progress_at >= interval
-        ):
-            self._progress_held = None
-            self._progress_key, self._progress_at = (index, stage), now
-            self.send(msg, droppable=True)
-            return
-        self._progress_held = msg
-        if self._progress_timer is None:
-            delay = interval - (now - self._progress_at)
-            self._progress_timer = asyncio.get_running_loop().call_later(delay, self._send_held_progress)
-
-    def _send_held_progress(self) -> None:
-        self._progress_timer = None
-        msg, self._progress_held = self._progress_held, None
-        if msg is None or not self.end.accepting or msg.segment <= self._done_through:
-            return  # nothing held, the session is ending, or the segment is done (its progress is stale)
-        self._progress_at = time.monotonic()
-        self.send(msg, droppable=True)
+        self.send(P.Progress(segment=index, stage=stage, step=min(step, total), total=total), droppable=True)
 
     def on_media_init(self, mime: str, data: bytes) -> None:
         if not self.end.accepting:
