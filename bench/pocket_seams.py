@@ -12,7 +12,7 @@ D = mean |a − b| (0..255) as seam ratios (D + 0.5) / (median inside D + 0.5), 
 * ``joint``: N's latents and N+1's new latents decoded as one sequence (the decoder's best case);
 * ``tail_gap``: mean |N's decode − N+1's decode| over the carried span's frames (same latents, other context).
 
-    python bench/pocket_seams.py --checkpoint /tmp/pocket-now/pocket.safetensors --scenes 4 --out out/seams
+    python -m bench.pocket_seams --checkpoint /tmp/pocket-now/pocket.safetensors --scenes 4 --out out/seams
 """
 
 from __future__ import annotations

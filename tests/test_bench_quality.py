@@ -56,6 +56,22 @@ def test_script_refuses_a_steer_outside_the_session() -> None:
 
 
 @pytest.mark.slow
+def test_scheme_names_take_continuation_options_after_an_at_sign() -> None:
+    """``latent_carry@carry_strength=0.9@hold_frames=4`` runs latent_carry with those options; unknown schemes,
+    unknown options and bad numbers are refused with the known names."""
+    from bench.quality.run import options_for, scheme_names, scheme_of
+
+    names = scheme_names("latent_carry, independent,latent_carry@carry_strength=0.9@hold_frames=4")
+    assert names == ["latent_carry", "independent", "latent_carry@carry_strength=0.9@hold_frames=4"]
+    scheme, carries, other = scheme_of(names[2])
+    options = options_for(scheme, **other)
+    assert carries and (options.carry_strength, options.hold_frames, options.decode_context) == (0.9, 4, 2)
+    assert scheme_of("latent_carry_cut_at_end@hold_frames=2")[2] == {"hold_frames": 2, "decode_context": 0}
+    for bad in ("nope", "latent_carry@boost=2", "latent_carry@carry_strength=much", ""):
+        with pytest.raises(ValueError, match="latent_carry_cut_at_end"):
+            scheme_names(bad)
+
+
 def test_bench_runs_end_to_end_on_the_tiny_preset(tmp_path: Path) -> None:
     """`python -m bench.quality` runs sessions through the SessionController and writes every output."""
     import os

@@ -26,12 +26,40 @@ BENCH_SCHEMES: dict[str, tuple[str, bool, dict[str, int]]] = {
 
 
 def scheme_names(text: str) -> list[str]:
-    """``--schemes`` ("latent_carry,keyframe_carry") -> bench scheme names; ValueError names the unknown ones."""
+    """``--schemes`` ("latent_carry,keyframe_carry") -> bench scheme names; ValueError names the unknown ones.
+
+    A name may add continuation options after ``@`` (``latent_carry@carry_strength=0.9@hold_frames=4``): the
+    session runs that bench scheme with those ``ContinuationOptions`` fields changed, under its whole name."""
     names = [n.strip() for n in text.split(",") if n.strip()]
-    unknown = [n for n in names if n not in BENCH_SCHEMES]
+    unknown = []
+    for name in names:
+        try:
+            scheme_of(name)
+        except ValueError:
+            unknown.append(name)
     if unknown or not names:
-        raise ValueError(f"unknown schemes {unknown}; known: {', '.join(BENCH_SCHEMES)}")
+        raise ValueError(
+            f"unknown schemes {unknown}; known: {', '.join(BENCH_SCHEMES)}, each optionally followed by "
+            "@<continuation option>=<number> (e.g. latent_carry@carry_strength=0.9)"
+        )
     return names
+
+
+def scheme_of(name: str) -> tuple[str, bool, dict[str, float | int]]:
+    """(continuation scheme, carries?, options) of a bench scheme name with optional ``@key=value`` options."""
+    base, *extra = name.split("@")
+    if base not in BENCH_SCHEMES:
+        raise ValueError(name)
+    scheme, carries, options = BENCH_SCHEMES[base]
+    known = {"carry_strength": float, "carry_noise": float, "audio_context": int, "hold_frames": int,
+             "decode_context": int}  # fmt: skip
+    out: dict[str, float | int] = dict(options)
+    for item in extra:
+        key, _, value = item.partition("=")
+        if key not in known:
+            raise ValueError(name)
+        out[key] = known[key](value)
+    return scheme, carries, out
 
 
 def plots_missing() -> str | None:
@@ -43,7 +71,7 @@ def plots_missing() -> str | None:
     return None
 
 
-def options_for(scheme: str, **other: int):  # type: ignore[no-untyped-def]
+def options_for(scheme: str, **other: float):  # type: ignore[no-untyped-def]
     """ContinuationOptions for a continuation scheme name (wherever the session layer keeps the class)."""
     try:
         from ltx2stream.session.continuation import ContinuationOptions  # type: ignore[attr-defined]
@@ -101,7 +129,7 @@ def run_sessions(
     """One session per bench scheme name, all following ``script``; segment i of every scheme before i + 1."""
     ctrls, runs, sinks = [], [], []
     for name in names:
-        scheme, carries, other = BENCH_SCHEMES[name]
+        scheme, carries, other = scheme_of(name)
         s = SessionSettings(
             settings.preset,
             settings.width,
