@@ -19,12 +19,9 @@ from pathlib import Path
 
 import torch
 
-from ltx2stream.models.transformer.modality import Modality
 from ltx2stream.models.transformer.positions import (
-    audio_positions,
     patchify_audio,
     patchify_video,
-    video_positions,
 )
 from ltx2stream.pocket import __main__ as cli
 from ltx2stream.pocket.spec import PocketSpec
@@ -81,15 +78,9 @@ def main() -> int:
     print("| sigma | caption | loss on shape cells | loss elsewhere |\n|---|---|---|---|")
     with torch.no_grad():
         for sig in (0.95, 0.7, 0.4):
-            sigma = torch.full((b,), sig)
             xv, xa = x0v + sig * (ev - x0v), x0a + sig * (ea - x0a)
             for name, ctx in contexts.items():
-                video = Modality(xv, sigma[:, None].expand(b, xv.shape[1]), sigma,
-                                 video_positions(frames, h, w, spec.fps, batch=b), ctx.video)  # fmt: skip
-                audio = Modality(xa, sigma[:, None].expand(b, xa.shape[1]), sigma.clone(),
-                                 audio_positions(x0a.shape[1], batch=b), ctx.audio)  # fmt: skip
-                vv, _ = task.model(video, audio)
-                assert vv is not None
+                vv, _ = task.predict_text_only(xv, xa, sig, ctx, (frames, h, w))
                 err = (vv - (ev - x0v)).pow(2).mean(-1)
                 print(f"| {sig} | {name} | {float(err[fg].mean()):.4f} | {float(err[~fg].mean()):.4f} |")
     return 0

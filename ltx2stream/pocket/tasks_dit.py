@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ltx2stream.models.audio import AudioVAE, MelFrontEnd
+from ltx2stream.models.text import TextEmbeddings
 from ltx2stream.models.transformer import LTXAVModel
 from ltx2stream.models.transformer.modality import Modality
 from ltx2stream.models.transformer.positions import (
@@ -389,7 +390,7 @@ class TransformerTask:
         only, no clean frames) at each sigma, with their own captions (``own``), with the captions rotated by one
         clip (``rotated``) and with the empty prompt (``empty``), those of ``prompts``; the same noise for all.
         Equal losses: the text is ignored."""
-        s, b = self.spec, len(clips)
+        b = len(clips)
         samples = [self.latents.get(i, True) for i in clips]
         gen = torch.Generator().manual_seed(seed)
         x0v = patchify_video(torch.stack([x.video for x in samples]))
@@ -401,20 +402,35 @@ class TransformerTask:
         contexts = {name: self.projection(*self.text.batch(choices[name])) for name in prompts}
         out: dict[str, dict[str, dict[str, float]]] = {}
         for sig in sigmas:
-            sigma = torch.full((b,), float(sig))
             xv, xa = x0v + sig * (ev - x0v), x0a + sig * (ea - x0a)
             row: dict[str, dict[str, float]] = {}
             for name, ctx in contexts.items():
-                video = Modality(xv, sigma[:, None].expand(b, xv.shape[1]), sigma,
-                                 video_positions(frames, h, w, s.fps, batch=b), ctx.video)  # fmt: skip
-                audio = Modality(xa, sigma[:, None].expand(b, xa.shape[1]), sigma.clone(),
-                                 audio_positions(x0a.shape[1], batch=b), ctx.audio)  # fmt: skip
-                vv, va = self.model(video, audio)
-                assert vv is not None and va is not None
+                vv, va = self.predict_text_only(xv, xa, float(sig), ctx, (frames, h, w))
                 row[name] = {"video": float((vv - (ev - x0v)).pow(2).mean()),
                              "audio": float((va - (ea - x0a)).pow(2).mean())}  # fmt: skip
             out[f"{sig:g}"] = row
         return out
+
+    def predict_text_only(
+        self,
+        xv: torch.Tensor,
+        xa: torch.Tensor,
+        sigma: float,
+        ctx: TextEmbeddings,
+        grid: tuple[int, int, int],
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model's video and audio velocities for patchified noisy latents ``xv`` [B, T, C] / ``xa`` at one
+        ``sigma`` for every token (no clean frames), under the projected text ``ctx`` (``.video``, ``.audio``);
+        ``grid``: the video latent's (frames, height, width)."""
+        b, (frames, h, w) = xv.shape[0], grid
+        t = torch.full((b,), sigma)
+        video = Modality(xv, t[:, None].expand(b, xv.shape[1]), t,
+                         video_positions(frames, h, w, self.spec.fps, batch=b), ctx.video)  # fmt: skip
+        audio = Modality(xa, t[:, None].expand(b, xa.shape[1]), t.clone(),
+                         audio_positions(xa.shape[1], batch=b), ctx.audio)  # fmt: skip
+        vv, va = self.model(video, audio)
+        assert vv is not None and va is not None
+        return vv, va
 
 
 def _token_mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
