@@ -17,6 +17,7 @@ from ltx2stream.quality import (
     tones,
 )
 from ltx2stream.quality.audio import hum
+from ltx2stream.quality.seams import frame_change
 from ltx2stream.world import (
     CHANGES,
     KIND_PITCH_HZ,
@@ -80,6 +81,20 @@ def test_hard_cut_seam_ratio_at_least_5_uncut_at_most_1_2(seed: int) -> None:
     assert cut.pixel[0] >= 5 and cut.warp[0] >= 5 and cut.audio_spectral[0] >= 5, cut
     uncut = seam_ratios(va, [9, 18, 27], aa, SR, FPS)
     assert max(uncut.pixel) <= 1.2 and max(uncut.warp) <= 1.2 and max(uncut.audio_spectral) <= 1.2, uncut
+
+
+def test_seam_reference_is_local_to_the_boundary() -> None:
+    """A continuous clip whose moving pixels gain contrast after 4 s (motion that reads 4x larger) has no seam at a
+    boundary after that: the boundary is compared with the frame pairs near it, not the whole clip's median."""
+    clip = render_clip(sample_clip_spec(6, duration_s=6.0, max_events=0), 72, 128, 128, FPS)
+    video = clip.video.astype(np.float32)
+    still = video[:1].repeat(len(video), axis=0)  # the first frame everywhere: the ground and a frozen shape
+    video[:48] = still[:48] + 0.25 * (video[:48] - still[:48])
+    video = video.round().astype(np.uint8)
+    report = seam_ratios(video, [12, 60], fps=FPS)
+    assert max(report.pixel) < 1.2 and max(report.warp) < 1.3
+    # the whole clip's median would have read a seam of > 2 there
+    assert frame_change(video[59], video[60]) + 0.5 > 2 * (report.inside_pixel_median + 0.5)
 
 
 def test_injected_colour_ramp_shows_as_drift_slope() -> None:

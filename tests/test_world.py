@@ -18,6 +18,7 @@ from ltx2stream.world import (
     render_clip,
     sample_clip_spec,
 )
+from ltx2stream.world.sampler import MAX_SHAPES, RADII
 
 
 def test_same_seed_same_clip_and_windows_are_slices() -> None:
@@ -79,8 +80,27 @@ def test_captions_change_where_the_scene_changes() -> None:
         assert first.announcement is None and second.announcement
         assert first.text != second.text and first.state != second.state
         assert clip.truth.states[12] == first.state and clip.truth.states[13] == second.state
+        if change == "enter":  # a shape enters only where there is room: the base scene has one fewer
+            assert len(second.state.shapes) == len(first.state.shapes) + 1 <= MAX_SHAPES
+            entered = first
     held = make_steered_clip(7, 30, 32, 32, 12.0, change_frame=13, change="enter", vocabulary="heldout")
-    assert held.captions[0].state == first.state and held.captions[0].text != first.text
+    assert held.captions[0].state == entered.state and held.captions[0].text != entered.text
+
+
+def test_sampled_shapes_are_large_and_parallel_movers_never_touch() -> None:
+    """World specs 2: radii in RADII (a shape spans more than a 32-px latent cell at 256 px), at most
+    MAX_SHAPES, and two shapes moving along the same axis keep their wall lanes apart in every frame."""
+    parallel = 0
+    for seed in range(60):
+        spec = sample_clip_spec(seed, duration_s=4.0, max_events=0)
+        assert 1 <= len(spec.shapes) <= MAX_SHAPES
+        assert all(RADII[0] <= s.radius <= RADII[1] for s in spec.shapes)
+        if len(spec.shapes) == 2 and spec.shapes[0].motion == spec.shapes[1].motion != "still":
+            parallel += 1
+            t = render_clip(spec, 48, 64, 64, 12.0).truth
+            gap = np.hypot(t.x[:, 0] - t.x[:, 1], t.y[:, 0] - t.y[:, 1]) - t.radius[0] - t.radius[1]
+            assert gap.min() > 0, seed
+    assert parallel >= 5  # the case was exercised
 
 
 def test_entering_shape_appears_at_its_frame() -> None:

@@ -3,7 +3,10 @@
 Video, for a boundary at shown frame b (b - 1 is the last frame of the old segment, b the first of the new):
   pixel seam ratio  = (D(b-1, b) + eps) / (median_{inside} D(i, i+1) + eps),  D = mean |frame difference| (0..255)
   warp seam ratio   = (E(b-1, b) + eps) / (median_{inside} E(i, i+1) + eps),  E = block-matching warping error
-"inside" = all consecutive pairs that do not cross a boundary; eps = 0.5 grey level for D, 1.0 for E (static or clean synthetic scenes).
+"inside" = the consecutive pairs that do not cross a boundary and lie within 1 s of b (all of them where fewer than 4
+do): a local reference, so a scene whose amount of motion or contrast changes over a session (a recoloured shape, a
+bounce, a darkened ground) does not read as seams where it changes; eps = 0.5 grey level for D, 1.0 for E (static
+or clean synthetic scenes).
 E(a, b): the luma of both frames average-pooled to at most 64 px high, cut into 8x8 blocks; each block of b is matched to a
 at the displacement (|dx|, |dy| <= SEARCH px) of least mean absolute error; E is the mean of those least errors
 (a motion-compensated difference: motion inside a segment costs little, a cut costs a lot).
@@ -32,6 +35,8 @@ POOL_TO = 64
 BLOCK = 8
 SEARCH = 4
 MAX_INSIDE = 400
+LOCAL_S = 1.0  # video: a boundary is compared with the inside pairs within this many seconds of it
+MIN_LOCAL = 4  # ... when there are at least this many (else with all inside pairs)
 SIDE_S = 0.12  # audio: spectra compared over this much on each side of a point
 GAP_S = 0.02  # audio: frames this close to the point are left out (their window straddles it)
 INSIDE_STEP_S = 0.05  # audio: inside points every 50 ms, at least SIDE_S from any boundary
@@ -134,13 +139,23 @@ def seam_ratios(
         raise ValueError("no frame pair inside a segment to compare the boundaries with")
     if len(inside) > MAX_INSIDE:  # evenly spaced subset: the median needs no more
         inside = [inside[i] for i in np.linspace(0, len(inside) - 1, MAX_INSIDE).round().astype(int)]
-    d_in = float(np.median([frame_change(video[i], video[i + 1]) for i in inside]))
-    w_in = float(np.median([warp_error(video[i], video[i + 1]) for i in inside]))
-    pixel = tuple((frame_change(video[b - 1], video[b]) + EPS) / (d_in + EPS) for b in bset)
-    warp = tuple((warp_error(video[b - 1], video[b]) + WARP_EPS) / (w_in + WARP_EPS) for b in bset)
+    d = {i: frame_change(video[i], video[i + 1]) for i in inside}
+    w = {i: warp_error(video[i], video[i + 1]) for i in inside}
+    d_in, w_in = float(np.median(list(d.values()))), float(np.median(list(w.values())))
+    reach = max(round(LOCAL_S * fps), 1)
+    pixel, warp = [], []
+    for b in bset:
+        near = [i for i in inside if abs(i + 0.5 - b) <= reach]
+        d_b, w_b = (
+            (float(np.median([d[i] for i in near])), float(np.median([w[i] for i in near])))
+            if len(near) >= MIN_LOCAL
+            else (d_in, w_in)
+        )
+        pixel.append((frame_change(video[b - 1], video[b]) + EPS) / (d_b + EPS))
+        warp.append((warp_error(video[b - 1], video[b]) + WARP_EPS) / (w_b + WARP_EPS))
     flux: tuple[float, ...] = ()
     click: tuple[float, ...] = ()
     if audio is not None:
         f, c = _audio_ratios(audio, sample_rate, fps, bset)
         flux, click = tuple(f), tuple(c)
-    return SeamReport(tuple(bset), pixel, warp, flux, click, d_in, w_in)
+    return SeamReport(tuple(bset), tuple(pixel), tuple(warp), flux, click, d_in, w_in)

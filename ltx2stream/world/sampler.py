@@ -11,10 +11,14 @@ from .spec import BackgroundSpec, ClipSpec, Darken, Enter, Event, Recolour, Shap
 
 CHANGES = ("recolour", "enter", "darken", "turn")
 # what a seed draws: bump when the specs the samplers return for a seed change (shape sizes, lanes, ...), so that
-# caches of clips rendered from seeds (the pocket trainer's latent cache) see that their entries are stale
-SPEC_VERSION = 1
-MAX_SHAPES = 3
-_LANES = (0.15, 0.5, 0.85)
+# caches of clips rendered from seeds (the pocket trainer's latent cache) see that their entries are stale.
+# 2: shapes of 0.17-0.23 frame heights (were 0.09-0.14), at most two, two shapes in the two wall lanes (docs/quality.md)
+SPEC_VERSION = 2
+MAX_SHAPES = 2
+RADII = (0.17, 0.23)  # circumradius range, frame heights: a shape spans more than one 32-px latent cell
+# lanes as fractions of a centre's range [r, 1 - r]: the two walls and the middle. Two shapes take the two walls,
+# so parallel movers of the largest radius stay apart (1 - 4 * 0.23 > 0).
+_LANES = (0.0, 0.5, 1.0)
 
 
 def _motion(rng: np.random.Generator) -> str:
@@ -33,7 +37,7 @@ def random_shape(rng: np.random.Generator, colour: str, lane: int) -> ShapeSpec:
         motion=motion,
         x=x,
         y=y,
-        radius=float(rng.uniform(0.09, 0.14)),
+        radius=float(rng.uniform(*RADII)),
         speed=float(rng.uniform(0.25, 0.55)),
         sign=int(rng.choice([-1, 1])),
         spin=spin,
@@ -100,7 +104,7 @@ def sample_clip_spec(
         raise ValueError(f"unknown change kinds {bad}; known: {CHANGES}")
     rng = np.random.default_rng(seed)
     n = int(rng.integers(1, min(max_shapes, MAX_SHAPES) + 1))
-    lanes = [int(v) for v in rng.permutation(3)[:n]]
+    lanes = [int(v) for v in rng.permutation([0, 2])] if n == 2 else [int(rng.integers(3))]
     colours = [str(c) for c in rng.choice(COLOUR_NAMES, size=n, replace=False)]
     shapes = [random_shape(rng, c, lane) for c, lane in zip(colours, lanes, strict=True)]
     bg = BackgroundSpec(
@@ -116,6 +120,8 @@ def sample_clip_spec(
     dark = bg.dark
     for at in times:
         options = [c for c in changes if c != "enter" or len(colours) < MAX_SHAPES]
+        if not options:  # only entries asked for and the scene is full
+            break
         ev = _event(str(rng.choice(options)), float(at), rng, colours, motions, dark)
         if isinstance(ev, Enter):
             ev = place_entering(rng, tuple(shapes), tuple(events), ev)
@@ -135,10 +141,11 @@ def sample_clip_spec(
 def steered_clip_spec(seed: int, change_at_s: float, change: str | None = None) -> ClipSpec:
     """A random scene with exactly one change (``change`` or a random kind) at ``change_at_s`` seconds."""
     rng = np.random.default_rng([seed, 1])
-    base = sample_clip_spec(seed, duration_s=2.0, max_events=0)
     kind = change if change is not None else str(rng.choice(CHANGES))
     if kind not in CHANGES:
         raise ValueError(f"unknown change {kind!r}; known: {CHANGES}")
+    # a shape enters only where there is room for it (at most MAX_SHAPES)
+    base = sample_clip_spec(seed, duration_s=2.0, max_events=0, max_shapes=MAX_SHAPES - (kind == "enter"))
     colours = [s.colour for s in base.shapes]
     ev = _event(kind, change_at_s, rng, colours, [s.motion for s in base.shapes], base.background.dark)
     if isinstance(ev, Enter):
