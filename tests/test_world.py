@@ -133,3 +133,24 @@ def test_bad_specs_are_refused(build: object, needle: str) -> None:
     """Invalid specs raise ValueError naming the offending value."""
     with pytest.raises(ValueError, match=needle):
         build()  # type: ignore[operator]
+
+
+def test_heldout_wordings_are_not_training_wordings() -> None:
+    """No held-out wording is also a training wording, and the words they share are only the plain ones both
+    need (colour names inside compound colours, directions, articles): a held-out paraphrase stays unseen."""
+    import re
+
+    from ltx2stream.world import words as W
+
+    def phrases(pool: tuple[object, ...]) -> set[str]:
+        return {p for x in pool for p in (x if isinstance(x, tuple) else (x,))}  # type: ignore[union-attr]
+
+    pairs = [v for d in (W.KIND, W.COLOUR, W.BACKGROUND, W.MOTION) for v in d.values()]
+    pairs += [W.SPIN, W.BG_NOUN, W.DARK, W.GRADIENT, W.PREP, W.ENTER, W.BECOMES, W.DARKENS]
+    train = set().union(*(phrases(a) for a, _ in pairs))
+    held = set().union(*(phrases(b) for _, b in pairs))
+    assert not train & held
+    assert all(len(a) >= 5 for a, _ in (W.KIND["square"], *W.COLOUR.values(), *W.BACKGROUND.values()))
+    words = [{w for p in s for w in re.findall(r"[a-z-]+", p)} for s in (train, held)]
+    plain = {"a", "and", "blue", "dark", "dim", "down", "green", "grey", "in", "left", "pink", "red", "right"}
+    assert words[0] & words[1] <= plain | {"still", "to", "up"}
