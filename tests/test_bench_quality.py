@@ -84,6 +84,8 @@ def test_bench_runs_end_to_end_on_the_tiny_preset(tmp_path: Path) -> None:
         sys.executable,
         "-m",
         "bench.quality",
+        "--preset",
+        "tiny-ltx2",
         "--segments",
         "2",
         "--steer-at",
@@ -134,8 +136,8 @@ def test_scene_bench_runs_on_the_tiny_preset(tmp_path: Path) -> None:
     """``python -m bench.quality.scenes`` end to end: sessions per scene, the reference scores 1, outputs written."""
     from bench.quality.scenes import main
 
-    assert main(["--scenes", "2", "--segments", "2", "--steer-at", "1", "--schemes", "latent_carry",
-                 "--threads", "1", "--out", str(tmp_path)]) == 0  # fmt: skip
+    assert main(["--preset", "tiny-ltx2", "--scenes", "2", "--segments", "2", "--steer-at", "1",
+                 "--schemes", "latent_carry", "--threads", "1", "--out", str(tmp_path)]) == 0  # fmt: skip
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["sessions"]) == {"latent_carry", "reference"} and len(results["prompts"]) == 2
     ref = results["sessions"]["reference"]

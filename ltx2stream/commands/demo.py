@@ -1,7 +1,7 @@
 """``ltx2stream demo``: the main job on the embedded default — a live, steered streaming session, end to end.
 
-Starts the streaming server on a free localhost port with the default preset (``DEFAULT_PRESET``: the embedded
-tiny model, written on first use, or the pocket model once it is the default; no downloads, CPU), connects the
+Starts the streaming server on a free localhost port with the default preset (``DEFAULT_PRESET``: the pocket
+model shipped in the package, with the packaged Gemma 3 270M; no downloads, CPU), connects the
 Python client, opens a session, steers it twice (blended transitions) while it
 streams, stops it, and records everything it received — fragmented MP4, H.264 + AAC, continuous across segments —
 to ``demo.mp4``. ``--serve`` keeps the server running afterwards so the browser player can be opened at the

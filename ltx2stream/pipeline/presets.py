@@ -225,7 +225,8 @@ PRESETS: dict[str, Preset] = {
     )
 }
 
-DEFAULT_PRESET = "tiny-ltx2"
+# The shipped pocket model (docs/pocket.md); the tiny-* presets (random weights) are for tests.
+DEFAULT_PRESET = "pocket"
 
 
 def get_preset(name: str) -> Preset:

@@ -21,7 +21,7 @@ from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
 from ltx2stream.media.process import EncoderProcesses
-from ltx2stream.pipeline.presets import DEFAULT_PRESET
+from ltx2stream.pipeline.presets import DEFAULT_PRESET, PRESETS
 from ltx2stream.server.admission import (
     MimeCache,
     check_cost,
@@ -342,9 +342,14 @@ class StreamingServer:
         return session_id in self.sessions
 
     def served_presets(self) -> tuple[str, ...]:
-        """The presets the workers serve (before they loaded: the configured list, else every preset)."""
+        """The presets the workers serve (before they loaded: the configured list, else every preset, the default
+        first: a request's preset is then checked by the worker that loads it)."""
         served = [p for w in self.workers if w.host is not None for p in w.host.presets]
-        return tuple(dict.fromkeys(served)) or self.config.limits.presets or (DEFAULT_PRESET,)
+        return (
+            tuple(dict.fromkeys(served))
+            or self.config.limits.presets
+            or tuple(dict.fromkeys((DEFAULT_PRESET, *PRESETS)))
+        )
 
     def _pick_worker(self, preset: str) -> Worker:
         usable = [w for w in self.workers if w.error is None]
