@@ -143,21 +143,11 @@ def _offline(args: argparse.Namespace) -> int:
 
     script = args.output.with_name(args.output.stem + ".toml")
     script.write_text(demo_script(), encoding="utf-8")
-    ns = argparse.Namespace(
-        script=script,
-        output=args.output,
-        work_dir=None,
-        resume=False,
-        from_segment=None,
-        no_progress=args.no_progress,
-        preset=None,
-        checkpoint=None,
-        gemma=None,
-        upsampler=None,
-        lora=None,
-        device="cpu",
-        dtype=None,
-    )
+    parser = argparse.ArgumentParser(prog="ltx2stream")
+    render.register(parser.add_subparsers())
+    ns = parser.parse_args(
+        ["render", str(script), "-o", str(args.output), *(["--no-progress"] if args.no_progress else [])]
+    )  # the render command's own defaults, so an option it gains reaches the demo too
     code = render.run(ns)
     print(f"demo: wrote {args.output} (rendered offline from {script})")
     return code
