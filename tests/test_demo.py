@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import av
+import pytest
 
 from ltx2stream.cli import main
 
 
+@pytest.mark.timeout(1800)  # the pocket default: its Gemma's first load converts it (~2 min busy)
 def test_demo_streams_a_steered_session(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     out = tmp_path / "demo.mp4"
     assert main(["demo", "-o", str(out), "--segments", "3", "--no-progress"]) == 0
