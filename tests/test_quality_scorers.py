@@ -15,6 +15,7 @@ from ltx2stream.quality import (
     seam_ratios,
     steering_latency,
     tones,
+    trend,
 )
 from ltx2stream.quality.audio import hum
 from ltx2stream.quality.seams import frame_change
@@ -155,3 +156,21 @@ def test_faint_harmonics_on_the_pitch_grid_are_not_heard() -> None:
     assert tones(faint, SR) == {"circle"} and hum(faint, SR) == "sand"
     heard = loud + 0.02 * sine[KIND_PITCH_HZ["triangle"]]
     assert tones(heard, SR) == {"circle", "triangle"}
+
+
+def test_a_steer_step_is_not_drift_but_a_ramp_under_it_is() -> None:
+    """The steer's wanted change is fitted as a step: a rendering that steps at the steer and is flat on either
+    side reads no trend (the plain fit read |t| ~ 12 on the world's own rendering); a ramp on top still shows."""
+    values = [10.0] * 25 + [14.0] * 25
+    plain = trend(values)
+    assert plain.t > 10
+    stepped = trend(values, step_at=25)
+    assert stepped.t == 0.0 and abs(stepped.slope) < 1e-9
+    rng = np.random.default_rng(0)
+    noisy = np.array(values) + rng.normal(0, 0.5, 50)
+    assert abs(trend(noisy, step_at=25).t) < 4 < trend(noisy).t  # seed 0 reads 2.8: chance, not the ~12 of a step
+    ramped = noisy + 0.1 * np.arange(50)
+    r = trend(ramped, step_at=25)
+    assert r.slope == pytest.approx(0.1, abs=0.04) and r.t > 6
+    # a step at an end of the series is no step: the plain fit
+    assert trend(values, step_at=0).t == plain.t and trend(values, step_at=49).t == plain.t

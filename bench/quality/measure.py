@@ -56,7 +56,7 @@ def measure(
     seams = seam_ratios(video, boundaries, audio, sample_rate, fps)
     start = boundaries[script.steer_segment - 1]
     lat = steering_latency(readings, start, script.new_state, script.old_state, fps, height)
-    trends = drift(video, boundaries, audio, fps, sample_rate)
+    trends = drift(video, boundaries, audio, fps, sample_rate, script.steer_segment)
     av = av_offset(readings, audio, fps, sample_rate, height)
     return {
         "adherence": {k: _clean(v) for k, v in adh.scores.items()},

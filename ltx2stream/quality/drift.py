@@ -5,6 +5,10 @@ Per segment j (its shown frames and its audio): mean R, G, B and luma (0..255, l
 loudness (RMS in dB full scale). For each statistic y_j over j = 0..n-1:
   slope = sum (j - jbar)(y_j - ybar) / sum (j - jbar)^2,  stderr = sqrt(sum r_j^2 / (n - 2) / sum (j - jbar)^2),
   t = slope / stderr (|t| < 2: no trend distinguishable from noise).
+A steered session changes its picture on purpose at the steer: with ``step_at`` (the first segment under the new
+prompt) the fit is y_j = a + slope j + c [j >= step_at], least squares over the three terms, so the wanted step
+is its own term and the slope (with its standard error on n - 3 degrees of freedom) is the drift under each
+prompt; without it a perfect rendering of a steered script reads |t| ~ 12 (session 15, docs/quality.md "Drift").
 """
 
 from __future__ import annotations
@@ -44,19 +48,30 @@ def frame_stats(video: np.ndarray) -> dict[str, float]:
     }
 
 
-def trend(values: Sequence[float]) -> Trend:
+def trend(values: Sequence[float], step_at: int | None = None) -> Trend:
+    """Least-squares slope of ``values`` over their index, with a step term from index ``step_at`` when it
+    splits them (module docstring)."""
     y = np.asarray(values, dtype=np.float64)
     n = len(y)
     if n < 2:
         return Trend(float("nan"), float("nan"), float("nan"), tuple(y))
     j = np.arange(n, dtype=np.float64)
-    sxx = float(((j - j.mean()) ** 2).sum())
-    slope = float(((j - j.mean()) * (y - y.mean())).sum() / sxx)
-    if n < 3:
+    cols = [np.ones(n), j]
+    if step_at is not None and 2 <= step_at <= n - 2:
+        cols.append((j >= step_at).astype(np.float64))
+    x = np.stack(cols, axis=1)
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    slope = float(beta[1])
+    dof = n - x.shape[1]
+    if dof < 1:
         return Trend(slope, float("nan"), float("nan"), tuple(float(v) for v in y))
-    resid = y - (y.mean() + slope * (j - j.mean()))
-    stderr = float(np.sqrt((resid**2).sum() / (n - 2) / sxx))
-    t = slope / stderr if stderr > 0 else (0.0 if slope == 0 else float("inf") * np.sign(slope))
+    resid = y - x @ beta
+    var = float(np.linalg.inv(x.T @ x)[1, 1]) * float((resid**2).sum()) / dof
+    stderr = float(np.sqrt(var))
+    if stderr > 1e-12:
+        t = slope / stderr
+    else:  # an exact fit (rounding only): a flat series has no trend, a perfect ramp an infinite one
+        t = 0.0 if abs(slope) < 1e-9 else float("inf") * float(np.sign(slope))
     return Trend(slope, stderr, float(t), tuple(float(v) for v in y))
 
 
@@ -66,8 +81,10 @@ def drift(
     audio: np.ndarray | None = None,
     fps: float = 24.0,
     sample_rate: int = 16000,
+    steer_segment: int | None = None,
 ) -> dict[str, Trend]:
-    """Trends of STATS over the segments that ``boundaries`` (first frames of segments 1..) cut ``video`` into."""
+    """Trends of STATS over the segments that ``boundaries`` (first frames of segments 1..) cut ``video`` into;
+    ``steer_segment``: the first segment under a changed prompt (its step is fitted apart from the slope)."""
     edges = [0, *sorted(set(boundaries)), len(video)]
     per: dict[str, list[float]] = {k: [] for k in STATS}
     for a, b in itertools.pairwise(edges):
@@ -78,4 +95,4 @@ def drift(
         if audio is not None:
             s0, s1 = round(a / fps * sample_rate), round(b / fps * sample_rate)
             per["loudness_db"].append(loudness_db(audio[..., s0:s1]))
-    return {k: trend(v) for k, v in per.items() if v}
+    return {k: trend(v, steer_segment) for k, v in per.items() if v}
