@@ -15,6 +15,7 @@ from pipeline_probe import count_forwards
 
 from ltx2stream.cli import main as cli_main
 from ltx2stream.errors import InputError
+from ltx2stream.pipeline.guidance import GuidanceParams
 from ltx2stream.pipeline.pipeline import LTX2Pipeline
 from ltx2stream.pipeline.request import GenerationRequest, ImageInput, VideoClipInput
 from ltx2stream.pipeline.schedules import DISTILLED_STAGE1, shifted_schedule
@@ -155,3 +156,12 @@ def test_guided_preset_runs_every_pass(tiny_host: Any) -> None:
     assert _calls(no_cfg)[0] == 2 * 3  # CFG off: the negative-prompt pass is skipped
     full = tiny_host.pipeline("tiny-ltx2-dev")
     assert _calls(full)[0] == 4 * 4 + 3  # guided stage 1 (4 shifted steps), unguided distilled stage 2
+
+
+def test_a_preset_may_guide_stage_two(tiny_host: Any) -> None:
+    """The official stage 2 is unguided and drops the negatives; a preset that guides it keeps them."""
+    base = tiny_host.pipeline("tiny-ltx2")
+    s2 = replace(base.preset.stage2, video_guidance=GuidanceParams(cfg=3.0))
+    pipe = LTX2Pipeline(base.c, replace(base.preset, stage2=s2))
+    assert pipe.encode_prompt("a fox").negative_video is not None
+    assert _calls(pipe)[0] == 8 + 2 * 3  # stage 1 unguided; stage 2 conditional + negative prompt per step

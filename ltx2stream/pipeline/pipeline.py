@@ -102,7 +102,10 @@ class LTX2Pipeline:
         return self.audio_decode.sample_rate
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None = None) -> PromptContexts:
-        guided = self.preset.stage1.guided or self.stage1.force_guidance_scale not in (None, 1.0)
+        stage2_guided = self.preset.stage2 is not None and self.preset.stage2.guided
+        guided = (
+            self.preset.stage1.guided or stage2_guided or self.stage1.force_guidance_scale not in (None, 1.0)
+        )
         neg = (
             (negative_prompt if negative_prompt is not None else self.preset.negative_prompt)
             if guided
@@ -173,7 +176,9 @@ class LTX2Pipeline:
         state = upsample(s1, target, items, stage2_seed(request.seed))
         if progress is not None:
             progress("upsample", 1, 1)
-        stage2_contexts = PromptContexts(contexts.video, contexts.audio)
+        # The official stage 2 is unguided: its negatives are dropped unless a preset guides stage 2.
+        guided = self.preset.stage2.guided
+        stage2_contexts = contexts if guided else PromptContexts(contexts.video, contexts.audio)
         with LTX2RefineLoRAStage(self.c.transformer, self.c.refine_lora, self.preset.refine_lora_strength):
             return self.stage2(state, stage2_contexts, self.preset.stage2, callback=_cb(progress, "stage2"))
 
