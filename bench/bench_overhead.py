@@ -72,6 +72,12 @@ def main() -> None:
         help="also stream with the audio thread at the worker's priority for the whole segment "
         "(controller.AUDIO_REST_NICE 0; the main streamed side uses the default)",
     )
+    ap.add_argument(
+        "--compare-switch",
+        action="store_true",
+        help="also stream with Python's default GIL switch interval (5 ms; the main streamed side uses the "
+        "thread budget's, 1 ms with CPU workers)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -88,11 +94,13 @@ def main() -> None:
             stream_session(host, settings, 2, b, encoder_processes=False)
     extra = {"streamed": {}, "streamed_threads": {"encoder_processes": False},
              "streamed_first": {"encode_during_decode": "first"},
-             "streamed_every_step": {"progress_interval_s": 0.0}, "streamed_audio_nice0": {}}  # fmt: skip
+             "streamed_every_step": {"progress_interval_s": 0.0}, "streamed_audio_nice0": {},
+             "streamed_switch5": {"switch_interval_s": 0.005}}  # fmt: skip
     sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
     sides += ["streamed_first"] if args.compare_during else []
     sides += ["streamed_every_step"] if args.compare_progress else []
     sides += ["streamed_audio_nice0"] if args.compare_audio_nice else []
+    sides += ["streamed_switch5"] if args.compare_switch else []
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
@@ -120,6 +128,8 @@ def main() -> None:
             row["ratio_every_step"] = row["streamed_every_step_interval_s"] / row["in_process_interval_s"]
         if args.compare_audio_nice:
             row["ratio_audio_nice0"] = row["streamed_audio_nice0_interval_s"] / row["in_process_interval_s"]
+        if args.compare_switch:
+            row["ratio_switch5"] = row["streamed_switch5_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -166,6 +176,14 @@ def main() -> None:
         summary["median_ratio_audio_nice0_95ci"] = [
             round(x, 3) for x in median_interval([r["ratio_audio_nice0"] for r in rows])
         ]
+    if args.compare_switch:
+        switch_s = median([r["streamed_switch5_interval_s"] for r in rows])
+        summary["median_streamed_switch5_interval_s"] = switch_s
+        summary["ratio_of_medians_switch5"] = switch_s / summary["median_in_process_interval_s"]
+        summary["median_ratio_switch5"] = median([r["ratio_switch5"] for r in rows])
+        summary["median_ratio_switch5_95ci"] = [
+            round(x, 3) for x in median_interval([r["ratio_switch5"] for r in rows])
+        ]
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
@@ -174,7 +192,8 @@ def main() -> None:
                encode_during_decode="all (ratio)" + ("; first (ratio_first)" if args.compare_during else ""),
                progress="the server's default interval (ratio)" + ("; every step (ratio_every_step)" if args.compare_progress else ""),
                audio_rest_nice=f"{controller.AUDIO_REST_NICE} (ratio)" + ("; 0 (ratio_audio_nice0)" if args.compare_audio_nice else ""),
-               encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else "")),
+               encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else ""),
+               switch_interval=f"{b.switch_interval_s} s (ratio)" + ("; 0.005 s (ratio_switch5)" if args.compare_switch else "")),
         rows,
         summary,
     )  # fmt: skip
@@ -196,6 +215,9 @@ def main() -> None:
         if args.compare_audio_nice:
             ax.plot([r["repeat"] for r in rows], [r["ratio_audio_nice0"] for r in rows], "d:",
                     label="per segment, the audio thread never yields")  # fmt: skip
+        if args.compare_switch:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_switch5"] for r in rows], "P:",
+                    label="per segment, GIL switch interval 5 ms")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

@@ -122,6 +122,7 @@ def stream_session(
     encoder_processes: bool = True,
     encode_during_decode: str | None = None,
     progress_interval_s: float | None = None,
+    switch_interval_s: float | None = None,
 ) -> tuple[list[SegmentTimes], float]:
     """Run ``segments`` segments of one session through a real server; per-segment client times + wall time."""
     return stream_sessions(
@@ -133,6 +134,7 @@ def stream_session(
         encoder_processes=encoder_processes,
         encode_during_decode=encode_during_decode,
         progress_interval_s=progress_interval_s,
+        switch_interval_s=switch_interval_s,
     )[0]
 
 
@@ -147,6 +149,7 @@ def stream_sessions(
     encoder_processes: bool = True,
     encode_during_decode: str | None = None,
     progress_interval_s: float | None = None,
+    switch_interval_s: float | None = None,
 ) -> list[tuple[list[SegmentTimes], float]]:
     """``sessions`` concurrent sessions of ``segments`` segments each through one real server (one worker).
 
@@ -155,7 +158,7 @@ def stream_sessions(
     records this process's RSS while the sessions run. ``encoder_processes``: the session encoders in child
     processes, as ``serve`` runs them (False: threads of this process). ``encode_during_decode``: the server's
     setting (None: "all", ``serve``'s default); ``progress_interval_s`` likewise (None: the server's
-    default).
+    default); ``switch_interval_s`` the GIL switch interval while serving (None: the thread budget's).
     """
     from ltx2stream.server.app import StreamingServer
     from ltx2stream.server.config import ServerConfig
@@ -168,7 +171,7 @@ def stream_sessions(
                                   torch_threads=b.torch, encode_threads=b.encode, x264_threads=b.x264,
                                   encoder_processes=encoder_processes,
                                   encode_during_decode=encode_during_decode or "all",
-                                  switch_interval_s=b.switch_interval_s,
+                                  switch_interval_s=switch_interval_s or b.switch_interval_s,
                                   **({} if progress_interval_s is None else {"progress_interval_s": progress_interval_s}),
                                   max_active_per_worker=max(sessions, 2))  # fmt: skip
             app = StreamingServer(config, lambda: host)
