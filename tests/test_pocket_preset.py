@@ -15,7 +15,8 @@ import torch
 from ltx2stream import codes
 from ltx2stream.errors import ConfigError
 from ltx2stream.pipeline.components import ModelPaths, components_for_preset
-from ltx2stream.pipeline.presets import POCKET_STAGE1, POCKET_STAGE2, get_preset
+from ltx2stream.pipeline.presets import POCKET_ONE_STAGE, POCKET_STAGE1, POCKET_STAGE2, get_preset
+from ltx2stream.pipeline.schedules import shifted_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,6 +49,15 @@ def test_pocket_preset_is_two_stage_at_its_native_size() -> None:
     assert p.negative_prompt == ""
 
 
+def test_pocket_one_stage_preset_runs_the_same_files_at_full_size() -> None:
+    """The one-stage variant: the same files, sizes and negative prompt, no stage 2, the shifted 8 sigmas."""
+    p, two = get_preset("pocket-one-stage"), get_preset("pocket")
+    assert p.pocket and not p.two_stage and p.size_multiple == 32
+    assert (p.height, p.width, p.frames, p.fps, p.negative_prompt) == (256, 256, 25, 12.0, "")
+    assert p.stage1.sigmas == POCKET_ONE_STAGE == tuple(round(s, 4) for s in shifted_schedule(8, tokens=4096))
+    assert p.capacity == two.capacity and not p.stage1.guided
+
+
 def test_missing_shipped_weights_give_a_coded_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Selecting the preset before the weights exist: config.pocket_missing naming the files, not a crash."""
     import ltx2stream.models.pocket_files as pf
@@ -74,12 +84,12 @@ def test_a_checkpoint_that_is_not_a_pocket_export_is_refused(tmp_path: Path) -> 
     assert e.value.code == codes.CONFIG_NOT_POCKET
 
 
-def _run_session(paths: ModelPaths) -> Collect:
+def _run_session(paths: ModelPaths, preset: str = "pocket") -> Collect:
     from ltx2stream.session.api import SegmentRequest, SessionSettings
     from ltx2stream.session.host import PipelineHost
 
-    host = PipelineHost(("pocket",), paths)
-    session = host.open_session(SessionSettings("pocket", 256, 256, 12.0, 25, 1, 3))
+    host = PipelineHost((preset,), paths)
+    session = host.open_session(SessionSettings(preset, 256, 256, 12.0, 25, 1, 3))
     sink = Collect()
     session.run_segment(
         SegmentRequest(0, "a crimson disc glides left and right over a sand backdrop", 1), sink
@@ -96,9 +106,11 @@ def _run_session(paths: ModelPaths) -> Collect:
     return sink
 
 
-def test_untrained_export_streams_two_segments_at_native_size(tmp_path: Path) -> None:
+@pytest.mark.parametrize("preset", ["pocket", "pocket-one-stage"])
+def test_untrained_export_streams_two_segments_at_native_size(tmp_path: Path, preset: str) -> None:
     """The exported files (official layout, float16) load through components_for_preset's pocket branch (text
-    length from the checkpoint metadata) and a 2-segment latent-carry session renders 256x256 @ 12 fps."""
+    length from the checkpoint metadata) and a 2-segment latent-carry session renders 256x256 @ 12 fps, in two
+    stages and in one."""
     from ltx2stream.models.loading import open_checkpoint
     from ltx2stream.models.text import write_tiny_gemma
     from ltx2stream.pocket.export import export, load_parts
@@ -110,10 +122,10 @@ def test_untrained_export_streams_two_segments_at_native_size(tmp_path: Path) ->
     modules, training = load_parts(spec, {}, allow_untrained=True)
     files = export(spec, modules, tmp_path / "weights", training=training)
     assert open_checkpoint(files.checkpoint).metadata["pocket_text_length"] == str(spec.text_length)
-    comps = components_for_preset("pocket", ModelPaths(files.checkpoint, gemma))  # upsampler found beside it
+    comps = components_for_preset(preset, ModelPaths(files.checkpoint, gemma))  # upsampler found beside it
     assert comps.upsampler is not None and next(comps.transformer.parameters()).dtype == torch.float32
     assert comps.text_encoder is not None
-    _run_session(ModelPaths(files.checkpoint, gemma))
+    _run_session(ModelPaths(files.checkpoint, gemma), preset)
 
 
 @pytest.mark.slow
@@ -144,17 +156,17 @@ def test_the_shipped_model_draws_the_prompted_ground_and_sound() -> None:
     from ltx2stream.session.api import SegmentRequest, SessionSettings
     from ltx2stream.session.host import PipelineHost
 
-    assert DEFAULT_PRESET == "pocket" and pocket_files().checkpoint.is_file()
+    assert get_preset(DEFAULT_PRESET).pocket and pocket_files().checkpoint.is_file()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        host = PipelineHost(("pocket",))
+        host = PipelineHost((DEFAULT_PRESET,))
         for prompt, ground, dark, kind in (
             ("a crimson disc glides left and right over a sand backdrop", "sand", False, "circle"),
             ("a golden box rests in place on a lavender backdrop", "lavender", False, "square"),
             ("a cobalt wedge bounces up and down over a dark mint backdrop", "mint", True, "triangle"),
         ):
-            session = host.open_session(SessionSettings("pocket", 256, 256, 12.0, 25, 1, 5))
+            session = host.open_session(SessionSettings(DEFAULT_PRESET, 256, 256, 12.0, 25, 1, 5))
             sink = Collect()
             session.run_segment(SegmentRequest(0, prompt, 1, final=True), sink)
             readings = read_video(np.concatenate(sink.pictures))

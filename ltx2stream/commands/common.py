@@ -50,13 +50,21 @@ def model_paths(args: argparse.Namespace) -> ModelPaths | None:
     if args.checkpoint is None and args.gemma is None:
         return None
     presets = getattr(args, "presets", None) or [getattr(args, "preset", None)]  # serve: --preset repeatable
-    if args.gemma is None and presets == ["pocket"]:  # a pocket export runs on the packaged Gemma
+    if (
+        args.gemma is None and presets and all(_is_pocket(p) for p in presets)
+    ):  # a pocket export: packaged Gemma
         from ltx2stream.models.pocket_files import packaged_gemma_270m
 
         return ModelPaths(args.checkpoint, packaged_gemma_270m(), args.upsampler, args.lora)
     if args.checkpoint is None or args.gemma is None:
         raise InputError("give both --checkpoint and --gemma", code=codes.INPUT_MODEL_PATHS)
     return ModelPaths(args.checkpoint, args.gemma, args.upsampler, args.lora)
+
+
+def _is_pocket(preset: str | None) -> bool:
+    from ltx2stream.pipeline.presets import PRESETS
+
+    return preset is not None and preset in PRESETS and PRESETS[preset].pocket
 
 
 def dtype_of(args: argparse.Namespace) -> torch.dtype | None:
