@@ -39,6 +39,15 @@ from streamed import budget, host_for, in_process, load, settings_for, steady_in
 
 from ltx2stream.session import controller
 
+# (flag, streamed side, suffix of its ratios): the sides streamed beside the main one, interleaved with it
+COMPARE = (
+    ("compare_threads", "streamed_threads", "threads"),
+    ("compare_during", "streamed_first", "first"),
+    ("compare_progress", "streamed_every_step", "every_step"),
+    ("compare_audio_nice", "streamed_audio_nice0", "audio_nice0"),
+    ("compare_switch", "streamed_switch5", "switch5"),
+)
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -96,11 +105,7 @@ def main() -> None:
              "streamed_first": {"encode_during_decode": "first"},
              "streamed_every_step": {"progress_interval_s": 0.0}, "streamed_audio_nice0": {},
              "streamed_switch5": {"switch_interval_s": 0.005}}  # fmt: skip
-    sides = ["in_process", "streamed"] + (["streamed_threads"] if args.compare_threads else [])
-    sides += ["streamed_first"] if args.compare_during else []
-    sides += ["streamed_every_step"] if args.compare_progress else []
-    sides += ["streamed_audio_nice0"] if args.compare_audio_nice else []
-    sides += ["streamed_switch5"] if args.compare_switch else []
+    sides = ["in_process", "streamed"] + [side for flag, side, _ in COMPARE if getattr(args, flag)]
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
         order = sides[r % len(sides) :] + sides[: r % len(sides)]  # each side goes first in turn
@@ -120,16 +125,9 @@ def main() -> None:
                 row[f"{side}_interval_s"] = steady_interval([t.done for t in times])
         row["ratio"] = row["streamed_interval_s"] / row["in_process_interval_s"]
         row["end_to_end_ratio"] = row["streamed_s"] / row["in_process_s"]
-        if args.compare_threads:
-            row["ratio_threads"] = row["streamed_threads_interval_s"] / row["in_process_interval_s"]
-        if args.compare_during:
-            row["ratio_first"] = row["streamed_first_interval_s"] / row["in_process_interval_s"]
-        if args.compare_progress:
-            row["ratio_every_step"] = row["streamed_every_step_interval_s"] / row["in_process_interval_s"]
-        if args.compare_audio_nice:
-            row["ratio_audio_nice0"] = row["streamed_audio_nice0_interval_s"] / row["in_process_interval_s"]
-        if args.compare_switch:
-            row["ratio_switch5"] = row["streamed_switch5_interval_s"] / row["in_process_interval_s"]
+        for flag, side, suffix in COMPARE:
+            if getattr(args, flag):
+                row[f"ratio_{suffix}"] = row[f"{side}_interval_s"] / row["in_process_interval_s"]
         row["load_1m"] = load()[0]
         rows.append(row)
         print(row, flush=True)
@@ -147,43 +145,14 @@ def main() -> None:
     new_frames = settings.frames - (1 + 8 * settings.overlap)  # a continuation segment delivers these frames
     summary["rtf_streamed"] = new_frames / settings.fps / summary["median_streamed_interval_s"]
     summary["rtf_in_process"] = new_frames / settings.fps / summary["median_in_process_interval_s"]
-    if args.compare_threads:
-        threads_s = median([r["streamed_threads_interval_s"] for r in rows])
-        summary["median_streamed_threads_interval_s"] = threads_s
-        summary["ratio_of_medians_threads"] = threads_s / summary["median_in_process_interval_s"]
-        summary["median_ratio_threads"] = median([r["ratio_threads"] for r in rows])
-    if args.compare_during:
-        first_s = median([r["streamed_first_interval_s"] for r in rows])
-        summary["median_streamed_first_interval_s"] = first_s
-        summary["ratio_of_medians_first"] = first_s / summary["median_in_process_interval_s"]
-        summary["median_ratio_first"] = median([r["ratio_first"] for r in rows])
-        summary["median_ratio_first_95ci"] = [
-            round(x, 3) for x in median_interval([r["ratio_first"] for r in rows])
-        ]
-    if args.compare_progress:
-        every_s = median([r["streamed_every_step_interval_s"] for r in rows])
-        summary["median_streamed_every_step_interval_s"] = every_s
-        summary["ratio_of_medians_every_step"] = every_s / summary["median_in_process_interval_s"]
-        summary["median_ratio_every_step"] = median([r["ratio_every_step"] for r in rows])
-        summary["median_ratio_every_step_95ci"] = [
-            round(x, 3) for x in median_interval([r["ratio_every_step"] for r in rows])
-        ]
-    if args.compare_audio_nice:
-        nice0_s = median([r["streamed_audio_nice0_interval_s"] for r in rows])
-        summary["median_streamed_audio_nice0_interval_s"] = nice0_s
-        summary["ratio_of_medians_audio_nice0"] = nice0_s / summary["median_in_process_interval_s"]
-        summary["median_ratio_audio_nice0"] = median([r["ratio_audio_nice0"] for r in rows])
-        summary["median_ratio_audio_nice0_95ci"] = [
-            round(x, 3) for x in median_interval([r["ratio_audio_nice0"] for r in rows])
-        ]
-    if args.compare_switch:
-        switch_s = median([r["streamed_switch5_interval_s"] for r in rows])
-        summary["median_streamed_switch5_interval_s"] = switch_s
-        summary["ratio_of_medians_switch5"] = switch_s / summary["median_in_process_interval_s"]
-        summary["median_ratio_switch5"] = median([r["ratio_switch5"] for r in rows])
-        summary["median_ratio_switch5_95ci"] = [
-            round(x, 3) for x in median_interval([r["ratio_switch5"] for r in rows])
-        ]
+    for flag, side, suffix in COMPARE:
+        if getattr(args, flag):
+            side_s = median([r[f"{side}_interval_s"] for r in rows])
+            summary[f"median_{side}_interval_s"] = side_s
+            summary[f"ratio_of_medians_{suffix}"] = side_s / summary["median_in_process_interval_s"]
+            ratios = [r[f"ratio_{suffix}"] for r in rows]
+            summary[f"median_ratio_{suffix}"] = median(ratios)
+            summary[f"median_ratio_{suffix}_95ci"] = [round(x, 3) for x in median_interval(ratios)]
     report = Report(
         f"overhead-{args.preset}",
         header(preset=args.preset, size=f"{settings.width}x{settings.height}", frames=settings.frames,
