@@ -655,6 +655,26 @@ def test_half_size_steps_train_on_pure_noise(tmp_path: Path, gemma_dir: Path) ->
     assert 0.04 < share < 0.2, share
 
 
+def test_one_stage_training_draws_full_size_sigmas_over_the_whole_range(
+    tmp_path: Path, gemma_dir: Path
+) -> None:
+    """``--one-stage``: full-size steps sample sigma as half-size ones do (the one-stage preset starts at 1), and
+    take P_ONE_STAGE_FULL of the steps; the two-stage recipe keeps full size below the refine ceiling."""
+    from ltx2stream.pocket import tasks_dit
+    from ltx2stream.pocket.__main__ import main
+
+    task = _transformer_task(tmp_path, gemma_dir)
+    gen = torch.Generator().manual_seed(0)
+    two = torch.cat([task.sample_sigmas(gen, half=False) for _ in range(500)])
+    task.one_stage = True
+    one = torch.cat([task.sample_sigmas(gen, half=False) for _ in range(500)])
+    assert float((two > 0.85).float().mean()) < 0.03 and float((two == 1.0).float().mean()) == 0.0
+    assert 0.15 < float((one > 0.85).float().mean()) < 0.4 and 0.04 < float((one == 1.0).float().mean()) < 0.2
+    assert tasks_dit.P_ONE_STAGE_FULL > 1.0 - tasks_dit.P_HALF
+    with pytest.raises(SystemExit, match="--one-stage applies to transformer only"):
+        main(["train", "upsampler", "--run", str(tmp_path / "u"), "--one-stage", "--steps", "1"])
+
+
 def test_vocoder_loss_resolves_hums_15_hz_apart() -> None:
     """The hums of neighbouring background colours (70 and 85 Hz) differ most at the 4096-point resolution."""
     from ltx2stream.pocket import tasks_codec

@@ -74,6 +74,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="transformer: draw only clips the latent cache already holds (listed again every "
                         "minute; a `latent-cache` prefill fills it meanwhile); all clips once it holds them. "
                         "The draws then depend on the prefill's progress, not on --seed alone")  # fmt: skip
+    t.add_argument("--one-stage", action="store_true",
+                   help="transformer: train for the one-stage preset (full-size steps draw sigma over the whole "
+                        "range and take 60 %% of the steps; default: the two-stage recipe)")  # fmt: skip
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--init-from", type=Path, default=None,
                    help="warm start when the run directory has no state: shipped pocket(-codecs).safetensors "
@@ -211,6 +214,8 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         raise SystemExit("--compile applies to transformer only")
     if args.cached_only and args.part != "transformer":
         raise SystemExit("--cached-only applies to transformer only")
+    if args.one_stage and args.part != "transformer":
+        raise SystemExit("--one-stage applies to transformer only")
     if args.no_vocoder and args.part != "audio":
         raise SystemExit("--no-vocoder applies to audio only")
     if args.part == "audio":
@@ -243,7 +248,9 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         args.text_cache or args.run / "text", args.gemma or default_gemma_path(), max_length=spec.text_length
     )
     latents = latent_cache(args, spec)
-    task = tasks_dit.TransformerTask(spec, latents, text, seed=args.seed, cached_only=args.cached_only, **opt)
+    task = tasks_dit.TransformerTask(
+        spec, latents, text, seed=args.seed, cached_only=args.cached_only, one_stage=args.one_stage, **opt
+    )
     if args.compile:
         task.denoiser = torch.compile(task.model, dynamic=False)  # type: ignore[assignment]
     return task

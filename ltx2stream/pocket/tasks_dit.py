@@ -68,6 +68,9 @@ P_HALF = 0.8
 # only ever denoises from there down, so full-size samples draw sigma mostly below this (stage 1, half size,
 # covers the whole range).
 STAGE2_SIGMA_CEILING = 0.7
+# Full-size share of the steps with ``one_stage`` (the one-stage preset never runs the half size; half-size steps
+# stay, at a third of the cost of a full-size one, so what stage 1 learned is kept for the two-stage preset).
+P_ONE_STAGE_FULL = 0.6
 # Half-size (stage-1) sigmas: the official sampler's logit mean at the shift of the preset's stage-1 schedule
 # (``shifted_schedule(8, tokens=1024)``: 0.95, the line's value at 1 024 tokens), so training spends its samples
 # where sampling spends its steps: P(sigma > 0.85) ~ 0.2, against ~ 0.06 unshifted (session 6: the unshifted
@@ -281,8 +284,13 @@ class TransformerTask:
         audio_weight: float = 1.0,
         fg_weight: float = FG_WEIGHT,
         cached_only: bool = False,
+        one_stage: bool = False,
     ) -> None:
         self.spec, self.latents, self.text = spec, latents, text
+        # ``one_stage`` (session 16: the default preset runs the full size from sigma 1): full-size steps draw
+        # sigma as half-size ones do (the shifted logit-normal over the whole range, with the pure-noise share)
+        # instead of below STAGE2_SIGMA_CEILING, and take P_ONE_STAGE_FULL of the steps
+        self.one_stage = one_stage
         # draw only clips the latent cache holds (a prefill in another process fills it; a new machine's first
         # hours then train at full speed on a growing subset instead of encoding most of every batch)
         self.cached_only = cached_only
@@ -310,9 +318,17 @@ class TransformerTask:
         audio = float(torch.rand((), generator=gen)) < P_AUDIO_PREFIX
         return 1 + k, audio_latents_for(1 + 8 * k, self.spec.fps) if audio else 0
 
+    def sample_sigmas(self, gen: torch.Generator, half: bool) -> torch.Tensor:
+        """One batch's sigmas: over the whole range (with pure noise) at half size, and at full size with
+        ``one_stage``; below STAGE2_SIGMA_CEILING at full size otherwise (the refine stage's range)."""
+        if half or self.one_stage:
+            sigma = sample_sigma(gen, self.batch, HALF_SIGMA_MU, 1.0)
+            return torch.where(torch.rand(self.batch, generator=gen) < P_PURE_NOISE, 1.0, sigma)
+        return sample_sigma(gen, self.batch, 0.0, STAGE2_SIGMA_CEILING)
+
     def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         s, b = self.spec, self.batch
-        half = float(torch.rand((), generator=gen)) < P_HALF
+        half = float(torch.rand((), generator=gen)) < (1.0 - P_ONE_STAGE_FULL if self.one_stage else P_HALF)
         pool = self.latents.cached(half, self.dataset) if self.cached_only else []
         if pool:
             picks = [pool[int(torch.randint(len(pool), (1,), generator=gen))] for _ in range(b)]
@@ -325,11 +341,7 @@ class TransformerTask:
         x0v = patchify_video(torch.stack([x.video for x in samples]))  # [B, Tv, 128]
         x0a = patchify_audio(torch.stack([x.audio for x in samples]))  # [B, Ta, 128]
         _, frames, h, w = samples[0].video.shape
-        if half:
-            sigma = sample_sigma(gen, b, HALF_SIGMA_MU, 1.0)
-            sigma = torch.where(torch.rand(b, generator=gen) < P_PURE_NOISE, 1.0, sigma)
-        else:
-            sigma = sample_sigma(gen, b, 0.0, STAGE2_SIGMA_CEILING)
+        sigma = self.sample_sigmas(gen, half)
         ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
         mv, ma = torch.ones(x0v.shape[:2]), torch.ones(x0a.shape[:2])
         for i in range(b):
