@@ -318,6 +318,10 @@ class TransformerTask:
         audio = float(torch.rand((), generator=gen)) < P_AUDIO_PREFIX
         return 1 + k, audio_latents_for(1 + 8 * k, self.spec.fps) if audio else 0
 
+    def draws_half(self, gen: torch.Generator) -> bool:
+        """Whether one step trains the half size: P_HALF of the steps, 1 − P_ONE_STAGE_FULL with ``one_stage``."""
+        return float(torch.rand((), generator=gen)) < (1.0 - P_ONE_STAGE_FULL if self.one_stage else P_HALF)
+
     def sample_sigmas(self, gen: torch.Generator, half: bool) -> torch.Tensor:
         """One batch's sigmas: over the whole range (with pure noise) at half size, and at full size with
         ``one_stage``; below STAGE2_SIGMA_CEILING at full size otherwise (the refine stage's range)."""
@@ -328,7 +332,7 @@ class TransformerTask:
 
     def loss(self, step: int, gen: torch.Generator) -> tuple[torch.Tensor, dict[str, float]]:
         s, b = self.spec, self.batch
-        half = float(torch.rand((), generator=gen)) < (1.0 - P_ONE_STAGE_FULL if self.one_stage else P_HALF)
+        half = self.draws_half(gen)
         pool = self.latents.cached(half, self.dataset) if self.cached_only else []
         if pool:
             picks = [pool[int(torch.randint(len(pool), (1,), generator=gen))] for _ in range(b)]
