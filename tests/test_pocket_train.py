@@ -16,6 +16,7 @@ import torch
 from ltx2stream.pocket.data import Clip
 from ltx2stream.pocket.spec import PocketSpec
 from ltx2stream.pocket.trainer import TrainConfig, make_optimizer, read_log, train
+from ltx2stream.world import first_frame_at
 
 CAPTIONS = ("a red square on grey", "a blue disc on white", "a green triangle on black")
 
@@ -68,11 +69,11 @@ def _spec() -> PocketSpec:
     return PocketSpec.test(gemma_hidden=32, gemma_states=3)
 
 
-def _transformer_task(tmp: Path, gemma: Path, seed: int = 0):  # type: ignore[no-untyped-def]
+def _transformer_task(tmp: Path, gemma: Path, seed: int = 0, frames: int | None = None):  # type: ignore[no-untyped-def]
     from ltx2stream.pocket.tasks_dit import LatentCache, TransformerTask
     from ltx2stream.pocket.text_cache import TextCache
 
-    spec = _spec()
+    spec = _spec() if frames is None else replace(_spec(), frames=frames)
     vae, audio_vae = spec.build("video_vae", 5).eval(), spec.build("audio_vae", 6).eval()
     latents = LatentCache(tmp / "latents", spec, StripeSource(), vae, audio_vae)  # type: ignore[arg-type]
     text = TextCache(tmp / "text", gemma, max_length=spec.text_length)
@@ -867,6 +868,46 @@ def test_the_video_loss_weighs_shape_cells(tmp_path: Path, gemma_dir: Path) -> N
     assert plain["video"] == weighted["video"] and plain["video_fg"] == weighted["video_fg"] > 0
     assert float(plain_total.detach()) == pytest.approx(plain["video"] + plain["audio"], rel=1e-5)
     assert float(weighted_total.detach()) != pytest.approx(float(plain_total.detach()), rel=1e-4)
+
+
+def test_the_change_weight_weighs_the_steers_over_a_carried_tail(
+    tmp_path: Path, gemma_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``change_weight`` multiplies the video loss of the carried-prefix samples whose clip changes scene at or
+    after their first generated latent frame, and of no other sample; the logged ``video`` stays the plain mean."""
+    from ltx2stream.pocket import tasks_dit
+
+    task = _transformer_task(tmp_path, gemma_dir, frames=17)  # an anchor, a carried and a generated frame
+    assert task.latents.get(0, True).video.shape[1] == 3
+    for index in range(task.dataset):  # the cache renders before ``change_latent_frame`` is replaced below
+        task.latents.get(index, True), task.latents.get(index, False)
+
+    def totals(clean: int, change: int | None) -> dict[float, tuple[float, float]]:
+        # the batch's first sample keeps its scene, the second changes from latent frame ``change``
+        monkeypatch.setattr(task, "conditioning", lambda gen: (clean, 0))
+        out = {}
+        for weight in (1.0, 4.0):
+            calls = iter((None, change))
+            monkeypatch.setattr(tasks_dit, "change_latent_frame", lambda index, n, calls=calls: next(calls))
+            task.change_weight = weight
+            total, logged = task.loss(0, torch.Generator().manual_seed(11))
+            out[weight] = (float(total.detach()), logged["video"])
+        return out
+
+    steered = totals(2, 2)  # the first generated frame shows the new scene: a steer over the carried tail
+    assert steered[1.0][1] == steered[4.0][1]
+    assert steered[1.0][0] != pytest.approx(steered[4.0][0], rel=1e-4)
+    for clean, change in ((2, None), (3, 1), (1, 1), (0, 1)):  # no change; inside the carried span; no carry
+        out = totals(clean, change)
+        assert out[1.0] == out[4.0], (clean, change)
+    monkeypatch.undo()
+    with_change = [i for i in range(40) if tasks_dit.change_time(i, 24.0, 25) is not None]
+    for i in with_change:  # the change lands in the latent frame named, 7 of its 8 pixel frames after
+        latent = tasks_dit.change_latent_frame(i, 25)
+        assert latent is not None and 1 <= latent <= 3
+        first = first_frame_at(tasks_dit.change_time(i, 24.0, 25) or 0.0, 24.0)
+        assert first == 8 * (latent - 1) + 2
+    assert 10 < len(with_change) < 30
 
 
 def test_a_steady_mel_vocodes_to_one_period_per_frame_so_the_world_pitches_sit_on_that_grid() -> None:

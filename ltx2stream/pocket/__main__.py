@@ -96,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
         help="video-vae: extra loss weight on shape pixels and their edges (default 0); transformer: extra "
         "weight on the latent cells shapes cover (default tasks_dit.FG_WEIGHT, 4); remembered by the run",
     )
+    t.add_argument("--change-weight", type=float, default=None,
+                   help="transformer: weight of the generated video tokens of carried-prefix samples whose clip "
+                        "changes scene at or after the first generated frame (a steer over a carried tail), "
+                        "against 1 for the others (default 1; remembered)")  # fmt: skip
     t.add_argument("--edge-weight", type=float, default=None,
                    help="video-vae: weight of an L1 on neighbouring-pixel differences (sharp outlines; "
                         "weighted like the pixels under --fg-weight; default 0; remembered)")  # fmt: skip
@@ -196,6 +200,10 @@ def build_task(args: argparse.Namespace, spec: PocketSpec):  # type: ignore[no-u
         raise SystemExit("--fg-weight applies to video-vae and transformer only")
     if args.fg_weight is not None and args.part == "transformer":
         opt["fg_weight"] = args.fg_weight
+    if args.change_weight is not None:
+        if args.part != "transformer":
+            raise SystemExit("--change-weight applies to transformer only")
+        opt["change_weight"] = args.change_weight
     if args.part == "video-vae":
         if args.fg_weight is not None:
             opt["fg_weight"] = args.fg_weight
@@ -423,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
         args.no_vocoder = True  # an audio-VAE-only run stays one
     if existing is not None and args.fg_weight is None and "fg_weight" in existing.get("extra", {}):
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
+    if existing is not None and args.change_weight is None and "change_weight" in existing.get("extra", {}):
+        args.change_weight = existing["extra"]["change_weight"]
     if existing is not None and args.edge_weight is None and "edge_weight" in existing.get("extra", {}):
         args.edge_weight = existing["extra"]["edge_weight"]
     if existing is not None and args.decoder_base is None and "decoder_base" in existing.get("extra", {}):
@@ -477,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.fg_weight is not None:
         extra["fg_weight"] = args.fg_weight
+    if args.change_weight is not None:
+        extra["change_weight"] = args.change_weight
     if args.edge_weight is not None:
         extra["edge_weight"] = args.edge_weight
     if args.decoder_base is not None:

@@ -116,13 +116,20 @@ def audio_latents_for(frames: int, fps: float) -> int:
     return round(frames / fps * AUDIO_LATENTS_PER_SECOND)
 
 
-def change_time(index: int, fps: float, frames: int) -> float | None:
-    """Half of the clips change scene right after the anchor + 0..2 carried latent frames (inside the clip)."""
+def change_latent_frame(index: int, frames: int) -> int | None:
+    """The latent frame ``1 + j`` from which clip ``index``'s scene change shows (None: no change): half of the
+    clips change right after the anchor + ``j`` = 0..2 carried latent frames (``change_time``)."""
     g = torch.Generator().manual_seed(mix_seed(index, 0xC4A))
     if float(torch.rand((), generator=g)) < 0.5:
         return None
-    j = int(torch.randint(max(1, min(3, (frames - 1) // 8)), (1,), generator=g))
-    return (1 + 8 * j) / fps + 0.5 / fps
+    return 1 + int(torch.randint(max(1, min(3, (frames - 1) // 8)), (1,), generator=g))
+
+
+def change_time(index: int, fps: float, frames: int) -> float | None:
+    """When clip ``index`` changes scene (None: it does not): half a pixel frame after the first pixel frame of
+    latent frame ``change_latent_frame`` (pixel frames ``8 j + 1 .. 8 j + 8``), so its later 7 show the new scene."""
+    latent = change_latent_frame(index, frames)
+    return None if latent is None else (1 + 8 * (latent - 1)) / fps + 0.5 / fps
 
 
 # entries written before they carried a ``clip_key`` (sessions 1-12) were drawn by the world's first sampler
@@ -285,6 +292,7 @@ class TransformerTask:
         fg_weight: float = FG_WEIGHT,
         cached_only: bool = False,
         one_stage: bool = False,
+        change_weight: float = 1.0,
     ) -> None:
         self.spec, self.latents, self.text = spec, latents, text
         # ``one_stage`` (session 16: the default preset runs the full size from sigma 1): full-size steps draw
@@ -296,6 +304,10 @@ class TransformerTask:
         self.cached_only = cached_only
         self.batch, self.dataset, self.audio_weight = batch, dataset, audio_weight
         self.fg_weight = fg_weight
+        # weight of the generated video tokens of a carried-prefix sample whose clip changes scene at or after
+        # its first generated latent frame (a new prompt over a carried tail: the session's steer), against 1
+        # for the other samples (session 17: a recolour over a carried shape took up to 8 segments in one stage)
+        self.change_weight = change_weight
         self.model: LTXAVModel = spec.build("transformer", seed)  # type: ignore[assignment]
         self.projection = spec.build("text", seed + 1)
         # what ``loss`` calls: the model itself, or a compiled wrapper of it (``train transformer --compile``);
@@ -348,10 +360,16 @@ class TransformerTask:
         sigma = self.sample_sigmas(gen, half)
         ev, ea = torch.randn(x0v.shape, generator=gen), torch.randn(x0a.shape, generator=gen)
         mv, ma = torch.ones(x0v.shape[:2]), torch.ones(x0a.shape[:2])
+        steered = torch.ones(b)  # ``change_weight`` on the samples that steer over a carried tail
         for i in range(b):
             clean_frames, clean_audio = self.conditioning(gen)
-            mv[i, : min(clean_frames, frames - 1) * h * w] = 0.0  # at least one generated latent frame
+            clean_frames = min(clean_frames, frames - 1)  # at least one generated latent frame
+            mv[i, : clean_frames * h * w] = 0.0
             ma[i, : min(clean_audio, x0a.shape[1] - 1)] = 0.0
+            if clean_frames >= 2:
+                change = change_latent_frame(picks[i], s.frames)
+                if change is not None and change >= clean_frames:
+                    steered[i] = self.change_weight
         xv = x0v + (sigma[:, None, None] * mv[..., None]) * (ev - x0v)
         xa = x0a + (sigma[:, None, None] * ma[..., None]) * (ea - x0a)
         hidden, mask = self.text.batch(captions)
@@ -366,7 +384,7 @@ class TransformerTask:
         assert vv is not None and va is not None
         fg = (torch.stack([x.fg for x in samples]).flatten(1) > 0).float()  # [B, Tv], patchify_video's order
         err_v = _token_mse(vv, ev - x0v)
-        lv = _weighted_mean(err_v, mv * (1.0 + self.fg_weight * fg))
+        lv = _weighted_mean(err_v, mv * steered[:, None] * (1.0 + self.fg_weight * fg))
         la = _weighted_mean(_token_mse(va, ea - x0a), ma)
         total = lv + self.audio_weight * la
         err_v = err_v.detach()
