@@ -15,7 +15,7 @@ import torch
 
 from ltx2stream.pocket.data import Clip
 from ltx2stream.pocket.spec import PocketSpec
-from ltx2stream.pocket.trainer import TrainConfig, make_optimizer, read_log, train
+from ltx2stream.pocket.trainer import TrainConfig, load_state, make_optimizer, read_log, train
 from ltx2stream.world import first_frame_at
 
 CAPTIONS = ("a red square on grey", "a blue disc on white", "a green triangle on black")
@@ -255,7 +255,7 @@ def test_resume_continues_bit_identically(tmp_path: Path, gemma_dir: Path, kind:
             else _codec_tasks("video-vae")
         )
 
-    cfg = TrainConfig(steps=4, seed=3, lr=1e-3, warmup=2)
+    cfg = TrainConfig(steps=4, seed=3, lr=1e-3, warmup=2, ema=0.9)  # the moving average resumes with them
     straight = task()
     train(straight, tmp_path / "straight", cfg, progress=False)
     first = task()
@@ -269,7 +269,51 @@ def test_resume_continues_bit_identically(tmp_path: Path, gemma_dir: Path, kind:
             assert torch.equal(value, other[key]), f"{name}.{key}"
     a, b = read_log(tmp_path / "straight"), read_log(tmp_path / "resumed")
     assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    averages = [load_state(tmp_path / run)["ema"] for run in ("straight", "resumed")]  # type: ignore[index]
+    for name, params in averages[0].items():
+        for key, value in params.items():
+            assert torch.equal(value, averages[1][name][key]), f"ema {name}.{key}"
     assert (tmp_path / "resumed" / "loss.csv").is_file() and (tmp_path / "resumed" / "loss.png").is_file()
+
+
+def test_the_moving_average_of_the_weights_is_what_the_export_takes(tmp_path: Path) -> None:
+    """``TrainConfig.ema``: after each step ``average = decay * average + (1 - decay) * weights``, from the
+    weights the run had when it started keeping one; ``module_states`` and the export give the average, or the
+    last weights with ``ema=False``, and the shipped record names the decay."""
+    from ltx2stream.pocket.export import load_parts
+    from ltx2stream.pocket.trainer import module_states
+
+    task = _codec_tasks("video-vae")
+    vae = task.modules()["video_vae"]
+    start = {k: p.detach().clone() for k, p in vae.named_parameters()}
+    run = tmp_path / "runs" / "video-vae"
+    train(task, run, TrainConfig(steps=1, lr=1e-3, warmup=1, ema=0.25), progress=False)
+    state = load_state(run)
+    assert state is not None
+    weights, average = state["modules"]["video_vae"], state["ema"]["video_vae"]
+    assert set(average) == set(start) and any(not torch.equal(start[k], weights[k]) for k in start)
+    for k, before in start.items():
+        torch.testing.assert_close(average[k], 0.25 * before + 0.75 * weights[k])
+    averaged, last = module_states(state)["video_vae"], module_states(state, ema=False)["video_vae"]
+    assert set(averaged) == set(weights) and last is weights  # buffers (latent statistics) from the weights
+    moved = next(k for k in start if not torch.equal(average[k], weights[k]))
+    assert torch.equal(averaged[moved], average[moved])
+    runs = {"video-vae": run}
+    for ema, expected in ((True, average[moved]), (False, weights[moved])):
+        modules, training = load_parts(_spec(), runs, allow_untrained=True, ema=ema)
+        assert torch.equal(modules["video_vae"].state_dict()[moved], expected)
+        assert training["video-vae"].get("ema") == (0.25 if ema else None)
+    # a run without one keeps none; a run given one later starts it from its weights at that step
+    plain = tmp_path / "plain"
+    train(_codec_tasks("video-vae"), plain, TrainConfig(steps=1, lr=1e-3, warmup=1), progress=False)
+    first = load_state(plain)
+    assert first is not None and "ema" not in first
+    train(_codec_tasks("video-vae"), plain, TrainConfig(steps=2, lr=1e-3, warmup=1, ema=0.5), progress=False)
+    later = load_state(plain)
+    assert later is not None and later["step"] == 2
+    w1, w2 = first["modules"]["video_vae"], later["modules"]["video_vae"]
+    for k, value in later["ema"]["video_vae"].items():
+        torch.testing.assert_close(value, 0.5 * w1[k] + 0.5 * w2[k])
 
 
 def test_fan_in_learning_rates(tmp_path: Path) -> None:

@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=20000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--ema", type=float, default=None,
+                   help="keep a moving average of the weights with this decay per step (e.g. 0.998); exports "
+                        "take it. A run without one starts it from its weights now; remembered")  # fmt: skip
     t.add_argument("--batch", type=int, default=None)
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--fan-in-ref", type=int, default=None,
@@ -162,6 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--allow-untrained", action="store_true", help="export missing parts at their seeded init")
+    e.add_argument("--no-ema", action="store_true",
+                   help="the runs' last weights, not the moving averages of those that keep one")  # fmt: skip
     e.add_argument(
         "--codecs-only", action="store_true", help="write only pocket-codecs.safetensors (VAEs + vocoder)"
     )
@@ -409,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = {name: args.runs / name for name in PARTS}
         spec = spec_for_runs(spec, runs)  # the vocoder as its run built it (``--vocoder-rates``)
         untrained = args.allow_untrained or args.codecs_only
-        modules, training = load_parts(spec, runs, allow_untrained=untrained)
+        modules, training = load_parts(spec, runs, allow_untrained=untrained, ema=not args.no_ema)
         if args.codecs_only:
             if "untrained" in (training["video-vae"], training["audio"]):
                 raise SystemExit(f"--codecs-only needs trained video-vae and audio runs; found {training}")
@@ -433,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         args.fg_weight = existing["extra"]["fg_weight"]  # and a foreground-weighted one stays one
     if existing is not None and args.change_weight is None and "change_weight" in existing.get("extra", {}):
         args.change_weight = existing["extra"]["change_weight"]
+    if existing is not None and args.ema is None:  # a run that keeps an average goes on keeping it
+        args.ema = existing.get("extra", {}).get("config", {}).get("ema")
     if existing is not None and args.edge_weight is None and "edge_weight" in existing.get("extra", {}):
         args.edge_weight = existing["extra"]["edge_weight"]
     if existing is not None and args.decoder_base is None and "decoder_base" in existing.get("extra", {}):
@@ -478,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
                 ) from None
         log.info("%s: warm start from %s at step %d", args.part, args.init_from, initial_step)
     cfg = TrainConfig(steps=args.steps, seed=args.seed, lr=args.lr or DEFAULT_LR[args.part], fan_in_ref=DEFAULT_FAN_IN_REF[args.part] if args.fan_in_ref is None else args.fan_in_ref,
-                      checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit)  # fmt: skip
+                      checkpoint_every_s=args.checkpoint_every, time_limit_s=args.time_limit, ema=args.ema or 0.0)  # fmt: skip
     extra: dict[str, object] = {
         "argv": sys.argv,
         "threads": args.threads,

@@ -28,7 +28,7 @@ from ltx2stream.models.transformer import transformer_checkpoint_tensors
 from ltx2stream.models.upsampler import upsampler_checkpoint_tensors
 from ltx2stream.models.video_vae import video_vae_checkpoint_tensors
 from ltx2stream.pocket.spec import PocketSpec
-from ltx2stream.pocket.trainer import load_state
+from ltx2stream.pocket.trainer import load_state, module_states
 
 # training run -> the modules it holds
 RUN_PARTS: dict[str, tuple[str, ...]] = {
@@ -83,9 +83,11 @@ def load_parts(
     *,
     allow_untrained: bool = False,
     seed: int = 0,
+    ema: bool = True,
 ) -> tuple[dict[str, torch.nn.Module], dict[str, Any]]:
     """Modules of every part from the runs' ``state.pt`` (or a codec snapshot file); untrained parts are the
-    seeded initialisation when ``allow_untrained``, else a ConfigError."""
+    seeded initialisation when ``allow_untrained``, else a ConfigError. A run that keeps a moving average of its
+    weights gives the average unless ``ema`` is False."""
     modules: dict[str, torch.nn.Module] = {}
     training: dict[str, Any] = {}
     for run_name, parts in OVERRIDE_RUNS.items():
@@ -94,9 +96,9 @@ def load_parts(
         if state is not None:
             for i, part in enumerate(parts):
                 module = spec.build(part, seed + i)
-                _load(module, state["modules"][part], run_name, run, part)
+                _load(module, module_states(state, ema=ema)[part], run_name, run, part)
                 modules[part] = module.eval()
-            training[run_name] = _record(state)
+            training[run_name] = _record(state, ema)
     for run_name, parts in RUN_PARTS.items():
         run = runs.get(run_name)
         state = load_state(Path(run)) if run else None
@@ -116,9 +118,9 @@ def load_parts(
                         f"does ({', '.join(k for k, v in OVERRIDE_RUNS.items() if part in v)}/)",
                         code=codes.CONFIG_POCKET_UNTRAINED,
                     )
-                _load(module, state["modules"][part], run_name, run, part)
+                _load(module, module_states(state, ema=ema)[part], run_name, run, part)
             modules[part] = module.eval()
-        training[run_name] = _record(state) if state else "untrained"
+        training[run_name] = _record(state, ema) if state else "untrained"
     for run_name in ("upsampler", "transformer"):
         run = runs.get(run_name)
         if run is not None and (Path(run) / "codecs.pt").is_file():
@@ -138,11 +140,14 @@ def _load(module: torch.nn.Module, state: Mapping[str, Any], run_name: str, run:
         ) from None
 
 
-def _record(state: Mapping[str, Any]) -> dict[str, Any]:
-    """What the shipped metadata says about a run: its steps and seconds, and where it started from (a decoder-only
-    run's ``init_from``, ``freeze_encoder`` and measured latent statistics)."""
+def _record(state: Mapping[str, Any], ema: bool = True) -> dict[str, Any]:
+    """What the shipped metadata says about a run: its steps and seconds, where it started from (a decoder-only
+    run's ``init_from``, ``freeze_encoder`` and measured latent statistics), and the decay of the moving average
+    of its weights when that is what was exported."""
     extra = state.get("extra", {})
     record = {"steps": int(state["step"]), "seconds": round(float(state["elapsed_s"]))}
+    if ema and state.get("ema"):
+        record["ema"] = extra.get("config", {}).get("ema")
     return record | {k: extra[k] for k in ("init_from", "freeze_encoder", "calibrated") if extra.get(k)}
 
 

@@ -4,6 +4,10 @@ Determinism: step ``s`` draws everything random (data, crops, sigmas, noise) fro
 ``mix_seed(seed, s)``, never from a stateful stream, and the learning rate is a function of ``s``; so a run
 resumed from the checkpoint after step ``s`` repeats the uninterrupted run bit for bit (same thread count).
 
+With ``TrainConfig.ema`` the loop keeps an exponential moving average of the weights beside them (``state.pt``'s
+``ema``; exports take it, ``module_states``): the weights of one checkpoint differ from the next by what the last
+few hundred noisy steps did, the average by what the run learned.
+
 The run directory holds ``state.pt`` (modules, optimiser, step, elapsed seconds, the run's arguments; written
 atomically every ``checkpoint_every_s`` seconds and at the end), ``log.jsonl`` (one line per logged step, cut
 back to the checkpoint's step on resume), ``loss.csv`` and ``loss.png`` (rewritten at each checkpoint).
@@ -57,6 +61,9 @@ class TrainConfig:
     checkpoint_every_s: float = 300.0
     log_every: int = 1
     time_limit_s: float | None = None  # stop (after checkpointing) once this much wall time has passed
+    # decay per step of the moving average of the weights (0: none kept). A run given one later starts it from
+    # its weights at that step; 0.998 forgets a start within ~2 000 steps (0.998^2000 ~ 0.02)
+    ema: float = 0.0
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -87,8 +94,17 @@ def make_optimizer(task: Task, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups, lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
 
 
+Average = dict[str, dict[str, torch.Tensor]]  # module name -> parameter name -> its moving average
+
+
 def save_state(
-    run_dir: Path, task: Task, opt: torch.optim.Optimizer, step: int, elapsed: float, extra: dict[str, Any]
+    run_dir: Path,
+    task: Task,
+    opt: torch.optim.Optimizer,
+    step: int,
+    elapsed: float,
+    extra: dict[str, Any],
+    average: Average | None = None,
 ) -> Path:
     """Atomic write of the training state (temp file + fsync + rename)."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -99,6 +115,8 @@ def save_state(
         "optimizer": opt.state_dict(),
         "extra": extra,
     }
+    if average is not None:
+        state["ema"] = average
     tmp = run_dir / f".{STATE_FILE}.tmp"
     with open(tmp, "wb") as f:
         torch.save(state, f)
@@ -113,6 +131,41 @@ def load_state(run_dir: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def module_states(state: Mapping[str, Any], *, ema: bool = True) -> dict[str, dict[str, torch.Tensor]]:
+    """The modules' state dicts of a training state; where the run keeps a moving average of its weights (and
+    ``ema``), the averaged parameters in place of the last step's."""
+    modules: dict[str, dict[str, torch.Tensor]] = state["modules"]
+    average = state.get("ema") if ema else None
+    if not average:
+        return modules
+    return {name: {**sd, **average.get(name, {})} for name, sd in modules.items()}
+
+
+def start_average(task: Task, state: Mapping[str, Any] | None, decay: float) -> Average | None:
+    """The moving average to go on with: the checkpoint's, or (none kept yet) a copy of the weights now."""
+    if decay <= 0.0:
+        return None
+    kept = state.get("ema") if state is not None else None
+    average: Average = {}
+    for name, module in task.modules().items():
+        params = {k: p.detach() for k, p in module.named_parameters()}
+        if kept is not None and set(kept.get(name, {})) != set(params):
+            raise ValueError(f"the checkpoint's moving average of {name} does not hold its parameters")
+        average[name] = {k: (kept[name][k] if kept is not None else p).clone() for k, p in params.items()}
+    if kept is None:
+        log.info("%s: moving average of the weights (decay %g) starts from the weights now", task.name, decay)
+    return average
+
+
+def update_average(average: Average, task: Task, decay: float) -> None:
+    """``average ← decay · average + (1 − decay) · weights``, in place."""
+    with torch.no_grad():
+        for name, module in task.modules().items():
+            kept = average[name]
+            for k, p in module.named_parameters():
+                kept[k].lerp_(p.detach(), 1.0 - decay)
 
 
 def restore(task: Task, opt: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
@@ -156,6 +209,7 @@ def train(
         step, elapsed, resumed = int(state["step"]), float(state["elapsed_s"]), int(state["step"])
         log.info("%s: resumed at step %d (%.0f s trained)", task.name, step, elapsed)
     _trim_log(run / LOG_FILE, step)
+    average = start_average(task, state, cfg.ema)
     meta = {"task": task.name, "config": asdict(cfg), **(extra or {})}
     for m in task.modules().values():
         m.train()
@@ -175,6 +229,8 @@ def train(
             loss.backward()
             norm = torch.nn.utils.clip_grad_norm_(_params(task), cfg.grad_clip)
             opt.step()
+            if average is not None:
+                update_average(average, task, cfg.ema)
             step += 1
             value = float(loss.detach())
             recent = (recent + [value])[-50:]
@@ -188,7 +244,7 @@ def train(
             bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}")
             timed_out = (cfg.time_limit_s is not None and now - start >= cfg.time_limit_s) or step == stop_at
             if now - last_ckpt >= cfg.checkpoint_every_s or step == cfg.steps or timed_out:
-                save_state(run, task, opt, step, elapsed + now - start, meta)
+                save_state(run, task, opt, step, elapsed + now - start, meta, average)
                 write_plots(run)
                 _evaluate(task, run, step)
                 last_ckpt = now
@@ -199,7 +255,7 @@ def train(
     bar.close()
     total = elapsed + time.monotonic() - start
     if not (run / STATE_FILE).is_file():
-        save_state(run, task, opt, step, total, meta)
+        save_state(run, task, opt, step, total, meta, average)
     return {
         "step": step,
         "elapsed_s": total,
