@@ -231,14 +231,15 @@ PRESETS: dict[str, Preset] = {
             "ltx2.3",
             StagePreset(sigmas=POCKET_ONE_STAGE),
             **_POCKET,
-            notes="the pocket model in one stage at 256x256, 8 sigmas (shape colour 0.85 against 0.61; docs/pocket.md)",
+            notes="the pocket model in one stage at 256x256, 8 sigmas (shape colour 0.85 against 0.61, session 16; docs/pocket.md)",
         ),
     )
 }
 
 # The shipped pocket model (docs/pocket.md), in one stage: on the quality bench it draws the shapes' colours
-# (0.85-0.86 over 32 scenes against 0.60-0.62 in two stages) at the same speed and seams (docs/pocket.md, session
-# 16); the two-stage `pocket` stays. The tiny-* presets (random weights) are for tests.
+# (0.85-0.86 over 32 scenes against 0.60-0.62 in two stages, session 16's file) at the same speed and seams
+# (docs/pocket.md, session 16; session 17 shipped a one-stage fine-tune); the two-stage `pocket` stays. The tiny-*
+# presets (random weights) are for tests.
 DEFAULT_PRESET = "pocket-one-stage"
 
 
