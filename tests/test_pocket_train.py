@@ -303,6 +303,9 @@ def test_the_moving_average_of_the_weights_is_what_the_export_takes(tmp_path: Pa
         modules, training = load_parts(_spec(), runs, allow_untrained=True, ema=ema)
         assert torch.equal(modules["video_vae"].state_dict()[moved], expected)
         assert training["video-vae"].get("ema") == (0.25 if ema else None)
+    from ltx2stream.pocket.__main__ import warm_start_states  # --init-from the run: the average, as exported
+
+    assert torch.equal(warm_start_states(run, "video-vae")[0]["video_vae"][moved], average[moved])
     # a run without one keeps none; a run given one later starts it from its weights at that step
     plain = tmp_path / "plain"
     train(_codec_tasks("video-vae"), plain, TrainConfig(steps=1, lr=1e-3, warmup=1), progress=False)

@@ -28,7 +28,7 @@ import torch
 from tqdm import tqdm
 
 from ltx2stream.pocket.spec import PocketSpec
-from ltx2stream.pocket.trainer import TrainConfig, load_state, train
+from ltx2stream.pocket.trainer import TrainConfig, load_state, module_states, train
 
 log = logging.getLogger("ltx2stream.pocket")
 PARTS = ("video-vae", "audio", "vocoder", "upsampler", "transformer")
@@ -337,15 +337,16 @@ def text_cache(args: argparse.Namespace, spec: PocketSpec) -> int:
 
 
 def warm_start_states(source: Path, part: str) -> tuple[dict[str, dict[str, torch.Tensor]], int]:
-    """Module states to start ``part`` from: another run directory of the same part (step 0: a new schedule)
-    or shipped files (the schedule continues at their recorded step)."""
+    """Module states to start ``part`` from: another run directory of the same part (step 0: a new schedule; the
+    moving average of its weights where it keeps one, as its export would take) or shipped files (the schedule
+    continues at their recorded step)."""
     if source.is_dir():
         state = load_state(source)
         if state is None:
             raise SystemExit(f"--init-from {source}: no state.pt in that run directory")
         if state.get("extra", {}).get("task") not in (None, part):
             raise SystemExit(f"--init-from {source}: a {state['extra']['task']} run, not {part}")
-        return state["modules"], 0
+        return module_states(state), 0
     from ltx2stream.pocket.export import read_shipped
 
     return read_shipped(source, part)
