@@ -94,14 +94,16 @@ def load_parts(
         run = runs.get(run_name)
         state = load_state(Path(run)) if run else None
         if state is not None:
+            states = module_states(state, ema=ema)
             for i, part in enumerate(parts):
                 module = spec.build(part, seed + i)
-                _load(module, module_states(state, ema=ema)[part], run_name, run, part)
+                _load(module, states[part], run_name, run, part)
                 modules[part] = module.eval()
             training[run_name] = _record(state, ema)
     for run_name, parts in RUN_PARTS.items():
         run = runs.get(run_name)
         state = load_state(Path(run)) if run else None
+        states = module_states(state, ema=ema) if state is not None else {}
         if state is None and not allow_untrained:
             raise ConfigError(
                 f"no trained state for {run_name} (run dir {run!r}); train it or pass --allow-untrained",
@@ -118,7 +120,7 @@ def load_parts(
                         f"does ({', '.join(k for k, v in OVERRIDE_RUNS.items() if part in v)}/)",
                         code=codes.CONFIG_POCKET_UNTRAINED,
                     )
-                _load(module, module_states(state, ema=ema)[part], run_name, run, part)
+                _load(module, states[part], run_name, run, part)
             modules[part] = module.eval()
         training[run_name] = _record(state, ema) if state else "untrained"
     for run_name in ("upsampler", "transformer"):
