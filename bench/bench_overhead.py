@@ -28,6 +28,7 @@ per tiny-preset segment over a 30-segment session, most of it the interpreter's 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import DEFAULT_OUT, Plot, Report, header, median, median_interval, write_report
 from streamed import budget, host_for, in_process, load, settings_for, steady_interval, stream_session
 
+from ltx2stream.media.codecs import AAC_CODER as aac_coder
 from ltx2stream.session import controller
 
 # (flag, streamed side, suffix of its ratios): the sides streamed beside the main one, interleaved with it
@@ -46,6 +48,7 @@ COMPARE = (
     ("compare_progress", "streamed_every_step", "every_step"),
     ("compare_audio_nice", "streamed_audio_nice0", "audio_nice0"),
     ("compare_switch", "streamed_switch5", "switch5"),
+    ("compare_aac", "streamed_twoloop", "twoloop"),
 )
 
 
@@ -87,6 +90,12 @@ def main() -> None:
         help="also stream with Python's default GIL switch interval (5 ms; the main streamed side uses the "
         "thread budget's, 1 ms with CPU workers)",
     )
+    ap.add_argument(
+        "--compare-aac",
+        action="store_true",
+        help="also stream with FFmpeg's default AAC coder, twoloop (LTX2STREAM_AAC_CODER in the encoder "
+        "processes; the main streamed side uses the media layer's, fast)",
+    )
     args = ap.parse_args()
     if args.segments < 2:
         ap.error("--segments must be >= 2 (the steady state is measured between segment ends)")
@@ -104,7 +113,7 @@ def main() -> None:
     extra = {"streamed": {}, "streamed_threads": {"encoder_processes": False},
              "streamed_first": {"encode_during_decode": "first"},
              "streamed_every_step": {"progress_interval_s": 0.0}, "streamed_audio_nice0": {},
-             "streamed_switch5": {"switch_interval_s": 0.005}}  # fmt: skip
+             "streamed_switch5": {"switch_interval_s": 0.005}, "streamed_twoloop": {}}  # fmt: skip
     sides = ["in_process", "streamed"] + [side for flag, side, _ in COMPARE if getattr(args, flag)]
     rows: list[dict[str, Any]] = []
     for r in range(args.repeats):
@@ -118,10 +127,15 @@ def main() -> None:
             else:
                 nice = controller.AUDIO_REST_NICE
                 controller.AUDIO_REST_NICE = 0 if side == "streamed_audio_nice0" else nice
+                if (
+                    side == "streamed_twoloop"
+                ):  # the encoder processes read it when they start (media/codecs.py)
+                    os.environ["LTX2STREAM_AAC_CODER"] = "twoloop"
                 try:
                     times, row[f"{side}_s"] = stream_session(host, settings, args.segments, b, **extra[side])
                 finally:
                     controller.AUDIO_REST_NICE = nice
+                    os.environ.pop("LTX2STREAM_AAC_CODER", None)
                 row[f"{side}_interval_s"] = steady_interval([t.done for t in times])
         row["ratio"] = row["streamed_interval_s"] / row["in_process_interval_s"]
         row["end_to_end_ratio"] = row["streamed_s"] / row["in_process_s"]
@@ -162,7 +176,8 @@ def main() -> None:
                progress="the server's default interval (ratio)" + ("; every step (ratio_every_step)" if args.compare_progress else ""),
                audio_rest_nice=f"{controller.AUDIO_REST_NICE} (ratio)" + ("; 0 (ratio_audio_nice0)" if args.compare_audio_nice else ""),
                encoders="child processes (serve's default)" + (", and threads of the server process (ratio_threads)" if args.compare_threads else ""),
-               switch_interval=f"{b.switch_interval_s} s (ratio)" + ("; 0.005 s (ratio_switch5)" if args.compare_switch else "")),
+               switch_interval=f"{b.switch_interval_s} s (ratio)" + ("; 0.005 s (ratio_switch5)" if args.compare_switch else ""),
+               aac_coder=f"{aac_coder} (ratio)" + ("; twoloop (ratio_twoloop)" if args.compare_aac else "")),
         rows,
         summary,
     )  # fmt: skip
@@ -187,6 +202,9 @@ def main() -> None:
         if args.compare_switch:
             ax.plot([r["repeat"] for r in rows], [r["ratio_switch5"] for r in rows], "P:",
                     label="per segment, GIL switch interval 5 ms")  # fmt: skip
+        if args.compare_aac:
+            ax.plot([r["repeat"] for r in rows], [r["ratio_twoloop"] for r in rows], "*:",
+                    label="per segment, AAC coder twoloop")  # fmt: skip
         ax.axhline(1.0, color="grey", ls="--")
         ax.legend()
 

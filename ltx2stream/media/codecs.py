@@ -1,7 +1,7 @@
 """Encoder construction, input checks and the audio FIFO shared by the streaming and the file writers.
 
 Video is H.264 (libx264, yuv420p, BT.709 signalled and used for the RGB -> YUV matrix); audio is AAC-LC (FFmpeg's
-native ``aac``). The streaming encoder uses ``tune=zerolatency`` (no B-frames, no lookahead: one packet per frame,
+native ``aac`` with its ``fast`` coder, ``AAC_CODER``). The streaming encoder uses ``tune=zerolatency`` (no B-frames, no lookahead: one packet per frame,
 so nothing of segment N is held back into segment N+1) and an effectively infinite GOP with IDRs forced on
 demand; the file writer uses ordinary x264 settings.
 """
@@ -9,6 +9,7 @@ demand; the file writer uses ordinary x264 settings.
 from __future__ import annotations
 
 import logging
+import os
 from fractions import Fraction
 
 import av
@@ -128,13 +129,37 @@ def set_bt709(ctx: av.VideoCodecContext) -> None:
     ctx.color_range = 1  # AVCOL_RANGE_MPEG
 
 
-def open_audio_encoder(sample_rate: int, layout: str, bit_rate: int) -> av.AudioCodecContext:
-    """FFmpeg's native AAC-LC encoder, planar float input, time base 1/sample_rate."""
+AAC_CODERS = ("fast", "twoloop")
+AAC_CODER = os.environ.get("LTX2STREAM_AAC_CODER", "fast")
+"""The native AAC encoder's quantisation search: ``fast`` here, where FFmpeg defaults to ``twoloop``, which took
+2-4x the CPU on the server's audio (24 kHz stereo at 128 kbit/s: ~65-125 ms against ~30 ms per 2.75 s segment on
+an AMD EPYC core, more than x264 spends on the bench preset's 128x128 video), CPU taken from the model on 2
+cores; ``fast`` also gave the higher waveform SNR in the same probe (docs/media.md). ``LTX2STREAM_AAC_CODER``
+overrides it (read at import, so an encoder process takes its server's)."""
+
+
+def aac_options(coder: str | None = None) -> dict[str, str]:
+    """The native AAC encoder's options with ``coder`` (None: ``AAC_CODER``), checked."""
+    coder = coder or AAC_CODER
+    if coder not in AAC_CODERS:
+        raise ConfigError(
+            f"the AAC coder (LTX2STREAM_AAC_CODER) must be one of {', '.join(AAC_CODERS)}; got {coder!r}",
+            code=codes.CONFIG_UNSUPPORTED_VALUE,
+        )
+    return {"aac_coder": coder}
+
+
+def open_audio_encoder(
+    sample_rate: int, layout: str, bit_rate: int, coder: str | None = None
+) -> av.AudioCodecContext:
+    """FFmpeg's native AAC-LC encoder (``coder``, None: ``AAC_CODER``), planar float input, time base
+    1/sample_rate."""
     require_encoder("aac")
     ctx = av.CodecContext.create("aac", "w")
     ctx.sample_rate, ctx.layout, ctx.format = sample_rate, layout, "fltp"
     ctx.time_base = Fraction(1, sample_rate)
     ctx.bit_rate = bit_rate
+    ctx.options = aac_options(coder)
     ctx.open()
     return ctx
 

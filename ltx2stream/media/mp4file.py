@@ -61,6 +61,7 @@ class Mp4Writer:
         if sample_rate is not None and layout is not None:
             self._audio = self._out.add_stream("aac", rate=sample_rate, layout=layout)
             self._audio.bit_rate = audio_bitrate
+            self._audio.codec_context.options = c.aac_options()
             self._feeder = c.AudioFeeder(sample_rate, layout)
         self.frames_written = 0
         self._closed = False
