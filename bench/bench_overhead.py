@@ -127,9 +127,8 @@ def main() -> None:
             else:
                 nice = controller.AUDIO_REST_NICE
                 controller.AUDIO_REST_NICE = 0 if side == "streamed_audio_nice0" else nice
-                if (
-                    side == "streamed_twoloop"
-                ):  # the encoder processes read it when they start (media/codecs.py)
+                # the encoder processes read it as they start (media/codecs.py)
+                if side == "streamed_twoloop":
                     os.environ["LTX2STREAM_AAC_CODER"] = "twoloop"
                 try:
                     times, row[f"{side}_s"] = stream_session(host, settings, args.segments, b, **extra[side])

@@ -298,3 +298,21 @@ def test_an_unknown_aac_coder_is_refused(monkeypatch: pytest.MonkeyPatch) -> Non
     assert err.value.code == "config.unsupported_value" and "LTX2STREAM_AAC_CODER" in str(err.value)
     with pytest.raises(ConfigError):
         codecs.open_audio_encoder(SR, "stereo", 128_000, coder="best")
+
+
+def test_a_server_with_an_unknown_aac_coder_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator's ``LTX2STREAM_AAC_CODER`` typo stops ``serve`` with the code, before any session opens."""
+    from ltx2stream.errors import ConfigError
+    from ltx2stream.media import codecs
+    from ltx2stream.server.app import StreamingServer
+    from ltx2stream.server.config import ServerConfig
+
+    def factory() -> object:
+        raise RuntimeError("no host needed")
+
+    monkeypatch.setattr(codecs, "AAC_CODER", "twoloops")
+    with pytest.raises(ConfigError) as err:
+        StreamingServer(ServerConfig(port=0, store_dir=tmp_path, web_root=None), factory)  # type: ignore[arg-type]
+    assert err.value.code == "config.unsupported_value" and "twoloops" in str(err.value)

@@ -1,9 +1,9 @@
 """Encoder construction, input checks and the audio FIFO shared by the streaming and the file writers.
 
 Video is H.264 (libx264, yuv420p, BT.709 signalled and used for the RGB -> YUV matrix); audio is AAC-LC (FFmpeg's
-native ``aac`` with its ``fast`` coder, ``AAC_CODER``). The streaming encoder uses ``tune=zerolatency`` (no B-frames, no lookahead: one packet per frame,
-so nothing of segment N is held back into segment N+1) and an effectively infinite GOP with IDRs forced on
-demand; the file writer uses ordinary x264 settings.
+native ``aac`` with its ``fast`` coder, ``AAC_CODER``). The streaming encoder uses ``tune=zerolatency`` (no
+B-frames, no lookahead: one packet per frame, so nothing of segment N is held back into segment N+1) and an
+effectively infinite GOP with IDRs forced on demand; the file writer uses ordinary x264 settings.
 """
 
 from __future__ import annotations
@@ -132,9 +132,9 @@ def set_bt709(ctx: av.VideoCodecContext) -> None:
 AAC_CODERS = ("fast", "twoloop")
 AAC_CODER = os.environ.get("LTX2STREAM_AAC_CODER", "fast")
 """The native AAC encoder's quantisation search: ``fast`` here, where FFmpeg defaults to ``twoloop``, which took
-2-4x the CPU on the server's audio (24 kHz stereo at 128 kbit/s: ~65-125 ms against ~30 ms per 2.75 s segment on
-an AMD EPYC core, more than x264 spends on the bench preset's 128x128 video), CPU taken from the model on 2
-cores; ``fast`` also gave the higher waveform SNR in the same probe (docs/media.md). ``LTX2STREAM_AAC_CODER``
+2.9x the CPU on the server's audio (24 kHz stereo at 128 kbit/s: 30 against 10 ms per second of audio on an AMD
+EPYC core, more than x264 spends on the bench preset's 128x128 video), CPU taken from the model on 2 cores;
+``fast`` also gave the higher waveform SNR (``bench/bench_aac.py``, docs/media.md). ``LTX2STREAM_AAC_CODER``
 overrides it (read at import, so an encoder process takes its server's)."""
 
 

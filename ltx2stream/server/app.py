@@ -20,6 +20,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from ltx2stream import codes
 from ltx2stream import protocol as P
 from ltx2stream.errors import LTX2StreamError, ProtocolError, SessionError
+from ltx2stream.media.codecs import aac_options
 from ltx2stream.media.process import EncoderProcesses
 from ltx2stream.pipeline.presets import DEFAULT_PRESET, PRESETS
 from ltx2stream.server.admission import (
@@ -66,6 +67,7 @@ class StreamingServer:
         factories = [host_factories] if callable(host_factories) else list(host_factories)
         if not factories:
             raise ValueError("StreamingServer needs at least one host factory (one per device)")
+        aac_options()  # an unusable LTX2STREAM_AAC_CODER stops the server here, not each session's encoder
         self.config = config
         self.metrics = ServerMetrics()
         self.store: StateStore = open_store(
